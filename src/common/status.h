@@ -35,6 +35,8 @@ class [[nodiscard]] Status {
  public:
   Status() = default;
   Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
+  // So that WHARF_ASSIGN_OR_RETURN works in functions returning Status too.
+  Status(tl::unexpected<Status> u) : Status(std::move(u.value())) {}  // NOLINT
 
   static Status Ok() { return Status(); }
   bool ok() const { return code_ == Code::kOk; }
@@ -80,6 +82,12 @@ Status ErrnoError(std::string_view what, int err);
   do {                                              \
     ::wharf::Status wharf_st_ = (expr);             \
     if (!wharf_st_.ok()) return wharf_st_;          \
+  } while (0)
+
+#define WHARF_CO_RETURN_IF_ERROR(expr)              \
+  do {                                              \
+    ::wharf::Status wharf_st_ = (expr);             \
+    if (!wharf_st_.ok()) co_return wharf_st_;       \
   } while (0)
 
 // lhs = value of a Result, or return its error (for Result- or Status-returning functions).

@@ -1,0 +1,107 @@
+// HTTP/1.1 client on Boost.Beast with C++20 coroutines: a pool of keep-alive connections
+// per "host:port", timeouts on connect and on every read/write, streaming both ways.
+//
+// Threading: one HttpClient per executor (io_context thread); not for concurrent use from
+// several threads. Many coroutines on the same executor may use it at once.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/asio.h"
+#include "common/status.h"
+#include "http/server.h"
+
+namespace wharf {
+
+struct ClientOptions {
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds(5)};
+  std::chrono::milliseconds io_timeout{std::chrono::seconds(60)};
+  size_t max_idle_per_host = 32;
+};
+
+struct ClientResponse {
+  unsigned status = 0;
+  http::fields headers;
+  std::string body;
+  std::string_view header(std::string_view name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? std::string_view() : it->value();
+  }
+};
+
+class HttpClient;
+
+// A request in flight whose bodies stream. Obtained from HttpClient::Open.
+//   auto call = co_await client.Open("10.0.0.1:7001", http::verb::put, "/chunks/ab…", hdrs, n);
+//   co_await (*call)->WriteBody(p, k) ...;  co_await (*call)->FinishRequest();
+//   while ((n = co_await (*call)->ReadSome(buf, size)) > 0) ...
+// The connection returns to the pool when the response body was read to its end.
+class ClientCall {
+ public:
+  ~ClientCall();
+  // Sends request body bytes (exactly the announced Content-Length in total).
+  awaitable<Status> WriteBody(const void* data, size_t n);
+  // Ends the request and reads the response head. kUnavailable on connection errors.
+  awaitable<Status> FinishRequest();
+  unsigned status() const { return status_; }
+  const http::fields& headers() const;
+  std::string_view header(std::string_view name) const;
+  std::optional<uint64_t> content_length() const;
+  // Response body: up to n bytes, 0 at the end. kUnavailable if the server went away.
+  awaitable<Result<size_t>> ReadSome(void* buf, size_t n);
+  awaitable<Result<std::string>> ReadAll(size_t limit);
+
+ private:
+  friend class HttpClient;
+  struct Conn;
+  ClientCall(HttpClient* client, std::string host_port, std::unique_ptr<Conn> conn, bool head);
+  HttpClient* client_;
+  std::string host_port_;
+  std::unique_ptr<Conn> conn_;
+  bool head_request_;
+  unsigned status_ = 0;
+  bool body_done_ = false;
+};
+
+class HttpClient {
+ public:
+  HttpClient(asio::any_io_executor ex, ClientOptions options = {});
+  ~HttpClient();
+
+  // Starts a request: connects (or reuses a pooled connection) and sends the head.
+  // content_length nullopt = no body. kUnavailable when the peer cannot be reached.
+  awaitable<Result<std::unique_ptr<ClientCall>>> Open(std::string host_port, http::verb method,
+                                                      std::string target, HeaderList headers,
+                                                      std::optional<uint64_t> content_length);
+
+  // A whole request with an in-memory body; reads the whole response (up to max_body).
+  // Retries once on a fresh connection when a pooled one turns out to be closed.
+  // `body` must stay alive until the returned awaitable completes.
+  awaitable<Result<ClientResponse>> Request(std::string host_port, http::verb method,
+                                            std::string target, std::string_view body = {},
+                                            HeaderList headers = {},
+                                            size_t max_body = 256u << 20);
+
+  const ClientOptions& options() const { return options_; }
+  asio::any_io_executor executor() const { return ex_; }
+
+ private:
+  friend class ClientCall;
+  awaitable<Result<std::unique_ptr<ClientCall::Conn>>> Connect(const std::string& host_port);
+  void ReturnToPool(const std::string& host_port, std::unique_ptr<ClientCall::Conn> conn);
+  awaitable<Result<ClientResponse>> RequestOnce(std::string host_port, http::verb method,
+                                                std::string target, std::string_view body,
+                                                HeaderList headers, size_t max_body,
+                                                bool* reused_failed);
+  asio::any_io_executor ex_;
+  ClientOptions options_;
+  std::map<std::string, std::vector<std::unique_ptr<ClientCall::Conn>>> idle_;
+};
+
+}  // namespace wharf

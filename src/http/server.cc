@@ -1,0 +1,556 @@
+#include "http/server.h"
+
+#include <sys/sendfile.h>
+
+#include <atomic>
+#include <limits>
+#include <cerrno>
+
+#include "common/async.h"
+#include "common/fs.h"
+#include "common/metrics.h"
+
+namespace wharf {
+
+struct Server::State {
+  asio::any_io_executor ex;
+  ServerOptions options;
+  Handler handler;
+  tcp::acceptor acceptor;
+  Logger log;
+  std::atomic<size_t> active{0};
+  std::atomic<bool> stopped{false};
+  CounterMetric* errors;
+  GaugeMetric* connections;
+  HistogramMetric* latency;
+  State(asio::any_io_executor e, ServerOptions o, Handler h)
+      : ex(e), options(std::move(o)), handler(std::move(h)), acceptor(e),
+        log(GetLogger(options.component)) {
+    const std::string prefix = "wharf_" + options.component + "_http_";
+    errors = &Metrics().Counter(prefix + "handler_errors_total",
+                                "Requests whose handler threw (a bug) or did not respond.");
+    connections = &Metrics().Gauge(prefix + "connections", "Open HTTP connections.");
+    latency = &Metrics().Histogram(prefix + "request_seconds", "Time to serve a request.");
+  }
+};
+
+class Connection {
+ public:
+  Connection(std::shared_ptr<Server::State> st, tcp::socket sock)
+      : st_(std::move(st)), stream_(std::move(sock)) {
+    boost::system::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+    stream_.socket().set_option(tcp::no_delay(true), ec);
+  }
+
+  awaitable<void> Run();
+
+  std::shared_ptr<Server::State> st_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::buffer_body>> parser_;
+  std::string remote_;
+  bool broken_ = false;  // the stream can no longer be used for another request
+
+  void Arm(bool idle) {
+    stream_.expires_after(idle ? st_->options.idle_timeout : st_->options.io_timeout);
+  }
+  awaitable<Status> Write(std::vector<asio::const_buffer> bufs) {
+    boost::system::error_code ec;
+    Arm(false);
+    co_await asio::async_write(stream_, bufs, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      broken_ = true;
+      co_return Cancelled("write to client: " + ec.message());
+    }
+    co_return Status::Ok();
+  }
+  // Reads and discards what is left of the request body (bounded), so keep-alive can go on.
+  awaitable<bool> Drain();
+  awaitable<void> Serve(Exchange& ex);
+};
+
+namespace {
+
+std::string MakeRequestId(std::string_view given) {
+  if (!given.empty() && given.size() <= 64) {
+    bool ok = true;
+    for (char c : given) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-');
+    if (ok) return std::string(given);
+  }
+  return RandomHex(8);
+}
+
+void RecordRequest(const std::string& component, std::string_view method, unsigned code) {
+  // Cached per thread: avoids the registry lock on the hot path.
+  thread_local std::map<std::pair<std::string, unsigned>, CounterMetric*> cache;
+  std::string key(component);
+  key += ' ';
+  key += method;
+  auto& slot = cache[{key, code}];
+  if (!slot) {
+    slot = &Metrics().Counter("wharf_" + component + "_http_requests_total",
+                              "HTTP requests served, by method and status code.",
+                              {{"method", std::string(method)}, {"code", std::to_string(code)}});
+  }
+  slot->Inc();
+}
+
+}  // namespace
+
+std::optional<std::string> Exchange::query(std::string_view key) const {
+  std::string_view q = query_;
+  while (!q.empty()) {
+    size_t amp = q.find('&');
+    std::string_view part = q.substr(0, amp);
+    size_t eq = part.find('=');
+    std::string k = PercentDecode(part.substr(0, eq));
+    if (k == key) {
+      return eq == std::string_view::npos ? std::string() : PercentDecode(part.substr(eq + 1));
+    }
+    if (amp == std::string_view::npos) break;
+    q.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+std::string_view Exchange::header(http::field f) const {
+  auto it = head_.find(f);
+  return it == head_.end() ? std::string_view() : it->value();
+}
+
+std::string_view Exchange::header(std::string_view name) const {
+  auto it = head_.find(name);
+  return it == head_.end() ? std::string_view() : it->value();
+}
+
+std::optional<uint64_t> Exchange::content_length() const {
+  auto len = conn_->parser_->content_length();
+  if (len) return *len;
+  return std::nullopt;
+}
+
+bool Exchange::chunked() const { return conn_->parser_->chunked(); }
+
+bool Exchange::body_done() const { return conn_->parser_->is_done(); }
+
+awaitable<Result<size_t>> Exchange::ReadSome(void* buf, size_t n) {
+  auto& p = *conn_->parser_;
+  while (!p.is_done()) {
+    p.get().body().data = buf;
+    p.get().body().size = n;
+    boost::system::error_code ec;
+    conn_->Arm(false);
+    co_await http::async_read(conn_->stream_, conn_->buffer_, p,
+                              asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == http::error::need_buffer) ec = {};
+    size_t got = n - p.get().body().size;
+    if (ec) {
+      conn_->broken_ = true;
+      if (ec == http::error::partial_message || ec == asio::error::eof ||
+          ec == beast::error::timeout || ec == asio::error::connection_reset) {
+        co_return Err(Cancelled("client went away mid-body: " + ec.message()));
+      }
+      co_return Err(InvalidArgument("malformed request body: " + ec.message()));
+    }
+    if (got > 0) co_return got;
+  }
+  co_return size_t{0};
+}
+
+awaitable<Result<std::string>> Exchange::ReadAll(size_t limit) {
+  std::string out;
+  if (auto len = content_length()) {
+    if (*len > limit) co_return Err(TooLarge("request body over the limit"));
+    out.reserve(*len);
+  }
+  char buf[65536];
+  for (;;) {
+    WHARF_CO_ASSIGN_OR_RETURN(size_t n, co_await ReadSome(buf, sizeof buf));
+    if (n == 0) break;
+    if (out.size() + n > limit) co_return Err(TooLarge("request body over the limit"));
+    out.append(buf, n);
+  }
+  co_return out;
+}
+
+void Exchange::AddHeader(std::string name, std::string value) {
+  extra_headers_.emplace_back(std::move(name), std::move(value));
+}
+
+awaitable<Status> Exchange::WriteHead(http::status status, uint64_t content_length,
+                                      std::string_view content_type) {
+  if (responded_) co_return Internal("response already started");
+  responded_ = true;
+  status_ = static_cast<unsigned>(status);
+  std::string head = "HTTP/1.1 ";
+  head += std::to_string(status_);
+  head += ' ';
+  head += http::obsolete_reason(status);
+  head += "\r\nServer: wharf\r\nX-Request-Id: ";
+  head += request_id_;
+  if (!content_type.empty() && status != http::status::no_content &&
+      status != http::status::not_modified) {
+    head += "\r\nContent-Type: ";
+    head += content_type;
+  }
+  if (status != http::status::no_content && status != http::status::not_modified) {
+    head += "\r\nContent-Length: ";
+    head += std::to_string(content_length);
+  }
+  for (auto& [k, v] : extra_headers_) {
+    head += "\r\n";
+    head += k;
+    head += ": ";
+    head += v;
+  }
+  bool keep = !close_after_ && keep_alive_;
+  head += keep ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
+  if (!keep) close_after_ = true;
+  body_remaining_ = method() == http::verb::head ? 0 : content_length;
+  if (status == http::status::no_content || status == http::status::not_modified) {
+    body_remaining_ = 0;
+  }
+  head_bytes_.swap(head);
+  co_return Status::Ok();
+}
+
+awaitable<Status> Exchange::Respond(http::status status, std::string body,
+                                    std::string_view content_type) {
+  WHARF_CO_RETURN_IF_ERROR(co_await WriteHead(status, body.size(), content_type));
+  std::vector<asio::const_buffer> bufs{asio::buffer(head_bytes_)};
+  if (body_remaining_ > 0) bufs.push_back(asio::buffer(body));
+  body_remaining_ = 0;
+  Status st = co_await conn_->Write(std::move(bufs));
+  head_bytes_.clear();
+  co_return st;
+}
+
+awaitable<Status> Exchange::BeginResponse(http::status status, uint64_t content_length,
+                                          std::string_view content_type) {
+  WHARF_CO_RETURN_IF_ERROR(co_await WriteHead(status, content_length, content_type));
+  // The head goes out with the first body bytes (one syscall for small responses).
+  if (body_remaining_ == 0) {
+    std::vector<asio::const_buffer> bufs{asio::buffer(head_bytes_)};
+    Status st = co_await conn_->Write(std::move(bufs));
+    head_bytes_.clear();
+    co_return st;
+  }
+  co_return Status::Ok();
+}
+
+awaitable<Status> Exchange::WriteBody(const void* data, size_t n) {
+  if (method() == http::verb::head || n == 0) co_return Status::Ok();
+  if (!responded_) co_return Internal("WriteBody before BeginResponse");
+  if (n > body_remaining_) co_return Internal("response body longer than its Content-Length");
+  std::vector<asio::const_buffer> bufs;
+  if (!head_bytes_.empty()) bufs.push_back(asio::buffer(head_bytes_));
+  bufs.push_back(asio::buffer(data, n));
+  Status st = co_await conn_->Write(std::move(bufs));
+  head_bytes_.clear();
+  body_remaining_ -= n;
+  co_return st;
+}
+
+awaitable<Status> Exchange::SendFile(int fd, uint64_t offset, uint64_t len) {
+  if (method() == http::verb::head || len == 0) co_return Status::Ok();
+  if (len > body_remaining_) co_return Internal("response body longer than its Content-Length");
+  if (!head_bytes_.empty()) {
+    std::vector<asio::const_buffer> bufs{asio::buffer(head_bytes_)};
+    WHARF_CO_RETURN_IF_ERROR(co_await conn_->Write(std::move(bufs)));
+    head_bytes_.clear();
+  }
+  auto& sock = conn_->stream_.socket();
+  boost::system::error_code ec;
+  sock.native_non_blocking(true, ec);
+  off_t off = static_cast<off_t>(offset);
+  uint64_t left = len;
+  while (left > 0) {
+    ssize_t n = ::sendfile(sock.native_handle(), fd, &off, std::min<uint64_t>(left, 1 << 30));
+    if (n > 0) {
+      left -= static_cast<uint64_t>(n);
+      body_remaining_ -= static_cast<uint64_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      conn_->Arm(false);
+      co_await sock.async_wait(tcp::socket::wait_write,
+                               asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+      continue;
+    }
+    conn_->broken_ = true;
+    co_return n == 0 ? IOError("sendfile: file shorter than expected")
+                     : ErrnoError("sendfile", errno);
+  }
+  if (ec) {
+    conn_->broken_ = true;
+    co_return Cancelled("client went away during sendfile: " + ec.message());
+  }
+  co_return Status::Ok();
+}
+
+awaitable<bool> Connection::Drain() {
+  // Up to 1 MiB of unread request body is read and dropped; more than that is cheaper to
+  // cut by closing the connection.
+  if (!parser_ || parser_->is_done()) co_return true;
+  auto len = parser_->content_length_remaining();
+  if (len && *len > (1u << 20)) co_return false;
+  static thread_local char sink[65536];
+  size_t total = 0;
+  while (!parser_->is_done() && total <= (1u << 20)) {
+    parser_->get().body().data = sink;
+    parser_->get().body().size = sizeof sink;
+    boost::system::error_code ec;
+    Arm(false);
+    co_await http::async_read(stream_, buffer_, *parser_,
+                              asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) co_return false;
+    total += sizeof sink - parser_->get().body().size;
+  }
+  co_return parser_->is_done();
+}
+
+awaitable<void> Connection::Serve(Exchange& ex) {
+  try {
+    co_await st_->handler(ex);
+  } catch (const std::exception& e) {
+    st_->errors->Inc();
+    st_->log->error("handler threw request_id={} target={} err={}", ex.request_id(),
+                    std::string(ex.target()), e.what());
+    ex.CloseAfter();
+  }
+  if (!ex.responded()) {
+    st_->errors->Inc();
+    ex.CloseAfter();
+    (void)co_await ex.Respond(http::status::internal_server_error,
+                              R"({"errors":[{"code":"INTERNAL","message":"no response"}]})");
+  }
+}
+
+awaitable<void> Connection::Run() {
+  for (;;) {
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(st_->options.max_header_bytes));
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());  // boost::none is broken in 1.74
+    boost::system::error_code ec;
+    Arm(true);
+    co_await http::async_read_header(stream_, buffer_, *parser_,
+                                     asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      st_->log->debug("read header failed remote={} err={}", remote_, ec.message());
+      if (ec == http::error::header_limit || ec.category() == http::make_error_code(http::error::bad_target).category()) {
+        std::string_view msg = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        Arm(false);
+        co_await asio::async_write(stream_, asio::buffer(msg),
+                                   asio::redirect_error(asio::use_awaitable, ec));
+      }
+      break;
+    }
+    auto started = std::chrono::steady_clock::now();
+    Exchange ex(this);
+    ex.head_ = parser_->get().base();
+    ex.keep_alive_ = parser_->keep_alive();
+    std::string_view target = ex.head_.target();
+    size_t q = target.find('?');
+    ex.path_ = std::string(target.substr(0, q));
+    if (q != std::string_view::npos) ex.query_ = std::string(target.substr(q + 1));
+    ex.request_id_ = MakeRequestId(ex.header("X-Request-Id"));
+    ex.remote_ = remote_;
+    co_await Serve(ex);
+    RecordRequest(st_->options.component, ex.method_string(), ex.status_code());
+    st_->latency->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    if (ex.body_remaining_ > 0 || !ex.head_bytes_.empty()) broken_ = true;  // short response
+    if (broken_ || ex.close_after_ || st_->stopped) break;
+    if (!co_await Drain()) break;
+  }
+  boost::system::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream_.socket().close(ec);
+}
+
+Server::Server(asio::any_io_executor ex, ServerOptions options, Handler handler)
+    : state_(std::make_shared<State>(ex, std::move(options), std::move(handler))) {}
+
+Server::~Server() { Stop(); }
+
+Status Server::Listen(const std::string& host_port) {
+  WHARF_ASSIGN_OR_RETURN(auto hp, SplitHostPort(host_port));
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(hp.first == "localhost" ? "127.0.0.1" : hp.first, ec);
+  if (ec) return InvalidArgument("listen address must be an IP address: " + host_port);
+  tcp::endpoint ep(addr, hp.second);
+  auto& a = state_->acceptor;
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) a.bind(ep, ec);
+  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Unavailable("cannot listen on " + host_port + ": " + ec.message());
+  return Status::Ok();
+}
+
+std::string Server::local_address() const {
+  boost::system::error_code ec;
+  auto ep = state_->acceptor.local_endpoint(ec);
+  if (ec) return "";
+  std::string host = ep.address().to_string();
+  if (ep.address().is_v6()) host = "[" + host + "]";
+  return host + ":" + std::to_string(ep.port());
+}
+
+uint16_t Server::port() const {
+  boost::system::error_code ec;
+  auto ep = state_->acceptor.local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
+size_t Server::active_connections() const { return state_->active.load(); }
+
+void Server::Start() {
+  asio::co_spawn(state_->ex, AcceptLoop(), asio::detached);
+}
+
+void Server::Stop() {
+  if (!state_ || state_->stopped.exchange(true)) return;
+  asio::post(state_->ex, [st = state_] {
+    boost::system::error_code ec;
+    st->acceptor.close(ec);
+  });
+}
+
+awaitable<void> Server::AcceptLoop() {
+  auto st = state_;
+  for (;;) {
+    boost::system::error_code ec;
+    tcp::socket sock = co_await st->acceptor.async_accept(
+        asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (st->stopped || ec == asio::error::operation_aborted) co_return;
+      st->log->warn("accept failed err={}", ec.message());
+      co_await SleepFor(std::chrono::milliseconds(100));
+      continue;
+    }
+    if (st->active.load() >= st->options.max_connections) {
+      static auto& refused = Metrics().Counter(
+          "wharf_" + st->options.component + "_http_connections_refused_total",
+          "Connections closed at once because the connection bound was reached.");
+      refused.Inc();
+      std::string_view msg =
+          "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      asio::write(sock, asio::buffer(msg), ec);
+      sock.close(ec);
+      continue;
+    }
+    st->active++;
+    st->connections->Add(1);
+    auto conn = std::make_shared<Connection>(st, std::move(sock));
+    asio::co_spawn(
+        st->ex,
+        [conn]() -> awaitable<void> { co_await conn->Run(); },
+        [st, conn](std::exception_ptr e) {
+          st->active--;
+          st->connections->Add(-1);
+          if (e) {
+            st->errors->Inc();
+            try {
+              std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+              st->log->error("connection coroutine threw err={}", ex.what());
+            }
+          }
+        });
+  }
+}
+
+Result<std::pair<std::string, uint16_t>> SplitHostPort(std::string_view hp) {
+  std::string host;
+  std::string_view port;
+  if (!hp.empty() && hp.front() == '[') {
+    size_t close = hp.find(']');
+    if (close == std::string_view::npos || close + 1 >= hp.size() || hp[close + 1] != ':') {
+      return Err(InvalidArgument("malformed address '" + std::string(hp) + "'"));
+    }
+    host = std::string(hp.substr(1, close - 1));
+    port = hp.substr(close + 2);
+  } else {
+    size_t colon = hp.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      return Err(InvalidArgument("address must be HOST:PORT, got '" + std::string(hp) + "'"));
+    }
+    host = std::string(hp.substr(0, colon));
+    port = hp.substr(colon + 1);
+  }
+  if (port.empty() || port.size() > 5) {
+    return Err(InvalidArgument("bad port in '" + std::string(hp) + "'"));
+  }
+  uint32_t p = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return Err(InvalidArgument("bad port in '" + std::string(hp) + "'"));
+    p = p * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (p > 65535) return Err(InvalidArgument("port out of range in '" + std::string(hp) + "'"));
+  return std::make_pair(host, static_cast<uint16_t>(p));
+}
+
+std::string PercentDecode(std::string_view s) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      i += 2;
+    } else if (s[i] == '+') {
+      out += ' ';
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::string PercentEncode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/' || c == ':') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+awaitable<bool> ServeOps(Exchange& ex, std::function<Status()> healthy) {
+  if (ex.method() != http::verb::get && ex.method() != http::verb::head) co_return false;
+  if (ex.path() == "/metrics") {
+    (void)co_await ex.Respond(http::status::ok, Metrics().Render(),
+                              "text/plain; version=0.0.4; charset=utf-8");
+    co_return true;
+  }
+  if (ex.path() == "/healthz") {
+    Status st = healthy ? healthy() : Status::Ok();
+    if (st.ok()) {
+      (void)co_await ex.Respond(http::status::ok, "ok\n", "text/plain");
+    } else {
+      (void)co_await ex.Respond(http::status::service_unavailable, st.ToString() + "\n",
+                                "text/plain");
+    }
+    co_return true;
+  }
+  co_return false;
+}
+
+}  // namespace wharf

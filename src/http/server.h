@@ -1,0 +1,136 @@
+// HTTP/1.1 server on Boost.Beast with C++20 coroutines.
+//
+// One coroutine per connection; keep-alive; request bodies and response bodies stream (a
+// handler reads the body piecewise with ReadSome and writes the response piecewise with
+// WriteBody or SendFile), so memory stays bounded whatever the body size. Timeouts apply
+// to every read and write; the number of concurrent connections is bounded.
+//
+// Threading: a Server runs on the executor it is given. Handlers run on that executor and
+// must not block it: disk and database work go through Offload() (common/async.h).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/asio.h"
+#include "common/log.h"
+#include "common/status.h"
+
+
+namespace wharf {
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+struct ServerOptions {
+  std::string component = "http";  // for logs and metric names: wharf_<component>_http_...
+  size_t max_connections = 4096;
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(75)};
+  std::chrono::milliseconds io_timeout{std::chrono::seconds(120)};
+  size_t max_header_bytes = 64 * 1024;
+};
+
+class Connection;
+
+// One request and its response. Owned by the connection; valid during the handler call.
+class Exchange {
+ public:
+  http::verb method() const { return head_.method(); }
+  std::string_view method_string() const { return head_.method_string(); }
+  std::string_view target() const { return head_.target(); }
+  std::string_view path() const { return path_; }
+  // The raw (still percent-encoded) query string, without '?'.
+  std::string_view query_string() const { return query_; }
+  // The first value of a query parameter, percent-decoded.
+  std::optional<std::string> query(std::string_view key) const;
+  const http::fields& headers() const { return head_; }
+  // The header's value, or "" if absent.
+  std::string_view header(http::field f) const;
+  std::string_view header(std::string_view name) const;
+  // Content-Length of the request, if it was given.
+  std::optional<uint64_t> content_length() const;
+  bool chunked() const;
+  const std::string& request_id() const { return request_id_; }
+  const std::string& remote() const { return remote_; }
+
+  // Request body: reads up to n bytes into buf; 0 means the body has ended.
+  // kCancelled when the client goes away or times out; kInvalidArgument for a malformed body.
+  awaitable<Result<size_t>> ReadSome(void* buf, size_t n);
+  // Reads the whole body; kTooLarge past `limit` bytes.
+  awaitable<Result<std::string>> ReadAll(size_t limit);
+  bool body_done() const;
+
+  // Response. Exactly one Respond or BeginResponse per exchange.
+  // Headers added here go out with the response (Content-Length is set by wharf).
+  void AddHeader(std::string name, std::string value);
+  awaitable<Status> Respond(http::status status, std::string body = {},
+                            std::string_view content_type = "application/json");
+  // Sends the status line and headers of a response whose body is `content_length` bytes,
+  // followed by WriteBody / SendFile calls that add up to exactly that many bytes. For HEAD
+  // requests the body calls are ignored.
+  awaitable<Status> BeginResponse(http::status status, uint64_t content_length,
+                                  std::string_view content_type = "application/octet-stream");
+  awaitable<Status> WriteBody(const void* data, size_t n);
+  // Sends len bytes of fd from offset with sendfile(2) (fd stays owned by the caller).
+  awaitable<Status> SendFile(int fd, uint64_t offset, uint64_t len);
+  bool responded() const { return responded_; }
+  unsigned status_code() const { return status_; }
+  // Forces the connection to close after this exchange.
+  void CloseAfter() { close_after_ = true; }
+
+ private:
+  friend class Connection;
+  explicit Exchange(Connection* conn) : conn_(conn) {}
+  awaitable<Status> WriteHead(http::status status, uint64_t content_length,
+                              std::string_view content_type);
+  Connection* conn_;
+  http::request_header<> head_;
+  std::string path_, query_, request_id_, remote_;
+  HeaderList extra_headers_;
+  bool responded_ = false;
+  bool close_after_ = false;
+  bool keep_alive_ = true;
+  unsigned status_ = 0;
+  uint64_t body_remaining_ = 0;  // response bytes still owed
+  std::string head_bytes_;       // status line + headers not yet written
+};
+
+using Handler = std::function<awaitable<void>(Exchange&)>;
+
+class Server {
+ public:
+  Server(asio::any_io_executor ex, ServerOptions options, Handler handler);
+  ~Server();
+  // Binds "HOST:PORT" (port 0 = any free port). kInvalidArgument for a malformed address,
+  // kUnavailable when the address cannot be bound.
+  Status Listen(const std::string& host_port);
+  // The bound address, e.g. "127.0.0.1:40123".
+  std::string local_address() const;
+  uint16_t port() const;
+  // Starts accepting (spawns the accept loop on the executor).
+  void Start();
+  // Stops accepting and closes idle connections.
+  void Stop();
+  size_t active_connections() const;
+
+  struct State;  // shared with the connections; defined in server.cc
+
+ private:
+  awaitable<void> AcceptLoop();
+  std::shared_ptr<State> state_;
+};
+
+// Splits "host:port" ("[::1]:80" too). kInvalidArgument when malformed.
+Result<std::pair<std::string, uint16_t>> SplitHostPort(std::string_view host_port);
+std::string PercentDecode(std::string_view s);
+std::string PercentEncode(std::string_view s);
+
+// Answers GET /healthz and GET /metrics (Prometheus). Returns true if it handled the request.
+// `healthy` decides /healthz: 200 "ok" or 503 with the reason.
+awaitable<bool> ServeOps(Exchange& ex, std::function<Status()> healthy);
+
+}  // namespace wharf
