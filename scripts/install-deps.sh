@@ -12,7 +12,7 @@ PACKAGES=(
   # fuzzing and sanitizers
   clang libclang-rt-14-dev
   # tests and benchmarks
-  python3 python3-pytest python3-requests skopeo podman buildah docker-registry wrk
+  python3 python3-pytest python3-requests python3-xxhash skopeo podman buildah docker-registry wrk
   procps openssl
 )
 

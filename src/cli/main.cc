@@ -1,15 +1,46 @@
 #include "cli/main.h"
 
 #include <iostream>
+#include <map>
 #include <string>
 
+#include "cli/commands.h"
+
 namespace wharf::cli {
+namespace {
+
+constexpr const char* kUsage = R"(usage: wharf <command> [flags]    (wharf <command> --help for its flags)
+
+daemons:
+  master       the topology tracker: heartbeats in, cluster map and placement out
+  chunkserver  a storage member of one group
+  up           a whole cluster in one process (master, two groups of two chunkservers)
+
+tools:
+  status       print the cluster like fdfs_monitor
+)";
+
+}  // namespace
+
 int Main(int argc, char** argv) {
-  if (argc < 2) {
-    std::cerr << "usage: wharf <master|chunkserver|gateway|up|status|put|get|rm> [flags]\n";
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    std::cerr << kUsage;
+    return argc < 2 ? 2 : 0;
+  }
+  std::string cmd = argv[1];
+  Args args(argv + 2, argv + argc);
+  static const std::map<std::string, int (*)(Args)> kCommands = {
+      {"master", RunMaster},
+      {"chunkserver", RunChunkserver},
+      {"status", RunStatus},
+      {"up", RunUp},
+  };
+  auto it = kCommands.find(cmd);
+  if (it == kCommands.end()) {
+    std::cerr << "wharf: unknown command '" << cmd << "' (see wharf --help)\n";
     return 2;
   }
-  std::cerr << "wharf: unknown command '" << argv[1] << "'\n";
-  return 2;
+  return it->second(std::move(args));
 }
+
 }  // namespace wharf::cli

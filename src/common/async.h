@@ -19,16 +19,65 @@ asio::thread_pool& IoPool();
 
 // Runs f() on `pool` and resumes the calling coroutine on its own executor with the result.
 // Exceptions from f propagate to the caller.
+namespace internal {
+// The work of one Offload call, owned through a raw pointer until its handler runs.
+template <typename F, typename R>
+struct OffloadTask {
+  explicit OffloadTask(const F& fn) : f(fn) {}
+  F f;
+  std::exception_ptr error;
+  std::optional<std::conditional_t<std::is_void_v<R>, bool, R>> result;
+};
+}  // namespace internal
+
+// Boost 1.74 implements use_awaitable initiation as a coroutine taking its arguments by
+// value, and GCC 12 corrupts some by-value coroutine arguments (a lambda capturing short
+// strings is destroyed after a bitwise copy). So only a raw pointer crosses that boundary.
+//
+// `f` must be a named variable: it is copied. (GCC 12 also miscompiles a capturing lambda
+// *temporary* inside a co_await expression, destroying a bitwise copy of it; taking F& makes
+// that mistake a compile error.)  Usage:
+//   auto stat = [this, id] { return store_->Stat(id); };
+//   auto info = co_await Offload(stat);
 template <typename F>
-awaitable<std::invoke_result_t<F>> Offload(asio::thread_pool& pool, F f) {
+awaitable<std::invoke_result_t<F>> Offload(asio::thread_pool& pool, F& f) {
   using R = std::invoke_result_t<F>;
-  co_return co_await asio::co_spawn(
-      pool.get_executor(),
-      [f = std::move(f)]() mutable -> awaitable<R> { co_return f(); }, asio::use_awaitable);
+  using Task = internal::OffloadTask<F, R>;
+  Task* task = new Task(f);
+  auto initiate = [pool_ptr = &pool, task](auto handler) {
+    auto ex = asio::get_associated_executor(handler);
+    asio::post(*pool_ptr, [task, ex, handler = std::move(handler)]() mutable {
+      try {
+        if constexpr (std::is_void_v<R>) {
+          task->f();
+          task->result.emplace(true);
+        } else {
+          task->result.emplace(task->f());
+        }
+      } catch (...) {
+        task->error = std::current_exception();
+      }
+      asio::post(ex, [task, handler = std::move(handler)]() mutable {
+        std::unique_ptr<Task> owned(task);
+        if constexpr (std::is_void_v<R>) {
+          handler(owned->error);
+        } else {
+          handler(owned->error, owned->result ? std::move(*owned->result) : R{});
+        }
+      });
+    });
+  };
+  if constexpr (std::is_void_v<R>) {
+    return asio::async_initiate<decltype(asio::use_awaitable), void(std::exception_ptr)>(
+        std::move(initiate), asio::use_awaitable);
+  } else {
+    return asio::async_initiate<decltype(asio::use_awaitable), void(std::exception_ptr, R)>(
+        std::move(initiate), asio::use_awaitable);
+  }
 }
 template <typename F>
-awaitable<std::invoke_result_t<F>> Offload(F f) {
-  co_return co_await Offload(IoPool(), std::move(f));
+awaitable<std::invoke_result_t<F>> Offload(F& f) {
+  return Offload(IoPool(), f);
 }
 
 // Runs every task concurrently on the caller's executor and returns their results in order

@@ -77,17 +77,19 @@ Status ErrnoError(std::string_view what, int err);
 #define WHARF_CONCAT_INNER_(a, b) a##b
 #define WHARF_CONCAT_(a, b) WHARF_CONCAT_INNER_(a, b)
 
-// Returns the Status if it is an error (works for Status-returning functions).
+// Returns the Status if it is an error (from functions returning Status or Result<T>).
+// Note for coroutines: GCC 12 miscompiles braced-init-lists inside a co_await expression
+// ("array used as initializer"); build such arguments in a named variable first.
 #define WHARF_RETURN_IF_ERROR(expr)                 \
   do {                                              \
     ::wharf::Status wharf_st_ = (expr);             \
-    if (!wharf_st_.ok()) return wharf_st_;          \
+    if (!wharf_st_.ok()) return ::wharf::Err(std::move(wharf_st_)); \
   } while (0)
 
 #define WHARF_CO_RETURN_IF_ERROR(expr)              \
   do {                                              \
     ::wharf::Status wharf_st_ = (expr);             \
-    if (!wharf_st_.ok()) co_return wharf_st_;       \
+    if (!wharf_st_.ok()) co_return ::wharf::Err(std::move(wharf_st_)); \
   } while (0)
 
 // lhs = value of a Result, or return its error (for Result- or Status-returning functions).

@@ -1,0 +1,268 @@
+// The chunkserver's background work: heartbeats to every master, catch-up from a peer at
+// start (FastDFS: a new or returning member syncs before it serves), and the scrubber that
+// re-verifies checksums and repairs a corrupt chunk from a peer.
+#include <nlohmann/json.hpp>
+
+#include "chunkserver/chunkserver.h"
+#include "common/async.h"
+#include "common/checksum.h"
+#include "common/metrics.h"
+#include "master/topology.h"
+
+namespace wharf {
+namespace {
+using json = nlohmann::json;
+constexpr size_t kFetchBufferBytes = 1u << 20;
+}  // namespace
+
+std::string Chunkserver::ReportedState() {
+  if (syncing_) return "syncing";
+  if (!store_->Health().ok()) return "readonly";
+  auto space = store_->Space();
+  if (!space || space->free <= space->reserve_bytes) return "readonly";
+  return "active";
+}
+
+awaitable<void> Chunkserver::HeartbeatLoop() {
+  HttpClient client(ex_, ClientOptions{std::chrono::seconds(2), std::chrono::seconds(5), 2});
+  static auto& failures = Metrics().Counter("wharf_chunkserver_heartbeat_failures_total",
+                                            "Heartbeats a master did not accept.");
+  std::map<std::string, bool> reachable;
+  while (!stopped_) {
+    auto fn0 = [this] { return store_->Space(); };
+    auto space = co_await Offload(fn0);
+    HeartbeatReport r;
+    r.group = options_.group;
+    r.id = options_.id;
+    r.addr = addr_;
+    auto fn1 = [this] { return ReportedState(); };
+    auto state = ParseMemberState(co_await Offload(fn1));
+    r.state = state ? *state : MemberState::kReadonly;
+    if (space) {
+      r.capacity = space->capacity;
+      r.free = space->free;
+      r.reserve = space->reserve_bytes;
+    }
+    r.chunks = store_->Count();
+    r.busy = busy_.load();
+    r.interval_ms = static_cast<uint64_t>(options_.heartbeat.count());
+    std::string body = r.ToJson().dump();
+    HeaderList headers = {{"Content-Type", "application/json"}};
+    for (const auto& master : options_.masters) {
+      auto resp =
+          co_await client.Request(master, http::verb::post, "/v1/heartbeat", body, headers);
+      bool ok = resp && resp->status == 200;
+      if (!ok) {
+        failures.Inc();
+        if (reachable[master] || !reachable.count(master)) {
+          log_->warn("heartbeat failed master={} err={}", master,
+                     resp ? resp->body : resp.error().ToString());
+        }
+      } else if (!reachable[master]) {
+        log_->info("heartbeat accepted master={}", master);
+      }
+      reachable[master] = ok;
+    }
+    co_await SleepFor(options_.heartbeat);
+  }
+}
+
+awaitable<Result<ClusterMap>> Chunkserver::FetchMap(HttpClient& client) {
+  Status last = Unavailable("no master configured");
+  for (const auto& master : options_.masters) {
+    auto resp = co_await client.Request(master, http::verb::get, "/v1/map");
+    if (!resp) {
+      last = resp.error();
+      continue;
+    }
+    if (resp->status != 200) {
+      last = Unavailable("master " + master + " answered " + std::to_string(resp->status));
+      continue;
+    }
+    auto map = ClusterMap::Parse(resp->body);
+    if (!map) {
+      last = map.error();
+      continue;
+    }
+    std::lock_guard lock(map_mu_);
+    last_map_ = *map;
+    co_return *map;
+  }
+  co_return Err(last);
+}
+
+std::vector<MemberInfo> Chunkserver::ActivePeers(const ClusterMap& map) const {
+  std::vector<MemberInfo> out;
+  if (const GroupInfo* g = map.FindGroup(options_.group)) {
+    for (const auto& m : g->members) {
+      if (m.id != options_.id && m.state == MemberState::kActive) out.push_back(m);
+    }
+  }
+  return out;
+}
+
+awaitable<void> Chunkserver::CatchUp() {
+  HttpClient client(ex_);
+  // Grace before deciding that no peer can teach us anything: a few heartbeats, so that a
+  // peer that is merely slow to report is not mistaken for an absent one.
+  const auto grace =
+      std::max<std::chrono::milliseconds>(options_.heartbeat * 3, std::chrono::milliseconds(1500));
+  const auto started = std::chrono::steady_clock::now();
+  while (!stopped_ && syncing_) {
+    auto map = co_await FetchMap(client);
+    if (map) {
+      auto peers = ActivePeers(*map);
+      for (const auto& peer : peers) {
+        auto synced = co_await SyncFrom(client, peer);
+        if (synced) {
+          log_->info("catch-up done peer={} fetched={} chunks={}", peer.id, *synced,
+                     store_->Count());
+          syncing_ = false;
+          break;
+        }
+        log_->warn("catch-up from peer failed peer={} err={}", peer.id, synced.error());
+      }
+      if (!syncing_) break;
+      if (peers.empty() && std::chrono::steady_clock::now() - started > grace) {
+        log_->info("no active peer in group={}: nothing to catch up from, serving", options_.group);
+        syncing_ = false;
+        break;
+      }
+    } else if (std::chrono::steady_clock::now() - started > grace * 2) {
+      log_->warn("no master reachable for catch-up err={}; serving what is stored", map.error());
+      syncing_ = false;
+      break;
+    }
+    co_await SleepFor(options_.heartbeat / 2);
+  }
+}
+
+awaitable<Result<uint64_t>> Chunkserver::SyncFrom(HttpClient& client, const MemberInfo& peer) {
+  static auto& synced = Metrics().Counter("wharf_chunkserver_sync_chunks_total",
+                                          "Chunks pulled from a peer during catch-up.");
+  uint64_t fetched = 0;
+  std::string after;
+  for (;;) {
+    std::string target = "/v1/chunks?limit=1000";
+    if (!after.empty()) target += "&after=" + after;
+    auto resp = co_await client.Request(peer.addr, http::verb::get, target);
+    if (!resp) co_return Err(resp.error());
+    if (resp->status != 200)
+      co_return Err(Unavailable("inventory answered " + std::to_string(resp->status)));
+    json j = json::parse(resp->body, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("chunks") || !j["chunks"].is_array()) {
+      co_return Err(InvalidArgument("malformed inventory from " + peer.addr));
+    }
+    for (const auto& c : j["chunks"]) {
+      if (!c.is_object() || !c.value("id", json()).is_string() ||
+          !c.value("size", json()).is_number_unsigned() ||
+          !c.value("checksum", json()).is_string()) {
+        co_return Err(InvalidArgument("malformed inventory entry from " + peer.addr));
+      }
+      std::string id = c["id"].get<std::string>();
+      uint64_t size = c["size"].get<uint64_t>();
+      auto sum = ParseChecksum(c["checksum"].get<std::string>());
+      if (!sum) co_return Err(InvalidArgument("malformed checksum from " + peer.addr));
+      if (auto have = store_->Stat(id); have && have->checksum == *sum) continue;
+      Status st = co_await FetchChunk(client, peer.addr, id, size, *sum);
+      if (!st.ok()) co_return Err(st);
+      ++fetched;
+      synced.Inc();
+    }
+    if (!j.contains("next") || !j["next"].is_string()) break;
+    after = j["next"].get<std::string>();
+  }
+  co_return fetched;
+}
+
+awaitable<Status> Chunkserver::FetchChunk(HttpClient& client, const std::string& peer_addr,
+                                          const std::string& id, uint64_t size, uint64_t checksum) {
+  auto call = co_await client.Open(peer_addr, http::verb::get, "/v1/chunks/" + id, {}, {});
+  if (!call) co_return call.error();
+  WHARF_CO_RETURN_IF_ERROR(co_await (*call)->FinishRequest());
+  if ((*call)->status() != 200) {
+    co_return Unavailable("peer " + peer_addr + " answered " + std::to_string((*call)->status()) +
+                          " for chunk " + id);
+  }
+  auto begin = [this, id, size, checksum] { return store_->BeginWrite(id, size, checksum); };
+  auto begun = co_await Offload(begin);
+  if (!begun) co_return begun.error();
+  std::shared_ptr<ChunkWriter> writer = std::move(*begun);
+  std::vector<char> buf(kFetchBufferBytes);
+  Status st;
+  for (;;) {
+    auto n = co_await (*call)->ReadSome(buf.data(), buf.size());
+    if (!n) {
+      st = n.error();
+      break;
+    }
+    if (*n == 0) break;
+    auto fn2 = [writer, p = buf.data(), k = *n] { return writer->Append(p, k); };
+    st = co_await Offload(fn2);
+    if (!st.ok()) break;
+  }
+  // Commit verifies the checksum announced by the peer's inventory: a corrupt copy is refused.
+  auto fn3 = [writer] { return writer->Commit(); };
+  if (st.ok()) st = co_await Offload(fn3);
+  auto fn4 = [w = std::move(writer)]() mutable { w.reset(); };
+  co_await Offload(fn4);
+  co_return st;
+}
+
+awaitable<void> Chunkserver::Repair(HttpClient& client, ChunkInfo info) {
+  static auto& repairs = Metrics().Counter("wharf_chunkserver_repairs_total",
+                                           "Corrupt chunks re-fetched from a peer.");
+  static auto& failed = Metrics().Counter("wharf_chunkserver_repair_failures_total",
+                                          "Corrupt chunks no peer could supply yet.");
+  auto map = co_await FetchMap(client);
+  if (map) {
+    for (const auto& peer : ActivePeers(*map)) {
+      Status st = co_await FetchChunk(client, peer.addr, info.id, info.size, info.checksum);
+      if (st.ok()) {
+        repairs.Inc();
+        log_->warn("chunk repaired chunk={} peer={}", info.id, peer.id);
+        co_return;
+      }
+      log_->warn("repair from peer failed chunk={} peer={} err={}", info.id, peer.id, st);
+    }
+  }
+  failed.Inc();
+  log_->error("chunk could not be repaired chunk={}; it stays quarantined", info.id);
+}
+
+awaitable<void> Chunkserver::ScrubLoop() {
+  static auto& scrubbed = Metrics().Counter("wharf_chunkserver_scrub_chunks_total",
+                                            "Chunks re-verified by the scrubber.");
+  static auto& corrupt = Metrics().Counter("wharf_chunkserver_scrub_corrupt_total",
+                                           "Chunks the scrubber found corrupt.");
+  HttpClient client(ex_);
+  while (!stopped_) {
+    co_await SleepFor(options_.scrub_interval);
+    if (syncing_) continue;
+    std::string after;
+    while (!stopped_) {
+      auto page = store_->List(after, 256);
+      if (!page || page->empty()) break;
+      for (const auto& c : *page) {
+        after = c.id;
+        auto fn5 = [this, id = c.id] { return store_->Verify(id); };
+        auto verified = co_await Offload(fn5);
+        scrubbed.Inc();
+        if (!verified && verified.error().code() == Code::kCorruption) {
+          corrupt.Inc();
+          log_->error("scrub found corrupt chunk={} err={}", c.id, verified.error());
+          auto fn6 = [this, id = c.id] { return store_->Quarantine(id); };
+          Status q = co_await Offload(fn6);
+          if (!q.ok()) log_->error("quarantine failed chunk={} err={}", c.id, q);
+          co_await Repair(client, c);
+        }
+        // Bounded rate: a chunk of n bytes costs n / rate seconds.
+        if (options_.scrub_rate > 0 && c.size > 0) {
+          co_await SleepFor(std::chrono::milliseconds(c.size * 1000 / options_.scrub_rate));
+        }
+      }
+    }
+  }
+}
+
+}  // namespace wharf

@@ -1,0 +1,339 @@
+#include "chunkserver/chunkserver.h"
+
+#include <fcntl.h>
+
+#include <nlohmann/json.hpp>
+
+#include "chunkserver/chunk_id.h"
+#include "chunkserver/local_chunk_store.h"
+#include "common/async.h"
+#include "common/checksum.h"
+#include "common/fs.h"
+#include "common/metrics.h"
+#include "http/range.h"
+
+namespace wharf {
+namespace {
+
+using json = nlohmann::json;
+constexpr std::string_view kChunksPrefix = "/v1/chunks/";
+constexpr size_t kPutBufferBytes = 4u << 20;
+
+http::status HttpStatusOf(const Status& st) {
+  switch (st.code()) {
+    case Code::kInvalidArgument:
+    case Code::kDigestMismatch:
+      return http::status::bad_request;
+    case Code::kNotFound:
+      return http::status::not_found;
+    case Code::kConflict:
+      return http::status::conflict;
+    case Code::kRangeInvalid:
+      return http::status::range_not_satisfiable;
+    case Code::kTooLarge:
+      return http::status::payload_too_large;
+    case Code::kNoSpace:
+      return http::status::insufficient_storage;
+    case Code::kUnavailable:
+      return http::status::service_unavailable;
+    default:
+      return http::status::internal_server_error;
+  }
+}
+
+awaitable<void> RespondError(Exchange& ex, const Status& st) {
+  json body = {{"error", {{"code", std::string(CodeName(st.code()))}, {"message", st.message()}}}};
+  (void)co_await ex.Respond(HttpStatusOf(st), body.dump());
+}
+
+// Resolves the member id: the flag, else <first dir>/member_id, else a new one persisted there.
+Result<std::string> ResolveMemberId(const ChunkserverOptions& o) {
+  if (!o.id.empty()) return o.id;
+  std::string path = o.dirs.front() + "/member_id";
+  auto existing = ReadFile(path);
+  if (existing) {
+    std::string id = *existing;
+    while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+    if (!id.empty()) return id;
+  } else if (existing.error().code() != Code::kNotFound) {
+    return Err(existing.error());
+  }
+  std::string id = "cs-" + RandomHex(6);
+  WHARF_RETURN_IF_ERROR(MakeDirs(o.dirs.front()));
+  WHARF_RETURN_IF_ERROR(WriteFileAtomic(path, id + "\n"));
+  return id;
+}
+
+// Reads and drops up to `limit` bytes of request body so the client sees our answer instead
+// of a reset connection; past the limit the connection is closed after the answer.
+awaitable<void> DiscardBody(Exchange& ex, uint64_t limit) {
+  std::vector<char> sink(64 * 1024);
+  uint64_t total = 0;
+  while (total <= limit) {
+    auto n = co_await ex.ReadSome(sink.data(), sink.size());
+    if (!n || *n == 0) co_return;
+    total += *n;
+  }
+  ex.CloseAfter();
+}
+
+struct BusyGuard {
+  explicit BusyGuard(std::atomic<uint64_t>& b) : busy(b) { busy++; }
+  ~BusyGuard() { busy--; }
+  std::atomic<uint64_t>& busy;
+};
+
+}  // namespace
+
+Chunkserver::Chunkserver(asio::any_io_executor ex, ChunkserverOptions options)
+    : ex_(ex), options_(std::move(options)), log_(GetLogger("chunkserver")) {}
+
+Chunkserver::~Chunkserver() { Stop(); }
+
+std::string Chunkserver::address() const { return addr_; }
+
+Status Chunkserver::Start() {
+  if (options_.group.empty()) return InvalidArgument("--group is required");
+  if (options_.dirs.empty()) return InvalidArgument("at least one --dir is required");
+  if (options_.masters.empty()) return InvalidArgument("at least one --master is required");
+  WHARF_ASSIGN_OR_RETURN(options_.id, ResolveMemberId(options_));
+  LocalChunkStore::Options so;
+  so.dirs = options_.dirs;
+  so.reserve = options_.reserve;
+  so.max_chunk_bytes = options_.max_chunk_bytes;
+  so.metric_labels = {{"member", options_.id}};
+  WHARF_ASSIGN_OR_RETURN(auto store, LocalChunkStore::Open(so));
+  store_ = std::move(store);
+  ServerOptions hs;
+  hs.component = "chunkserver";
+  server_ = std::make_unique<Server>(ex_, hs, [this](Exchange& ex) { return Handle(ex); });
+  WHARF_RETURN_IF_ERROR(server_->Listen(options_.listen));
+  addr_ = options_.advertise.empty() ? server_->local_address() : options_.advertise;
+  server_->Start();
+  log_->info("chunkserver listening id={} group={} addr={} chunks={} dirs={}", options_.id,
+             options_.group, addr_, store_->Count(), options_.dirs.size());
+  asio::co_spawn(ex_, HeartbeatLoop(), asio::detached);
+  asio::co_spawn(ex_, CatchUp(), asio::detached);
+  asio::co_spawn(ex_, ScrubLoop(), asio::detached);
+  return Status::Ok();
+}
+
+void Chunkserver::Stop() {
+  stopped_ = true;
+  if (server_) server_->Stop();
+}
+
+awaitable<void> Chunkserver::Handle(Exchange& ex) {
+  if (co_await ServeOps(ex, [this] { return store_->Health(); })) co_return;
+  BusyGuard busy(busy_);
+  std::string_view path = ex.path();
+  if (path.starts_with(kChunksPrefix)) {
+    std::string id(path.substr(kChunksPrefix.size()));
+    if (!ValidChunkId(id)) {
+      co_await RespondError(ex, InvalidArgument("chunk id must be 32 lowercase hex characters"));
+      co_return;
+    }
+    switch (ex.method()) {
+      case http::verb::put:
+        co_await HandlePut(ex, std::move(id));
+        co_return;
+      case http::verb::get:
+      case http::verb::head:
+        co_await HandleGet(ex, std::move(id));
+        co_return;
+      case http::verb::delete_:
+        co_await HandleDelete(ex, std::move(id));
+        co_return;
+      default:
+        break;
+    }
+    ex.AddHeader("Allow", "GET, HEAD, PUT, DELETE");
+    (void)co_await ex.Respond(http::status::method_not_allowed, "");
+    co_return;
+  }
+  if (path == "/v1/chunks" && ex.method() == http::verb::get) {
+    co_await HandleList(ex);
+  } else if (path == "/v1/status" && ex.method() == http::verb::get) {
+    co_await HandleStatus(ex);
+  } else {
+    co_await RespondError(ex, NotFound("no such endpoint"));
+  }
+}
+
+awaitable<void> Chunkserver::HandlePut(Exchange& ex, std::string id) {
+  static auto& puts = Metrics().Counter("wharf_chunkserver_puts_total", "Chunks stored.");
+  static auto& put_bytes =
+      Metrics().Counter("wharf_chunkserver_put_bytes_total", "Chunk bytes stored.");
+  static auto& refused = Metrics().Counter("wharf_chunkserver_puts_refused_total",
+                                           "Chunk puts refused (bad input, no space, ...).");
+  auto checksum = ParseChecksum(ex.header("X-Wharf-Checksum"));
+  auto size = ex.content_length();
+  Status st;
+  if (syncing_)
+    st = Unavailable("member is syncing from its peers");
+  else if (!checksum)
+    st = InvalidArgument("X-Wharf-Checksum: xxh3:<16 hex> is required");
+  else if (!size)
+    st = InvalidArgument("Content-Length is required");
+  if (!st.ok()) {
+    refused.Inc();
+    co_await RespondError(ex, st);
+    co_return;
+  }
+  if (auto have = store_->Stat(id); have && have->size == *size && have->checksum == *checksum) {
+    co_await DiscardBody(ex, *size);  // idempotent re-put: the same content is already durable
+    (void)co_await ex.Respond(http::status::ok, "{}");
+    co_return;
+  }
+  auto begin = [this, id, n = *size, c = *checksum] { return store_->BeginWrite(id, n, c); };
+  auto begun = co_await Offload(begin);
+  if (!begun) {
+    refused.Inc();
+    if (begun.error().code() == Code::kNoSpace) {
+      log_->warn("put refused: under reserve chunk={} size={}", id, *size);
+    }
+    co_await DiscardBody(ex, 8u << 20);
+    co_await RespondError(ex, begun.error());
+    co_return;
+  }
+  std::shared_ptr<ChunkWriter> writer = std::move(*begun);
+  std::vector<char> buf(std::min<uint64_t>(kPutBufferBytes, std::max<uint64_t>(*size, 1)));
+  for (;;) {
+    size_t filled = 0;
+    while (filled < buf.size()) {
+      auto n = co_await ex.ReadSome(buf.data() + filled, buf.size() - filled);
+      if (!n) {
+        st = n.error();
+        break;
+      }
+      if (*n == 0) break;
+      filled += *n;
+    }
+    if (!st.ok()) break;
+    if (filled > 0) {
+      auto fn0 = [writer, p = buf.data(), filled] { return writer->Append(p, filled); };
+      st = co_await Offload(fn0);
+      if (!st.ok()) break;
+    }
+    if (filled < buf.size()) break;  // end of body
+  }
+  auto fn1 = [writer] { return writer->Commit(); };
+  if (st.ok()) st = co_await Offload(fn1);
+  // Aborting (unlinking the temp file) happens in the writer's destructor: off the loop too.
+  auto fn2 = [w = std::move(writer)]() mutable { w.reset(); };
+  co_await Offload(fn2);
+  if (!st.ok()) {
+    refused.Inc();
+    if (st.code() != Code::kCancelled) log_->warn("put failed chunk={} err={}", id, st);
+    co_await RespondError(ex, st);
+    co_return;
+  }
+  puts.Inc();
+  put_bytes.Inc(*size);
+  (void)co_await ex.Respond(http::status::created, "{}");
+}
+
+awaitable<void> Chunkserver::HandleGet(Exchange& ex, std::string id) {
+  static auto& gets = Metrics().Counter("wharf_chunkserver_gets_total", "Chunk reads served.");
+  static auto& get_bytes =
+      Metrics().Counter("wharf_chunkserver_get_bytes_total", "Chunk bytes served.");
+  auto fn3 = [this, id] { return store_->Open(id); };
+  auto opened = co_await Offload(fn3);
+  if (!opened) {
+    co_await RespondError(ex, opened.error());
+    co_return;
+  }
+  auto chunk = std::make_shared<OpenChunk>(std::move(*opened));
+  const uint64_t size = chunk->size();
+  ex.AddHeader("X-Wharf-Checksum", FormatChecksum(chunk->checksum()));
+  ex.AddHeader("Accept-Ranges", "bytes");
+  ByteRange range{0, size == 0 ? 0 : size - 1};
+  bool partial = false;
+  if (auto h = ex.header(http::field::range); !h.empty()) {
+    auto parsed = ParseRangeHeader(h, size);
+    if (!parsed) {
+      ex.AddHeader("Content-Range", FormatUnsatisfiedRange(size));
+      co_await RespondError(ex, parsed.error());
+      co_return;
+    }
+    if (*parsed) {
+      range = **parsed;
+      partial = true;
+      ex.AddHeader("Content-Range", FormatContentRange(range, size));
+    }
+  }
+  uint64_t len = size == 0 ? 0 : range.length();
+  Status st =
+      co_await ex.BeginResponse(partial ? http::status::partial_content : http::status::ok, len);
+  if (st.ok() && len > 0 && ex.method() == http::verb::get) {
+    // Pull the range into the page cache on the pool, so sendfile on the loop rarely waits.
+    auto fn4 = [chunk, off = chunk->data_offset() + range.first, len] {
+      ::posix_fadvise(chunk->fd(), static_cast<off_t>(off), static_cast<off_t>(len),
+                      POSIX_FADV_WILLNEED);
+      ::readahead(chunk->fd(), static_cast<off64_t>(off), len);
+    };
+    co_await Offload(fn4);
+    st = co_await ex.SendFile(chunk->fd(), chunk->data_offset() + range.first, len);
+    if (st.ok()) {
+      gets.Inc();
+      get_bytes.Inc(len);
+    }
+  }
+  auto fn5 = [c = std::move(chunk)]() mutable { c.reset(); };
+  co_await Offload(fn5);
+}
+
+awaitable<void> Chunkserver::HandleDelete(Exchange& ex, std::string id) {
+  static auto& deletes = Metrics().Counter("wharf_chunkserver_deletes_total", "Chunks deleted.");
+  auto fn6 = [this, id] { return store_->Delete(id); };
+  Status st = co_await Offload(fn6);
+  if (!st.ok()) {
+    co_await RespondError(ex, st);
+    co_return;
+  }
+  deletes.Inc();
+  (void)co_await ex.Respond(http::status::no_content);
+}
+
+awaitable<void> Chunkserver::HandleList(Exchange& ex) {
+  std::string after = ex.query("after").value_or("");
+  size_t limit = 1000;
+  if (auto l = ex.query("limit")) {
+    char* end = nullptr;
+    unsigned long v = std::strtoul(l->c_str(), &end, 10);
+    if (l->empty() || *end != '\0' || v == 0 || v > 10000) {
+      co_await RespondError(ex, InvalidArgument("limit must be 1..10000"));
+      co_return;
+    }
+    limit = v;
+  }
+  auto page = store_->List(after, limit + 1);  // from memory
+  if (!page) {
+    co_await RespondError(ex, page.error());
+    co_return;
+  }
+  json chunks = json::array();
+  json next = nullptr;
+  for (size_t i = 0; i < page->size() && i < limit; ++i) {
+    const auto& c = (*page)[i];
+    chunks.push_back({{"id", c.id},
+                      {"size", c.size},
+                      {"checksum", FormatChecksum(c.checksum)},
+                      {"mtime", c.mtime_unix}});
+  }
+  if (page->size() > limit) next = (*page)[limit - 1].id;
+  json body = {{"chunks", std::move(chunks)}, {"next", next}};
+  (void)co_await ex.Respond(http::status::ok, body.dump());
+}
+
+awaitable<void> Chunkserver::HandleStatus(Exchange& ex) {
+  auto fn7 = [this] { return store_->Space(); };
+  auto space = co_await Offload(fn7);
+  SpaceInfo s = space ? *space : SpaceInfo{};
+  json body = {{"id", options_.id},          {"group", options_.group},  {"addr", addr_},
+               {"state", ReportedState()},   {"capacity", s.capacity},   {"free", s.free},
+               {"reserve", s.reserve_bytes}, {"chunks", store_->Count()}};
+  (void)co_await ex.Respond(http::status::ok, body.dump());
+}
+
+}  // namespace wharf

@@ -1,0 +1,95 @@
+// The chunkserver daemon: a ChunkStore behind HTTP, heartbeating to every master, catching
+// up from a peer of its group at start, and scrubbing its chunks in the background.
+//
+//   PUT    /v1/chunks/{id}   body = chunk data; headers Content-Length and
+//                            X-Wharf-Checksum: xxh3:<16 hex>  -> 201 stored / 200 already there
+//   GET    /v1/chunks/{id}   (Range) -> 200/206/416, X-Wharf-Checksum of the whole chunk
+//   HEAD   /v1/chunks/{id}
+//   DELETE /v1/chunks/{id}   -> 204 / 404
+//   GET    /v1/chunks?after=ID&limit=N  -> {"chunks": [{"id","size","checksum","mtime"}],
+//                                          "next": ID | null}     (the inventory, for peers)
+//   GET    /v1/status        -> {"id","group","addr","state","capacity","free","reserve","chunks"}
+//   GET    /healthz, /metrics
+//
+// Errors are JSON {"error": {"code": "<status code name>", "message": "…"}} with 400
+// (invalid_argument, digest_mismatch), 404, 409 (conflict), 503 (syncing), 507 (no_space).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "chunkserver/chunk_store.h"
+#include "common/asio.h"
+#include "common/units.h"
+#include "http/client.h"
+#include "http/server.h"
+#include "master/cluster_map.h"
+
+namespace wharf {
+
+struct ChunkserverOptions {
+  std::string group;
+  std::string id;  // "" = the id persisted in the first dir (generated on first start)
+  std::string listen = "127.0.0.1:7001";
+  std::string advertise;  // address reported to masters; "" = the bound listen address
+  std::vector<std::string> dirs;
+  std::vector<std::string> masters;
+  Reserve reserve;
+  std::chrono::milliseconds heartbeat{2000};
+  std::chrono::milliseconds scrub_interval{std::chrono::hours(1)};
+  uint64_t scrub_rate = 64u << 20;  // bytes per second the scrubber may read
+  uint64_t max_chunk_bytes = 1u << 30;
+};
+
+class Chunkserver {
+ public:
+  Chunkserver(asio::any_io_executor ex, ChunkserverOptions options);
+  ~Chunkserver();
+  // Opens the store, binds, and starts the heartbeat, catch-up and scrub loops.
+  Status Start();
+  void Stop();
+  std::string address() const;
+  const std::string& id() const { return options_.id; }
+
+ private:
+  // HTTP (chunkserver.cc)
+  awaitable<void> Handle(Exchange& ex);
+  awaitable<void> HandlePut(Exchange& ex, std::string id);
+  awaitable<void> HandleGet(Exchange& ex, std::string id);
+  awaitable<void> HandleDelete(Exchange& ex, std::string id);
+  awaitable<void> HandleList(Exchange& ex);
+  awaitable<void> HandleStatus(Exchange& ex);
+  // Background (chunk_sync.cc)
+  awaitable<void> HeartbeatLoop();
+  awaitable<void> CatchUp();
+  awaitable<void> ScrubLoop();
+  awaitable<Result<ClusterMap>> FetchMap(HttpClient& client);
+  // Active peers of this group in `map` (not this member).
+  std::vector<MemberInfo> ActivePeers(const ClusterMap& map) const;
+  // Copies all of the peer's chunks this store lacks. Returns how many were fetched.
+  awaitable<Result<uint64_t>> SyncFrom(HttpClient& client, const MemberInfo& peer);
+  // Fetches one chunk from `peer_addr` into the store, verifying its checksum.
+  awaitable<Status> FetchChunk(HttpClient& client, const std::string& peer_addr,
+                               const std::string& id, uint64_t size, uint64_t checksum);
+  awaitable<void> Repair(HttpClient& client, ChunkInfo info);
+  std::string ReportedState();
+
+  asio::any_io_executor ex_;
+  ChunkserverOptions options_;
+  std::unique_ptr<ChunkStore> store_;
+  std::unique_ptr<Server> server_;
+  std::atomic<bool> syncing_{true};
+  std::atomic<bool> stopped_{false};
+  std::atomic<uint64_t> busy_{0};
+  std::string addr_;
+  Logger log_;
+  std::mutex map_mu_;
+  std::optional<ClusterMap> last_map_;
+};
+
+}  // namespace wharf

@@ -1,0 +1,123 @@
+#include "chunkserver/env.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "common/fs.h"
+
+namespace wharf {
+namespace {
+
+Status PathError(const std::string& what, const std::string& path, int err) {
+  if (err == ENOENT) return NotFound(what + " " + path);
+  return ErrnoError(what + " " + path, err);
+}
+
+class PosixWritableFile : public WritableFile {
+ public:
+  PosixWritableFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  ~PosixWritableFile() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  Status Append(const void* data, size_t n) override {
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+      ssize_t w = ::write(fd_, p, n);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoError("write " + path_, errno);
+      }
+      p += w;
+      n -= static_cast<size_t>(w);
+    }
+    return Status::Ok();
+  }
+
+  Status Sync() override {
+    if (::fdatasync(fd_) != 0) return ErrnoError("fsync " + path_, errno);
+    return Status::Ok();
+  }
+
+  Status Close() override {
+    if (fd_ < 0) return Status::Ok();
+    int rc = ::close(fd_);
+    fd_ = -1;
+    if (rc != 0) return ErrnoError("close " + path_, errno);
+    return Status::Ok();
+  }
+
+ private:
+  std::string path_;
+  int fd_;
+};
+
+class PosixEnv : public Env {
+ public:
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return Err(PathError("create", path, errno));
+    return std::make_unique<PosixWritableFile>(path, fd);
+  }
+
+  Result<int> OpenReadOnly(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Err(PathError("open", path, errno));
+    return fd;
+  }
+
+  Status Rename(const std::string& from, const std::string& to) override {
+    if (::rename(from.c_str(), to.c_str()) != 0) return PathError("rename", from, errno);
+    return Status::Ok();
+  }
+
+  Status Remove(const std::string& path) override {
+    if (::unlink(path.c_str()) != 0) return PathError("unlink", path, errno);
+    return Status::Ok();
+  }
+
+  Status SyncDir(const std::string& dir) override { return FsyncDir(dir); }
+
+  Status CreateDirs(const std::string& dir) override { return MakeDirs(dir); }
+
+  Result<std::vector<std::string>> ListDir(const std::string& dir) override {
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) return Err(PathError("opendir", dir, errno));
+    std::vector<std::string> names;
+    errno = 0;
+    while (struct dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name != "." && name != "..") names.push_back(std::move(name));
+    }
+    int err = errno;
+    ::closedir(d);
+    if (err != 0) return Err(ErrnoError("readdir " + dir, err));
+    return names;
+  }
+
+  Result<FsSpace> GetSpace(const std::string& dir) override {
+    struct statvfs vfs;
+    if (::statvfs(dir.c_str(), &vfs) != 0) return Err(PathError("statvfs", dir, errno));
+    struct stat st;
+    if (::stat(dir.c_str(), &st) != 0) return Err(PathError("stat", dir, errno));
+    FsSpace s;
+    s.capacity = static_cast<uint64_t>(vfs.f_blocks) * vfs.f_frsize;
+    s.free = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+    s.device = static_cast<uint64_t>(st.st_dev);
+    return s;
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<Env> DefaultEnv() {
+  static auto* env = new std::shared_ptr<Env>(std::make_shared<PosixEnv>());
+  return *env;
+}
+
+}  // namespace wharf

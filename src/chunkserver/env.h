@@ -1,0 +1,62 @@
+// Env: the few file-system operations LocalChunkStore performs, behind an interface so tests
+// can inject faults (fault_env.h), as leveldb's Env does. Blocking; thread-safe.
+//
+// Every error is a Status: kNotFound when the named file/directory does not exist, kIOError
+// for everything else (with strerror text).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace wharf {
+
+// A file being written sequentially. Not thread-safe. Destroying it closes the fd without
+// syncing (data may or may not reach the disk).
+class WritableFile {
+ public:
+  virtual ~WritableFile() = default;
+  // Appends all `n` bytes (retrying short writes). kIOError.
+  virtual Status Append(const void* data, size_t n) = 0;
+  // fsync(): data and metadata reach stable storage. kIOError.
+  virtual Status Sync() = 0;
+  // Closes the fd. kIOError. Further calls are no-ops.
+  virtual Status Close() = 0;
+};
+
+// Space of the file system holding a directory.
+struct FsSpace {
+  uint64_t capacity = 0;
+  uint64_t free = 0;    // available to unprivileged users (statvfs f_bavail)
+  uint64_t device = 0;  // st_dev: directories on one file system share it
+};
+
+class Env {
+ public:
+  virtual ~Env() = default;
+  // Creates `path` for writing; fails (kIOError) if it already exists.
+  virtual Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) = 0;
+  // Opens `path` read-only; the caller owns the returned fd. kNotFound.
+  virtual Result<int> OpenReadOnly(const std::string& path) = 0;
+  // rename(2): atomically replaces `to`. kNotFound if `from` is missing.
+  virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  // unlink(2). kNotFound.
+  virtual Status Remove(const std::string& path) = 0;
+  // fsync of a directory, making renames/creates/unlinks in it durable.
+  virtual Status SyncDir(const std::string& dir) = 0;
+  // mkdir -p. Ok if it exists.
+  virtual Status CreateDirs(const std::string& dir) = 0;
+  // Names in `dir`, without "." and "..", unsorted. kNotFound.
+  virtual Result<std::vector<std::string>> ListDir(const std::string& dir) = 0;
+  // statvfs + stat of `dir`.
+  virtual Result<FsSpace> GetSpace(const std::string& dir) = 0;
+};
+
+// The POSIX Env. Process-wide, never destroyed.
+std::shared_ptr<Env> DefaultEnv();
+
+}  // namespace wharf

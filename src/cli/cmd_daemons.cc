@@ -1,0 +1,125 @@
+// `wharf master` and `wharf chunkserver`.
+#include <iostream>
+
+#include "chunkserver/chunkserver.h"
+#include "cli/commands.h"
+#include "cli/run_loop.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/units.h"
+#include "master/master_server.h"
+
+namespace wharf::cli {
+namespace {
+
+// Splits "a,b" and repeated flags into one list.
+std::vector<std::string> SplitCommas(const std::vector<std::string>& in) {
+  std::vector<std::string> out;
+  for (const auto& s : in) {
+    size_t start = 0;
+    while (start <= s.size()) {
+      size_t comma = s.find(',', start);
+      std::string part = s.substr(start, comma == std::string::npos ? std::string::npos
+                                                                      : comma - start);
+      if (!part.empty()) out.push_back(part);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  return out;
+}
+
+void AddCommon(CLI::App& app, std::string* config, std::string* log_level) {
+  app.add_option("--config", *config, "YAML file of flag values (flags win)");
+  app.add_option("--log-level", *log_level, "trace|debug|info|warn|error")
+      ->capture_default_str();
+}
+
+}  // namespace
+
+int RunMaster(Args args) {
+  const std::string role = "master";
+  CLI::App app{"wharf master: the topology tracker", "wharf master"};
+  std::string config, log_level = "info", chunk_size = "16MiB", policy = "most_free";
+  std::vector<std::string> peers;
+  MasterOptions o;
+  AddCommon(app, &config, &log_level);
+  app.add_option("--listen", o.listen, "HOST:PORT to serve on")->capture_default_str();
+  app.add_option("--data", o.data_dir, "directory for the persisted member list");
+  app.add_option("--peer", peers, "another master (repeatable, or comma-separated)");
+  app.add_option("--chunk-size", chunk_size, "chunk size gateways write")->capture_default_str();
+  app.add_option("--policy", policy, "most_free|round_robin|named")->capture_default_str();
+  app.add_option("--group", o.named_group, "the group for --policy named");
+  app.add_option("--offline-after", o.offline_after_intervals,
+                 "heartbeat intervals of silence before a member is offline")
+      ->capture_default_str();
+  if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
+  if (!SetLogLevel(log_level)) return ConfigError(role, "unknown --log-level " + log_level);
+  auto cs = ParseBytes(chunk_size);
+  if (!cs || *cs == 0) return ConfigError(role, "--chunk-size: not a positive size: " + chunk_size);
+  o.chunk_size = *cs;
+  auto pol = ParsePlacementPolicy(policy);
+  if (!pol) return ConfigError(role, "--policy: " + pol.error().message());
+  o.policy = *pol;
+  if (o.policy == PlacementPolicy::kNamed && o.named_group.empty()) {
+    return ConfigError(role, "--policy named needs --group");
+  }
+  if (!(o.offline_after_intervals > 1.5)) {
+    return ConfigError(role, "--offline-after must be more than 1.5 intervals");
+  }
+  o.peers = SplitCommas(peers);
+  asio::io_context io;
+  MasterServer master(io.get_executor(), o);
+  if (Status st = master.Start(); !st.ok()) return ConfigError(role, st.ToString());
+  std::cout << "master listening on " << master.address() << std::endl;
+  return RunUntilSignal(io, [&] { master.Stop(); });
+}
+
+int RunChunkserver(Args args) {
+  const std::string role = "chunkserver";
+  CLI::App app{"wharf chunkserver: a storage member of one group", "wharf chunkserver"};
+  std::string config, log_level = "info", reserve = "10%", scrub_rate = "64MiB";
+  std::string heartbeat = "2", scrub_interval = "3600", max_chunk = "1GiB";
+  std::vector<std::string> masters;
+  ChunkserverOptions o;
+  AddCommon(app, &config, &log_level);
+  app.add_option("--group", o.group, "the group this member belongs to");
+  app.add_option("--id", o.id, "member id (default: generated once, kept in the first --dir)");
+  app.add_option("--listen", o.listen, "HOST:PORT to serve on")->capture_default_str();
+  app.add_option("--advertise", o.advertise, "HOST:PORT reported to masters (default: listen)");
+  app.add_option("--dir", o.dirs, "data directory (repeatable)");
+  app.add_option("--master", masters, "master HOST:PORT (repeatable, or comma-separated)")
+      ;
+  app.add_option("--reserve", reserve, "free space kept: 10% or a size")->capture_default_str();
+  app.add_option("--heartbeat", heartbeat, "seconds between heartbeats")->capture_default_str();
+  app.add_option("--scrub-interval", scrub_interval, "seconds between scrub passes")
+      ->capture_default_str();
+  app.add_option("--scrub-rate", scrub_rate, "bytes per second the scrubber reads")
+      ->capture_default_str();
+  app.add_option("--max-chunk", max_chunk, "largest chunk accepted")->capture_default_str();
+  if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
+  if (!SetLogLevel(log_level)) return ConfigError(role, "unknown --log-level " + log_level);
+  auto r = ParseReserve(reserve);
+  if (!r) return ConfigError(role, "--reserve: " + r.error().message());
+  o.reserve = *r;
+  auto hb = ParseDuration(heartbeat);
+  if (!hb || hb->count() < 10) return ConfigError(role, "--heartbeat: not a duration >= 10ms: " + heartbeat);
+  o.heartbeat = *hb;
+  auto si = ParseDuration(scrub_interval);
+  if (!si || si->count() < 10) return ConfigError(role, "--scrub-interval: bad duration " + scrub_interval);
+  o.scrub_interval = *si;
+  auto sr = ParseBytes(scrub_rate);
+  if (!sr) return ConfigError(role, "--scrub-rate: " + sr.error().message());
+  o.scrub_rate = *sr;
+  auto mc = ParseBytes(max_chunk);
+  if (!mc || *mc == 0) return ConfigError(role, "--max-chunk: bad size " + max_chunk);
+  o.max_chunk_bytes = *mc;
+  o.masters = SplitCommas(masters);
+  asio::io_context io;
+  Chunkserver cs(io.get_executor(), o);
+  if (Status st = cs.Start(); !st.ok()) return ConfigError(role, st.ToString());
+  std::cout << "chunkserver " << cs.id() << " listening on " << cs.address() << std::endl;
+  return RunUntilSignal(io, [&] { cs.Stop(); });
+}
+
+}  // namespace wharf::cli

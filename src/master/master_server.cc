@@ -1,0 +1,205 @@
+#include "master/master_server.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/async.h"
+#include "common/fs.h"
+#include "common/metrics.h"
+
+namespace wharf {
+namespace {
+
+using json = nlohmann::json;
+
+std::string ErrorJson(const Status& st) {
+  return json{{"error", {{"code", std::string(CodeName(st.code())) }, {"message", st.message()}}}}
+      .dump();
+}
+
+http::status HttpStatusOf(const Status& st) {
+  switch (st.code()) {
+    case Code::kInvalidArgument: return http::status::bad_request;
+    case Code::kNotFound: return http::status::not_found;
+    case Code::kConflict: return http::status::conflict;
+    case Code::kUnavailable: return http::status::service_unavailable;
+    default: return http::status::internal_server_error;
+  }
+}
+
+Topology::Options TopologyOptions(const MasterOptions& o) {
+  Topology::Options t;
+  t.data_dir = o.data_dir;
+  t.chunk_size = o.chunk_size;
+  t.offline_after_intervals = o.offline_after_intervals;
+  // Seeded from the wall clock so that versions keep growing across master restarts.
+  t.first_version = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              std::chrono::system_clock::now().time_since_epoch())
+                                              .count());
+  return t;
+}
+
+}  // namespace
+
+MasterServer::MasterServer(asio::any_io_executor ex, MasterOptions options)
+    : ex_(ex), options_(std::move(options)), topology_(TopologyOptions(options_)),
+      log_(GetLogger("master")) {}
+
+MasterServer::~MasterServer() { Stop(); }
+
+Status MasterServer::Start() {
+  if (options_.data_dir.empty()) return InvalidArgument("--data is required");
+  WHARF_RETURN_IF_ERROR(MakeDirs(options_.data_dir));
+  WHARF_RETURN_IF_ERROR(topology_.Load());
+  ServerOptions so;
+  so.component = "master";
+  server_ = std::make_unique<Server>(ex_, so, [this](Exchange& ex) { return Handle(ex); });
+  WHARF_RETURN_IF_ERROR(server_->Listen(options_.listen));
+  server_->Start();
+  if (!options_.peers.empty()) asio::co_spawn(ex_, ProbePeers(), asio::detached);
+  log_->info("master listening addr={} data={} peers={}", server_->local_address(),
+             options_.data_dir, options_.peers.size());
+  return Status::Ok();
+}
+
+void MasterServer::Stop() {
+  stopped_ = true;
+  if (server_) server_->Stop();
+}
+
+void MasterServer::UpdateGauges(const ClusterMap& map) {
+  static auto& writable =
+      Metrics().Gauge("wharf_master_groups_writable", "Groups that take writes now.");
+  static auto& groups = Metrics().Gauge("wharf_master_groups", "Groups known.");
+  int w = 0;
+  std::map<MemberState, int> by_state{{MemberState::kSyncing, 0}, {MemberState::kActive, 0},
+                                      {MemberState::kReadonly, 0}, {MemberState::kOffline, 0}};
+  for (const auto& g : map.groups) {
+    w += g.writable ? 1 : 0;
+    for (const auto& m : g.members) by_state[m.state]++;
+  }
+  writable.Set(w);
+  groups.Set(static_cast<double>(map.groups.size()));
+  for (auto& [state, n] : by_state) {
+    Metrics()
+        .Gauge("wharf_master_members", "Members by published state.",
+               {{"state", std::string(MemberStateName(state))}})
+        .Set(n);
+  }
+}
+
+awaitable<void> MasterServer::Handle(Exchange& ex) {
+  if (co_await ServeOps(ex, nullptr)) co_return;
+  std::string_view path = ex.path();
+  if (path == "/v1/heartbeat" && ex.method() == http::verb::post) {
+    co_await HandleHeartbeat(ex);
+  } else if ((path == "/v1/map" || path == "/v1/status") &&
+             (ex.method() == http::verb::get || ex.method() == http::verb::head)) {
+    ClusterMap map = topology_.Snapshot();
+    UpdateGauges(map);
+    (void)co_await ex.Respond(http::status::ok, map.ToJson(path == "/v1/map").dump());
+  } else if (path == "/v1/placement" && ex.method() == http::verb::get) {
+    co_await HandlePlacement(ex);
+  } else if (path.starts_with("/v1/members/") && ex.method() == http::verb::delete_) {
+    std::string id(path.substr(std::string_view("/v1/members/").size()));
+    auto fn0 = [this, id] { return topology_.ForgetMember(id); };
+    Status st = co_await Offload(fn0);
+    if (st.ok()) {
+      log_->warn("member forgotten id={} remote={}", id, ex.remote());
+      (void)co_await ex.Respond(http::status::no_content);
+    } else {
+      (void)co_await ex.Respond(HttpStatusOf(st), ErrorJson(st));
+    }
+  } else {
+    (void)co_await ex.Respond(http::status::not_found,
+                              ErrorJson(NotFound("no such endpoint")));
+  }
+}
+
+awaitable<void> MasterServer::HandleHeartbeat(Exchange& ex) {
+  static auto& rejected = Metrics().Counter("wharf_master_heartbeats_rejected_total",
+                                            "Heartbeats refused as malformed or conflicting.");
+  static auto& accepted =
+      Metrics().Counter("wharf_master_heartbeats_total", "Heartbeats accepted.");
+  auto body = co_await ex.ReadAll(64 * 1024);
+  if (!body) {
+    (void)co_await ex.Respond(http::status::bad_request, ErrorJson(body.error()));
+    co_return;
+  }
+  json j = json::parse(*body, nullptr, false);
+  auto report = HeartbeatReport::FromJson(j);
+  Status st = report ? Status::Ok() : report.error();
+  if (st.ok()) {
+    // Heartbeat() may write members.json: off the event loop.
+    auto fn1 = [this, r = *report] { return topology_.Heartbeat(r); };
+    st = co_await Offload(fn1);
+  }
+  if (!st.ok()) {
+    rejected.Inc();
+    log_->warn("heartbeat rejected remote={} err={}", ex.remote(), st);
+    (void)co_await ex.Respond(HttpStatusOf(st), ErrorJson(st));
+    co_return;
+  }
+  accepted.Inc();
+  ClusterMap map = topology_.Snapshot();
+  json reply = {{"version", map.version}};
+  (void)co_await ex.Respond(http::status::ok, reply.dump());
+}
+
+awaitable<void> MasterServer::HandlePlacement(Exchange& ex) {
+  PlacementRequest req;
+  req.policy = options_.policy;
+  req.group = options_.named_group;
+  req.round_robin_counter = &round_robin_;
+  req.chunk_bytes = options_.chunk_size;
+  if (auto p = ex.query("policy")) {
+    auto parsed = ParsePlacementPolicy(*p);
+    if (!parsed) {
+      (void)co_await ex.Respond(http::status::bad_request, ErrorJson(parsed.error()));
+      co_return;
+    }
+    req.policy = *parsed;
+  }
+  if (auto g = ex.query("group")) req.group = *g;
+  if (auto s = ex.query("size")) {
+    char* end = nullptr;
+    unsigned long long v = std::strtoull(s->c_str(), &end, 10);
+    if (s->empty() || *end != '\0' || (*s)[0] == '-') {
+      (void)co_await ex.Respond(http::status::bad_request,
+                                ErrorJson(InvalidArgument("size must be a byte count")));
+      co_return;
+    }
+    req.chunk_bytes = v;
+  }
+  ClusterMap map = topology_.Snapshot();
+  auto group = ChooseGroup(map, req);
+  if (!group) {
+    (void)co_await ex.Respond(HttpStatusOf(group.error()), ErrorJson(group.error()));
+    co_return;
+  }
+  json members = json::array();
+  for (const auto& m : map.FindGroup(*group)->members) {
+    members.push_back({{"id", m.id}, {"addr", m.addr}});
+  }
+  json reply = {{"group", *group}, {"version", map.version}, {"members", members}};
+  (void)co_await ex.Respond(http::status::ok, reply.dump());
+}
+
+awaitable<void> MasterServer::ProbePeers() {
+  HttpClient client(ex_, ClientOptions{std::chrono::seconds(2), std::chrono::seconds(5), 2});
+  auto& up = Metrics().Gauge("wharf_master_peers_up", "Peer masters answering /healthz.");
+  while (!stopped_) {
+    int n = 0;
+    for (const auto& peer : options_.peers) {
+      auto r = co_await client.Request(peer, http::verb::get, "/healthz");
+      if (r && r->status == 200) {
+        ++n;
+      } else {
+        log_->debug("peer master unreachable peer={}", peer);
+      }
+    }
+    up.Set(n);
+    co_await SleepFor(std::chrono::seconds(5));
+  }
+}
+
+}  // namespace wharf

@@ -1,0 +1,66 @@
+// The master daemon: Topology behind HTTP.
+//
+//   POST   /v1/heartbeat        a chunkserver's HeartbeatReport (JSON) -> {"version": N}
+//   GET    /v1/map              the full cluster map (gateways)
+//   GET    /v1/status           the status shape (`wharf status`)
+//   GET    /v1/placement?size=N[&policy=most_free|round_robin|named][&group=ID]
+//                               -> {"group": "g1", "version": N, "members": [{"id","addr"}]}
+//   DELETE /v1/members/{id}     forget a decommissioned member
+//   GET    /healthz, /metrics
+//
+// Masters are equal peers (FastDFS trackers): each is fed by every chunkserver; nothing is
+// shared between them. --peer lists the other masters, which this one probes so that
+// /metrics tells an operator when a peer is down.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/asio.h"
+#include "http/client.h"
+#include "http/server.h"
+#include "master/placement.h"
+#include "master/topology.h"
+
+namespace wharf {
+
+struct MasterOptions {
+  std::string listen = "127.0.0.1:7000";
+  std::string data_dir;
+  std::vector<std::string> peers;
+  uint64_t chunk_size = 16u << 20;
+  PlacementPolicy policy = PlacementPolicy::kMostFree;
+  std::string named_group;
+  double offline_after_intervals = 3;
+};
+
+class MasterServer {
+ public:
+  // Runs on `ex` (one event loop thread).
+  MasterServer(asio::any_io_executor ex, MasterOptions options);
+  ~MasterServer();
+  // Loads persisted members and binds the listen address. kInvalidArgument, kUnavailable,
+  // kIOError, kCorruption.
+  Status Start();
+  void Stop();
+  std::string address() const { return server_ ? server_->local_address() : ""; }
+
+ private:
+  awaitable<void> Handle(Exchange& ex);
+  awaitable<void> HandleHeartbeat(Exchange& ex);
+  awaitable<void> HandlePlacement(Exchange& ex);
+  awaitable<void> ProbePeers();
+  void UpdateGauges(const ClusterMap& map);
+
+  asio::any_io_executor ex_;
+  MasterOptions options_;
+  Topology topology_;
+  std::unique_ptr<Server> server_;
+  std::atomic<uint64_t> round_robin_{0};
+  std::atomic<bool> stopped_{false};
+  Logger log_;
+};
+
+}  // namespace wharf

@@ -1,0 +1,121 @@
+// The master's view of the cluster, rebuilt from chunkserver heartbeats (soft state, as in
+// FastDFS's tracker: several masters run as peers, each fed by every chunkserver, no consensus).
+//
+// Only the list of members ever seen per group is persisted, so that a restarted master knows
+// at once that a group with a silent member is degraded instead of calling it writable:
+//
+//   <data_dir>/
+//     members.json   {"format": 1,
+//                     "members": [{"group": "g1", "id": "cs1", "addr": "127.0.0.1:7001"}, ...]}
+//
+// written with WriteFileAtomic whenever a member appears, changes address or is forgotten.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "common/log.h"
+#include "common/status.h"
+#include "master/cluster_map.h"
+
+namespace wharf {
+
+// What a chunkserver POSTs to the master every interval, as JSON:
+//   {"group": "g1", "id": "cs1", "addr": "127.0.0.1:7001", "state": "active",
+//    "capacity": 1000, "free": 600, "reserve": 100, "chunks": 12, "busy": 3,
+//    "interval_ms": 2000}
+// "chunks" and "busy" default to 0; every other field is required.
+struct HeartbeatReport {
+  std::string group;
+  std::string id;
+  std::string addr;
+  MemberState state = MemberState::kActive;  // kSyncing, kActive or kReadonly
+  uint64_t capacity = 0;
+  uint64_t free = 0;
+  uint64_t reserve = 0;
+  uint64_t chunks = 0;
+  uint64_t busy = 0;         // requests in flight
+  uint64_t interval_ms = 0;  // how often it heartbeats: 1 .. kMaxIntervalMs
+
+  static constexpr uint64_t kMaxIntervalMs = 3600 * 1000;
+
+  // kInvalidArgument for malformed fields (ids, addr, a state of offline, a zero interval...).
+  Status Validate() const;
+  // Parses and validates. Never throws; kInvalidArgument on any malformed input.
+  static Result<HeartbeatReport> FromJson(const nlohmann::json& j);
+  nlohmann::json ToJson() const;
+};
+
+// Thread-safe: every method takes one mutex. Heartbeat() and ForgetMember() may write the
+// members file (blocking disk I/O, rare): call them off the event loop.
+class Topology {
+ public:
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
+
+  struct Options {
+    std::string data_dir;     // where members.json lives; "" keeps nothing on disk
+    uint64_t chunk_size = 0;  // a group is writable only if each member has this much room
+    // A member is offline after this many of its heartbeat intervals without one...
+    double offline_after_intervals = 3;
+    // ...and readonly after more than this many (it missed one).
+    double readonly_after_intervals = 1.5;
+    // The version of the first published map. A daemon may seed it from the wall clock (e.g.
+    // milliseconds since the epoch) so versions keep growing across master restarts.
+    uint64_t first_version = 1;
+
+    // kInvalidArgument unless chunk_size > 0 and 0 < readonly_after < offline_after.
+    Status Validate() const;
+  };
+
+  // `clock` is injectable for tests; it must be monotonic.
+  explicit Topology(Options options, Clock clock = &std::chrono::steady_clock::now);
+
+  // Reads the persisted members: each becomes a member in state offline until it heartbeats.
+  // A missing file is an empty cluster. kCorruption for an unreadable file, kIOError for a
+  // disk error. Call once at start, before heartbeats.
+  Status Load();
+
+  // Records a heartbeat. kInvalidArgument for a malformed report; kConflict when the member id
+  // already belongs to another group (ForgetMember first to move it). A new member or a new
+  // address is persisted; if that write fails the heartbeat is still accepted, the failure is
+  // logged and counted (wharf_master_persist_errors_total) and retried on the next heartbeat.
+  Status Heartbeat(const HeartbeatReport& report);
+
+  // The cluster map as of the clock's now. Its version is bumped whenever its content differs
+  // from the previously returned map's.
+  ClusterMap Snapshot();
+
+  // Forgets a decommissioned member for good (memory and disk), so its group can be writable
+  // again without it. kNotFound if unknown; kIOError if the file cannot be written (the member
+  // is forgotten in memory regardless and the write retried on the next heartbeat). A member
+  // that heartbeats again afterwards is simply a new member.
+  Status ForgetMember(const std::string& id);
+
+ private:
+  struct Member {
+    std::string group;
+    std::string addr;
+    bool heard = false;  // false: known from members.json only, since this process started
+    std::chrono::steady_clock::time_point last_heartbeat;
+    HeartbeatReport last;  // valid when heard
+  };
+
+  MemberState StateLocked(const Member& m, std::chrono::steady_clock::time_point now) const;
+  Status PersistLocked();
+
+  const Options options_;
+  const Clock clock_;
+  const Logger log_;
+  std::mutex mutex_;
+  std::map<std::string, Member> members_;  // by member id
+  bool persist_pending_ = false;           // the last members.json write failed
+  uint64_t version_ = 0;
+  std::string last_published_;  // serialized full map (version 0) of the last Snapshot()
+};
+
+}  // namespace wharf

@@ -1,0 +1,33 @@
+#include "meta/meta_store.h"
+
+#include <fmt/format.h>
+
+#include "meta/sqlite/sqlite_meta_store.h"
+
+namespace wharf {
+
+std::string UploadOwner(std::string_view upload_id) { return fmt::format("upload:{}", upload_id); }
+
+std::string FileOwner(std::string_view file_id) { return fmt::format("file:{}", file_id); }
+
+std::string BlobOwner(const Digest& digest) { return "blob:" + digest.ToString(); }
+
+Result<std::unique_ptr<MetaStore>> OpenMetaStore(std::string_view url, MetaStoreOptions options) {
+  constexpr std::string_view kSqlite = "sqlite:";
+  if (url.starts_with(kSqlite)) {
+    std::string path(url.substr(kSqlite.size()));
+    if (path.empty()) return Err(InvalidArgument("meta store url \"sqlite:\" names no file"));
+    WHARF_ASSIGN_OR_RETURN(auto store, SqliteMetaStore::Open(path, std::move(options)));
+    return std::unique_ptr<MetaStore>(std::move(store));
+  }
+  if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+    return Err(
+        Unsupported("the PostgreSQL meta store is not implemented yet; use sqlite:PATH for now"));
+  }
+  // Only the scheme is echoed: a url may carry a password.
+  std::string_view scheme = url.substr(0, url.find(':'));
+  return Err(InvalidArgument(fmt::format(
+      "unknown meta store url scheme \"{}\" (want sqlite:PATH or postgres://...)", scheme)));
+}
+
+}  // namespace wharf

@@ -1,0 +1,284 @@
+// MetaStore: wharf's metadata — the chunk ownership ledger, upload sessions, plain files,
+// content-addressed blobs, and the OCI namespace (repositories, manifests, tags, referrers).
+//
+// One interface, several implementations (sqlite/ now, postgres/ later), all held to one
+// conformance suite: tests/conformance/meta_store_suite.h.
+//
+// Threading: every implementation is thread-safe. Every method BLOCKS on disk or network
+// I/O; call them from a thread pool, never from an event loop.
+//
+// Errors common to every method (not repeated below):
+//   kUnavailable  the database is busy or unreachable; retry later
+//   kIOError      the local disk failed;  kNoSpace: the disk is full
+//   kCorruption   stored data is unreadable (e.g. an unparsable digest)
+//   kInternal     a bug in the store
+//
+// The chunk ownership ledger. Every chunk any gateway ever writes is a row with an owner:
+//   "upload:<id>"     an upload session (intent recorded BEFORE the chunk is written)
+//   "file:<id>"       a plain file
+//   "blob:<digest>"   a content-addressed blob
+//   ""                garbage: nobody owns it; GC deletes it from every member, then Forgets it
+// Ownership moves upload -> file/blob on commit, and to "" on delete. Garbage never comes
+// back to life, so a crash at any point leaves only collectable chunks: live rows are owned,
+// "" rows are listed by ListGarbageChunks, and chunks a chunkserver holds that the ledger
+// does not know are orphans of a crash before RecordChunks (the sweep deletes those once
+// they are older than any write in flight).
+//
+// Chunk ids are globally unique: a chunk retried on another group takes a new id (and the
+// old id is released).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/digest.h"
+#include "common/status.h"
+
+namespace wharf {
+
+// One stored chunk. A blob or file is an ordered list of chunks of any sizes; the offset of
+// chunk i is the sum of the sizes of chunks 0..i-1.
+struct ChunkRef {
+  std::string group;  // the storage group holding every replica
+  std::string id;     // globally unique chunk id
+  uint64_t size = 0;
+  uint64_t checksum = 0;  // cheap integrity checksum (CRC32C/XXH3) of the chunk's bytes
+  friend bool operator==(const ChunkRef&, const ChunkRef&) = default;
+};
+
+enum class ChunkState {
+  kLive,     // owned by an upload, file or blob: keep it
+  kGarbage,  // released: delete it from every member, then ForgetChunks
+  kUnknown,  // not in the ledger (never recorded, or already forgotten)
+};
+
+// An upload in progress: a file API POST or an OCI (chunked or monolithic) blob upload.
+struct UploadSession {
+  std::string id;
+  std::string repo;              // the OCI repository; empty for the file API
+  uint64_t offset = 0;           // bytes received so far
+  std::string hash_state;        // opaque, binary-safe (Hasher::SaveState())
+  std::vector<ChunkRef> chunks;  // durable so far, in order
+  int64_t created_unix = 0;      // set by the store's clock
+  int64_t updated_unix = 0;      // set by the store's clock on create and every append
+  friend bool operator==(const UploadSession&, const UploadSession&) = default;
+};
+
+// A plain file of the FastDFS-style file API.
+struct FileRecord {
+  std::string id;
+  Digest digest;  // of the whole content
+  uint64_t size = 0;
+  std::string content_type;
+  std::vector<ChunkRef> chunks;  // sizes sum to `size`
+  int64_t created_unix = 0;
+  friend bool operator==(const FileRecord&, const FileRecord&) = default;
+};
+
+// A content-addressed blob, stored once and linked into any number of repositories.
+struct BlobRecord {
+  Digest digest;
+  uint64_t size = 0;
+  std::vector<ChunkRef> chunks;  // sizes sum to `size`
+  int64_t created_unix = 0;
+  friend bool operator==(const BlobRecord&, const BlobRecord&) = default;
+};
+
+// A manifest (image manifest, index, artifact) as stored in one repository.
+struct ManifestRecord {
+  Digest digest;  // of `content`
+  std::string media_type;
+  std::string content;  // byte-exact, binary-safe, up to kMaxManifestBytes
+  std::optional<Digest> subject;
+  std::string artifact_type;
+  std::string annotations_json = "{}";
+  std::vector<Digest> blobs;      // config and layers it references
+  std::vector<Digest> manifests;  // children of an index
+  int64_t created_unix = 0;
+  friend bool operator==(const ManifestRecord&, const ManifestRecord&) = default;
+};
+
+// A descriptor of a manifest whose subject is a given digest (OCI referrers API).
+struct ReferrerRecord {
+  std::string media_type;
+  Digest digest;
+  uint64_t size = 0;
+  std::string artifact_type;
+  std::string annotations_json;
+  friend bool operator==(const ReferrerRecord&, const ReferrerRecord&) = default;
+};
+
+// One page of names in byte-wise lexical order.
+struct Page {
+  std::vector<std::string> items;
+  bool more = false;  // true if names after the last item exist
+};
+
+inline constexpr size_t kMaxManifestBytes = 4 << 20;
+
+// Ledger owner names.
+std::string UploadOwner(std::string_view upload_id);
+std::string FileOwner(std::string_view file_id);
+std::string BlobOwner(const Digest& digest);
+
+class MetaStore {
+ public:
+  virtual ~MetaStore() = default;
+
+  // ---- Chunk ledger ----
+
+  // Records that `owner` is about to write `chunks` (call BEFORE writing them to the
+  // cluster). Idempotent: a chunk already owned by `owner` has its group/size/checksum
+  // updated. kInvalidArgument: owner not of the forms above, or an empty chunk id.
+  // kNotFound: the owner (upload, file or blob) does not exist. kConflict: a chunk is owned
+  // by someone else or is garbage (nothing is recorded then).
+  virtual Status RecordChunks(std::string_view owner, const std::vector<ChunkRef>& chunks) = 0;
+
+  // Marks chunks garbage, whoever owns them; meant for chunks whose write failed. Unknown
+  // ids are ignored. Chunks that a session, file or blob lists stay live (releasing them
+  // would let GC delete bytes a record needs): delete the record instead.
+  virtual Status ReleaseChunks(const std::vector<std::string>& ids) = 0;
+
+  // Up to `limit` garbage chunks, oldest release first.
+  virtual Result<std::vector<ChunkRef>> ListGarbageChunks(size_t limit) = 0;
+
+  // Deletes ledger rows of garbage chunks (after they were removed from every member).
+  // Ids that are unknown or still live are left untouched.
+  virtual Status ForgetChunks(const std::vector<std::string>& ids) = 0;
+
+  // kUnknown for ids the ledger never saw or forgot (the sweep deletes those, once older
+  // than any write in flight); no error of its own.
+  virtual Result<ChunkState> GetChunkState(std::string_view id) = 0;
+
+  // ---- Upload sessions ----
+
+  // Creates a session with session.{id, repo, offset, hash_state, chunks}; timestamps come
+  // from the store's clock; its chunks are recorded as owned by it. kInvalidArgument: empty
+  // id. kConflict: the id exists, or a chunk belongs to someone else.
+  virtual Status CreateUpload(const UploadSession& session) = 0;
+
+  // kNotFound.
+  virtual Result<UploadSession> GetUpload(std::string_view id) = 0;
+
+  // Atomically: if the stored offset equals `expected_offset`, sets it to `new_offset`,
+  // replaces hash_state, appends `new_chunks` (owned by the session from now on) and
+  // updates updated_unix. kNotFound: no such session. kConflict: the stored offset differs
+  // (a concurrent PATCH won), or a chunk belongs to someone else; nothing changes then.
+  // kInvalidArgument: new_offset < expected_offset.
+  virtual Status AppendUpload(std::string_view id, uint64_t expected_offset, uint64_t new_offset,
+                              std::string hash_state, std::vector<ChunkRef> new_chunks) = 0;
+
+  // Deletes the session; every chunk it owns becomes garbage. kNotFound.
+  virtual Status DeleteUpload(std::string_view id) = 0;
+
+  // Ids of up to `limit` sessions last updated before `updated_before_unix`, oldest first
+  // (for the janitor, which then calls DeleteUpload on each).
+  virtual Result<std::vector<std::string>> ListExpiredUploads(int64_t updated_before_unix,
+                                                              size_t limit) = 0;
+
+  // ---- Plain files ----
+
+  // Atomically: inserts `file`, moves its chunks to "file:<id>", deletes the session;
+  // session chunks the file does not list become garbage. kNotFound: no session.
+  // kConflict: a file with that id exists, or a chunk is garbage or owned by someone other
+  // than the session (nothing changes then). kInvalidArgument: empty id, or sizes not summing to
+  // size.
+  virtual Status CommitFile(std::string_view upload_id, const FileRecord& file) = 0;
+
+  // kNotFound.
+  virtual Result<FileRecord> GetFile(std::string_view id) = 0;
+
+  // Deletes the file and returns its record; its chunks become garbage. kNotFound.
+  virtual Result<FileRecord> DeleteFile(std::string_view id) = 0;
+
+  // ---- Blobs ----
+
+  // Atomically: if blob.digest is new, inserts it and moves its chunks to "blob:<digest>"
+  // (returns true); if it exists, the upload's chunks become garbage (dedup; returns
+  // false). Either way links the blob into `repo` (creating the repository) and deletes the
+  // session. kNotFound: no session. kInvalidArgument: empty repo, repo differs from the
+  // session's, sizes not summing to size. kConflict: a chunk belongs to someone else.
+  virtual Result<bool> CommitBlob(std::string_view upload_id, const std::string& repo,
+                                  const BlobRecord& blob) = 0;
+
+  // CommitBlob without a session (cross-registry mounts, tests): the blob's chunks must be
+  // unknown to the ledger (they are recorded now; the caller accepts that a crash before this
+  // call leaves them unknown to the sweep) or already owned by this blob. If the blob exists,
+  // unknown chunks are recorded as garbage. Returns true if newly stored. kInvalidArgument,
+  // kConflict: as CommitBlob.
+  virtual Result<bool> PutBlob(const std::string& repo, const BlobRecord& blob) = 0;
+
+  // kNotFound.
+  virtual Result<BlobRecord> GetBlob(const Digest& digest) = 0;
+
+  // Links an existing blob into `repo` (cross-repository mount); idempotent.
+  // kNotFound: unknown blob. kInvalidArgument: empty repo.
+  virtual Status LinkBlob(const std::string& repo, const Digest& digest) = 0;
+
+  // Whether `repo` links the blob; false for unknown repos and blobs.
+  virtual Result<bool> BlobLinked(const std::string& repo, const Digest& digest) = 0;
+
+  // Removes the link; when it was the blob's last link, deletes the blob record and its
+  // chunks become garbage, in the same transaction. Returns whether the blob was deleted.
+  // kNotFound: not linked.
+  virtual Result<bool> UnlinkBlob(const std::string& repo, const Digest& digest) = 0;
+
+  // ---- Repositories, manifests, tags, referrers ----
+
+  // Atomically stores the manifest in `repo` unless that repo already holds this digest
+  // (insert-or-keep), creating the repository, and, if `tag` is set, points the tag at it
+  // (moving it from any other manifest). kInvalidArgument: empty repo or tag, content over
+  // kMaxManifestBytes. kDigestMismatch: content does not hash to manifest.digest.
+  virtual Status PutManifest(const std::string& repo, const ManifestRecord& manifest,
+                             std::optional<std::string> tag) = 0;
+
+  // kNotFound.
+  virtual Result<ManifestRecord> GetManifest(const std::string& repo, const Digest& digest) = 0;
+
+  // kNotFound.
+  virtual Result<Digest> ResolveTag(const std::string& repo, const std::string& tag) = 0;
+
+  // Whether `repo` holds the manifest; false for unknown repos.
+  virtual Result<bool> ManifestExists(const std::string& repo, const Digest& digest) = 0;
+
+  // kNotFound.
+  virtual Status DeleteTag(const std::string& repo, const std::string& tag) = 0;
+
+  // Removes the manifest from `repo` with every tag pointing at it. Copies in other
+  // repositories stay. kNotFound.
+  virtual Status DeleteManifest(const std::string& repo, const Digest& digest) = 0;
+
+  // Up to `n` tags of `repo` that sort after `last` (all when `last` is empty), byte-wise
+  // lexical order. An unknown repo gives an empty page.
+  virtual Result<Page> ListTags(const std::string& repo, const std::string& last, size_t n) = 0;
+
+  // Up to `n` repositories after `last` holding at least one blob link or manifest.
+  virtual Result<Page> ListRepositories(const std::string& last, size_t n) = 0;
+
+  // True if the repository holds at least one blob link or manifest.
+  virtual Result<bool> RepositoryExists(const std::string& repo) = 0;
+
+  // Descriptors of the manifests in `repo` whose subject is `subject`, ordered by digest.
+  virtual Result<std::vector<ReferrerRecord>> ListReferrers(const std::string& repo,
+                                                            const Digest& subject) = 0;
+};
+
+struct MetaStoreOptions {
+  // Current time in unix seconds; tests inject a fake. Empty: the system clock.
+  std::function<int64_t()> now_unix;
+};
+
+// Opens the store named by `url`:
+//   sqlite:PATH        an SQLite database file (created with its schema if missing)
+//   postgres://...     kUnsupported for now (PostgreSQL support is planned)
+// kInvalidArgument: an unknown scheme or an empty path.
+Result<std::unique_ptr<MetaStore>> OpenMetaStore(std::string_view url,
+                                                 MetaStoreOptions options = {});
+
+}  // namespace wharf

@@ -1,0 +1,177 @@
+// SqliteMetaStore: upload sessions and plain files.
+#include "meta/sqlite/sqlite_meta_store.h"
+#include "meta/sqlite/sqlite_util.h"
+
+namespace wharf {
+
+using sqlite::Stmt;
+using sqlite::Txn;
+
+// ---- Upload sessions ----
+
+Status SqliteMetaStore::CreateUpload(const UploadSession& s) {
+  if (s.id.empty()) return InvalidArgument("upload id is empty");
+  std::lock_guard lock(mu_);
+  Txn txn(&db_);
+  WHARF_RETURN_IF_ERROR(txn.Begin());
+  {
+    WHARF_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT 1 FROM uploads WHERE id = ?"));
+    WHARF_ASSIGN_OR_RETURN(bool exists, q.Bind(1, s.id).Step());
+    if (exists) return Conflict(fmt::format("upload {} exists", s.id));
+  }
+  int64_t now = Now();
+  WHARF_ASSIGN_OR_RETURN(
+      Stmt ins, db_.Prepare("INSERT INTO uploads(id, repo, offset, hash_state, created_unix, "
+                            "updated_unix) VALUES (?, ?, ?, ?, ?, ?)"));
+  ins.Bind(1, s.id).Bind(2, s.repo).BindU64(3, s.offset).BindBlob(4, s.hash_state);
+  WHARF_RETURN_IF_ERROR(ins.Bind(5, now).Bind(6, now).Run());
+  std::string owner = UploadOwner(s.id);
+  WHARF_RETURN_IF_ERROR(AdoptChunks(owner, "", s.chunks));
+  WHARF_RETURN_IF_ERROR(AppendChunkList(owner, 0, s.chunks));
+  return txn.Commit();
+}
+
+Result<UploadSession> SqliteMetaStore::GetUpload(std::string_view id) {
+  std::lock_guard lock(mu_);
+  UploadSession s;
+  {
+    WHARF_ASSIGN_OR_RETURN(
+        Stmt q, db_.Prepare("SELECT id, repo, offset, hash_state, created_unix, updated_unix "
+                            "FROM uploads WHERE id = ?"));
+    WHARF_ASSIGN_OR_RETURN(bool found, q.Bind(1, id).Step());
+    if (!found) return Err(NotFound(fmt::format("upload {}", id)));
+    s = UploadSession{q.Text(0), q.Text(1), q.U64(2), q.Text(3), {}, q.Int(4), q.Int(5)};
+  }
+  WHARF_ASSIGN_OR_RETURN(s.chunks, ReadChunkList(UploadOwner(id)));
+  return s;
+}
+
+Status SqliteMetaStore::AppendUpload(std::string_view id, uint64_t expected_offset,
+                                     uint64_t new_offset, std::string hash_state,
+                                     std::vector<ChunkRef> new_chunks) {
+  if (new_offset < expected_offset) {
+    return InvalidArgument(
+        fmt::format("upload offset would go back from {} to {}", expected_offset, new_offset));
+  }
+  std::lock_guard lock(mu_);
+  Txn txn(&db_);
+  WHARF_RETURN_IF_ERROR(txn.Begin());
+  {
+    WHARF_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT offset FROM uploads WHERE id = ?"));
+    WHARF_ASSIGN_OR_RETURN(bool found, q.Bind(1, id).Step());
+    if (!found) return NotFound(fmt::format("upload {}", id));
+    if (q.U64(0) != expected_offset) {
+      return Conflict(
+          fmt::format("upload {} is at offset {}, not {}", id, q.U64(0), expected_offset));
+    }
+  }
+  WHARF_ASSIGN_OR_RETURN(
+      Stmt up, db_.Prepare("UPDATE uploads SET offset = ?, hash_state = ?, updated_unix = ? "
+                           "WHERE id = ?"));
+  up.BindU64(1, new_offset).BindBlob(2, hash_state).Bind(3, Now()).Bind(4, id);
+  WHARF_RETURN_IF_ERROR(up.Run());
+  std::string owner = UploadOwner(id);
+  int64_t next_seq = 0;
+  {
+    WHARF_ASSIGN_OR_RETURN(
+        Stmt q, db_.Prepare("SELECT COALESCE(MAX(seq) + 1, 0) FROM chunk_lists WHERE owner = ?"));
+    WHARF_ASSIGN_OR_RETURN(bool row, q.Bind(1, owner).Step());
+    if (row) next_seq = q.Int(0);
+  }
+  WHARF_RETURN_IF_ERROR(AdoptChunks(owner, "", new_chunks));
+  WHARF_RETURN_IF_ERROR(AppendChunkList(owner, next_seq, new_chunks));
+  return txn.Commit();
+}
+
+Status SqliteMetaStore::DeleteUpload(std::string_view id) {
+  std::lock_guard lock(mu_);
+  Txn txn(&db_);
+  WHARF_RETURN_IF_ERROR(txn.Begin());
+  WHARF_ASSIGN_OR_RETURN(Stmt del, db_.Prepare("DELETE FROM uploads WHERE id = ?"));
+  WHARF_RETURN_IF_ERROR(del.Bind(1, id).Run());
+  if (del.Changes() == 0) return NotFound(fmt::format("upload {}", id));
+  std::string owner = UploadOwner(id);
+  WHARF_RETURN_IF_ERROR(DeleteChunkList(owner));
+  WHARF_RETURN_IF_ERROR(ReleaseOwner(owner));
+  return txn.Commit();
+}
+
+Result<std::vector<std::string>> SqliteMetaStore::ListExpiredUploads(int64_t updated_before_unix,
+                                                                     size_t limit) {
+  std::lock_guard lock(mu_);
+  WHARF_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT id FROM uploads WHERE updated_unix < ? "
+                                             "ORDER BY updated_unix, id LIMIT ?"));
+  q.Bind(1, updated_before_unix).Bind(2, sqlite::SqlLimit(limit));
+  std::vector<std::string> out;
+  while (true) {
+    WHARF_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back(q.Text(0));
+  }
+  return out;
+}
+
+// ---- Plain files ----
+
+Status SqliteMetaStore::CommitFile(std::string_view upload_id, const FileRecord& f) {
+  if (f.id.empty()) return InvalidArgument("file id is empty");
+  WHARF_RETURN_IF_ERROR(sqlite::CheckChunks(f.chunks, f.size));
+  std::lock_guard lock(mu_);
+  Txn txn(&db_);
+  WHARF_RETURN_IF_ERROR(txn.Begin());
+  WHARF_ASSIGN_OR_RETURN(Stmt del, db_.Prepare("DELETE FROM uploads WHERE id = ?"));
+  WHARF_RETURN_IF_ERROR(del.Bind(1, upload_id).Run());
+  if (del.Changes() == 0) return NotFound(fmt::format("upload {}", upload_id));
+  {
+    WHARF_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT 1 FROM files WHERE id = ?"));
+    WHARF_ASSIGN_OR_RETURN(bool exists, q.Bind(1, f.id).Step());
+    if (exists) return Conflict(fmt::format("file {} exists", f.id));
+  }
+  WHARF_ASSIGN_OR_RETURN(Stmt ins, db_.Prepare("INSERT INTO files(id, digest, size, content_type, "
+                                               "created_unix) VALUES (?, ?, ?, ?, ?)"));
+  ins.Bind(1, f.id).Bind(2, f.digest.ToString()).BindU64(3, f.size).Bind(4, f.content_type);
+  WHARF_RETURN_IF_ERROR(ins.Bind(5, f.created_unix).Run());
+  std::string from = UploadOwner(upload_id);
+  std::string owner = FileOwner(f.id);
+  WHARF_RETURN_IF_ERROR(DeleteChunkList(from));
+  WHARF_RETURN_IF_ERROR(AdoptChunks(owner, from, f.chunks));
+  WHARF_RETURN_IF_ERROR(AppendChunkList(owner, 0, f.chunks));
+  WHARF_RETURN_IF_ERROR(ReleaseOwner(from));  // session chunks the file does not use
+  return txn.Commit();
+}
+
+Result<FileRecord> SqliteMetaStore::ReadFileLocked(std::string_view id) {
+  FileRecord f;
+  {
+    WHARF_ASSIGN_OR_RETURN(
+        Stmt q, db_.Prepare("SELECT id, digest, size, content_type, created_unix FROM files "
+                            "WHERE id = ?"));
+    WHARF_ASSIGN_OR_RETURN(bool found, q.Bind(1, id).Step());
+    if (!found) return Err(NotFound(fmt::format("file {}", id)));
+    WHARF_ASSIGN_OR_RETURN(Digest d, sqlite::StoredDigest(q.Text(1)));
+    f = FileRecord{q.Text(0), std::move(d), q.U64(2), q.Text(3), {}, q.Int(4)};
+  }
+  WHARF_ASSIGN_OR_RETURN(f.chunks, ReadChunkList(FileOwner(id)));
+  return f;
+}
+
+Result<FileRecord> SqliteMetaStore::GetFile(std::string_view id) {
+  std::lock_guard lock(mu_);
+  return ReadFileLocked(id);
+}
+
+Result<FileRecord> SqliteMetaStore::DeleteFile(std::string_view id) {
+  std::lock_guard lock(mu_);
+  Txn txn(&db_);
+  WHARF_META_RETURN_IF_ERROR(txn.Begin());
+  WHARF_ASSIGN_OR_RETURN(FileRecord f, ReadFileLocked(id));
+  WHARF_ASSIGN_OR_RETURN(Stmt del, db_.Prepare("DELETE FROM files WHERE id = ?"));
+  WHARF_META_RETURN_IF_ERROR(del.Bind(1, id).Run());
+  std::string owner = FileOwner(id);
+  WHARF_META_RETURN_IF_ERROR(DeleteChunkList(owner));
+  WHARF_META_RETURN_IF_ERROR(ReleaseOwner(owner));
+  WHARF_META_RETURN_IF_ERROR(txn.Commit());
+  return f;
+}
+
+}  // namespace wharf
