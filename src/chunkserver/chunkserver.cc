@@ -96,6 +96,10 @@ Status Chunkserver::Start() {
   if (options_.group.empty()) return InvalidArgument("--group is required");
   if (options_.dirs.empty()) return InvalidArgument("at least one --dir is required");
   if (options_.masters.empty()) return InvalidArgument("at least one --master is required");
+  if (auto hp = SplitHostPort(options_.listen); !hp) return hp.error();
+  for (const auto& m : options_.masters) {
+    if (auto hp = SplitHostPort(m); !hp) return hp.error();
+  }
   WHARF_ASSIGN_OR_RETURN(options_.id, ResolveMemberId(options_));
   LocalChunkStore::Options so;
   so.dirs = options_.dirs;
@@ -224,7 +228,11 @@ awaitable<void> Chunkserver::HandlePut(Exchange& ex, std::string id) {
   co_await Offload(fn2);
   if (!st.ok()) {
     refused.Inc();
-    if (st.code() != Code::kCancelled) log_->warn("put failed chunk={} err={}", id, st);
+    if (st.code() == Code::kCancelled) {
+      st = InvalidArgument("request body shorter than its Content-Length: " + st.message());
+    } else {
+      log_->warn("put failed chunk={} err={}", id, st);
+    }
     co_await RespondError(ex, st);
     co_return;
   }
