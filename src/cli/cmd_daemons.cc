@@ -7,6 +7,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/units.h"
+#include "gateway/gateway.h"
 #include "master/master_server.h"
 
 namespace wharf::cli {
@@ -120,6 +121,59 @@ int RunChunkserver(Args args) {
   if (Status st = cs.Start(); !st.ok()) return ConfigError(role, st.ToString());
   std::cout << "chunkserver " << cs.id() << " listening on " << cs.address() << std::endl;
   return RunUntilSignal(io, [&] { cs.Stop(); });
+}
+
+int RunGateway(Args args) {
+  const std::string role = "gateway";
+  CLI::App app{"wharf gateway: the registry and file API", "wharf gateway"};
+  std::string config, log_level = "info", chunk_size = "16MiB", policy = "most_free";
+  std::string upload_expiry = "24h", gc_interval = "10", max_manifest = "4MiB";
+  std::vector<std::string> masters;
+  GatewayOptions o;
+  AddCommon(app, &config, &log_level);
+  app.add_option("--listen", o.listen, "HOST:PORT to serve on")->capture_default_str();
+  app.add_option("--master", masters, "master HOST:PORT (repeatable, or comma-separated)");
+  app.add_option("--meta", o.meta_url, "metadata store: sqlite:PATH");
+  app.add_option("--chunk-size", chunk_size, "size of the chunks blobs are cut into")
+      ->capture_default_str();
+  app.add_option("--inflight", o.max_inflight_chunks, "chunks in flight per upload")
+      ->capture_default_str();
+  app.add_option("--policy", policy, "most_free|round_robin|named")->capture_default_str();
+  app.add_option("--group", o.named_group, "the group for --policy named");
+  app.add_option("--upload-expiry", upload_expiry, "idle upload sessions expire after this")
+      ->capture_default_str();
+  app.add_option("--gc-interval", gc_interval, "seconds between garbage collection passes")
+      ->capture_default_str();
+  app.add_option("--max-manifest", max_manifest, "largest manifest accepted")
+      ->capture_default_str();
+  if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
+  if (!SetLogLevel(log_level)) return ConfigError(role, "unknown --log-level " + log_level);
+  auto cs = ParseBytes(chunk_size);
+  if (!cs || *cs < 4096 || *cs > (1u << 30)) {
+    return ConfigError(role, "--chunk-size: must be a size from 4KiB to 1GiB: " + chunk_size);
+  }
+  o.chunk_size = *cs;
+  if (o.max_inflight_chunks < 1 || o.max_inflight_chunks > 64) {
+    return ConfigError(role, "--inflight must be 1..64");
+  }
+  auto pol = ParsePlacementPolicy(policy);
+  if (!pol) return ConfigError(role, "--policy: " + pol.error().message());
+  o.policy = *pol;
+  auto ue = ParseDuration(upload_expiry);
+  if (!ue || ue->count() < 1000) return ConfigError(role, "--upload-expiry: bad duration");
+  o.upload_expiry = std::chrono::duration_cast<std::chrono::seconds>(*ue);
+  auto gi = ParseDuration(gc_interval);
+  if (!gi || gi->count() < 10) return ConfigError(role, "--gc-interval: bad duration");
+  o.gc_interval = *gi;
+  auto mm = ParseBytes(max_manifest);
+  if (!mm || *mm == 0) return ConfigError(role, "--max-manifest: bad size");
+  o.max_manifest_bytes = *mm;
+  o.masters = SplitCommas(masters);
+  asio::io_context io;
+  Gateway gw(io.get_executor(), o);
+  if (Status st = gw.Start(); !st.ok()) return ConfigError(role, st.ToString());
+  std::cout << "gateway listening on " << gw.address() << std::endl;
+  return RunUntilSignal(io, [&] { gw.Stop(); });
 }
 
 }  // namespace wharf::cli

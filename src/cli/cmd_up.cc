@@ -1,10 +1,11 @@
 // `wharf up`: a whole small cluster in one process, for a laptop or a CI job:
-// a master and two groups of two chunkservers, each role on its own event loop thread,
+// a master, two groups of two chunkservers and a gateway, each on its own event loop thread,
 // data under --data:
 //
 //   <data>/master/          the master's persisted member list
 //   <data>/g1-a/ g1-b/      chunkservers of group g1
 //   <data>/g2-a/ g2-b/      chunkservers of group g2
+//   <data>/meta.db          the gateway's metadata store (SQLite)
 #include <fmt/format.h>
 
 #include <csignal>
@@ -16,6 +17,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/units.h"
+#include "gateway/gateway.h"
 #include "master/master_server.h"
 
 namespace wharf::cli {
@@ -26,8 +28,11 @@ int RunUp(Args args) {
   std::string data = "./wharf-data", host = "127.0.0.1", log_level = "info", config;
   std::string reserve = "1GiB", chunk_size = "16MiB";
   int base_port = 7700;
+  std::string listen = "127.0.0.1:5000";
   app.add_option("--config", config, "YAML file of flag values (flags win)");
   app.add_option("--data", data, "data directory")->capture_default_str();
+  app.add_option("--listen", listen, "HOST:PORT of the gateway (registry and file API)")
+      ->capture_default_str();
   app.add_option("--cluster-host", host, "address the cluster's daemons bind")
       ->capture_default_str();
   app.add_option("--cluster-port", base_port,
@@ -80,7 +85,17 @@ int RunUp(Args args) {
       members.push_back(std::move(mem));
     }
   }
-  std::cout << "wharf up: data in " << data << "\n  master       " << master.address() << "\n";
+  asio::io_context gateway_io;
+  GatewayOptions go;
+  go.listen = listen;
+  go.masters = {master.address()};
+  go.meta_url = "sqlite:" + data + "/meta.db";
+  go.chunk_size = *cs;
+  Gateway gateway(gateway_io.get_executor(), go);
+  if (Status st = gateway.Start(); !st.ok()) return ConfigError(role, "gateway: " + st.ToString());
+
+  std::cout << "wharf up: data in " << data << "\n  gateway      " << gateway.address()
+            << "  (registry: /v2/, files: /files)\n  master       " << master.address() << "\n";
   for (auto& m : members) {
     std::cout << "  chunkserver  " << m.server->address() << "  (" << m.name << ", group "
               << m.group << ")\n";
@@ -89,6 +104,7 @@ int RunUp(Args args) {
 
   std::vector<std::thread> threads;
   for (auto& m : members) threads.emplace_back([&io = *m.io] { io.run(); });
+  threads.emplace_back([&gateway_io] { gateway_io.run(); });
   asio::signal_set signals(master_io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int) {
     if (ec) return;
@@ -97,6 +113,8 @@ int RunUp(Args args) {
     master_io.stop();
   });
   master_io.run();
+  gateway.Stop();
+  gateway_io.stop();
   for (auto& m : members) {
     m.server->Stop();
     m.io->stop();

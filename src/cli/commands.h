@@ -12,6 +12,11 @@ int RunMaster(Args args);
 int RunChunkserver(Args args);
 int RunStatus(Args args);
 int RunUp(Args args);
+int RunGateway(Args args);
+// The file API of a gateway (cmd_files.cc).
+int RunPut(Args args);
+int RunGet(Args args);
+int RunRm(Args args);
 
 
 }  // namespace wharf::cli

@@ -14,10 +14,14 @@ constexpr const char* kUsage = R"(usage: wharf <command> [flags]    (wharf <comm
 daemons:
   master       the topology tracker: heartbeats in, cluster map and placement out
   chunkserver  a storage member of one group
-  up           a whole cluster in one process (master, two groups of two chunkservers)
+  gateway      the registry and file API (stateless; any number)
+  up           a whole cluster in one process (master, two groups of two chunkservers, gateway)
 
 tools:
   status       print the cluster like fdfs_monitor
+  put          store a file through a gateway; prints its id
+  get          fetch a stored file by id (stdout, or -o FILE)
+  rm           delete a stored file by id
 )";
 
 }  // namespace
@@ -34,6 +38,10 @@ int Main(int argc, char** argv) {
       {"chunkserver", RunChunkserver},
       {"status", RunStatus},
       {"up", RunUp},
+      {"gateway", RunGateway},
+      {"put", RunPut},
+      {"get", RunGet},
+      {"rm", RunRm},
   };
   auto it = kCommands.find(cmd);
   if (it == kCommands.end()) {

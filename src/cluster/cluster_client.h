@@ -69,6 +69,7 @@ class ClusterClient {
   awaitable<Status> DeleteChunk(const ChunkRef& ref);
 
   HttpClient& http() { return http_; }
+  const ClusterClientOptions& options() const { return options_; }
 
  private:
   awaitable<void> RefreshLoop();

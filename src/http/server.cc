@@ -137,6 +137,16 @@ bool Exchange::body_done() const { return conn_->parser_->is_done(); }
 
 awaitable<Result<size_t>> Exchange::ReadSome(void* buf, size_t n) {
   auto& p = *conn_->parser_;
+  if (!continue_sent_ && !p.is_done() && !responded_) {
+    // A client that sent "Expect: 100-continue" waits for this before sending the body.
+    continue_sent_ = true;
+    if (beast::iequals(header(http::field::expect), "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      std::vector<asio::const_buffer> bufs{asio::buffer(kContinue)};
+      Status st = co_await conn_->Write(std::move(bufs));
+      if (!st.ok()) co_return Err(st);
+    }
+  }
   while (!p.is_done()) {
     p.get().body().data = buf;
     p.get().body().size = n;

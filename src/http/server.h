@@ -94,6 +94,7 @@ class Exchange {
   bool responded_ = false;
   bool close_after_ = false;
   bool keep_alive_ = true;
+  bool continue_sent_ = false;  // "100 Continue" answered to Expect
   unsigned status_ = 0;
   uint64_t body_remaining_ = 0;  // response bytes still owed
   std::string head_bytes_;       // status line + headers not yet written

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "common/digest.h"
+#include "common/limits.h"
 #include "common/status.h"
 
 namespace wharf {
@@ -119,8 +120,6 @@ struct Page {
   std::vector<std::string> items;
   bool more = false;  // true if names after the last item exist
 };
-
-inline constexpr size_t kMaxManifestBytes = 4 << 20;
 
 // Ledger owner names.
 std::string UploadOwner(std::string_view upload_id);

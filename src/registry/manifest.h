@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/digest.h"
+#include "common/limits.h"
 #include "common/status.h"
 
 namespace wharf {
@@ -28,8 +29,7 @@ inline constexpr std::string_view kDockerManifestMediaType =
 inline constexpr std::string_view kDockerManifestListMediaType =
     "application/vnd.docker.distribution.manifest.list.v2+json";
 
-// Manifests larger than this are refused (distribution uses the same 4 MiB limit).
-inline constexpr size_t kMaxManifestBytes = 4 << 20;
+// kMaxManifestBytes (common/limits.h): manifests larger than this are refused.
 // The deepest JSON nesting accepted in a manifest. Real manifests nest 4 or 5 levels.
 inline constexpr int kMaxManifestDepth = 64;
 

@@ -1,0 +1,276 @@
+#include "gateway/blob_io.h"
+
+#include <set>
+
+#include "common/async.h"
+#include "common/checksum.h"
+#include "common/fs.h"
+#include "common/metrics.h"
+#include "http/range.h"
+
+namespace wharf {
+namespace {
+
+// Waits on `timer` until `ready()` holds. The gateway's executor is single-threaded, so a
+// notifier only has to cancel the timer after changing the state.
+// `ready` must capture only trivially copyable things (raw pointers, numbers): GCC 12 may
+// destroy a bitwise copy of a lambda passed to a coroutine, which would double-release a
+// captured shared_ptr.
+template <typename Pred>
+awaitable<void> WaitUntil(asio::steady_timer& timer, Pred ready) {
+  while (!ready()) {
+    timer.expires_at(asio::steady_timer::time_point::max());
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+}  // namespace
+
+// One chunk-sized piece of the stream. Shared between the writer and the task writing it, so
+// a writer destroyed early (client gone) never leaves a task pointing at freed memory.
+struct BlobWriter::Piece {
+  explicit Piece(asio::any_io_executor ex) : hashed_timer(ex) {}
+  size_t index = 0;
+  std::string data;
+  ChunkRef ref;
+  Status status;
+  bool hashed = false;
+  bool done = false;
+  asio::steady_timer hashed_timer;
+  std::shared_ptr<Piece> prev;  // hashed before this one (SHA-256 is sequential)
+};
+
+BlobWriter::BlobWriter(GatewayContext& ctx, std::string upload_id, Hasher hasher)
+    : ctx_(ctx), upload_id_(std::move(upload_id)), hasher_(std::move(hasher)),
+      wake_(std::make_unique<asio::steady_timer>(ctx.ex)) {}
+
+BlobWriter::~BlobWriter() = default;
+
+awaitable<Status> BlobWriter::Write(const void* data, size_t n) {
+  const uint64_t chunk = ctx_.options->chunk_size;
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    if (!error_.ok()) co_return error_;
+    if (current_.capacity() < chunk) current_.reserve(chunk);
+    size_t take = std::min<uint64_t>(n, chunk - current_.size());
+    current_.append(p, take);
+    p += take;
+    n -= take;
+    bytes_ += take;
+    if (current_.size() == chunk) WHARF_CO_RETURN_IF_ERROR(co_await Dispatch());
+  }
+  co_return error_;
+}
+
+awaitable<Status> BlobWriter::WaitForSlot(size_t max_pending) {
+  co_await WaitUntil(*wake_, [this, max_pending] { return pending_ <= max_pending; });
+  co_return error_;
+}
+
+awaitable<Status> BlobWriter::Dispatch() {
+  // Back-pressure: at most max_inflight pieces in flight, so memory stays bounded.
+  WHARF_CO_RETURN_IF_ERROR(co_await WaitForSlot(ctx_.options->max_inflight_chunks - 1));
+  auto piece = std::make_shared<Piece>(ctx_.ex);
+  piece->index = pieces_.size();
+  piece->data = std::move(current_);
+  current_ = std::string();
+  if (!pieces_.empty()) piece->prev = pieces_.back();
+  pieces_.push_back(piece);
+  ++pending_;
+  asio::co_spawn(ctx_.ex, RunPiece(piece), asio::detached);
+  co_return Status::Ok();
+}
+
+awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Piece> piece) {
+  static auto& chunks_written = Metrics().Counter("wharf_gateway_chunks_written_total",
+                                                  "Chunks durably written to a whole group.");
+  static auto& retries = Metrics().Counter(
+      "wharf_gateway_chunk_write_retries_total", "Chunk writes retried on another group.");
+  // 1. Hash, in stream order: wait for the previous piece, then SHA-256 + XXH3 on the pool.
+  if (piece->prev) {
+    auto prev = piece->prev;  // keeps it alive while we wait
+    Piece* pp = prev.get();
+    co_await WaitUntil(prev->hashed_timer, [pp] { return pp->hashed; });
+    piece->prev.reset();
+  }
+  Hasher* hasher = &hasher_;
+  auto hash = [hasher, piece] {
+    hasher->Update(piece->data.data(), piece->data.size());
+    return ChecksumOf(piece->data.data(), piece->data.size());
+  };
+  uint64_t checksum = co_await Offload(hash);
+  piece->hashed = true;
+  piece->hashed_timer.cancel();
+  // 2. Write to every member of a writable group; on a member failure, another group.
+  std::set<std::string, std::less<>> exclude;
+  Status st = Unavailable("no writable group");
+  const std::string owner = UploadOwner(upload_id_);
+  for (int attempt = 0; attempt < ctx_.cluster->options().max_write_attempts; ++attempt) {
+    auto group = ctx_.cluster->ChooseGroup(piece->data.size(), exclude);
+    if (!group) {
+      st = group.error();
+      if (attempt + 1 < ctx_.cluster->options().max_write_attempts) {
+        (void)co_await ctx_.cluster->Refresh();
+        exclude.clear();
+        co_await SleepFor(std::chrono::milliseconds(500));
+        continue;
+      }
+      break;
+    }
+    GroupInfo target = **group;  // a copy: the map may be refreshed while we write
+    ChunkRef ref;
+    ref.group = target.id;
+    ref.id = RandomHex(16);
+    ref.size = piece->data.size();
+    ref.checksum = checksum;
+    std::vector<ChunkRef> refs;
+    refs.push_back(ref);
+    MetaStore* meta = ctx_.meta;
+    auto record = [meta, owner, refs] { return meta->RecordChunks(owner, refs); };
+    st = co_await Offload(record);  // intent first: a crash leaves a collectable chunk
+    if (!st.ok()) break;
+    st = co_await ctx_.cluster->PutChunkToGroup(target, ref, piece->data);
+    if (st.ok()) {
+      piece->ref = ref;
+      chunks_written.Inc();
+      break;
+    }
+    // The copies that did land are garbage now; the collector deletes them.
+    std::vector<std::string> ids;
+    ids.push_back(ref.id);
+    auto release = [meta, ids] { return meta->ReleaseChunks(ids); };
+    (void)co_await Offload(release);
+    exclude.insert(target.id);
+    retries.Inc();
+    ctx_.log->warn("chunk write failed, trying another group upload={} group={} err={}",
+                   upload_id_, target.id, st);
+  }
+  piece->status = st;
+  if (!st.ok() && error_.ok()) error_ = st;
+  piece->data = std::string();  // release the memory now
+  piece->done = true;
+  --pending_;
+  wake_->cancel();
+}
+
+awaitable<Result<std::vector<ChunkRef>>> BlobWriter::Finish() {
+  if (!current_.empty() && error_.ok()) (void)co_await Dispatch();
+  co_await WaitUntil(*wake_, [this] { return pending_ == 0; });
+  if (!error_.ok()) co_return Err(error_);
+  std::vector<ChunkRef> refs;
+  refs.reserve(pieces_.size());
+  for (const auto& p : pieces_) refs.push_back(p->ref);
+  co_return refs;
+}
+
+awaitable<Status> BlobWriter::WriteBody(Exchange& ex) {
+  std::vector<char> buf(1u << 20);
+  for (;;) {
+    auto n = co_await ex.ReadSome(buf.data(), buf.size());
+    if (!n) {
+      error_ = error_.ok() ? n.error() : error_;
+      co_await WaitUntil(*wake_, [this] { return pending_ == 0; });
+      co_return n.error();
+    }
+    if (*n == 0) break;
+    Status st = co_await Write(buf.data(), *n);
+    if (!st.ok()) {
+      co_await WaitUntil(*wake_, [this] { return pending_ == 0; });
+      co_return st;
+    }
+  }
+  co_return Status::Ok();
+}
+
+awaitable<Status> ReadChunks(GatewayContext& ctx, const std::vector<ChunkRef>& chunks,
+                             uint64_t offset, uint64_t len,
+                             const std::function<awaitable<Status>(std::string_view)>& sink) {
+  // Whole chunks are fetched (so every copy is verified against its checksum) and sliced.
+  // The next chunk is fetched while the current one is sent.
+  struct Fetch {
+    explicit Fetch(asio::any_io_executor ex) : timer(ex) {}
+    bool done = false;
+    Result<std::string> data = std::string();
+    asio::steady_timer timer;
+  };
+  auto start = [&ctx](const ChunkRef& ref) {
+    auto f = std::make_shared<Fetch>(ctx.ex);
+    asio::co_spawn(ctx.ex, ctx.cluster->GetChunk(ref, 0, ref.size),
+                   [f](std::exception_ptr e, Result<std::string> r) {
+                     f->data = e ? Result<std::string>(Err(Internal("chunk fetch threw")))
+                                 : std::move(r);
+                     f->done = true;
+                     f->timer.cancel();
+                   });
+    return f;
+  };
+  uint64_t pos = 0;
+  size_t i = 0;
+  while (i < chunks.size() && pos + chunks[i].size <= offset) pos += chunks[i++].size;
+  const uint64_t end = offset + len;
+  std::shared_ptr<Fetch> next = (i < chunks.size() && len > 0) ? start(chunks[i]) : nullptr;
+  while (next) {
+    auto cur = next;
+    const ChunkRef& ref = chunks[i];
+    uint64_t chunk_start = pos;
+    pos += ref.size;
+    ++i;
+    next = (i < chunks.size() && pos < end) ? start(chunks[i]) : nullptr;
+    Fetch* c = cur.get();
+    Fetch* n = next.get();
+    co_await WaitUntil(cur->timer, [c] { return c->done; });
+    if (!cur->data) {
+      if (next) co_await WaitUntil(next->timer, [n] { return n->done; });
+      co_return cur->data.error();
+    }
+    uint64_t from = offset > chunk_start ? offset - chunk_start : 0;
+    uint64_t to = std::min<uint64_t>(ref.size, end - chunk_start);
+    Status st = co_await sink(std::string_view(*cur->data).substr(from, to - from));
+    if (!st.ok()) {
+      if (next) co_await WaitUntil(next->timer, [n] { return n->done; });
+      co_return st;
+    }
+  }
+  co_return Status::Ok();
+}
+
+awaitable<Status> ServeBlob(GatewayContext& ctx, Exchange& ex, const std::vector<ChunkRef>& chunks,
+                            uint64_t size, std::string_view content_type) {
+  ex.AddHeader("Accept-Ranges", "bytes");
+  uint64_t offset = 0, len = size;
+  bool partial = false;
+  if (auto h = ex.header(http::field::range); !h.empty() && ex.method() == http::verb::get) {
+    auto parsed = ParseRangeHeader(h, size);
+    if (!parsed) {
+      ex.AddHeader("Content-Range", FormatUnsatisfiedRange(size));
+      (void)co_await ex.Respond(http::status::range_not_satisfiable, "", "");
+      co_return Status::Ok();
+    }
+    if (*parsed) {
+      offset = (*parsed)->first;
+      len = (*parsed)->length();
+      partial = true;
+      ex.AddHeader("Content-Range", FormatContentRange(**parsed, size));
+    }
+  }
+  WHARF_CO_RETURN_IF_ERROR(co_await ex.BeginResponse(
+      partial ? http::status::partial_content : http::status::ok, len, content_type));
+  if (ex.method() == http::verb::head || len == 0) co_return Status::Ok();
+  Exchange* exp = &ex;
+  std::function<awaitable<Status>(std::string_view)> sink =
+      [exp](std::string_view piece) -> awaitable<Status> {
+    co_return co_await exp->WriteBody(piece.data(), piece.size());
+  };
+  Status st = co_await ReadChunks(ctx, chunks, offset, len, sink);
+  if (!st.ok()) {
+    static auto& failed = Metrics().Counter("wharf_gateway_read_failures_total",
+                                            "Object reads cut short by a cluster error.");
+    failed.Inc();
+    ctx.log->error("read failed mid-body request_id={} err={}", ex.request_id(), st);
+    ex.CloseAfter();
+  }
+  co_return st;
+}
+
+}  // namespace wharf

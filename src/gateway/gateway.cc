@@ -1,0 +1,123 @@
+#include "gateway/gateway.h"
+
+#include "common/async.h"
+#include "common/metrics.h"
+#include "gateway/file_api.h"
+#include "gateway/registry_handlers.h"
+
+namespace wharf {
+
+Gateway::Gateway(asio::any_io_executor ex, GatewayOptions options)
+    : options_(std::move(options)), ex_(ex) {}
+
+Gateway::~Gateway() { Stop(); }
+
+Status Gateway::Start() {
+  if (options_.masters.empty()) return InvalidArgument("at least one --master is required");
+  if (options_.meta_url.empty()) return InvalidArgument("--meta is required (sqlite:PATH)");
+  if (options_.chunk_size < 4096) return InvalidArgument("--chunk-size must be at least 4KiB");
+  if (auto hp = SplitHostPort(options_.listen); !hp) return hp.error();
+  for (const auto& m : options_.masters) {
+    if (auto hp = SplitHostPort(m); !hp) return hp.error();
+  }
+  WHARF_ASSIGN_OR_RETURN(meta_, OpenMetaStore(options_.meta_url));
+  ClusterClientOptions co;
+  co.masters = options_.masters;
+  co.policy = options_.policy;
+  co.named_group = options_.named_group;
+  cluster_ = std::make_unique<ClusterClient>(ex_, co);
+  ctx_.ex = ex_;
+  ctx_.cluster = cluster_.get();
+  ctx_.meta = meta_.get();
+  ctx_.options = &options_;
+  ctx_.log = GetLogger("gateway");
+  ServerOptions so;
+  so.component = "gateway";
+  server_ = std::make_unique<Server>(ex_, so, [this](Exchange& ex) { return Handle(ex); });
+  WHARF_RETURN_IF_ERROR(server_->Listen(options_.listen));
+  cluster_->Start();
+  server_->Start();
+  asio::co_spawn(ex_, CollectGarbageLoop(), asio::detached);
+  ctx_.log->info("gateway listening addr={} masters={} meta={} chunk_size={}",
+                 server_->local_address(), options_.masters.size(), options_.meta_url,
+                 options_.chunk_size);
+  return Status::Ok();
+}
+
+void Gateway::Stop() {
+  stopped_ = true;
+  if (cluster_) cluster_->Stop();
+  if (server_) server_->Stop();
+}
+
+std::string Gateway::address() const { return server_ ? server_->local_address() : ""; }
+
+Status Gateway::Health() const {
+  if (!cluster_ || !cluster_->map()) return Unavailable("no cluster map yet");
+  if (!cluster_->writable()) return Unavailable("no writable group in the cluster");
+  return Status::Ok();
+}
+
+awaitable<void> Gateway::Handle(Exchange& ex) {
+  if (co_await ServeOps(ex, [this] { return Health(); })) co_return;
+  std::string_view path = ex.path();
+  if (path == "/v2" || path.starts_with("/v2/")) {
+    co_await HandleRegistry(ctx_, ex);
+  } else if (path == "/files" || path.starts_with("/files/")) {
+    co_await HandleFiles(ctx_, ex);
+  } else {
+    co_await RespondJsonError(ex, NotFound("no such endpoint"));
+  }
+}
+
+// Reclaims space: expired upload sessions give up their chunks, and garbage chunks are
+// deleted from every member of their group. A chunk stays in the ledger until every member
+// confirmed, so a member that was down when its object was deleted is cleaned when it returns.
+awaitable<void> Gateway::CollectGarbageLoop() {
+  static auto& reclaimed = Metrics().Counter("wharf_gateway_gc_chunks_reclaimed_total",
+                                             "Garbage chunks deleted from every member.");
+  static auto& deferred = Metrics().Counter(
+      "wharf_gateway_gc_chunks_deferred_total", "Garbage chunks a member could not delete yet.");
+  static auto& expired = Metrics().Counter("wharf_gateway_gc_uploads_expired_total",
+                                           "Upload sessions expired and released.");
+  MetaStore* meta = meta_.get();
+  while (!stopped_) {
+    co_await SleepFor(options_.gc_interval);
+    int64_t cutoff = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch() -
+                         options_.upload_expiry)
+                         .count();
+    auto list_expired = [meta, cutoff] { return meta->ListExpiredUploads(cutoff, 100); };
+    auto stale = co_await Offload(list_expired);
+    if (stale) {
+      for (const auto& id : *stale) {
+        auto drop = [meta, id] { return meta->DeleteUpload(id); };
+        if ((co_await Offload(drop)).ok()) expired.Inc();
+      }
+    }
+    if (!cluster_->map()) continue;
+    auto list_garbage = [meta] { return meta->ListGarbageChunks(256); };
+    auto garbage = co_await Offload(list_garbage);
+    if (!garbage) {
+      ctx_.log->warn("gc: listing garbage failed err={}", garbage.error());
+      continue;
+    }
+    std::vector<std::string> gone;
+    for (const auto& ref : *garbage) {
+      Status st = co_await cluster_->DeleteChunk(ref);
+      if (st.ok()) {
+        gone.push_back(ref.id);
+      } else {
+        deferred.Inc();
+        ctx_.log->debug("gc: chunk not deleted everywhere yet chunk={} err={}", ref.id, st);
+      }
+    }
+    if (!gone.empty()) {
+      auto forget = [meta, gone] { return meta->ForgetChunks(gone); };
+      Status st = co_await Offload(forget);
+      if (st.ok()) reclaimed.Inc(gone.size());
+    }
+  }
+}
+
+}  // namespace wharf

@@ -1,0 +1,66 @@
+// The gateway (Speedy's ImageServer): stateless; any number behind a load balancer. It serves
+// the OCI Distribution API (/v2/...) and the file API (/files) on one port, keeps metadata in
+// the MetaStore and content in the chunk cluster through the ClusterClient.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cluster/cluster_client.h"
+#include "common/asio.h"
+#include "common/log.h"
+#include "http/server.h"
+#include "meta/meta_store.h"
+
+namespace wharf {
+
+struct GatewayOptions {
+  std::string listen = "127.0.0.1:5000";
+  std::vector<std::string> masters;
+  std::string meta_url;  // sqlite:PATH
+  uint64_t chunk_size = 16u << 20;
+  size_t max_inflight_chunks = 4;  // per upload: chunks being hashed/written at once
+  PlacementPolicy policy = PlacementPolicy::kMostFree;
+  std::string named_group;
+  uint64_t max_manifest_bytes = 4u << 20;
+  std::chrono::seconds upload_expiry{24 * 3600};
+  std::chrono::milliseconds gc_interval{std::chrono::seconds(10)};
+};
+
+// What every handler gets. Lives as long as the Gateway; used on the gateway's executor.
+// MetaStore calls block: run them with Offload() (common/async.h).
+struct GatewayContext {
+  asio::any_io_executor ex;
+  ClusterClient* cluster = nullptr;
+  MetaStore* meta = nullptr;
+  const GatewayOptions* options = nullptr;
+  Logger log;
+};
+
+class Gateway {
+ public:
+  Gateway(asio::any_io_executor ex, GatewayOptions options);
+  ~Gateway();
+  // Opens the metadata store, binds, starts the cluster map refresh and the garbage collector.
+  Status Start();
+  void Stop();
+  std::string address() const;
+  // Ok once the cluster map has a writable group.
+  Status Health() const;
+
+ private:
+  awaitable<void> Handle(Exchange& ex);
+  awaitable<void> CollectGarbageLoop();
+
+  GatewayOptions options_;
+  asio::any_io_executor ex_;
+  std::unique_ptr<MetaStore> meta_;
+  std::unique_ptr<ClusterClient> cluster_;
+  std::unique_ptr<Server> server_;
+  GatewayContext ctx_;
+  bool stopped_ = false;
+};
+
+}  // namespace wharf

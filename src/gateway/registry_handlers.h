@@ -1,0 +1,24 @@
+// The OCI Distribution API v1.1 (and the Docker Registry HTTP API v2 it grew from) on the
+// gateway: every /v2 endpoint, over the MetaStore (namespace, upload sessions, blob records)
+// and the chunk cluster (blob bytes, through BlobWriter / ServeBlob).
+//
+// Handlers by endpoint group:
+//   registry_handlers.cc   routing, /v2/, errors
+//   registry_blobs.cc      GET/HEAD/DELETE /v2/<name>/blobs/<digest>
+//   registry_uploads.cc    POST/PATCH/PUT/GET/DELETE /v2/<name>/blobs/uploads/...
+//   registry_manifests.cc  PUT/GET/HEAD/DELETE /v2/<name>/manifests/<reference>
+//   registry_lists.cc      tags/list, _catalog, referrers
+#pragma once
+
+#include "common/asio.h"
+#include "gateway/gateway.h"
+#include "http/server.h"
+
+namespace wharf {
+
+// Answers one request whose path starts with "/v2". Always responds (an OCI JSON error body
+// for every failure; 4xx for bad input, 503 when the cluster or the store cannot serve now,
+// 500 only for bugs). Runs on the gateway's executor; blocking store calls are offloaded.
+awaitable<void> HandleRegistry(GatewayContext& ctx, Exchange& ex);
+
+}  // namespace wharf

@@ -1,0 +1,210 @@
+// PUT / GET / HEAD / DELETE /v2/<name>/manifests/<tag|digest>.
+//
+// Manifests are stored byte-exact in the MetaStore; their digest is over the bytes received.
+// A PUT is accepted only when every blob it references is linked in the repository and, for
+// an index, every child manifest is in the repository (MANIFEST_BLOB_UNKNOWN otherwise, with
+// the missing digest as detail). The subject of a manifest need not exist (OCI v1.1).
+#include <algorithm>
+#include <ctime>
+#include <optional>
+#include <utility>
+
+#include "gateway/registry_internal.h"
+#include "registry/manifest.h"
+#include "registry/names.h"
+
+namespace wharf::registry {
+namespace {
+
+// The route's reference; sends the error and returns nullopt when it is invalid. A malformed
+// digest is DIGEST_INVALID; a malformed tag can name nothing (MANIFEST_UNKNOWN), except in a
+// PUT, where the manifest cannot be stored under it (MANIFEST_INVALID).
+awaitable<std::optional<Reference>> ParseRef(Exchange& ex, const Route& route) {
+  Result<Reference> ref = ParseReference(route.reference);
+  if (ref) co_return std::move(*ref);
+  if (route.reference.find(':') != std::string::npos) {
+    co_await SendError(ex, OciError::kDigestInvalid, ref.error().message());
+  } else if (ex.method() == http::verb::put) {
+    co_await SendError(ex, OciError::kManifestInvalid, "invalid tag: " + ref.error().message());
+  } else {
+    co_await SendError(ex, OciError::kManifestUnknown, "invalid tag: " + ref.error().message());
+  }
+  co_return std::nullopt;
+}
+
+// The first referenced blob not linked in `repo` or child manifest not in it, if any.
+Result<std::optional<Digest>> FindMissing(MetaStore& meta, const std::string& repo,
+                                          const ManifestInfo& info) {
+  for (const Digest& d : info.blobs) {
+    WHARF_ASSIGN_OR_RETURN(bool linked, meta.BlobLinked(repo, d));
+    if (!linked) return std::optional<Digest>(d);
+  }
+  for (const Digest& d : info.manifests) {
+    WHARF_ASSIGN_OR_RETURN(bool exists, meta.ManifestExists(repo, d));
+    if (!exists) return std::optional<Digest>(d);
+  }
+  return std::optional<Digest>();
+}
+
+ManifestRecord MakeRecord(Digest digest, std::string body, ManifestInfo info) {
+  ManifestRecord m;
+  m.digest = std::move(digest);
+  m.media_type = std::move(info.media_type);
+  m.content = std::move(body);
+  m.subject = std::move(info.subject);
+  m.artifact_type = std::move(info.artifact_type);
+  m.annotations_json = std::move(info.annotations);
+  m.blobs = std::move(info.blobs);
+  m.manifests = std::move(info.manifests);
+  m.created_unix = static_cast<int64_t>(std::time(nullptr));
+  return m;
+}
+
+// Reads the PUT body within the size limit; sends 413 / 400 and returns nullopt otherwise.
+awaitable<std::optional<std::string>> ReadManifestBody(GatewayContext& ctx, Exchange& ex) {
+  size_t limit = std::min<uint64_t>(ctx.options->max_manifest_bytes, kMaxManifestBytes);
+  Result<std::string> body = co_await ex.ReadAll(limit);
+  if (body) co_return std::move(*body);
+  if (body.error().code() == Code::kTooLarge) {
+    ex.CloseAfter();
+    co_await SendError(ex, OciError::kSizeInvalid,
+                       "manifest larger than " + std::to_string(limit) + " bytes", nullptr,
+                       413);
+  } else {
+    co_await SendServerError(ctx, ex, body.error(), "read manifest");
+  }
+  co_return std::nullopt;
+}
+
+awaitable<void> StoreManifest(GatewayContext& ctx, Exchange& ex, std::string name,
+                              std::optional<std::string> tag, ManifestRecord record) {
+  auto put = [&ctx, &name, &record, &tag] { return ctx.meta->PutManifest(name, record, tag); };
+  Status st = co_await Offload(put);
+  if (!st.ok()) {
+    if (st.code() == Code::kDigestMismatch) {
+      co_await SendError(ex, OciError::kDigestInvalid, st.message());
+    } else if (st.code() == Code::kInvalidArgument) {
+      co_await SendError(ex, OciError::kManifestInvalid, st.message());
+    } else {
+      co_await SendServerError(ctx, ex, st, "put manifest");
+    }
+    co_return;
+  }
+  ctx.log->info("manifest stored repo={} digest={} tag={} type={}", name,
+                record.digest.ToString(), tag.value_or(""), record.media_type);
+  ex.AddHeader("Location", ManifestLocation(name, record.digest));
+  ex.AddHeader("Docker-Content-Digest", record.digest.ToString());
+  if (record.subject) ex.AddHeader("OCI-Subject", record.subject->ToString());
+  (void)co_await ex.Respond(http::status::created, std::string(), "");
+}
+
+awaitable<void> PutManifest(GatewayContext& ctx, Exchange& ex, Route route, Reference ref) {
+  std::optional<std::string> body = co_await ReadManifestBody(ctx, ex);
+  if (!body) co_return;
+  Result<ManifestInfo> info = ParseManifest(ex.header(http::field::content_type), *body);
+  if (!info) {
+    bool too_large = info.error().code() == Code::kTooLarge;
+    co_await SendError(ex, too_large ? OciError::kSizeInvalid : OciError::kManifestInvalid,
+                       info.error().message(), nullptr, too_large ? 413 : 0);
+    co_return;
+  }
+  DigestAlgorithm algorithm = ref.is_digest() ? ref.digest.algorithm() : DigestAlgorithm::kSha256;
+  Digest digest = DigestOf(*body, algorithm);
+  if (ref.is_digest() && digest != ref.digest) {
+    co_await SendError(ex, OciError::kDigestInvalid,
+                       "manifest digest is " + digest.ToString() + ", not " + ref.ToString());
+    co_return;
+  }
+  auto check = [&ctx, &route, &info] { return FindMissing(*ctx.meta, route.name, *info); };
+  Result<std::optional<Digest>> missing = co_await Offload(check);
+  if (!missing) {
+    co_await SendServerError(ctx, ex, missing.error(), "check manifest references");
+    co_return;
+  }
+  if (*missing) {
+    nlohmann::json detail = nlohmann::json::object();
+    detail["digest"] = (*missing)->ToString();
+    co_await SendError(ex, OciError::kManifestBlobUnknown,
+                       "manifest references unknown content " + (*missing)->ToString(), detail);
+    co_return;
+  }
+  std::optional<std::string> tag;
+  if (!ref.is_digest()) tag = ref.tag;
+  ManifestRecord record = MakeRecord(digest, std::move(*body), std::move(*info));
+  co_await StoreManifest(ctx, ex, route.name, std::move(tag), std::move(record));
+}
+
+// The manifest's digest: the reference itself, or what its tag points at. Sends
+// MANIFEST_UNKNOWN (or a server error) and returns nullopt otherwise.
+awaitable<std::optional<Digest>> Resolve(GatewayContext& ctx, Exchange& ex, const Route& route,
+                                         const Reference& ref) {
+  if (ref.is_digest()) co_return ref.digest;
+  auto resolve = [&ctx, &route, &ref] { return ctx.meta->ResolveTag(route.name, ref.tag); };
+  Result<Digest> d = co_await Offload(resolve);
+  if (d) co_return std::move(*d);
+  if (d.error().code() == Code::kNotFound) {
+    co_await SendError(ex, OciError::kManifestUnknown, "manifest unknown: " + ref.tag);
+  } else {
+    co_await SendServerError(ctx, ex, d.error(), "resolve tag");
+  }
+  co_return std::nullopt;
+}
+
+awaitable<void> GetManifest(GatewayContext& ctx, Exchange& ex, Route route, Reference ref) {
+  std::optional<Digest> digest = co_await Resolve(ctx, ex, route, ref);
+  if (!digest) co_return;
+  auto get = [&ctx, &route, &digest] { return ctx.meta->GetManifest(route.name, *digest); };
+  Result<ManifestRecord> m = co_await Offload(get);
+  if (!m) {
+    if (m.error().code() == Code::kNotFound) {
+      co_await SendError(ex, OciError::kManifestUnknown, "manifest unknown: " + ref.ToString());
+    } else {
+      co_await SendServerError(ctx, ex, m.error(), "get manifest");
+    }
+    co_return;
+  }
+  ex.AddHeader("Docker-Content-Digest", m->digest.ToString());
+  ex.AddHeader("ETag", "\"" + m->digest.ToString() + "\"");
+  (void)co_await ex.Respond(http::status::ok, std::move(m->content), m->media_type);
+}
+
+awaitable<void> DeleteManifest(GatewayContext& ctx, Exchange& ex, Route route, Reference ref) {
+  auto del = [&ctx, &route, &ref] {
+    return ref.is_digest() ? ctx.meta->DeleteManifest(route.name, ref.digest)
+                           : ctx.meta->DeleteTag(route.name, ref.tag);
+  };
+  Status st = co_await Offload(del);
+  if (!st.ok()) {
+    if (st.code() == Code::kNotFound) {
+      co_await SendError(ex, OciError::kManifestUnknown, "manifest unknown: " + ref.ToString());
+    } else {
+      co_await SendServerError(ctx, ex, st, "delete manifest");
+    }
+    co_return;
+  }
+  ctx.log->info("manifest deleted repo={} reference={}", route.name, ref.ToString());
+  (void)co_await ex.Respond(http::status::accepted, std::string(), "");
+}
+
+}  // namespace
+
+awaitable<void> HandleManifest(GatewayContext& ctx, Exchange& ex, Route route) {
+  http::verb m = ex.method();
+  if (m != http::verb::get && m != http::verb::head && m != http::verb::put &&
+      m != http::verb::delete_) {
+    ex.AddHeader("Allow", "GET, HEAD, PUT, DELETE");
+    co_await SendError(ex, OciError::kUnsupported);
+    co_return;
+  }
+  std::optional<Reference> ref = co_await ParseRef(ex, route);
+  if (!ref) co_return;
+  if (m == http::verb::put) {
+    co_await PutManifest(ctx, ex, std::move(route), std::move(*ref));
+  } else if (m == http::verb::delete_) {
+    co_await DeleteManifest(ctx, ex, std::move(route), std::move(*ref));
+  } else {
+    co_await GetManifest(ctx, ex, std::move(route), std::move(*ref));
+  }
+}
+
+}  // namespace wharf::registry
