@@ -1,5 +1,7 @@
 #include "gateway/gateway.h"
 
+#include <nlohmann/json.hpp>
+
 #include "common/async.h"
 #include "common/metrics.h"
 #include "gateway/file_api.h"
@@ -81,8 +83,9 @@ awaitable<void> Gateway::CollectGarbageLoop() {
   static auto& expired = Metrics().Counter("wharf_gateway_gc_uploads_expired_total",
                                            "Upload sessions expired and released.");
   MetaStore* meta = meta_.get();
-  while (!stopped_) {
+  for (uint64_t pass = 1; !stopped_; ++pass) {
     co_await SleepFor(options_.gc_interval);
+    if (options_.sweep_every > 0 && pass % options_.sweep_every == 0) co_await SweepInventories();
     int64_t cutoff = std::chrono::duration_cast<std::chrono::seconds>(
                          std::chrono::system_clock::now().time_since_epoch() -
                          options_.upload_expiry)
@@ -116,6 +119,48 @@ awaitable<void> Gateway::CollectGarbageLoop() {
       auto forget = [meta, gone] { return meta->ForgetChunks(gone); };
       Status st = co_await Offload(forget);
       if (st.ok()) reclaimed.Inc(gone.size());
+    }
+  }
+}
+
+awaitable<void> Gateway::SweepInventories() {
+  static auto& swept = Metrics().Counter("wharf_gateway_sweep_chunks_deleted_total",
+                                         "Chunks on a member that the ledger did not know.");
+  auto map = cluster_->map();
+  if (!map) co_return;
+  MetaStore* meta = meta_.get();
+  const int64_t cutoff = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch() -
+                             options_.sweep_grace)
+                             .count();
+  for (const auto& g : map->groups) {
+    for (const auto& m : g.members) {
+      if (m.state != MemberState::kActive && m.state != MemberState::kReadonly) continue;
+      std::string after;
+      for (int page = 0; page < 10000 && !stopped_; ++page) {
+        std::string target = "/v1/chunks?limit=1000";
+        if (!after.empty()) target += "&after=" + after;
+        auto r = co_await cluster_->http().Request(m.addr, http::verb::get, target);
+        if (!r || r->status != 200) break;
+        auto j = nlohmann::json::parse(r->body, nullptr, false);
+        if (j.is_discarded() || !j.is_object() || !j["chunks"].is_array()) break;
+        for (const auto& c : j["chunks"]) {
+          if (!c.is_object() || !c["id"].is_string() || !c["mtime"].is_number_integer()) continue;
+          std::string id = c["id"].get<std::string>();
+          if (c["mtime"].get<int64_t>() > cutoff) continue;
+          auto state_of = [meta, id] { return meta->GetChunkState(id); };
+          auto state = co_await Offload(state_of);
+          if (!state || *state != ChunkState::kUnknown) continue;
+          auto del = co_await cluster_->http().Request(m.addr, http::verb::delete_,
+                                                       "/v1/chunks/" + id);
+          if (del && del->status == 204) {
+            swept.Inc();
+            ctx_.log->info("sweep deleted unknown chunk chunk={} member={}", id, m.id);
+          }
+        }
+        if (!j["next"].is_string()) break;
+        after = j["next"].get<std::string>();
+      }
     }
   }
 }

@@ -27,6 +27,8 @@ struct GatewayOptions {
   uint64_t max_manifest_bytes = 4u << 20;
   std::chrono::seconds upload_expiry{24 * 3600};
   std::chrono::milliseconds gc_interval{std::chrono::seconds(10)};
+  int sweep_every = 6;  // inventory sweep every this many GC passes
+  std::chrono::seconds sweep_grace{600};  // unknown chunks younger than this are left alone
 };
 
 // What every handler gets. Lives as long as the Gateway; used on the gateway's executor.
@@ -53,6 +55,9 @@ class Gateway {
  private:
   awaitable<void> Handle(Exchange& ex);
   awaitable<void> CollectGarbageLoop();
+  // Compares every reachable member's inventory with the chunk ledger and deletes chunks the
+  // ledger does not know (older than a grace period): leftovers of a member that was away.
+  awaitable<void> SweepInventories();
 
   GatewayOptions options_;
   asio::any_io_executor ex_;
