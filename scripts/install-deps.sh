@@ -9,8 +9,6 @@ PACKAGES=(
   libboost-dev libboost-system-dev libssl-dev nlohmann-json3-dev libsqlite3-dev libpq-dev
   libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev libxxhash-dev libexpected-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  # fuzzing and sanitizers
-  clang libclang-rt-14-dev
   # tests and benchmarks
   python3 python3-pytest python3-requests python3-xxhash skopeo podman buildah docker-registry wrk
   procps openssl
