@@ -75,8 +75,8 @@ awaitable<void> HandleBlob(GatewayContext& ctx, Exchange& ex, Route route) {
     co_return;
   }
   if (!*linked) {
-    co_await SendError(ex, OciError::kBlobUnknown, "blob unknown to repository: " +
-                                                       digest->ToString());
+    co_await SendError(ex, OciError::kBlobUnknown,
+                       "blob unknown to repository: " + digest->ToString());
     co_return;
   }
   co_await ServeBlobGet(ctx, ex, route, *digest);

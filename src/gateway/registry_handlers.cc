@@ -12,8 +12,7 @@ namespace registry {
 
 awaitable<void> SendError(Exchange& ex, OciError e, std::string message, nlohmann::json detail,
                           unsigned status_override) {
-  unsigned code = status_override != 0 ? status_override
-                                       : static_cast<unsigned>(OciErrorStatus(e));
+  unsigned code = status_override != 0 ? status_override : static_cast<unsigned>(OciErrorStatus(e));
   std::string body = OciErrorBody(e, message, detail);
   (void)co_await ex.Respond(static_cast<http::status>(code), std::move(body));
 }

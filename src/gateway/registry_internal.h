@@ -22,8 +22,7 @@ awaitable<void> SendError(Exchange& ex, OciError e, std::string message = std::s
 // Sends the error for a failed store/cluster call: kUnavailable/kNoSpace -> 503 UNAVAILABLE,
 // kCancelled (the client went away) -> 400 BLOB_UPLOAD_INVALID, anything else -> 500 UNKNOWN
 // (logged). Callers map the codes that mean bad input themselves before calling this.
-awaitable<void> SendServerError(GatewayContext& ctx, Exchange& ex, Status st,
-                                std::string what);
+awaitable<void> SendServerError(GatewayContext& ctx, Exchange& ex, Status st, std::string what);
 
 // "Location" values.
 std::string BlobLocation(const std::string& name, const Digest& digest);

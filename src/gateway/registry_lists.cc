@@ -1,10 +1,9 @@
 // Listings: GET /v2/<name>/tags/list, GET /v2/_catalog (both with n/last pagination and a
 // Link header to the next page), GET /v2/<name>/referrers/<digest> (with artifactType).
 #include <charconv>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 #include "gateway/registry_internal.h"
 #include "registry/manifest.h"

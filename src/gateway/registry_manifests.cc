@@ -68,8 +68,7 @@ awaitable<std::optional<std::string>> ReadManifestBody(GatewayContext& ctx, Exch
   if (body.error().code() == Code::kTooLarge) {
     ex.CloseAfter();
     co_await SendError(ex, OciError::kSizeInvalid,
-                       "manifest larger than " + std::to_string(limit) + " bytes", nullptr,
-                       413);
+                       "manifest larger than " + std::to_string(limit) + " bytes", nullptr, 413);
   } else {
     co_await SendServerError(ctx, ex, body.error(), "read manifest");
   }
@@ -90,8 +89,8 @@ awaitable<void> StoreManifest(GatewayContext& ctx, Exchange& ex, std::string nam
     }
     co_return;
   }
-  ctx.log->info("manifest stored repo={} digest={} tag={} type={}", name,
-                record.digest.ToString(), tag.value_or(""), record.media_type);
+  ctx.log->info("manifest stored repo={} digest={} tag={} type={}", name, record.digest.ToString(),
+                tag.value_or(""), record.media_type);
   ex.AddHeader("Location", ManifestLocation(name, record.digest));
   ex.AddHeader("Docker-Content-Digest", record.digest.ToString());
   if (record.subject) ex.AddHeader("OCI-Subject", record.subject->ToString());

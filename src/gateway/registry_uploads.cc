@@ -192,8 +192,8 @@ awaitable<Result<Digest>> HashChunks(GatewayContext& ctx, std::vector<ChunkRef> 
 
 // Verifies `actual` against `want` and commits the session as blob `want`: 201, or
 // DIGEST_INVALID with the session deleted.
-awaitable<void> CommitUpload(GatewayContext& ctx, Exchange& ex, std::string name,
-                             std::string id, Digest want, Digest actual, uint64_t size,
+awaitable<void> CommitUpload(GatewayContext& ctx, Exchange& ex, std::string name, std::string id,
+                             Digest want, Digest actual, uint64_t size,
                              std::vector<ChunkRef> chunks) {
   if (actual != want) {
     co_await DropSession(ctx, id);
@@ -296,8 +296,7 @@ awaitable<void> MonolithicUpload(GatewayContext& ctx, Exchange& ex, Route route)
 
 // Cross-repository mount. Returns true if it answered (201, or an error); false to fall back
 // to an ordinary upload, as the spec requires when the blob cannot be mounted.
-awaitable<bool> TryMount(GatewayContext& ctx, Exchange& ex, const Route& route,
-                         std::string mount) {
+awaitable<bool> TryMount(GatewayContext& ctx, Exchange& ex, const Route& route, std::string mount) {
   Result<Digest> digest = Digest::Parse(mount);
   if (!digest) {
     co_await SendError(ex, OciError::kDigestInvalid, digest.error().message());
