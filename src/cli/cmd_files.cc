@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cerrno>
+#include <exception>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -110,13 +111,25 @@ ClientOptions CliClientOptions() {
   return o;
 }
 
-// Runs `body` (a coroutine returning the exit code) on a fresh io_context.
+// Runs `body` (a coroutine returning the exit code) on a fresh io_context. An exception is a
+// bug: it is reported on one line like any other failure.
 template <typename F>
-int RunClient(F&& body) {
+int RunClient(const std::string& role, F&& body) {
   asio::io_context io;
   int rc = 1;
+  auto done = [&rc, &role](std::exception_ptr e) {
+    if (!e) return;
+    rc = 70;  // EX_SOFTWARE
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      std::cerr << "wharf " << role << ": internal error: " << ex.what() << std::endl;
+    } catch (...) {
+      std::cerr << "wharf " << role << ": internal error" << std::endl;
+    }
+  };
   asio::co_spawn(
-      io, [&]() -> awaitable<void> { rc = co_await body(io.get_executor()); }, asio::detached);
+      io, [&]() -> awaitable<void> { rc = co_await body(io.get_executor()); }, done);
   io.run();
   return rc;
 }
@@ -284,7 +297,7 @@ awaitable<int> Get(asio::any_io_executor ex, const Gateway& g, const std::string
 
   std::optional<Hasher> hasher;
   if (expected) hasher.emplace(expected->algorithm());
-  Progress progress("get " + id.substr(0, 12), length.value_or(0));
+  Progress progress("get " + id.substr(0, 8), length.value_or(0));
   std::vector<char> buf(kPiece);
   uint64_t got = 0;
   for (;;) {
@@ -374,7 +387,9 @@ int RunPut(Args args) {
   ::posix_fadvise(in.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   uint64_t size = static_cast<uint64_t>(sb.st_size);
   int fd = in.fd;
-  return RunClient([&](asio::any_io_executor ex) { return Put(ex, *g, path, fd, size, content_type); });
+  return RunClient(role, [&](asio::any_io_executor ex) {
+    return Put(ex, *g, path, fd, size, content_type);
+  });
 }
 
 int RunGet(Args args) {
@@ -388,7 +403,7 @@ int RunGet(Args args) {
   auto g = ParseGateway(ChooseGatewayUrl(gateway));
   if (!g) return ConfigError(role, g.error().message());
   if (!ValidId(id)) return ConfigError(role, "invalid id '" + id + "'");
-  return RunClient([&](asio::any_io_executor ex) { return Get(ex, *g, id, out); });
+  return RunClient(role, [&](asio::any_io_executor ex) { return Get(ex, *g, id, out); });
 }
 
 int RunRm(Args args) {
@@ -401,7 +416,7 @@ int RunRm(Args args) {
   auto g = ParseGateway(ChooseGatewayUrl(gateway));
   if (!g) return ConfigError(role, g.error().message());
   if (!ValidId(id)) return ConfigError(role, "invalid id '" + id + "'");
-  return RunClient([&](asio::any_io_executor ex) { return Rm(ex, *g, id); });
+  return RunClient(role, [&](asio::any_io_executor ex) { return Rm(ex, *g, id); });
 }
 
 }  // namespace wharf::cli

@@ -1,5 +1,7 @@
 #include "cli/main.h"
 
+#include <malloc.h>
+
 #include <iostream>
 #include <map>
 #include <string>
@@ -27,6 +29,11 @@ tools:
 }  // namespace
 
 int Main(int argc, char** argv) {
+  // Chunk buffers (16 MiB) come and go on several threads. A fixed mmap threshold makes glibc
+  // hand them straight back to the kernel on free (its dynamic threshold would otherwise grow
+  // past 16 MiB and keep them in per-thread arenas), so resident memory follows what is live.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  mallopt(M_ARENA_MAX, 4);
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::cerr << kUsage;
     return argc < 2 ? 2 : 0;

@@ -65,26 +65,29 @@ void Progress::Draw() {
 
 std::string Progress::Render(const std::string& label, uint64_t done, uint64_t total,
                              double seconds, int width) {
+  // Fixed-width fields, so the line does not jitter as the numbers change.
   double rate = seconds > 0.05 ? static_cast<double>(done) / seconds : 0;
-  std::string amount = total ? fmt::format("{} / {}", FormatBytes(done), FormatBytes(total))
-                             : FormatBytes(done);
-  std::string pct = total ? fmt::format("{:3}%", static_cast<int>(100.0 * done / total)) : "";
-  std::string tail = fmt::format("{}/s", FormatBytes(static_cast<uint64_t>(rate)));
+  std::string out = label.size() > 24 ? label.substr(0, 24) : label;
   if (total) {
-    std::string left = "--:--";
-    if (done >= total) {
-      left = FormatDuration(seconds);
-      tail += "  done in " + left;
-    } else {
-      if (rate > 0) left = FormatDuration(static_cast<double>(total - done) / rate);
-      tail += "  " + left + " left";
-    }
+    out += fmt::format("  {:>9} / {:<9} {:>3}%", FormatBytes(done), FormatBytes(total),
+                       static_cast<int>(100.0 * std::min(done, total) / total));
+  } else {
+    out += fmt::format("  {:>9}", FormatBytes(done));
   }
-  std::string head = fmt::format("{}  {} {}", label, amount, pct);
-  int bar = width - 1 - static_cast<int>(head.size()) - static_cast<int>(tail.size()) - 5;
-  std::string out = head;
-  if (total && bar >= 10) {
-    bar = std::min(bar, 40);
+  std::string tail = fmt::format("{:>9}/s", FormatBytes(static_cast<uint64_t>(rate)));
+  if (total) {
+    std::string when;
+    if (done >= total) {
+      when = "done in " + FormatDuration(seconds);
+    } else {
+      when = (rate > 0 ? FormatDuration(static_cast<double>(total - done) / rate) : "--:--") +
+             " left";
+    }
+    tail += fmt::format("  {:>12}", when);
+  }
+  int bar = width - 1 - static_cast<int>(out.size()) - static_cast<int>(tail.size()) - 5;
+  if (total && bar >= 8) {
+    bar = std::min(bar, 30);
     int fill = static_cast<int>(static_cast<double>(bar) * std::min(done, total) / total);
     out += " [" + std::string(fill, '#') + std::string(bar - fill, '.') + "]";
   }

@@ -148,7 +148,7 @@ awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Piece> piece) {
   }
   piece->status = st;
   if (!st.ok() && error_.ok()) error_ = st;
-  piece->data = std::string();  // release the memory now
+  std::string().swap(piece->data);  // free the buffer now (assignment would keep it)
   piece->done = true;
   --pending_;
   wake_->cancel();
