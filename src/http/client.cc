@@ -155,6 +155,8 @@ std::optional<uint64_t> ClientCall::content_length() const {
 
 awaitable<Result<size_t>> ClientCall::ReadSome(void* buf, size_t n) {
   auto& p = *conn_->parser;
+  // Beast reads as much as the buffer has room for: make that a lot, not ~1 KiB.
+  if (conn_->buffer.capacity() < (256u << 10)) conn_->buffer.reserve(256u << 10);
   while (!p.is_done()) {
     p.get().body().data = buf;
     p.get().body().size = n;

@@ -135,8 +135,13 @@ bool Exchange::chunked() const { return conn_->parser_->chunked(); }
 
 bool Exchange::body_done() const { return conn_->parser_->is_done(); }
 
+// Beast sizes each socket read by the free capacity of the connection's buffer, which after
+// a header is about a kilobyte: reserve room so that bodies arrive in large reads.
+constexpr size_t kBodyReadBuffer = 256 * 1024;
+
 awaitable<Result<size_t>> Exchange::ReadSome(void* buf, size_t n) {
   auto& p = *conn_->parser_;
+  if (conn_->buffer_.capacity() < kBodyReadBuffer) conn_->buffer_.reserve(kBodyReadBuffer);
   if (!continue_sent_ && !p.is_done() && !responded_) {
     // A client that sent "Expect: 100-continue" waits for this before sending the body.
     continue_sent_ = true;
@@ -376,6 +381,8 @@ awaitable<void> Connection::Run() {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     if (ex.body_remaining_ > 0 || !ex.head_bytes_.empty()) broken_ = true;  // short response
     if (broken_ || ex.close_after_ || st_->stopped) break;
+    // Idle keep-alive connections should not pin a large body buffer.
+    if (buffer_.size() == 0 && buffer_.capacity() > 64 * 1024) buffer_.shrink_to_fit();
     if (!co_await Drain()) break;
   }
   boost::system::error_code ec;
