@@ -11,6 +11,7 @@
 #include "common/fs.h"
 #include "common/metrics.h"
 #include "http/range.h"
+#include "http/status_http.h"
 
 namespace wharf {
 namespace {
@@ -19,31 +20,8 @@ using json = nlohmann::json;
 constexpr std::string_view kChunksPrefix = "/v1/chunks/";
 constexpr size_t kPutBufferBytes = 4u << 20;
 
-http::status HttpStatusOf(const Status& st) {
-  switch (st.code()) {
-    case Code::kInvalidArgument:
-    case Code::kDigestMismatch:
-      return http::status::bad_request;
-    case Code::kNotFound:
-      return http::status::not_found;
-    case Code::kConflict:
-      return http::status::conflict;
-    case Code::kRangeInvalid:
-      return http::status::range_not_satisfiable;
-    case Code::kTooLarge:
-      return http::status::payload_too_large;
-    case Code::kNoSpace:
-      return http::status::insufficient_storage;
-    case Code::kUnavailable:
-      return http::status::service_unavailable;
-    default:
-      return http::status::internal_server_error;
-  }
-}
-
 awaitable<void> RespondError(Exchange& ex, const Status& st) {
-  json body = {{"error", {{"code", std::string(CodeName(st.code()))}, {"message", st.message()}}}};
-  (void)co_await ex.Respond(HttpStatusOf(st), body.dump());
+  (void)co_await ex.Respond(HttpStatusOf(st), ErrorJsonBody(st));
 }
 
 // Resolves the member id: the flag, else <first dir>/member_id, else a new one persisted there.

@@ -187,7 +187,7 @@ awaitable<Status> ReadChunks(GatewayContext& ctx, const std::vector<ChunkRef>& c
                              uint64_t offset, uint64_t len,
                              const std::function<awaitable<Status>(std::string_view)>& sink) {
   // Whole chunks are fetched (so every copy is verified against its checksum) and sliced.
-  // The next chunk is fetched while the current one is sent.
+  // The next chunks are fetched while the current one is sent.
   struct Fetch {
     explicit Fetch(asio::any_io_executor ex) : timer(ex) {}
     bool done = false;
@@ -205,34 +205,52 @@ awaitable<Status> ReadChunks(GatewayContext& ctx, const std::vector<ChunkRef>& c
                    });
     return f;
   };
+  // Chunks [i, j) are being fetched; up to kReadAhead beyond the one being sent, and since
+  // ReadOrder rotates over the active members, consecutive chunks come from different ones.
+  constexpr size_t kReadAhead = 2;
+  struct Pending {
+    std::shared_ptr<Fetch> fetch;
+    uint64_t start;  // offset of the chunk in the object
+    size_t index;
+  };
+  std::deque<Pending> inflight;
   uint64_t pos = 0;
-  size_t i = 0;
-  while (i < chunks.size() && pos + chunks[i].size <= offset) pos += chunks[i++].size;
+  size_t j = 0;
+  while (j < chunks.size() && pos + chunks[j].size <= offset) pos += chunks[j++].size;
   const uint64_t end = offset + len;
-  std::shared_ptr<Fetch> next = (i < chunks.size() && len > 0) ? start(chunks[i]) : nullptr;
-  while (next) {
-    auto cur = next;
-    const ChunkRef& ref = chunks[i];
-    uint64_t chunk_start = pos;
-    pos += ref.size;
-    ++i;
-    next = (i < chunks.size() && pos < end) ? start(chunks[i]) : nullptr;
-    Fetch* c = cur.get();
-    Fetch* n = next.get();
-    co_await WaitUntil(cur->timer, [c] { return c->done; });
-    if (!cur->data) {
-      if (next) co_await WaitUntil(next->timer, [n] { return n->done; });
-      co_return cur->data.error();
+  auto fill = [&] {
+    while (inflight.size() < kReadAhead && j < chunks.size() && pos < end && len > 0) {
+      inflight.push_back(Pending{start(chunks[j]), pos, j});
+      pos += chunks[j].size;
+      ++j;
     }
-    uint64_t from = offset > chunk_start ? offset - chunk_start : 0;
-    uint64_t to = std::min<uint64_t>(ref.size, end - chunk_start);
-    Status st = co_await sink(std::string_view(*cur->data).substr(from, to - from));
-    if (!st.ok()) {
-      if (next) co_await WaitUntil(next->timer, [n] { return n->done; });
-      co_return st;
+  };
+  Status result;
+  fill();
+  while (!inflight.empty()) {
+    Pending cur = inflight.front();
+    inflight.pop_front();
+    Fetch* c = cur.fetch.get();
+    co_await WaitUntil(c->timer, [c] { return c->done; });
+    if (!c->data) {
+      result = c->data.error();
+      break;
     }
+    const ChunkRef& ref = chunks[cur.index];
+    uint64_t from = offset > cur.start ? offset - cur.start : 0;
+    uint64_t to = std::min<uint64_t>(ref.size, end - cur.start);
+    std::string data = std::move(*c->data);
+    cur.fetch.reset();  // free the fetch before sending; `data` holds the bytes
+    fill();
+    result = co_await sink(std::string_view(data).substr(from, to - from));
+    if (!result.ok()) break;
   }
-  co_return Status::Ok();
+  // Never leave a fetch running against this frame's chunk list.
+  for (auto& p : inflight) {
+    Fetch* f = p.fetch.get();
+    co_await WaitUntil(f->timer, [f] { return f->done; });
+  }
+  co_return result;
 }
 
 awaitable<Status> ServeBlob(GatewayContext& ctx, Exchange& ex, const std::vector<ChunkRef>& chunks,

@@ -6,6 +6,7 @@
 #include "common/fs.h"
 #include "common/metrics.h"
 #include "gateway/blob_io.h"
+#include "http/status_http.h"
 
 namespace wharf {
 namespace {
@@ -104,22 +105,7 @@ awaitable<void> DeleteFile(GatewayContext& ctx, Exchange& ex, std::string id) {
 }  // namespace
 
 awaitable<void> RespondJsonError(Exchange& ex, const Status& st) {
-  http::status status;
-  switch (st.code()) {
-    case Code::kInvalidArgument:
-    case Code::kDigestMismatch:
-    case Code::kCancelled: status = http::status::bad_request; break;
-    case Code::kNotFound: status = http::status::not_found; break;
-    case Code::kConflict: status = http::status::conflict; break;
-    case Code::kRangeInvalid: status = http::status::range_not_satisfiable; break;
-    case Code::kTooLarge: status = http::status::payload_too_large; break;
-    case Code::kUnsupported: status = http::status::method_not_allowed; break;
-    case Code::kUnavailable:
-    case Code::kNoSpace: status = http::status::service_unavailable; break;
-    default: status = http::status::internal_server_error; break;
-  }
-  json body = {{"error", {{"code", std::string(CodeName(st.code()))}, {"message", st.message()}}}};
-  (void)co_await ex.Respond(status, body.dump());
+  (void)co_await ex.Respond(HttpStatusOf(st), ErrorJsonBody(st));
 }
 
 awaitable<void> HandleFiles(GatewayContext& ctx, Exchange& ex) {

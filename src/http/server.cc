@@ -290,9 +290,16 @@ awaitable<Status> Exchange::SendFile(int fd, uint64_t offset, uint64_t len) {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      conn_->Arm(false);
+      // The stream's timeout does not cover a raw wait: a timer cancels it instead, so a
+      // client that stops reading cannot hold the connection forever.
+      asio::steady_timer timeout(sock.get_executor(), conn_->st_->options.io_timeout);
+      tcp::socket* sp = &sock;
+      timeout.async_wait([sp](const boost::system::error_code& e) {
+        if (!e) sp->cancel();
+      });
       co_await sock.async_wait(tcp::socket::wait_write,
                                asio::redirect_error(asio::use_awaitable, ec));
+      timeout.cancel();
       if (ec) break;
       continue;
     }

@@ -5,26 +5,14 @@
 #include "common/async.h"
 #include "common/fs.h"
 #include "common/metrics.h"
+#include "http/status_http.h"
 
 namespace wharf {
 namespace {
 
 using json = nlohmann::json;
 
-std::string ErrorJson(const Status& st) {
-  return json{{"error", {{"code", std::string(CodeName(st.code())) }, {"message", st.message()}}}}
-      .dump();
-}
-
-http::status HttpStatusOf(const Status& st) {
-  switch (st.code()) {
-    case Code::kInvalidArgument: return http::status::bad_request;
-    case Code::kNotFound: return http::status::not_found;
-    case Code::kConflict: return http::status::conflict;
-    case Code::kUnavailable: return http::status::service_unavailable;
-    default: return http::status::internal_server_error;
-  }
-}
+std::string ErrorJson(const Status& st) { return ErrorJsonBody(st); }
 
 Topology::Options TopologyOptions(const MasterOptions& o) {
   Topology::Options t;
