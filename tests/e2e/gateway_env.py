@@ -21,11 +21,8 @@ import http.client
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
@@ -33,7 +30,7 @@ import pytest
 import requests
 
 import cluster as wc
-from cluster import HOST, Process, Timeout, wait_until
+from cluster import Process, wait_until
 
 MiB = 1 << 20
 GiB = 1 << 30
