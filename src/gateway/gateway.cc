@@ -99,19 +99,41 @@ awaitable<void> Gateway::CollectGarbageLoop() {
       }
     }
     if (!cluster_->map()) continue;
-    auto list_garbage = [meta] { return meta->ListGarbageChunks(256); };
+    constexpr size_t kPage = 256;
+    const size_t want = std::min<size_t>(kPage + deferred_.size(), 20000);
+    auto list_garbage = [meta, want] { return meta->ListGarbageChunks(want); };
     auto garbage = co_await Offload(list_garbage);
     if (!garbage) {
       ctx_.log->warn("gc: listing garbage failed err={}", garbage.error());
       continue;
     }
+    if (garbage->size() < want) {
+      // The whole garbage list is in hand: forget deferrals of chunks no longer listed.
+      std::set<std::string> listed;
+      for (const auto& ref : *garbage) listed.insert(ref.id);
+      std::erase_if(deferred_, [&listed](const std::string& id) { return !listed.count(id); });
+    }
+    const auto map = cluster_->map();
     std::vector<std::string> gone;
+    size_t tried = 0;
     for (const auto& ref : *garbage) {
+      if (tried >= kPage) break;
+      const GroupInfo* g = map->FindGroup(ref.group);
+      bool reachable = g != nullptr;
+      for (const auto& m : g ? g->members : std::vector<MemberInfo>{}) {
+        reachable = reachable && m.state != MemberState::kOffline;
+      }
+      if (!reachable) {
+        if (deferred_.insert(ref.id).second) deferred.Inc();
+        continue;
+      }
+      ++tried;
       Status st = co_await cluster_->DeleteChunk(ref);
       if (st.ok()) {
         gone.push_back(ref.id);
+        deferred_.erase(ref.id);
       } else {
-        deferred.Inc();
+        if (deferred_.insert(ref.id).second) deferred.Inc();
         ctx_.log->debug("gc: chunk not deleted everywhere yet chunk={} err={}", ref.id, st);
       }
     }

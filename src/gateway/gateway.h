@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,9 @@ class Gateway {
   std::unique_ptr<Server> server_;
   GatewayContext ctx_;
   bool stopped_ = false;
+  // Garbage chunks whose group has an offline member: skipped (without a network call) until
+  // the member is back, and asked for beyond the page so they never starve newer garbage.
+  std::set<std::string> deferred_;
 };
 
 }  // namespace wharf

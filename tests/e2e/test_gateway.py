@@ -659,3 +659,34 @@ def test_wharf_up_then_cli(make_gw_cluster, wharf_bin, tmp_path):
         pytest.fail("wharf up did not stop within 15 s of SIGINT")
     up.expected_up = False
     assert rc == 0, f"wharf up exited with {rc} on SIGINT"
+
+
+# ------------------------------------------------------------- space reclaimed after a delete
+
+
+def test_delete_while_a_member_is_down_is_reclaimed_when_it_returns(wharf_bin, tmp_path):
+    """Deleting an object frees its chunks on every member, including one that was down when
+    the object was deleted: its copies go once it is back."""
+    c = start_gw_cluster(wharf_bin, tmp_path / "gc", masters=1, groups={"g1": 2},
+                         scrub_interval=3600, gateway={"chunk_size": "1MiB", "gc_interval": 1})
+    try:
+        gw = c.gateways[0]
+        data = os.urandom(3 * MiB + 5)
+        r = requests.post(files_url(gw.addr), data=data, timeout=60)
+        assert r.status_code == 201, r.text
+        fid = r.json()["id"]
+        files = c.chunk_files()
+        assert len(files) == 4 and all(len(v) == 2 for v in files.values()), files
+        victim = c.all_chunkservers()[0]
+        c.kill9(victim)
+        assert requests.delete(files_url(gw.addr, fid), timeout=30).status_code == 204
+        assert requests.get(files_url(gw.addr, fid), timeout=30).status_code == 404
+        time.sleep(3)  # several GC passes while the member is down
+        held = [p for v in c.chunk_files().values() for cs, p in v if cs is victim]
+        assert len(held) == 4, "the down member's copies cannot have gone anywhere"
+        c.restart(victim)
+        wait_until(lambda: not c.chunk_files(), 60,
+                   "every copy, the returned member's too, to be reclaimed", interval=0.5)
+    finally:
+        c.close()
+        _remove_chunk_data(c)
