@@ -15,10 +15,9 @@ using json = nlohmann::json;
 constexpr size_t kFetchBufferBytes = 1u << 20;
 }  // namespace
 
-std::string Chunkserver::ReportedState() {
+std::string Chunkserver::ReportedState(const Result<SpaceInfo>& space) {
   if (syncing_) return "syncing";
   if (!store_->Health().ok()) return "readonly";
-  auto space = store_->Space();
   if (!space || space->free <= space->reserve_bytes) return "readonly";
   return "active";
 }
@@ -29,14 +28,13 @@ awaitable<void> Chunkserver::HeartbeatLoop() {
                                             "Heartbeats a master did not accept.");
   std::map<std::string, bool> reachable;
   while (!stopped_) {
-    auto fn0 = [this] { return store_->Space(); };
-    auto space = co_await Offload(fn0);
+    auto get_space = [this] { return store_->Space(); };
+    auto space = co_await Offload(get_space);
     HeartbeatReport r;
     r.group = options_.group;
     r.id = options_.id;
     r.addr = addr_;
-    auto fn1 = [this] { return ReportedState(); };
-    auto state = ParseMemberState(co_await Offload(fn1));
+    auto state = ParseMemberState(ReportedState(space));
     r.state = state ? *state : MemberState::kReadonly;
     if (space) {
       r.capacity = space->capacity;
@@ -197,15 +195,13 @@ awaitable<Status> Chunkserver::FetchChunk(HttpClient& client, const std::string&
       break;
     }
     if (*n == 0) break;
-    auto fn2 = [writer, p = buf.data(), k = *n] { return writer->Append(p, k); };
-    st = co_await Offload(fn2);
+    auto append = [writer, p = buf.data(), k = *n] { return writer->Append(p, k); };
+    st = co_await Offload(append);
     if (!st.ok()) break;
   }
   // Commit verifies the checksum announced by the peer's inventory: a corrupt copy is refused.
-  auto fn3 = [writer] { return writer->Commit(); };
-  if (st.ok()) st = co_await Offload(fn3);
-  auto fn4 = [w = std::move(writer)]() mutable { w.reset(); };
-  co_await Offload(fn4);
+  auto commit = [writer] { return writer->Commit(); };
+  if (st.ok()) st = co_await Offload(commit);
   co_return st;
 }
 
@@ -245,14 +241,14 @@ awaitable<void> Chunkserver::ScrubLoop() {
       if (!page || page->empty()) break;
       for (const auto& c : *page) {
         after = c.id;
-        auto fn5 = [this, id = c.id] { return store_->Verify(id); };
-        auto verified = co_await Offload(fn5);
+        auto verify = [this, id = c.id] { return store_->Verify(id); };
+        auto verified = co_await Offload(verify);
         scrubbed.Inc();
         if (!verified && verified.error().code() == Code::kCorruption) {
           corrupt.Inc();
           log_->error("scrub found corrupt chunk={} err={}", c.id, verified.error());
-          auto fn6 = [this, id = c.id] { return store_->Quarantine(id); };
-          Status q = co_await Offload(fn6);
+          auto quarantine = [this, id = c.id] { return store_->Quarantine(id); };
+          Status q = co_await Offload(quarantine);
           if (!q.ok()) log_->error("quarantine failed chunk={} err={}", c.id, q);
           co_await Repair(client, c);
         }

@@ -193,17 +193,15 @@ awaitable<void> Chunkserver::HandlePut(Exchange& ex, std::string id) {
     }
     if (!st.ok()) break;
     if (filled > 0) {
-      auto fn0 = [writer, p = buf.data(), filled] { return writer->Append(p, filled); };
-      st = co_await Offload(fn0);
+      auto append = [writer, p = buf.data(), filled] { return writer->Append(p, filled); };
+      st = co_await Offload(append);
       if (!st.ok()) break;
     }
     if (filled < buf.size()) break;  // end of body
   }
-  auto fn1 = [writer] { return writer->Commit(); };
-  if (st.ok()) st = co_await Offload(fn1);
-  // Aborting (unlinking the temp file) happens in the writer's destructor: off the loop too.
-  auto fn2 = [w = std::move(writer)]() mutable { w.reset(); };
-  co_await Offload(fn2);
+  auto commit = [writer] { return writer->Commit(); };
+  if (st.ok()) st = co_await Offload(commit);
+  // A writer that did not commit unlinks its temp file when released (failure path only).
   if (!st.ok()) {
     refused.Inc();
     if (st.code() == Code::kCancelled) {
@@ -223,8 +221,8 @@ awaitable<void> Chunkserver::HandleGet(Exchange& ex, std::string id) {
   static auto& gets = Metrics().Counter("wharf_chunkserver_gets_total", "Chunk reads served.");
   static auto& get_bytes =
       Metrics().Counter("wharf_chunkserver_get_bytes_total", "Chunk bytes served.");
-  auto fn3 = [this, id] { return store_->Open(id); };
-  auto opened = co_await Offload(fn3);
+  auto open = [this, id] { return store_->Open(id); };
+  auto opened = co_await Offload(open);
   if (!opened) {
     co_await RespondError(ex, opened.error());
     co_return;
@@ -253,26 +251,24 @@ awaitable<void> Chunkserver::HandleGet(Exchange& ex, std::string id) {
       co_await ex.BeginResponse(partial ? http::status::partial_content : http::status::ok, len);
   if (st.ok() && len > 0 && ex.method() == http::verb::get) {
     // Pull the range into the page cache on the pool, so sendfile on the loop rarely waits.
-    auto fn4 = [chunk, off = chunk->data_offset() + range.first, len] {
+    auto prefetch = [chunk, off = chunk->data_offset() + range.first, len] {
       ::posix_fadvise(chunk->fd(), static_cast<off_t>(off), static_cast<off_t>(len),
                       POSIX_FADV_WILLNEED);
       ::readahead(chunk->fd(), static_cast<off64_t>(off), len);
     };
-    co_await Offload(fn4);
+    co_await Offload(prefetch);
     st = co_await ex.SendFile(chunk->fd(), chunk->data_offset() + range.first, len);
     if (st.ok()) {
       gets.Inc();
       get_bytes.Inc(len);
     }
   }
-  auto fn5 = [c = std::move(chunk)]() mutable { c.reset(); };
-  co_await Offload(fn5);
 }
 
 awaitable<void> Chunkserver::HandleDelete(Exchange& ex, std::string id) {
   static auto& deletes = Metrics().Counter("wharf_chunkserver_deletes_total", "Chunks deleted.");
-  auto fn6 = [this, id] { return store_->Delete(id); };
-  Status st = co_await Offload(fn6);
+  auto remove = [this, id] { return store_->Delete(id); };
+  Status st = co_await Offload(remove);
   if (!st.ok()) {
     co_await RespondError(ex, st);
     co_return;
@@ -313,11 +309,11 @@ awaitable<void> Chunkserver::HandleList(Exchange& ex) {
 }
 
 awaitable<void> Chunkserver::HandleStatus(Exchange& ex) {
-  auto fn7 = [this] { return store_->Space(); };
-  auto space = co_await Offload(fn7);
+  auto get_space = [this] { return store_->Space(); };
+  auto space = co_await Offload(get_space);
   SpaceInfo s = space ? *space : SpaceInfo{};
   json body = {{"id", options_.id},          {"group", options_.group},  {"addr", addr_},
-               {"state", ReportedState()},   {"capacity", s.capacity},   {"free", s.free},
+               {"state", ReportedState(space)},   {"capacity", s.capacity},   {"free", s.free},
                {"reserve", s.reserve_bytes}, {"chunks", store_->Count()}};
   (void)co_await ex.Respond(http::status::ok, body.dump());
 }

@@ -77,7 +77,9 @@ class Chunkserver {
   awaitable<Status> FetchChunk(HttpClient& client, const std::string& peer_addr,
                                const std::string& id, uint64_t size, uint64_t checksum);
   awaitable<void> Repair(HttpClient& client, ChunkInfo info);
-  std::string ReportedState();
+  // The state this member reports, from the store's health and `space` (which the caller
+  // fetched off the event loop).
+  std::string ReportedState(const Result<SpaceInfo>& space);
 
   asio::any_io_executor ex_;
   ChunkserverOptions options_;

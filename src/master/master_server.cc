@@ -89,8 +89,8 @@ awaitable<void> MasterServer::Handle(Exchange& ex) {
     co_await HandlePlacement(ex);
   } else if (path.starts_with("/v1/members/") && ex.method() == http::verb::delete_) {
     std::string id(path.substr(std::string_view("/v1/members/").size()));
-    auto fn0 = [this, id] { return topology_.ForgetMember(id); };
-    Status st = co_await Offload(fn0);
+    auto forget = [this, id] { return topology_.ForgetMember(id); };
+    Status st = co_await Offload(forget);
     if (st.ok()) {
       log_->warn("member forgotten id={} remote={}", id, ex.remote());
       (void)co_await ex.Respond(http::status::no_content);
@@ -118,8 +118,8 @@ awaitable<void> MasterServer::HandleHeartbeat(Exchange& ex) {
   Status st = report ? Status::Ok() : report.error();
   if (st.ok()) {
     // Heartbeat() may write members.json: off the event loop.
-    auto fn1 = [this, r = *report] { return topology_.Heartbeat(r); };
-    st = co_await Offload(fn1);
+    auto record = [this, r = *report] { return topology_.Heartbeat(r); };
+    st = co_await Offload(record);
   }
   if (!st.ok()) {
     rejected.Inc();
