@@ -20,10 +20,6 @@ using json = nlohmann::json;
 constexpr std::string_view kChunksPrefix = "/v1/chunks/";
 constexpr size_t kPutBufferBytes = 4u << 20;
 
-awaitable<void> RespondError(Exchange& ex, const Status& st) {
-  (void)co_await ex.Respond(HttpStatusOf(st), ErrorJsonBody(st));
-}
-
 // Resolves the member id: the flag, else <first dir>/member_id, else a new one persisted there.
 Result<std::string> ResolveMemberId(const ChunkserverOptions& o) {
   if (!o.id.empty()) return o.id;

@@ -38,7 +38,7 @@ awaitable<void> PostFile(GatewayContext& ctx, Exchange& ex) {
   auto create = [meta, session] { return meta->CreateUpload(session); };
   Status st = co_await Offload(create);
   if (!st.ok()) {
-    co_await RespondJsonError(ex, st);
+    co_await RespondError(ex, st);
     co_return;
   }
   BlobWriter writer(ctx, session.id, Hasher());
@@ -68,7 +68,7 @@ awaitable<void> PostFile(GatewayContext& ctx, Exchange& ex) {
     if (st.code() != Code::kCancelled) {
       ctx.log->warn("file upload failed request_id={} err={}", ex.request_id(), st);
     }
-    co_await RespondJsonError(ex, st);
+    co_await RespondError(ex, st);
     co_return;
   }
   stored.Inc();
@@ -83,7 +83,7 @@ awaitable<void> GetFile(GatewayContext& ctx, Exchange& ex, std::string id) {
   auto get = [meta, id] { return meta->GetFile(id); };
   auto file = co_await Offload(get);
   if (!file) {
-    co_await RespondJsonError(ex, file.error());
+    co_await RespondError(ex, file.error());
     co_return;
   }
   ex.AddHeader("ETag", "\"" + file->digest.ToString() + "\"");
@@ -96,17 +96,13 @@ awaitable<void> DeleteFile(GatewayContext& ctx, Exchange& ex, std::string id) {
   auto del = [meta, id] { return meta->DeleteFile(id); };
   auto file = co_await Offload(del);
   if (!file) {
-    co_await RespondJsonError(ex, file.error());
+    co_await RespondError(ex, file.error());
     co_return;
   }
   (void)co_await ex.Respond(http::status::no_content);
 }
 
 }  // namespace
-
-awaitable<void> RespondJsonError(Exchange& ex, const Status& st) {
-  (void)co_await ex.Respond(HttpStatusOf(st), ErrorJsonBody(st));
-}
 
 awaitable<void> HandleFiles(GatewayContext& ctx, Exchange& ex) {
   std::string_view path = ex.path();
@@ -116,12 +112,12 @@ awaitable<void> HandleFiles(GatewayContext& ctx, Exchange& ex) {
       co_return;
     }
     ex.AddHeader("Allow", "POST");
-    co_await RespondJsonError(ex, Unsupported("use POST /files"));
+    co_await RespondError(ex, Unsupported("use POST /files"));
     co_return;
   }
   std::string id(path.substr(kFilesPrefix.size()));
   if (!ValidFileId(id)) {
-    co_await RespondJsonError(ex, NotFound("no such file"));
+    co_await RespondError(ex, NotFound("no such file"));
     co_return;
   }
   switch (ex.method()) {
@@ -130,7 +126,7 @@ awaitable<void> HandleFiles(GatewayContext& ctx, Exchange& ex) {
     case http::verb::delete_: co_await DeleteFile(ctx, ex, std::move(id)); co_return;
     default:
       ex.AddHeader("Allow", "GET, HEAD, DELETE");
-      co_await RespondJsonError(ex, Unsupported("method not allowed"));
+      co_await RespondError(ex, Unsupported("method not allowed"));
   }
 }
 

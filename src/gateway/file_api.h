@@ -15,7 +15,4 @@ namespace wharf {
 // Serves /files and /files/{id}.
 awaitable<void> HandleFiles(GatewayContext& ctx, Exchange& ex);
 
-// Answers an error as {"error": {"code", "message"}} with the status matching its code.
-awaitable<void> RespondJsonError(Exchange& ex, const Status& st);
-
 }  // namespace wharf

@@ -6,6 +6,7 @@
 #include "common/metrics.h"
 #include "gateway/file_api.h"
 #include "gateway/registry_handlers.h"
+#include "http/status_http.h"
 
 namespace wharf {
 
@@ -68,7 +69,7 @@ awaitable<void> Gateway::Handle(Exchange& ex) {
   } else if (path == "/files" || path.starts_with("/files/")) {
     co_await HandleFiles(ctx_, ex);
   } else {
-    co_await RespondJsonError(ex, NotFound("no such endpoint"));
+    co_await RespondError(ex, NotFound("no such endpoint"));
   }
 }
 

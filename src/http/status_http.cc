@@ -27,4 +27,8 @@ std::string ErrorJsonBody(const Status& st) {
   return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+awaitable<void> RespondError(Exchange& ex, Status st) {
+  (void)co_await ex.Respond(HttpStatusOf(st), ErrorJsonBody(st));
+}
+
 }  // namespace wharf

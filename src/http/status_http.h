@@ -7,6 +7,7 @@
 
 #include "common/asio.h"
 #include "common/status.h"
+#include "http/server.h"
 
 namespace wharf {
 
@@ -17,5 +18,8 @@ http::status HttpStatusOf(const Status& st);
 
 // {"error": {"code": "<CodeName>", "message": "<message>"}}
 std::string ErrorJsonBody(const Status& st);
+
+// Answers `ex` with HttpStatusOf(st) and ErrorJsonBody(st).
+awaitable<void> RespondError(Exchange& ex, Status st);
 
 }  // namespace wharf

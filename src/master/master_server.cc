@@ -12,8 +12,6 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string ErrorJson(const Status& st) { return ErrorJsonBody(st); }
-
 Topology::Options TopologyOptions(const MasterOptions& o) {
   Topology::Options t;
   t.data_dir = o.data_dir;
@@ -95,11 +93,10 @@ awaitable<void> MasterServer::Handle(Exchange& ex) {
       log_->warn("member forgotten id={} remote={}", id, ex.remote());
       (void)co_await ex.Respond(http::status::no_content);
     } else {
-      (void)co_await ex.Respond(HttpStatusOf(st), ErrorJson(st));
+      co_await RespondError(ex, st);
     }
   } else {
-    (void)co_await ex.Respond(http::status::not_found,
-                              ErrorJson(NotFound("no such endpoint")));
+    co_await RespondError(ex, NotFound("no such endpoint"));
   }
 }
 
@@ -110,7 +107,7 @@ awaitable<void> MasterServer::HandleHeartbeat(Exchange& ex) {
       Metrics().Counter("wharf_master_heartbeats_total", "Heartbeats accepted.");
   auto body = co_await ex.ReadAll(64 * 1024);
   if (!body) {
-    (void)co_await ex.Respond(http::status::bad_request, ErrorJson(body.error()));
+    (void)co_await ex.Respond(http::status::bad_request, ErrorJsonBody(body.error()));
     co_return;
   }
   json j = json::parse(*body, nullptr, false);
@@ -124,7 +121,7 @@ awaitable<void> MasterServer::HandleHeartbeat(Exchange& ex) {
   if (!st.ok()) {
     rejected.Inc();
     log_->warn("heartbeat rejected remote={} err={}", ex.remote(), st);
-    (void)co_await ex.Respond(HttpStatusOf(st), ErrorJson(st));
+    co_await RespondError(ex, st);
     co_return;
   }
   accepted.Inc();
@@ -142,7 +139,7 @@ awaitable<void> MasterServer::HandlePlacement(Exchange& ex) {
   if (auto p = ex.query("policy")) {
     auto parsed = ParsePlacementPolicy(*p);
     if (!parsed) {
-      (void)co_await ex.Respond(http::status::bad_request, ErrorJson(parsed.error()));
+      co_await RespondError(ex, parsed.error());
       co_return;
     }
     req.policy = *parsed;
@@ -152,8 +149,7 @@ awaitable<void> MasterServer::HandlePlacement(Exchange& ex) {
     char* end = nullptr;
     unsigned long long v = std::strtoull(s->c_str(), &end, 10);
     if (s->empty() || *end != '\0' || (*s)[0] == '-') {
-      (void)co_await ex.Respond(http::status::bad_request,
-                                ErrorJson(InvalidArgument("size must be a byte count")));
+      co_await RespondError(ex, InvalidArgument("size must be a byte count"));
       co_return;
     }
     req.chunk_bytes = v;
@@ -161,7 +157,7 @@ awaitable<void> MasterServer::HandlePlacement(Exchange& ex) {
   ClusterMap map = topology_.Snapshot();
   auto group = ChooseGroup(map, req);
   if (!group) {
-    (void)co_await ex.Respond(HttpStatusOf(group.error()), ErrorJson(group.error()));
+    co_await RespondError(ex, group.error());
     co_return;
   }
   json members = json::array();
