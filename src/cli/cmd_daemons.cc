@@ -13,23 +13,6 @@
 namespace wharf::cli {
 namespace {
 
-// Splits "a,b" and repeated flags into one list.
-std::vector<std::string> SplitCommas(const std::vector<std::string>& in) {
-  std::vector<std::string> out;
-  for (const auto& s : in) {
-    size_t start = 0;
-    while (start <= s.size()) {
-      size_t comma = s.find(',', start);
-      std::string part = s.substr(start, comma == std::string::npos ? std::string::npos
-                                                                      : comma - start);
-      if (!part.empty()) out.push_back(part);
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
-  }
-  return out;
-}
-
 void AddCommon(CLI::App& app, std::string* config, std::string* log_level) {
   app.add_option("--config", *config, "YAML file of flag values (flags win)");
   app.add_option("--log-level", *log_level, "trace|debug|info|warn|error")

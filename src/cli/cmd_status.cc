@@ -43,15 +43,7 @@ int RunStatus(Args args) {
   app.add_option("--master", masters, "master HOST:PORT[,HOST:PORT...]")->capture_default_str();
   app.add_flag("--json", as_json, "print the status JSON for scripts");
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
-  std::vector<std::string> list;
-  for (size_t start = 0; start <= masters.size();) {
-    size_t comma = masters.find(',', start);
-    std::string m = masters.substr(start, comma == std::string::npos ? std::string::npos
-                                                                      : comma - start);
-    if (!m.empty()) list.push_back(m);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
+  std::vector<std::string> list = SplitCommas({masters});
   if (list.empty()) return ConfigError(role, "--master is required");
   asio::io_context io;
   int rc = 1;

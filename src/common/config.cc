@@ -49,6 +49,22 @@ Status ApplyYamlConfig(CLI::App& app, const std::string& path) {
   return Status::Ok();
 }
 
+std::vector<std::string> SplitCommas(const std::vector<std::string>& in) {
+  std::vector<std::string> out;
+  for (const auto& s : in) {
+    size_t start = 0;
+    while (start <= s.size()) {
+      size_t comma = s.find(',', start);
+      std::string part = s.substr(start, comma == std::string::npos ? std::string::npos
+                                                                      : comma - start);
+      if (!part.empty()) out.push_back(part);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  return out;
+}
+
 int ConfigError(const std::string& role, const std::string& message) {
   std::cerr << "wharf " << role << ": " << message << std::endl;
   return 2;

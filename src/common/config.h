@@ -23,6 +23,10 @@ Status ApplyYamlConfig(CLI::App& app, const std::string& path);
 std::optional<int> ParseCommandLine(CLI::App& app, const std::string& role,
                                     std::vector<std::string> args);
 
+// Flattens repeated flags whose values may each be comma-separated ("a,b" "c" -> a, b, c),
+// dropping empty items.
+std::vector<std::string> SplitCommas(const std::vector<std::string>& in);
+
 // Prints "wharf <role>: <message>" to stderr and returns 2 (for validation after parsing).
 int ConfigError(const std::string& role, const std::string& message);
 

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "common/checksum.h"
+#include "common/config.h"
 #include "common/digest.h"
 #include "common/metrics.h"
 #include "common/units.h"
@@ -87,6 +88,11 @@ TEST(UnitsTest, ReserveAndDuration) {
   EXPECT_EQ(ParseDuration("24h").value().count(), 86400000);
   EXPECT_FALSE(ParseDuration("soon").has_value());
   EXPECT_FALSE(ParseDuration("1e99s").has_value());
+}
+
+TEST(ConfigTest, SplitCommas) {
+  std::vector<std::string> in = {"a,b", "", "c", ",,d,"};
+  EXPECT_EQ(SplitCommas(in), (std::vector<std::string>{"a", "b", "c", "d"}));
 }
 
 TEST(MetricsTest, RendersPrometheusText) {
