@@ -1,5 +1,6 @@
 #include "gateway/blob_io.h"
 
+#include <algorithm>
 #include <set>
 
 #include "common/async.h"
@@ -52,8 +53,11 @@ awaitable<Status> BlobWriter::Write(const void* data, size_t n) {
   const char* p = static_cast<const char*>(data);
   while (n > 0) {
     if (!error_.ok()) co_return error_;
-    if (current_.capacity() < chunk) current_.reserve(chunk);
     size_t take = std::min<uint64_t>(n, chunk - current_.size());
+    // Small blobs (the common registry case) get a small buffer; past 64 KiB, the whole chunk
+    // at once, so a large piece is never copied by regrowth.
+    const size_t need = current_.size() + take;
+    if (need > current_.capacity()) current_.reserve(need <= (64u << 10) ? (64u << 10) : chunk);
     current_.append(p, take);
     p += take;
     n -= take;
@@ -165,7 +169,9 @@ awaitable<Result<std::vector<ChunkRef>>> BlobWriter::Finish() {
 }
 
 awaitable<Status> BlobWriter::WriteBody(Exchange& ex) {
-  std::vector<char> buf(1u << 20);
+  // Sized to the body when it is small: a zero-filled 1 MiB per 4 KiB push is waste.
+  const uint64_t announced = ex.content_length().value_or(1u << 20);
+  std::vector<char> buf(std::clamp<uint64_t>(announced, 4096, 1u << 20));
   for (;;) {
     auto n = co_await ex.ReadSome(buf.data(), buf.size());
     if (!n) {
