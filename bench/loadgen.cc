@@ -23,11 +23,10 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/asio.h"
 #include "common/digest.h"
@@ -99,12 +98,14 @@ Opts ParseOpts(int argc, char** argv) {
   Opts o;
   if (argc < 2) Die("usage: wharf-loadgen push|rps|files|gen-oci|tcp-loop [options]");
   o.cmd = argv[1];
-  std::map<std::string, std::string*> strs = {{"--target", &o.target}, {"--repo", &o.repo},
-                                              {"--mode", &o.mode},     {"--kind", &o.kind},
+  std::map<std::string, std::string*> strs = {{"--target", &o.target},
+                                              {"--repo", &o.repo},
+                                              {"--mode", &o.mode},
+                                              {"--kind", &o.kind},
                                               {"--dir", &o.dir}};
-  std::map<std::string, uint64_t*> nums = {
-      {"--count", &o.count}, {"--conc", &o.conc},       {"--seed", &o.seed},
-      {"--seconds", &o.seconds}, {"--conns", &o.conns}, {"--threads", &o.threads}};
+  std::map<std::string, uint64_t*> nums = {{"--count", &o.count}, {"--conc", &o.conc},
+                                           {"--seed", &o.seed},   {"--seconds", &o.seconds},
+                                           {"--conns", &o.conns}, {"--threads", &o.threads}};
   std::map<std::string, uint64_t*> sizes = {{"--size", &o.size}, {"--chunk", &o.chunk}};
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
@@ -167,8 +168,8 @@ std::string Target(std::string_view loc, const std::string& param = {}) {
 }
 
 // Streams bytes [off, off+n) of blob (seed, idx) as the body of an opened call.
-awaitable<Status> SendBody(ClientCall& call, uint64_t seed, uint64_t idx, uint64_t off,
-                           uint64_t n, std::vector<uint8_t>& buf) {
+awaitable<Status> SendBody(ClientCall& call, uint64_t seed, uint64_t idx, uint64_t off, uint64_t n,
+                           std::vector<uint8_t>& buf) {
   for (uint64_t done = 0; done < n;) {
     size_t k = std::min<uint64_t>(buf.size(), n - done);
     Fill(seed, idx, off + done, buf.data(), k);
@@ -189,8 +190,8 @@ awaitable<Result<Reply>> Send(HttpClient& c, const Opts& o, http::verb verb, std
                               HeaderList hdrs, uint64_t idx, uint64_t off, uint64_t n,
                               std::vector<uint8_t>& buf) {
   hdrs.emplace_back("Content-Type", "application/octet-stream");
-  WHARF_CO_ASSIGN_OR_RETURN(auto call, co_await c.Open(o.target, verb, std::move(target),
-                                                       std::move(hdrs), n));
+  WHARF_CO_ASSIGN_OR_RETURN(auto call,
+                            co_await c.Open(o.target, verb, std::move(target), std::move(hdrs), n));
   WHARF_CO_RETURN_IF_ERROR(co_await SendBody(*call, o.seed, idx, off, n, buf));
   WHARF_CO_RETURN_IF_ERROR(co_await call->FinishRequest());
   Reply r;
@@ -203,8 +204,8 @@ awaitable<Result<Reply>> Send(HttpClient& c, const Opts& o, http::verb verb, std
 Status Expect(const Result<Reply>& r, unsigned want, const char* what) {
   if (!r) return r.error();
   if (r->status != want) {
-    return Internal(fmt::format("{}: HTTP {} (want {}): {}", what, r->status, want,
-                                r->body.substr(0, 200)));
+    return Internal(
+        fmt::format("{}: HTTP {} (want {}): {}", what, r->status, want, r->body.substr(0, 200)));
   }
   return Status::Ok();
 }
@@ -235,8 +236,8 @@ awaitable<Status> PushBlob(HttpClient& c, const Opts& o, uint64_t idx, const std
     WHARF_CO_RETURN_IF_ERROR(Expect(r, 202, "PATCH"));
     loc = r->location;
   }
-  auto r = co_await Send(c, o, http::verb::put, Target(loc, "digest=" + digest), none, idx, 0, 0,
-                         buf);
+  auto r =
+      co_await Send(c, o, http::verb::put, Target(loc, "digest=" + digest), none, idx, 0, 0, buf);
   co_return Expect(r, 201, "PUT ?digest= (close)");
 }
 
@@ -244,8 +245,8 @@ awaitable<Status> PushBlob(HttpClient& c, const Opts& o, uint64_t idx, const std
 awaitable<Status> GetVerify(HttpClient& c, const Opts& o, std::string target,
                             const std::string& digest, uint64_t size, std::vector<uint8_t>& buf) {
   HeaderList none;
-  WHARF_CO_ASSIGN_OR_RETURN(auto call, co_await c.Open(o.target, http::verb::get, target,
-                                                       none, std::nullopt));
+  WHARF_CO_ASSIGN_OR_RETURN(auto call,
+                            co_await c.Open(o.target, http::verb::get, target, none, std::nullopt));
   WHARF_CO_RETURN_IF_ERROR(co_await call->FinishRequest());
   if (call->status() != 200) {
     auto body = co_await call->ReadAll(4096);
@@ -262,8 +263,8 @@ awaitable<Status> GetVerify(HttpClient& c, const Opts& o, std::string target,
   }
   std::string d = h.Finish().ToString();
   if (got != size || d != digest) {
-    co_return DigestMismatch(fmt::format("GET {}: {} bytes {} (want {} {})", target, got, d,
-                                         size, digest));
+    co_return DigestMismatch(
+        fmt::format("GET {}: {} bytes {} (want {} {})", target, got, d, size, digest));
   }
   co_return Status::Ok();
 }
@@ -291,8 +292,8 @@ awaitable<void> Worker(Job j) {
                               j.o->size, buf);
     } else if (j.kind == Job::kFilePut) {
       HeaderList none;
-      auto r = co_await Send(*j.client, *j.o, http::verb::post, "/files", none, i, 0, j.o->size,
-                             buf);
+      auto r =
+          co_await Send(*j.client, *j.o, http::verb::post, "/files", none, i, 0, j.o->size, buf);
       st = Expect(r, 201, "POST /files");
       if (st.ok()) {
         auto body = json::parse(r->body, nullptr, false);
@@ -327,9 +328,9 @@ awaitable<json> RunJobs(const Opts& o, HttpClient& client, Job::Kind kind, std::
   }
   co_await g.Wait();
   double s = Secs(t0);
-  json out = {{"workload", name}, {"target", o.target}, {"count", o.count},
-              {"size", o.size},   {"conc", o.conc},     {"ok", g.ops},
-              {"errors", g.errors}, {"seconds", s},     {"MBps", g.bytes / s / 1e6},
+  json out = {{"workload", name},      {"target", o.target}, {"count", o.count},
+              {"size", o.size},        {"conc", o.conc},     {"ok", g.ops},
+              {"errors", g.errors},    {"seconds", s},       {"MBps", g.bytes / s / 1e6},
               {"ops_per_s", g.ops / s}};
   if (g.errors) out["first_error"] = g.first_error;
   co_return out;
@@ -372,7 +373,8 @@ awaitable<Result<std::string>> SetupManifest(HttpClient& c, Opts o) {
   std::vector<uint8_t> buf(4096);
   std::string layer = DigestOfBlob(o.seed, 0, 4096);
   WHARF_CO_RETURN_IF_ERROR(co_await PushBlob(c, o, 0, layer, buf));
-  std::string config = R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}})";
+  std::string config =
+      R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}})";
   std::string cdig = DigestOf(config).ToString();
   HeaderList h;
   h.emplace_back("Content-Type", "application/octet-stream");
@@ -394,11 +396,12 @@ awaitable<Result<std::string>> SetupManifest(HttpClient& c, Opts o) {
   std::string body = m.dump();
   HeaderList mh;
   mh.emplace_back("Content-Type", std::string(kManifestType));
-  auto mr = co_await c.Request(o.target, http::verb::put, "/v2/" + o.repo + "/manifests/bench",
-                               body, mh);
+  auto mr =
+      co_await c.Request(o.target, http::verb::put, "/v2/" + o.repo + "/manifests/bench", body, mh);
   if (!mr || mr->status != 201) {
-    co_return Err(Internal("manifest PUT failed: " +
-                           (mr ? std::to_string(mr->status) + " " + mr->body : mr.error().ToString())));
+    co_return Err(
+        Internal("manifest PUT failed: " +
+                 (mr ? std::to_string(mr->status) + " " + mr->body : mr.error().ToString())));
   }
   co_return layer;
 }
@@ -423,8 +426,8 @@ awaitable<void> RpsWorker(HttpClient& c, const Opts& o, std::string target, http
   g.Finished();
 }
 
-awaitable<void> RpsThread(const Opts& o, std::string target, http::verb verb,
-                          Clock::time_point end, uint64_t conns, RpsState& s) {
+awaitable<void> RpsThread(const Opts& o, std::string target, http::verb verb, Clock::time_point end,
+                          uint64_t conns, RpsState& s) {
   auto ex = co_await asio::this_coro::executor;
   ClientOptions copts;
   copts.max_idle_per_host = conns + 1;
@@ -451,8 +454,7 @@ void RpsCmd(const Opts& o) {
   }
   bool manifest = o.kind == "manifest";
   if (!manifest && o.kind != "head") Die("--kind manifest|head");
-  std::string target =
-      "/v2/" + o.repo + (manifest ? "/manifests/bench" : "/blobs/" + layer);
+  std::string target = "/v2/" + o.repo + (manifest ? "/manifests/bench" : "/blobs/" + layer);
   http::verb verb = manifest ? http::verb::get : http::verb::head;
   std::vector<RpsState> states(o.threads);
   std::vector<std::thread> threads;
@@ -474,8 +476,12 @@ void RpsCmd(const Opts& o) {
     if (sum.first_error.empty()) sum.first_error = st.first_error;
   }
   json out = {{"workload", manifest ? "manifest-get" : "blob-head"},
-              {"target", o.target}, {"conns", o.conns}, {"threads", o.threads},
-              {"seconds", s}, {"ok", sum.ok}, {"errors", sum.errors},
+              {"target", o.target},
+              {"conns", o.conns},
+              {"threads", o.threads},
+              {"seconds", s},
+              {"ok", sum.ok},
+              {"errors", sum.errors},
               {"ops_per_s", sum.ok / s}};
   if (sum.errors) out["first_error"] = sum.first_error;
   Emit(out);
@@ -498,26 +504,33 @@ void GenOci(const Opts& o) {
   json layers = json::array();
   for (uint64_t i = 0; i < o.count; ++i) {
     std::string d = DigestOfBlob(o.seed, i, o.size);
-    write_blob(d, [&](uint64_t off, uint8_t* p, size_t k) { Fill(o.seed, i, off, p, k); }, o.size);
-    layers.push_back({{"mediaType", "application/vnd.oci.image.layer.v1.tar"},
-                      {"digest", d}, {"size", o.size}});
+    write_blob(
+        d, [&](uint64_t off, uint8_t* p, size_t k) { Fill(o.seed, i, off, p, k); }, o.size);
+    layers.push_back(
+        {{"mediaType", "application/vnd.oci.image.layer.v1.tar"}, {"digest", d}, {"size", o.size}});
   }
   std::string config = fmt::format(
       R"({{"architecture":"amd64","os":"linux","config":{{"Labels":{{"seed":"{}"}}}},"rootfs":{{"type":"layers","diff_ids":[]}}}})",
       o.seed);
   std::string cdig = DigestOf(config).ToString();
   std::ofstream(fs::path(o.dir) / "blobs/sha256" / cdig.substr(7)) << config;
-  json m = {{"schemaVersion", 2}, {"mediaType", kManifestType},
-            {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"},
-                        {"digest", cdig}, {"size", config.size()}}},
+  json m = {{"schemaVersion", 2},
+            {"mediaType", kManifestType},
+            {"config",
+             {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+              {"digest", cdig},
+              {"size", config.size()}}},
             {"layers", layers}};
   std::string mb = m.dump();
   std::string mdig = DigestOf(mb).ToString();
   std::ofstream(fs::path(o.dir) / "blobs/sha256" / mdig.substr(7)) << mb;
-  json index = {{"schemaVersion", 2},
-                {"manifests", json::array({{{"mediaType", kManifestType}, {"digest", mdig},
-                                            {"size", mb.size()},
-                                            {"annotations", {{"org.opencontainers.image.ref.name", "bench"}}}}})}};
+  json index = {
+      {"schemaVersion", 2},
+      {"manifests",
+       json::array({{{"mediaType", kManifestType},
+                     {"digest", mdig},
+                     {"size", mb.size()},
+                     {"annotations", {{"org.opencontainers.image.ref.name", "bench"}}}}})}};
   std::ofstream(fs::path(o.dir) / "index.json") << index.dump();
   std::ofstream(fs::path(o.dir) / "oci-layout") << R"({"imageLayoutVersion":"1.0.0"})";
 }
@@ -553,8 +566,7 @@ void TcpLoop(const Opts& o) {
   rx.join();
   double s = Secs(t0);
   close(c), close(ls);
-  Emit({{"workload", "tcp-loopback"}, {"bytes", total}, {"seconds", s},
-        {"MBps", total / s / 1e6}});
+  Emit({{"workload", "tcp-loopback"}, {"bytes", total}, {"seconds", s}, {"MBps", total / s / 1e6}});
 }
 
 }  // namespace

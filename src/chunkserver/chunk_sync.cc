@@ -47,8 +47,7 @@ awaitable<void> Chunkserver::HeartbeatLoop() {
     std::string body = r.ToJson().dump();
     HeaderList headers = {{"Content-Type", "application/json"}};
     for (const auto& master : options_.masters) {
-      auto resp =
-          co_await client.Request(master, http::verb::post, "/v1/heartbeat", body, headers);
+      auto resp = co_await client.Request(master, http::verb::post, "/v1/heartbeat", body, headers);
       bool ok = resp && resp->status == 200;
       if (!ok) {
         failures.Inc();

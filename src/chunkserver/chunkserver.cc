@@ -308,9 +308,14 @@ awaitable<void> Chunkserver::HandleStatus(Exchange& ex) {
   auto get_space = [this] { return store_->Space(); };
   auto space = co_await Offload(get_space);
   SpaceInfo s = space ? *space : SpaceInfo{};
-  json body = {{"id", options_.id},          {"group", options_.group},  {"addr", addr_},
-               {"state", ReportedState(space)},   {"capacity", s.capacity},   {"free", s.free},
-               {"reserve", s.reserve_bytes}, {"chunks", store_->Count()}};
+  json body = {{"id", options_.id},
+               {"group", options_.group},
+               {"addr", addr_},
+               {"state", ReportedState(space)},
+               {"capacity", s.capacity},
+               {"free", s.free},
+               {"reserve", s.reserve_bytes},
+               {"chunks", store_->Count()}};
   (void)co_await ex.Respond(http::status::ok, body.dump());
 }
 

@@ -15,8 +15,7 @@ namespace {
 
 void AddCommon(CLI::App& app, std::string* config, std::string* log_level) {
   app.add_option("--config", *config, "YAML file of flag values (flags win)");
-  app.add_option("--log-level", *log_level, "trace|debug|info|warn|error")
-      ->capture_default_str();
+  app.add_option("--log-level", *log_level, "trace|debug|info|warn|error")->capture_default_str();
 }
 
 }  // namespace
@@ -72,8 +71,7 @@ int RunChunkserver(Args args) {
   app.add_option("--listen", o.listen, "HOST:PORT to serve on")->capture_default_str();
   app.add_option("--advertise", o.advertise, "HOST:PORT reported to masters (default: listen)");
   app.add_option("--dir", o.dirs, "data directory (repeatable)");
-  app.add_option("--master", masters, "master HOST:PORT (repeatable, or comma-separated)")
-      ;
+  app.add_option("--master", masters, "master HOST:PORT (repeatable, or comma-separated)");
   app.add_option("--reserve", reserve, "free space kept: 10% or a size")->capture_default_str();
   app.add_option("--heartbeat", heartbeat, "seconds between heartbeats")->capture_default_str();
   app.add_option("--scrub-interval", scrub_interval, "seconds between scrub passes")
@@ -87,10 +85,12 @@ int RunChunkserver(Args args) {
   if (!r) return ConfigError(role, "--reserve: " + r.error().message());
   o.reserve = *r;
   auto hb = ParseDuration(heartbeat);
-  if (!hb || hb->count() < 10) return ConfigError(role, "--heartbeat: not a duration >= 10ms: " + heartbeat);
+  if (!hb || hb->count() < 10)
+    return ConfigError(role, "--heartbeat: not a duration >= 10ms: " + heartbeat);
   o.heartbeat = *hb;
   auto si = ParseDuration(scrub_interval);
-  if (!si || si->count() < 10) return ConfigError(role, "--scrub-interval: bad duration " + scrub_interval);
+  if (!si || si->count() < 10)
+    return ConfigError(role, "--scrub-interval: bad duration " + scrub_interval);
   o.scrub_interval = *si;
   auto sr = ParseBytes(scrub_rate);
   if (!sr) return ConfigError(role, "--scrub-rate: " + sr.error().message());

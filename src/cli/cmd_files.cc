@@ -5,17 +5,16 @@
 // gateway is --gateway URL, else $WHARF_GATEWAY, else http://127.0.0.1:5000. Errors are one
 // line "wharf <cmd>: <message>" on stderr and a non-zero exit code (1; 2 for bad usage).
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
-
 #include <cerrno>
-#include <exception>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -142,15 +141,12 @@ int Fail(const std::string& role, const std::string& message) {
 
 std::string GuessContentType(const std::string& path) {
   static const std::pair<const char*, const char*> kTypes[] = {
-      {".png", "image/png"},         {".jpg", "image/jpeg"},
-      {".jpeg", "image/jpeg"},       {".gif", "image/gif"},
-      {".webp", "image/webp"},       {".svg", "image/svg+xml"},
-      {".txt", "text/plain"},        {".html", "text/html"},
-      {".css", "text/css"},          {".js", "text/javascript"},
-      {".json", "application/json"}, {".pdf", "application/pdf"},
-      {".tar", "application/x-tar"}, {".gz", "application/gzip"},
-      {".tgz", "application/gzip"},  {".zip", "application/zip"},
-      {".zst", "application/zstd"},  {".xz", "application/x-xz"},
+      {".png", "image/png"},         {".jpg", "image/jpeg"},        {".jpeg", "image/jpeg"},
+      {".gif", "image/gif"},         {".webp", "image/webp"},       {".svg", "image/svg+xml"},
+      {".txt", "text/plain"},        {".html", "text/html"},        {".css", "text/css"},
+      {".js", "text/javascript"},    {".json", "application/json"}, {".pdf", "application/pdf"},
+      {".tar", "application/x-tar"}, {".gz", "application/gzip"},   {".tgz", "application/gzip"},
+      {".zip", "application/zip"},   {".zst", "application/zstd"},  {".xz", "application/x-xz"},
   };
   std::string lower;
   for (char c : path) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -198,8 +194,8 @@ awaitable<int> Put(asio::any_io_executor ex, const Gateway& g, const std::string
   headers.emplace_back("Content-Type", content_type);
   std::string target = g.prefix + "/files";
   std::optional<uint64_t> length = size;
-  auto opened = co_await client.Open(g.host_port, http::verb::post, target, std::move(headers),
-                                     length);
+  auto opened =
+      co_await client.Open(g.host_port, http::verb::post, target, std::move(headers), length);
   if (!opened) co_return Fail(role, Unreachable(g, opened.error()));
   auto call = std::move(*opened);
 
@@ -225,13 +221,14 @@ awaitable<int> Put(asio::any_io_executor ex, const Gateway& g, const std::string
   if (!st.ok()) {
     progress.Finish(false);
     const Status& why = write_error.ok() ? st : write_error;
-    co_return Fail(role, fmt::format("the gateway at {} dropped the upload after {} of {} bytes: {}",
-                                     g.url, sent, size, why.message()));
+    co_return Fail(
+        role, fmt::format("the gateway at {} dropped the upload after {} of {} bytes: {}", g.url,
+                          sent, size, why.message()));
   }
   auto body = co_await call->ReadAll(1u << 20);
   progress.Finish(call->status() == 201 || call->status() == 200);
-  if (!body) co_return Fail(role, fmt::format("reading the gateway's answer: {}",
-                                              body.error().message()));
+  if (!body)
+    co_return Fail(role, fmt::format("reading the gateway's answer: {}", body.error().message()));
   if (call->status() != 201 && call->status() != 200) {
     co_return Fail(role, ServerMessage(call->status(), *body));
   }
@@ -259,8 +256,8 @@ awaitable<int> Get(asio::any_io_executor ex, const Gateway& g, const std::string
   HeaderList headers;
   std::string target = g.prefix + "/files/" + id;
   std::optional<uint64_t> no_body;
-  auto opened = co_await client.Open(g.host_port, http::verb::get, target, std::move(headers),
-                                     no_body);
+  auto opened =
+      co_await client.Open(g.host_port, http::verb::get, target, std::move(headers), no_body);
   if (!opened) co_return Fail(role, Unreachable(g, opened.error()));
   auto call = std::move(*opened);
   Status st = co_await call->FinishRequest();
@@ -304,14 +301,14 @@ awaitable<int> Get(asio::any_io_executor ex, const Gateway& g, const std::string
     auto n = co_await call->ReadSome(buf.data(), buf.size());
     if (!n) {
       progress.Finish(false);
-      co_return fail_output(fmt::format("download of {} broke off after {} bytes: {}", id, got,
-                                        n.error().message()));
+      co_return fail_output(
+          fmt::format("download of {} broke off after {} bytes: {}", id, got, n.error().message()));
     }
     if (*n == 0) break;
     if (!WriteAll(out.fd, buf.data(), *n)) {
       progress.Finish(false);
-      co_return fail_output(fmt::format("write {}: {}", to_stdout ? "stdout" : out_path,
-                                        std::strerror(errno)));
+      co_return fail_output(
+          fmt::format("write {}: {}", to_stdout ? "stdout" : out_path, std::strerror(errno)));
     }
     if (hasher) hasher->Update(buf.data(), *n);
     got += *n;
@@ -319,8 +316,8 @@ awaitable<int> Get(asio::any_io_executor ex, const Gateway& g, const std::string
   }
   if (length && got != *length) {
     progress.Finish(false);
-    co_return fail_output(fmt::format("download of {} ended after {} of {} bytes", id, got,
-                                      *length));
+    co_return fail_output(
+        fmt::format("download of {} ended after {} of {} bytes", id, got, *length));
   }
   if (hasher) {
     Digest actual = hasher->Finish();
@@ -337,8 +334,8 @@ awaitable<int> Get(asio::any_io_executor ex, const Gateway& g, const std::string
   if (::close(out.fd) != 0) {
     out.fd = -1;
     progress.Finish(false);
-    co_return fail_output(fmt::format("close {}: {}", to_stdout ? "stdout" : out_path,
-                                      std::strerror(errno)));
+    co_return fail_output(
+        fmt::format("close {}: {}", to_stdout ? "stdout" : out_path, std::strerror(errno)));
   }
   out.fd = -1;
   progress.Finish(true);
@@ -382,14 +379,14 @@ int RunPut(Args args) {
   in.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (in.fd < 0) return Fail(role, fmt::format("open {}: {}", path, std::strerror(errno)));
   struct stat sb {};
-  if (::fstat(in.fd, &sb) != 0) return Fail(role, fmt::format("stat {}: {}", path, std::strerror(errno)));
+  if (::fstat(in.fd, &sb) != 0)
+    return Fail(role, fmt::format("stat {}: {}", path, std::strerror(errno)));
   if (!S_ISREG(sb.st_mode)) return Fail(role, path + " is not a regular file");
   ::posix_fadvise(in.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   uint64_t size = static_cast<uint64_t>(sb.st_size);
   int fd = in.fd;
-  return RunClient(role, [&](asio::any_io_executor ex) {
-    return Put(ex, *g, path, fd, size, content_type);
-  });
+  return RunClient(
+      role, [&](asio::any_io_executor ex) { return Put(ex, *g, path, fd, size, content_type); });
 }
 
 int RunGet(Args args) {

@@ -27,8 +27,7 @@ void PrintTable(const ClusterMap& map, const std::string& from) {
                "CAPACITY", "FREE", "CHUNKS");
     for (const auto& m : g.members) {
       fmt::print("  {:<20} {:<22} {:<9} {:>11} {:>11} {:>9}\n", m.id, m.addr,
-                 MemberStateName(m.state), FormatBytes(m.capacity), FormatBytes(m.free),
-                 m.chunks);
+                 MemberStateName(m.state), FormatBytes(m.capacity), FormatBytes(m.free), m.chunks);
     }
   }
 }
@@ -56,8 +55,8 @@ int RunStatus(Args args) {
         for (const auto& m : list) {
           auto r = co_await client.Request(m, http::verb::get, "/v1/status");
           if (!r || r->status != 200) {
-            errors += fmt::format(" {}: {};", m, r ? "HTTP " + std::to_string(r->status)
-                                                   : r.error().ToString());
+            errors += fmt::format(" {}: {};", m,
+                                  r ? "HTTP " + std::to_string(r->status) : r.error().ToString());
             continue;
           }
           auto map = ClusterMap::Parse(r->body);

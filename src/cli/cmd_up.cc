@@ -38,8 +38,7 @@ int RunUp(Args args) {
   app.add_option("--cluster-port", base_port,
                  "master port; chunkservers use the next four (0 = any free ports)")
       ->capture_default_str();
-  app.add_option("--reserve", reserve, "free space each chunkserver keeps")
-      ->capture_default_str();
+  app.add_option("--reserve", reserve, "free space each chunkserver keeps")->capture_default_str();
   app.add_option("--chunk-size", chunk_size, "chunk size")->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;

@@ -18,5 +18,4 @@ int RunPut(Args args);
 int RunGet(Args args);
 int RunRm(Args args);
 
-
 }  // namespace wharf::cli

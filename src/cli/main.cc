@@ -11,7 +11,8 @@
 namespace wharf::cli {
 namespace {
 
-constexpr const char* kUsage = R"(usage: wharf <command> [flags]    (wharf <command> --help for its flags)
+constexpr const char* kUsage =
+    R"(usage: wharf <command> [flags]    (wharf <command> --help for its flags)
 
 daemons:
   master       the topology tracker: heartbeats in, cluster map and placement out
@@ -41,14 +42,10 @@ int Main(int argc, char** argv) {
   std::string cmd = argv[1];
   Args args(argv + 2, argv + argc);
   static const std::map<std::string, int (*)(Args)> kCommands = {
-      {"master", RunMaster},
-      {"chunkserver", RunChunkserver},
-      {"status", RunStatus},
-      {"up", RunUp},
-      {"gateway", RunGateway},
-      {"put", RunPut},
-      {"get", RunGet},
-      {"rm", RunRm},
+      {"master", RunMaster},   {"chunkserver", RunChunkserver},
+      {"status", RunStatus},   {"up", RunUp},
+      {"gateway", RunGateway}, {"put", RunPut},
+      {"get", RunGet},         {"rm", RunRm},
   };
   auto it = kCommands.find(cmd);
   if (it == kCommands.end()) {

@@ -27,8 +27,7 @@ std::string FormatDuration(double s) {
 
 }  // namespace
 
-Progress::Progress(std::string label, uint64_t total)
-    : label_(std::move(label)), total_(total) {
+Progress::Progress(std::string label, uint64_t total) : label_(std::move(label)), total_(total) {
   enabled_ = total_ > kThreshold && isatty(STDERR_FILENO) == 1;
   start_ = last_draw_ = std::chrono::steady_clock::now();
 }
@@ -80,8 +79,8 @@ std::string Progress::Render(const std::string& label, uint64_t done, uint64_t t
     if (done >= total) {
       when = "done in " + FormatDuration(seconds);
     } else {
-      when = (rate > 0 ? FormatDuration(static_cast<double>(total - done) / rate) : "--:--") +
-             " left";
+      when =
+          (rate > 0 ? FormatDuration(static_cast<double>(total - done) / rate) : "--:--") + " left";
     }
     tail += fmt::format("  {:>12}", when);
   }

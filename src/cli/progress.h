@@ -27,8 +27,8 @@ class Progress {
   void Finish(bool ok = true);
 
   // The line as drawn (exposed for tests): "label  12.0 MiB / 300.0 MiB   4% [#...] ...".
-  static std::string Render(const std::string& label, uint64_t done, uint64_t total,
-                            double seconds, int width);
+  static std::string Render(const std::string& label, uint64_t done, uint64_t total, double seconds,
+                            int width);
 
  private:
   void Draw();

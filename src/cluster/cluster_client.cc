@@ -7,7 +7,8 @@
 namespace wharf {
 
 ClusterClient::ClusterClient(asio::any_io_executor ex, ClusterClientOptions options)
-    : ex_(ex), options_(std::move(options)),
+    : ex_(ex),
+      options_(std::move(options)),
       http_(ex, ClientOptions{std::chrono::seconds(3), std::chrono::seconds(60), 64}),
       log_(GetLogger("cluster")) {}
 
@@ -45,8 +46,9 @@ awaitable<Status> ClusterClient::Refresh() {
       last = map.error();
       continue;
     }
-    if (i != 0) std::rotate(options_.masters.begin(), options_.masters.begin() + i,
-                            options_.masters.begin() + i + 1);
+    if (i != 0)
+      std::rotate(options_.masters.begin(), options_.masters.begin() + i,
+                  options_.masters.begin() + i + 1);
     map_ = std::move(*map);
     co_return Status::Ok();
   }
@@ -82,8 +84,9 @@ Result<const GroupInfo*> ClusterClient::ChooseGroup(
 
 awaitable<Status> ClusterClient::PutChunkToGroup(const GroupInfo& group, const ChunkRef& ref,
                                                  std::string_view data) {
-  static auto& replica_failures = Metrics().Counter(
-      "wharf_gateway_replica_write_failures_total", "Chunk writes a group member refused or missed.");
+  static auto& replica_failures =
+      Metrics().Counter("wharf_gateway_replica_write_failures_total",
+                        "Chunk writes a group member refused or missed.");
   std::vector<awaitable<Status>> writes;
   HeaderList headers = {{"X-Wharf-Checksum", FormatChecksum(ref.checksum)}};
   std::string target = "/v1/chunks/" + ref.id;
@@ -133,10 +136,10 @@ std::vector<MemberInfo> ClusterClient::ReadOrder(const std::string& group) {
 
 awaitable<Result<std::string>> ClusterClient::GetChunk(const ChunkRef& ref, uint64_t offset,
                                                        uint64_t len) {
-  static auto& failovers = Metrics().Counter(
-      "wharf_gateway_read_failovers_total", "Chunk reads that had to try another member.");
-  static auto& corrupt = Metrics().Counter(
-      "wharf_gateway_read_checksum_mismatch_total", "Chunk copies that failed their checksum.");
+  static auto& failovers = Metrics().Counter("wharf_gateway_read_failovers_total",
+                                             "Chunk reads that had to try another member.");
+  static auto& corrupt = Metrics().Counter("wharf_gateway_read_checksum_mismatch_total",
+                                           "Chunk copies that failed their checksum.");
   if (offset > ref.size || len > ref.size - offset) co_return Err(RangeInvalid("chunk range"));
   const bool whole = offset == 0 && len == ref.size;
   auto members = ReadOrder(ref.group);
@@ -147,15 +150,14 @@ awaitable<Result<std::string>> ClusterClient::GetChunk(const ChunkRef& ref, uint
     if (i > 0) failovers.Inc();
     HeaderList headers;
     if (!whole && len > 0) {
-      headers.emplace_back("Range", "bytes=" + std::to_string(offset) + "-" +
-                                        std::to_string(offset + len - 1));
+      headers.emplace_back(
+          "Range", "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + len - 1));
     }
     auto r = co_await http_.Request(members[i].addr, http::verb::get, "/v1/chunks/" + ref.id, {},
                                     headers, ref.size + 1024);
     if (!r || (r->status != 200 && r->status != 206)) {
       all_corrupt = false;
-      last = r ? Unavailable("member " + members[i].addr + " answered " +
-                             std::to_string(r->status))
+      last = r ? Unavailable("member " + members[i].addr + " answered " + std::to_string(r->status))
                : r.error();
       refresh_now_ = refresh_now_ || !r;
       continue;

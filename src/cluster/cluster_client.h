@@ -52,7 +52,8 @@ class ClusterClient {
   bool writable() const;
 
   // Chooses a group for a chunk of `size` bytes (kUnavailable if none is writable).
-  Result<const GroupInfo*> ChooseGroup(uint64_t size, const std::set<std::string, std::less<>>& exclude);
+  Result<const GroupInfo*> ChooseGroup(uint64_t size,
+                                       const std::set<std::string, std::less<>>& exclude);
 
   // Writes one chunk (id and checksum already chosen by the caller) to every member of
   // `group` in parallel. Ok only when every member acknowledged it durable.

@@ -23,8 +23,7 @@ void HistogramMetric::Observe(double v) {
   count_++;
 }
 
-void HistogramMetric::Snapshot(std::vector<uint64_t>* buckets, double* sum,
-                               uint64_t* count) const {
+void HistogramMetric::Snapshot(std::vector<uint64_t>* buckets, double* sum, uint64_t* count) const {
   std::lock_guard lock(mu_);
   buckets->assign(counts_.size(), 0);
   uint64_t acc = 0;

@@ -2,7 +2,8 @@
 //
 //   static auto& puts = Metrics().Counter("wharf_chunkserver_puts_total", "Chunk puts.");
 //   puts.Inc();
-//   Metrics().Counter("wharf_gateway_requests_total", "...", {{"route","blob"},{"code","200"}}).Inc();
+//   Metrics().Counter("wharf_gateway_requests_total", "...",
+//   {{"route","blob"},{"code","200"}}).Inc();
 //
 // Thread-safe. Returned references stay valid for the life of the registry.
 #pragma once

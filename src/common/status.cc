@@ -6,20 +6,34 @@ namespace wharf {
 
 std::string_view CodeName(Code code) {
   switch (code) {
-    case Code::kOk: return "ok";
-    case Code::kNotFound: return "not_found";
-    case Code::kInvalidArgument: return "invalid_argument";
-    case Code::kDigestMismatch: return "digest_mismatch";
-    case Code::kRangeInvalid: return "range_invalid";
-    case Code::kConflict: return "conflict";
-    case Code::kCorruption: return "corruption";
-    case Code::kUnavailable: return "unavailable";
-    case Code::kNoSpace: return "no_space";
-    case Code::kIOError: return "io_error";
-    case Code::kTooLarge: return "too_large";
-    case Code::kUnsupported: return "unsupported";
-    case Code::kCancelled: return "cancelled";
-    case Code::kInternal: return "internal";
+    case Code::kOk:
+      return "ok";
+    case Code::kNotFound:
+      return "not_found";
+    case Code::kInvalidArgument:
+      return "invalid_argument";
+    case Code::kDigestMismatch:
+      return "digest_mismatch";
+    case Code::kRangeInvalid:
+      return "range_invalid";
+    case Code::kConflict:
+      return "conflict";
+    case Code::kCorruption:
+      return "corruption";
+    case Code::kUnavailable:
+      return "unavailable";
+    case Code::kNoSpace:
+      return "no_space";
+    case Code::kIOError:
+      return "io_error";
+    case Code::kTooLarge:
+      return "too_large";
+    case Code::kUnsupported:
+      return "unsupported";
+    case Code::kCancelled:
+      return "cancelled";
+    case Code::kInternal:
+      return "internal";
   }
   return "unknown";
 }

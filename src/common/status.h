@@ -80,23 +80,23 @@ Status ErrnoError(std::string_view what, int err);
 // Returns the Status if it is an error (from functions returning Status or Result<T>).
 // Note for coroutines: GCC 12 miscompiles braced-init-lists inside a co_await expression
 // ("array used as initializer"); build such arguments in a named variable first.
-#define WHARF_RETURN_IF_ERROR(expr)                 \
-  do {                                              \
-    ::wharf::Status wharf_st_ = (expr);             \
+#define WHARF_RETURN_IF_ERROR(expr)                                 \
+  do {                                                              \
+    ::wharf::Status wharf_st_ = (expr);                             \
     if (!wharf_st_.ok()) return ::wharf::Err(std::move(wharf_st_)); \
   } while (0)
 
-#define WHARF_CO_RETURN_IF_ERROR(expr)              \
-  do {                                              \
-    ::wharf::Status wharf_st_ = (expr);             \
+#define WHARF_CO_RETURN_IF_ERROR(expr)                                 \
+  do {                                                                 \
+    ::wharf::Status wharf_st_ = (expr);                                \
     if (!wharf_st_.ok()) co_return ::wharf::Err(std::move(wharf_st_)); \
   } while (0)
 
 // lhs = value of a Result, or return its error (for Result- or Status-returning functions).
 #define WHARF_ASSIGN_OR_RETURN(lhs, expr) \
-  WHARF_ASSIGN_OR_RETURN_IMPL_(WHARF_CONCAT_(wharf_r_, __LINE__), lhs, expr, return)
+  WHARF_ASSIGN_OR_RETURN_IMPL_(WHARF_CONCAT_(wharf_r_, __LINE__), lhs, expr, return )
 #define WHARF_CO_ASSIGN_OR_RETURN(lhs, expr) \
-  WHARF_ASSIGN_OR_RETURN_IMPL_(WHARF_CONCAT_(wharf_r_, __LINE__), lhs, expr, co_return)
+  WHARF_ASSIGN_OR_RETURN_IMPL_(WHARF_CONCAT_(wharf_r_, __LINE__), lhs, expr, co_return )
 #define WHARF_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr, ret) \
   auto tmp = (expr);                                      \
   if (!tmp) ret ::wharf::Err(std::move(tmp).error());     \

@@ -40,12 +40,18 @@ Result<uint64_t> ParseBytes(std::string_view s) {
   std::string suf;
   for (char c : suffix) suf += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   double mult;
-  if (suf.empty() || suf == "b") mult = 1;
-  else if (suf == "k" || suf == "kb" || suf == "kib") mult = 1024.0;
-  else if (suf == "m" || suf == "mb" || suf == "mib") mult = 1024.0 * 1024;
-  else if (suf == "g" || suf == "gb" || suf == "gib") mult = 1024.0 * 1024 * 1024;
-  else if (suf == "t" || suf == "tb" || suf == "tib") mult = 1024.0 * 1024 * 1024 * 1024;
-  else return Err(InvalidArgument(fmt::format("unknown size unit in '{}'", in)));
+  if (suf.empty() || suf == "b")
+    mult = 1;
+  else if (suf == "k" || suf == "kb" || suf == "kib")
+    mult = 1024.0;
+  else if (suf == "m" || suf == "mb" || suf == "mib")
+    mult = 1024.0 * 1024;
+  else if (suf == "g" || suf == "gb" || suf == "gib")
+    mult = 1024.0 * 1024 * 1024;
+  else if (suf == "t" || suf == "tb" || suf == "tib")
+    mult = 1024.0 * 1024 * 1024 * 1024;
+  else
+    return Err(InvalidArgument(fmt::format("unknown size unit in '{}'", in)));
   if (mult == 1 && integral) {
     uint64_t v = 0;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -92,12 +98,18 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view s) {
     return Err(InvalidArgument(fmt::format("not a duration: '{}'", s)));
   }
   double ms;
-  if (suffix.empty() || suffix == "s") ms = num * 1000;
-  else if (suffix == "ms") ms = num;
-  else if (suffix == "m") ms = num * 60'000;
-  else if (suffix == "h") ms = num * 3'600'000;
-  else if (suffix == "d") ms = num * 86'400'000;
-  else return Err(InvalidArgument(fmt::format("unknown duration unit in '{}'", s)));
+  if (suffix.empty() || suffix == "s")
+    ms = num * 1000;
+  else if (suffix == "ms")
+    ms = num;
+  else if (suffix == "m")
+    ms = num * 60'000;
+  else if (suffix == "h")
+    ms = num * 3'600'000;
+  else if (suffix == "d")
+    ms = num * 86'400'000;
+  else
+    return Err(InvalidArgument(fmt::format("unknown duration unit in '{}'", s)));
   if (!(ms < 1e15)) return Err(InvalidArgument(fmt::format("duration out of range: '{}'", s)));
   return std::chrono::milliseconds(static_cast<int64_t>(std::llround(ms)));
 }

@@ -43,7 +43,9 @@ struct BlobWriter::Piece {
 };
 
 BlobWriter::BlobWriter(GatewayContext& ctx, std::string upload_id, Hasher hasher)
-    : ctx_(ctx), upload_id_(std::move(upload_id)), hasher_(std::move(hasher)),
+    : ctx_(ctx),
+      upload_id_(std::move(upload_id)),
+      hasher_(std::move(hasher)),
       wake_(std::make_unique<asio::steady_timer>(ctx.ex)) {}
 
 BlobWriter::~BlobWriter() = default;
@@ -89,8 +91,8 @@ awaitable<Status> BlobWriter::Dispatch() {
 awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Piece> piece) {
   static auto& chunks_written = Metrics().Counter("wharf_gateway_chunks_written_total",
                                                   "Chunks durably written to a whole group.");
-  static auto& retries = Metrics().Counter(
-      "wharf_gateway_chunk_write_retries_total", "Chunk writes retried on another group.");
+  static auto& retries = Metrics().Counter("wharf_gateway_chunk_write_retries_total",
+                                           "Chunk writes retried on another group.");
   // 1. Hash, in stream order: wait for the previous piece, then SHA-256 + XXH3 on the pool.
   if (piece->prev) {
     auto prev = piece->prev;  // keeps it alive while we wait
@@ -147,8 +149,8 @@ awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Piece> piece) {
     (void)co_await Offload(release);
     exclude.insert(target.id);
     retries.Inc();
-    ctx_.log->warn("chunk write failed, trying another group upload={} group={} err={}",
-                   upload_id_, target.id, st);
+    ctx_.log->warn("chunk write failed, trying another group upload={} group={} err={}", upload_id_,
+                   target.id, st);
   }
   piece->status = st;
   if (!st.ok() && error_.ok()) error_ = st;
@@ -204,8 +206,8 @@ awaitable<Status> ReadChunks(GatewayContext& ctx, const std::vector<ChunkRef>& c
     auto f = std::make_shared<Fetch>(ctx.ex);
     asio::co_spawn(ctx.ex, ctx.cluster->GetChunk(ref, 0, ref.size),
                    [f](std::exception_ptr e, Result<std::string> r) {
-                     f->data = e ? Result<std::string>(Err(Internal("chunk fetch threw")))
-                                 : std::move(r);
+                     f->data =
+                         e ? Result<std::string>(Err(Internal("chunk fetch threw"))) : std::move(r);
                      f->done = true;
                      f->timer.cancel();
                    });

@@ -122,8 +122,12 @@ awaitable<void> HandleFiles(GatewayContext& ctx, Exchange& ex) {
   }
   switch (ex.method()) {
     case http::verb::get:
-    case http::verb::head: co_await GetFile(ctx, ex, std::move(id)); co_return;
-    case http::verb::delete_: co_await DeleteFile(ctx, ex, std::move(id)); co_return;
+    case http::verb::head:
+      co_await GetFile(ctx, ex, std::move(id));
+      co_return;
+    case http::verb::delete_:
+      co_await DeleteFile(ctx, ex, std::move(id));
+      co_return;
     default:
       ex.AddHeader("Allow", "GET, HEAD, DELETE");
       co_await RespondError(ex, Unsupported("method not allowed"));

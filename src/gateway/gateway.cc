@@ -79,18 +79,18 @@ awaitable<void> Gateway::Handle(Exchange& ex) {
 awaitable<void> Gateway::CollectGarbageLoop() {
   static auto& reclaimed = Metrics().Counter("wharf_gateway_gc_chunks_reclaimed_total",
                                              "Garbage chunks deleted from every member.");
-  static auto& deferred = Metrics().Counter(
-      "wharf_gateway_gc_chunks_deferred_total", "Garbage chunks a member could not delete yet.");
+  static auto& deferred = Metrics().Counter("wharf_gateway_gc_chunks_deferred_total",
+                                            "Garbage chunks a member could not delete yet.");
   static auto& expired = Metrics().Counter("wharf_gateway_gc_uploads_expired_total",
                                            "Upload sessions expired and released.");
   MetaStore* meta = meta_.get();
   for (uint64_t pass = 1; !stopped_; ++pass) {
     co_await SleepFor(options_.gc_interval);
     if (options_.sweep_every > 0 && pass % options_.sweep_every == 0) co_await SweepInventories();
-    int64_t cutoff = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch() -
-                         options_.upload_expiry)
-                         .count();
+    int64_t cutoff =
+        std::chrono::duration_cast<std::chrono::seconds>(
+            std::chrono::system_clock::now().time_since_epoch() - options_.upload_expiry)
+            .count();
     auto list_expired = [meta, cutoff] { return meta->ListExpiredUploads(cutoff, 100); };
     auto stale = co_await Offload(list_expired);
     if (stale) {
@@ -152,10 +152,10 @@ awaitable<void> Gateway::SweepInventories() {
   auto map = cluster_->map();
   if (!map) co_return;
   MetaStore* meta = meta_.get();
-  const int64_t cutoff = std::chrono::duration_cast<std::chrono::seconds>(
-                             std::chrono::system_clock::now().time_since_epoch() -
-                             options_.sweep_grace)
-                             .count();
+  const int64_t cutoff =
+      std::chrono::duration_cast<std::chrono::seconds>(
+          std::chrono::system_clock::now().time_since_epoch() - options_.sweep_grace)
+          .count();
   for (const auto& g : map->groups) {
     for (const auto& m : g.members) {
       if (m.state != MemberState::kActive && m.state != MemberState::kReadonly) continue;
@@ -174,8 +174,8 @@ awaitable<void> Gateway::SweepInventories() {
           auto state_of = [meta, id] { return meta->GetChunkState(id); };
           auto state = co_await Offload(state_of);
           if (!state || *state != ChunkState::kUnknown) continue;
-          auto del = co_await cluster_->http().Request(m.addr, http::verb::delete_,
-                                                       "/v1/chunks/" + id);
+          auto del =
+              co_await cluster_->http().Request(m.addr, http::verb::delete_, "/v1/chunks/" + id);
           if (del && del->status == 204) {
             swept.Inc();
             ctx_.log->info("sweep deleted unknown chunk chunk={} member={}", id, m.id);

@@ -28,7 +28,7 @@ struct GatewayOptions {
   uint64_t max_manifest_bytes = 4u << 20;
   std::chrono::seconds upload_expiry{24 * 3600};
   std::chrono::milliseconds gc_interval{std::chrono::seconds(10)};
-  int sweep_every = 6;  // inventory sweep every this many GC passes
+  int sweep_every = 6;                    // inventory sweep every this many GC passes
   std::chrono::seconds sweep_grace{600};  // unknown chunks younger than this are left alone
 };
 

@@ -14,9 +14,7 @@ struct ClientCall::Conn {
 };
 
 namespace {
-bool Unsafe(std::string_view s) {
-  return s.find_first_of("\r\n") != std::string_view::npos;
-}
+bool Unsafe(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
 }  // namespace
 
 HttpClient::HttpClient(asio::any_io_executor ex, ClientOptions options)
@@ -99,7 +97,9 @@ awaitable<Result<std::unique_ptr<ClientCall>>> HttpClient::Open(
 
 ClientCall::ClientCall(HttpClient* client, std::string host_port, std::unique_ptr<Conn> conn,
                        bool head)
-    : client_(client), host_port_(std::move(host_port)), conn_(std::move(conn)),
+    : client_(client),
+      host_port_(std::move(host_port)),
+      conn_(std::move(conn)),
       head_request_(head) {}
 
 ClientCall::~ClientCall() {
@@ -123,7 +123,8 @@ awaitable<Status> ClientCall::WriteBody(const void* data, size_t n) {
 
 awaitable<Status> ClientCall::FinishRequest() {
   conn_->parser.emplace();
-  conn_->parser->body_limit(std::numeric_limits<std::uint64_t>::max());  // boost::none is broken in 1.74
+  conn_->parser->body_limit(
+      std::numeric_limits<std::uint64_t>::max());  // boost::none is broken in 1.74
   if (head_request_) conn_->parser->skip(true);
   boost::system::error_code ec;
   conn_->stream.expires_after(client_->options().io_timeout);
@@ -209,8 +210,7 @@ awaitable<Result<std::string>> ClientCall::ReadAll(size_t limit) {
 }
 
 awaitable<Result<ClientResponse>> HttpClient::RequestOnce(std::string host_port, http::verb method,
-                                                          std::string target,
-                                                          std::string_view body,
+                                                          std::string target, std::string_view body,
                                                           HeaderList headers, size_t max_body,
                                                           bool* stale) {
   bool has_body = !body.empty() || method == http::verb::put || method == http::verb::post ||

@@ -85,8 +85,7 @@ class HttpClient {
   // `body` must stay alive until the returned awaitable completes.
   awaitable<Result<ClientResponse>> Request(std::string host_port, http::verb method,
                                             std::string target, std::string_view body = {},
-                                            HeaderList headers = {},
-                                            size_t max_body = 256u << 20);
+                                            HeaderList headers = {}, size_t max_body = 256u << 20);
 
   const ClientOptions& options() const { return options_; }
   asio::any_io_executor executor() const { return ex_; }

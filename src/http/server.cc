@@ -3,8 +3,8 @@
 #include <sys/sendfile.h>
 
 #include <atomic>
-#include <limits>
 #include <cerrno>
+#include <limits>
 
 #include "common/async.h"
 #include "common/fs.h"
@@ -24,7 +24,10 @@ struct Server::State {
   GaugeMetric* connections;
   HistogramMetric* latency;
   State(asio::any_io_executor e, ServerOptions o, Handler h)
-      : ex(e), options(std::move(o)), handler(std::move(h)), acceptor(e),
+      : ex(e),
+        options(std::move(o)),
+        handler(std::move(h)),
+        acceptor(e),
         log(GetLogger(options.component)) {
     const std::string prefix = "wharf_" + options.component + "_http_";
     errors = &Metrics().Counter(prefix + "handler_errors_total",
@@ -357,15 +360,18 @@ awaitable<void> Connection::Run() {
   for (;;) {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(st_->options.max_header_bytes));
-    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());  // boost::none is broken in 1.74
+    parser_->body_limit(
+        std::numeric_limits<std::uint64_t>::max());  // boost::none is broken in 1.74
     boost::system::error_code ec;
     Arm(true);
     co_await http::async_read_header(stream_, buffer_, *parser_,
                                      asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       st_->log->debug("read header failed remote={} err={}", remote_, ec.message());
-      if (ec == http::error::header_limit || ec.category() == http::make_error_code(http::error::bad_target).category()) {
-        std::string_view msg = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      if (ec == http::error::header_limit ||
+          ec.category() == http::make_error_code(http::error::bad_target).category()) {
+        std::string_view msg =
+            "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         Arm(false);
         co_await asio::async_write(stream_, asio::buffer(msg),
                                    asio::redirect_error(asio::use_awaitable, ec));
@@ -434,9 +440,7 @@ uint16_t Server::port() const {
 
 size_t Server::active_connections() const { return state_->active.load(); }
 
-void Server::Start() {
-  asio::co_spawn(state_->ex, AcceptLoop(), asio::detached);
-}
+void Server::Start() { asio::co_spawn(state_->ex, AcceptLoop(), asio::detached); }
 
 void Server::Stop() {
   if (!state_ || state_->stopped.exchange(true)) return;
@@ -450,8 +454,8 @@ awaitable<void> Server::AcceptLoop() {
   auto st = state_;
   for (;;) {
     boost::system::error_code ec;
-    tcp::socket sock = co_await st->acceptor.async_accept(
-        asio::redirect_error(asio::use_awaitable, ec));
+    tcp::socket sock =
+        co_await st->acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (st->stopped || ec == asio::error::operation_aborted) co_return;
       st->log->warn("accept failed err={}", ec.message());
@@ -459,9 +463,9 @@ awaitable<void> Server::AcceptLoop() {
       continue;
     }
     if (st->active.load() >= st->options.max_connections) {
-      static auto& refused = Metrics().Counter(
-          "wharf_" + st->options.component + "_http_connections_refused_total",
-          "Connections closed at once because the connection bound was reached.");
+      static auto& refused =
+          Metrics().Counter("wharf_" + st->options.component + "_http_connections_refused_total",
+                            "Connections closed at once because the connection bound was reached.");
       refused.Inc();
       std::string_view msg =
           "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -473,8 +477,7 @@ awaitable<void> Server::AcceptLoop() {
     st->connections->Add(1);
     auto conn = std::make_shared<Connection>(st, std::move(sock));
     asio::co_spawn(
-        st->ex,
-        [conn]() -> awaitable<void> { co_await conn->Run(); },
+        st->ex, [conn]() -> awaitable<void> { co_await conn->Run(); },
         [st, conn](std::exception_ptr e) {
           st->active--;
           st->connections->Add(-1);

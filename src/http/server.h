@@ -21,7 +21,6 @@
 #include "common/log.h"
 #include "common/status.h"
 
-
 namespace wharf {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;

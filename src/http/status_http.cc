@@ -8,15 +8,24 @@ http::status HttpStatusOf(const Status& st) {
   switch (st.code()) {
     case Code::kInvalidArgument:
     case Code::kDigestMismatch:
-    case Code::kCancelled: return http::status::bad_request;
-    case Code::kNotFound: return http::status::not_found;
-    case Code::kUnsupported: return http::status::method_not_allowed;
-    case Code::kConflict: return http::status::conflict;
-    case Code::kTooLarge: return http::status::payload_too_large;
-    case Code::kRangeInvalid: return http::status::range_not_satisfiable;
-    case Code::kUnavailable: return http::status::service_unavailable;
-    case Code::kNoSpace: return http::status::insufficient_storage;
-    default: return http::status::internal_server_error;
+    case Code::kCancelled:
+      return http::status::bad_request;
+    case Code::kNotFound:
+      return http::status::not_found;
+    case Code::kUnsupported:
+      return http::status::method_not_allowed;
+    case Code::kConflict:
+      return http::status::conflict;
+    case Code::kTooLarge:
+      return http::status::payload_too_large;
+    case Code::kRangeInvalid:
+      return http::status::range_not_satisfiable;
+    case Code::kUnavailable:
+      return http::status::service_unavailable;
+    case Code::kNoSpace:
+      return http::status::insufficient_storage;
+    default:
+      return http::status::internal_server_error;
   }
 }
 

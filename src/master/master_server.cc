@@ -27,7 +27,9 @@ Topology::Options TopologyOptions(const MasterOptions& o) {
 }  // namespace
 
 MasterServer::MasterServer(asio::any_io_executor ex, MasterOptions options)
-    : ex_(ex), options_(std::move(options)), topology_(TopologyOptions(options_)),
+    : ex_(ex),
+      options_(std::move(options)),
+      topology_(TopologyOptions(options_)),
       log_(GetLogger("master")) {}
 
 MasterServer::~MasterServer() { Stop(); }
@@ -57,8 +59,10 @@ void MasterServer::UpdateGauges(const ClusterMap& map) {
       Metrics().Gauge("wharf_master_groups_writable", "Groups that take writes now.");
   static auto& groups = Metrics().Gauge("wharf_master_groups", "Groups known.");
   int w = 0;
-  std::map<MemberState, int> by_state{{MemberState::kSyncing, 0}, {MemberState::kActive, 0},
-                                      {MemberState::kReadonly, 0}, {MemberState::kOffline, 0}};
+  std::map<MemberState, int> by_state{{MemberState::kSyncing, 0},
+                                      {MemberState::kActive, 0},
+                                      {MemberState::kReadonly, 0},
+                                      {MemberState::kOffline, 0}};
   for (const auto& g : map.groups) {
     w += g.writable ? 1 : 0;
     for (const auto& m : g.members) by_state[m.state]++;

@@ -22,13 +22,13 @@ TEST(DigestTest, ParsesRegisteredAlgorithms) {
 
 TEST(DigestTest, RejectsHostileInput) {
   std::string hex64(64, 'a');
-  for (std::string s : {std::string(""), std::string(":"), std::string("sha256"),
-                        std::string("sha256:"), ":" + hex64, "SHA256:" + hex64,
-                        "sha256:" + hex64.substr(1), "sha256:" + hex64 + "a",
-                        "sha256:" + std::string(63, 'a') + "A", "sha256:" + std::string(63, 'a') + "g",
-                        "sha256:" + hex64 + "\n", std::string("sha256:\0", 8) + hex64,
-                        "sha256::" + hex64, "-sha256:" + hex64, "sha256-:" + hex64,
-                        "sha256:../../" + hex64, std::string(10000, 'a') + ":" + hex64}) {
+  for (std::string s :
+       {std::string(""), std::string(":"), std::string("sha256"), std::string("sha256:"),
+        ":" + hex64, "SHA256:" + hex64, "sha256:" + hex64.substr(1), "sha256:" + hex64 + "a",
+        "sha256:" + std::string(63, 'a') + "A", "sha256:" + std::string(63, 'a') + "g",
+        "sha256:" + hex64 + "\n", std::string("sha256:\0", 8) + hex64, "sha256::" + hex64,
+        "-sha256:" + hex64, "sha256-:" + hex64, "sha256:../../" + hex64,
+        std::string(10000, 'a') + ":" + hex64}) {
     EXPECT_FALSE(Digest::Parse(s).has_value()) << s;
   }
   auto unknown = Digest::Parse("md5:abc");
@@ -58,8 +58,9 @@ TEST(ChecksumTest, FormatParseRoundTripAndHostile) {
   c.Update("hel", 3);
   c.Update("lo", 2);
   EXPECT_EQ(c.Value(), v);
-  for (const char* s : {"", "xxh3:", "xxh3:123", "xxh3:0123456789abcdefa", "crc:0123456789abcdef",
-                        "xxh3:0123456789abcdeg", "XXH3:0123456789abcdef", "xxh3: 123456789abcdef"}) {
+  for (const char* s :
+       {"", "xxh3:", "xxh3:123", "xxh3:0123456789abcdefa", "crc:0123456789abcdef",
+        "xxh3:0123456789abcdeg", "XXH3:0123456789abcdef", "xxh3: 123456789abcdef"}) {
     EXPECT_FALSE(ParseChecksum(s).has_value()) << s;
   }
 }
@@ -70,8 +71,8 @@ TEST(UnitsTest, Bytes) {
   EXPECT_EQ(ParseBytes("4096").value(), 4096u);
   EXPECT_EQ(ParseBytes("1.5k").value(), 1536u);
   EXPECT_EQ(ParseBytes("18446744073709551615").value(), UINT64_MAX);
-  for (const char* s : {"", "MiB", "-1", "1.2.3", "12XB", "99999999999999999999",
-                        "1e5", "100000000000000T", ".", "1 2"}) {
+  for (const char* s : {"", "MiB", "-1", "1.2.3", "12XB", "99999999999999999999", "1e5",
+                        "100000000000000T", ".", "1 2"}) {
     EXPECT_FALSE(ParseBytes(s).has_value()) << s;
   }
 }

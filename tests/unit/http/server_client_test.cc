@@ -54,11 +54,14 @@ class HttpTest : public ::testing::Test {
   template <typename F>
   void Run(F f) {
     bool done = false;
-    asio::co_spawn(io_, [&]() -> awaitable<void> {
-      co_await f();
-      done = true;
-      server_->Stop();
-    }, asio::detached);
+    asio::co_spawn(
+        io_,
+        [&]() -> awaitable<void> {
+          co_await f();
+          done = true;
+          server_->Stop();
+        },
+        asio::detached);
     io_.run();
     EXPECT_TRUE(done);
   }
