@@ -39,7 +39,10 @@ int RunMaster(Args args) {
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
   if (!SetLogLevel(log_level)) return ConfigError(role, "unknown --log-level " + log_level);
   auto cs = ParseBytes(chunk_size);
-  if (!cs || *cs == 0) return ConfigError(role, "--chunk-size: not a positive size: " + chunk_size);
+  if (!cs) return ConfigError(role, "--chunk-size: " + cs.error().message());
+  if (Status st = CheckChunkSize(*cs); !st.ok()) {
+    return ConfigError(role, "--chunk-size: " + st.message());
+  }
   o.chunk_size = *cs;
   auto pol = ParsePlacementPolicy(policy);
   if (!pol) return ConfigError(role, "--policy: " + pol.error().message());
@@ -96,7 +99,8 @@ int RunChunkserver(Args args) {
   if (!sr) return ConfigError(role, "--scrub-rate: " + sr.error().message());
   o.scrub_rate = *sr;
   auto mc = ParseBytes(max_chunk);
-  if (!mc || *mc == 0) return ConfigError(role, "--max-chunk: bad size " + max_chunk);
+  if (!mc) return ConfigError(role, "--max-chunk: " + mc.error().message());
+  if (*mc == 0) return ConfigError(role, "--max-chunk: must be more than 0");
   o.max_chunk_bytes = *mc;
   o.masters = SplitCommas(masters);
   asio::io_context io;
@@ -132,8 +136,9 @@ int RunGateway(Args args) {
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
   if (!SetLogLevel(log_level)) return ConfigError(role, "unknown --log-level " + log_level);
   auto cs = ParseBytes(chunk_size);
-  if (!cs || *cs < 4096 || *cs > (1u << 30)) {
-    return ConfigError(role, "--chunk-size: must be a size from 4KiB to 1GiB: " + chunk_size);
+  if (!cs) return ConfigError(role, "--chunk-size: " + cs.error().message());
+  if (Status st = CheckChunkSize(*cs); !st.ok()) {
+    return ConfigError(role, "--chunk-size: " + st.message());
   }
   o.chunk_size = *cs;
   if (o.max_inflight_chunks < 1 || o.max_inflight_chunks > 64) {
@@ -149,7 +154,8 @@ int RunGateway(Args args) {
   if (!gi || gi->count() < 10) return ConfigError(role, "--gc-interval: bad duration");
   o.gc_interval = *gi;
   auto mm = ParseBytes(max_manifest);
-  if (!mm || *mm == 0) return ConfigError(role, "--max-manifest: bad size");
+  if (!mm) return ConfigError(role, "--max-manifest: " + mm.error().message());
+  if (*mm == 0) return ConfigError(role, "--max-manifest: must be more than 0");
   o.max_manifest_bytes = *mm;
   o.masters = SplitCommas(masters);
   asio::io_context io;

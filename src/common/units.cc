@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -31,38 +32,48 @@ Result<uint64_t> ParseBytes(std::string_view s) {
   std::string_view in = s;
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
   while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  // What the operator sees for every refusal, so the fix is in the message.
+  auto refuse = [in](std::string_view why) {
+    return Err(InvalidArgument(fmt::format(
+        "{} size '{}' (a whole number of bytes, optionally with a binary unit: 4096, 512KiB, "
+        "16MiB, 1GiB, 2TiB; K, M, G, T (or k, m, g, t) mean the same)",
+        why, in.substr(0, std::min<size_t>(in.size(), 48)))));
+  };
   double num;
   std::string_view suffix;
   bool integral;
-  if (s.size() > 40 || !SplitNumber(s, &num, &suffix, &integral)) {
-    return Err(InvalidArgument(fmt::format("not a size: '{}'", in)));
-  }
-  std::string suf;
-  for (char c : suffix) suf += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  double mult;
-  if (suf.empty() || suf == "b")
-    mult = 1;
-  else if (suf == "k" || suf == "kb" || suf == "kib")
-    mult = 1024.0;
-  else if (suf == "m" || suf == "mb" || suf == "mib")
-    mult = 1024.0 * 1024;
-  else if (suf == "g" || suf == "gb" || suf == "gib")
-    mult = 1024.0 * 1024 * 1024;
-  else if (suf == "t" || suf == "tb" || suf == "tib")
-    mult = 1024.0 * 1024 * 1024 * 1024;
+  if (s.size() > 40 || !SplitNumber(s, &num, &suffix, &integral)) return refuse("not a");
+  // Fractions ("1.5MiB") and decimal-looking units ("16mb", "4KB": megabytes or mebibytes?)
+  // are refused rather than guessed.
+  if (!integral) return refuse("a fraction is not a");
+  uint64_t shift;
+  if (suffix.empty() || suffix == "B")
+    shift = 0;
+  else if (suffix == "K" || suffix == "KiB" || suffix == "k")
+    shift = 10;
+  else if (suffix == "M" || suffix == "MiB" || suffix == "m")
+    shift = 20;
+  else if (suffix == "G" || suffix == "GiB" || suffix == "g")
+    shift = 30;
+  else if (suffix == "T" || suffix == "TiB" || suffix == "t")
+    shift = 40;
   else
-    return Err(InvalidArgument(fmt::format("unknown size unit in '{}'", in)));
-  if (mult == 1 && integral) {
-    uint64_t v = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || p != s.data() + s.size()) {
-      return Err(InvalidArgument(fmt::format("size out of range: '{}'", in)));
-    }
-    return v;
+    return refuse("unknown unit in");
+  uint64_t v = 0;
+  const char* digits_end = s.data() + (s.size() - suffix.size());
+  auto [p, ec] = std::from_chars(s.data(), digits_end, v);
+  if (ec != std::errc() || p != digits_end) return refuse("out of range:");
+  if (shift > 0 && v > (UINT64_MAX >> shift)) return refuse("out of range:");
+  return v << shift;
+}
+
+Status CheckChunkSize(uint64_t bytes) {
+  if (bytes < kMinChunkBytes || bytes > kMaxChunkBytes) {
+    return InvalidArgument(fmt::format("chunk size {} is outside {}..{} ({} bytes)",
+                                       FormatBytes(bytes), FormatBytes(kMinChunkBytes),
+                                       FormatBytes(kMaxChunkBytes), bytes));
   }
-  double bytes = num * mult;
-  if (!(bytes < 1.8e19)) return Err(InvalidArgument(fmt::format("size out of range: '{}'", in)));
-  return static_cast<uint64_t>(std::llround(bytes));
+  return Status::Ok();
 }
 
 uint64_t Reserve::BytesOf(uint64_t capacity) const {

@@ -10,9 +10,18 @@
 
 namespace wharf {
 
-// "16MiB", "16M", "1GiB", "512k", "1073741824", "4KB" (K/M/G/T are powers of 1024;
-// a trailing "B"/"iB" is optional). kInvalidArgument otherwise, or on overflow.
+// A whole number of bytes with an optional binary unit: "4096", "4096B", "512K" / "512KiB",
+// "16M" / "16MiB", "1G" / "1GiB", "2T" / "2TiB" (powers of 1024). Fractions ("1.5MiB") and
+// decimal-looking units ("16mb", "4KB") are refused rather than guessed. kInvalidArgument,
+// with a message that lists the accepted forms, otherwise or on overflow.
 Result<uint64_t> ParseBytes(std::string_view s);
+
+// Limits of a chunk: chunkservers refuse chunks over kMaxChunkBytes by default (--max-chunk),
+// and chunks under kMinChunkBytes would make a file per few pages.
+inline constexpr uint64_t kMinChunkBytes = 4u << 10;
+inline constexpr uint64_t kMaxChunkBytes = 1u << 30;
+// kInvalidArgument naming the limits when `bytes` is outside kMinChunkBytes..kMaxChunkBytes.
+Status CheckChunkSize(uint64_t bytes);
 
 // A reserve: either a percentage of capacity ("10%") or a byte count ("2GiB").
 struct Reserve {

@@ -69,12 +69,18 @@ TEST(UnitsTest, Bytes) {
   EXPECT_EQ(ParseBytes("16MiB").value(), 16u << 20);
   EXPECT_EQ(ParseBytes("1G").value(), 1u << 30);
   EXPECT_EQ(ParseBytes("4096").value(), 4096u);
-  EXPECT_EQ(ParseBytes("1.5k").value(), 1536u);
+  EXPECT_EQ(ParseBytes("512k").value(), 512u << 10);
+  EXPECT_EQ(ParseBytes("2TiB").value(), 2ull << 40);
+  EXPECT_EQ(ParseBytes("4096B").value(), 4096u);
   EXPECT_EQ(ParseBytes("18446744073709551615").value(), UINT64_MAX);
-  for (const char* s : {"", "MiB", "-1", "1.2.3", "12XB", "99999999999999999999", "1e5",
-                        "100000000000000T", ".", "1 2"}) {
+  EXPECT_EQ(ParseBytes("16777215T").value(), 16777215ull << 40);
+  for (const char* s :
+       {"", "MiB", "-1", "1.2.3", "12XB", "99999999999999999999", "1e5", "100000000000000T",
+        "16777216T", ".", "1 2", "1.5k", "1.5MiB", "16mb", "16MB", "4KB", "1gb", "2mib", "0x10"}) {
     EXPECT_FALSE(ParseBytes(s).has_value()) << s;
   }
+  // The refusal says what is accepted.
+  EXPECT_NE(ParseBytes("16mb").error().message().find("16MiB"), std::string::npos);
 }
 
 TEST(UnitsTest, ReserveAndDuration) {
@@ -89,6 +95,15 @@ TEST(UnitsTest, ReserveAndDuration) {
   EXPECT_EQ(ParseDuration("24h").value().count(), 86400000);
   EXPECT_FALSE(ParseDuration("soon").has_value());
   EXPECT_FALSE(ParseDuration("1e99s").has_value());
+}
+
+TEST(UnitsTest, ChunkSizeLimits) {
+  EXPECT_TRUE(CheckChunkSize(4u << 10).ok());
+  EXPECT_TRUE(CheckChunkSize(16u << 20).ok());
+  EXPECT_TRUE(CheckChunkSize(1u << 30).ok());
+  EXPECT_EQ(CheckChunkSize(4095).code(), Code::kInvalidArgument);
+  EXPECT_EQ(CheckChunkSize((1u << 30) + 1).code(), Code::kInvalidArgument);
+  EXPECT_NE(CheckChunkSize(2ull << 40).message().find("1.0 GiB"), std::string::npos);
 }
 
 TEST(ConfigTest, SplitCommas) {
