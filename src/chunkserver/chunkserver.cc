@@ -10,6 +10,7 @@
 #include "common/checksum.h"
 #include "common/fs.h"
 #include "common/metrics.h"
+#include "common/version.h"
 #include "http/range.h"
 #include "http/status_http.h"
 
@@ -315,7 +316,9 @@ awaitable<void> Chunkserver::HandleStatus(Exchange& ex) {
                {"capacity", s.capacity},
                {"free", s.free},
                {"reserve", s.reserve_bytes},
-               {"chunks", store_->Count()}};
+               {"chunks", store_->Count()},
+               {"wharf_version", WharfVersion()}};
+  ex.AddHeader("X-Wharf-Version", std::string(WharfVersion()));
   (void)co_await ex.Respond(http::status::ok, body.dump());
 }
 

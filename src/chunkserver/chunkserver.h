@@ -8,7 +8,8 @@
 //   DELETE /v1/chunks/{id}   -> 204 / 404
 //   GET    /v1/chunks?after=ID&limit=N  -> {"chunks": [{"id","size","checksum","mtime"}],
 //                                          "next": ID | null}     (the inventory, for peers)
-//   GET    /v1/status        -> {"id","group","addr","state","capacity","free","reserve","chunks"}
+//   GET    /v1/status        -> {"id","group","addr","state","capacity","free","reserve","chunks",
+//                                 "wharf_version"} (and an X-Wharf-Version header)
 //   GET    /healthz, /metrics
 //
 // Errors are JSON {"error": {"code": "<status code name>", "message": "…"}} with 400

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "common/version.h"
 
 namespace wharf::cli {
 namespace {
@@ -21,7 +22,9 @@ daemons:
   up           a whole cluster in one process (master, two groups of two chunkservers, gateway)
 
 tools:
+  version      print the version (also: wharf --version)
   status       print the cluster like fdfs_monitor
+  member rm    decommission a member (refused while it is heard from, unless --force)
   put          store a file through a gateway; prints its id
   get          fetch a stored file by id (stdout, or -o FILE)
   rm           delete a stored file by id
@@ -40,12 +43,17 @@ int Main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   std::string cmd = argv[1];
+  if (cmd == "--version" || cmd == "version") {
+    std::cout << "wharf " << WharfVersion() << "\n";
+    return 0;
+  }
   Args args(argv + 2, argv + argc);
   static const std::map<std::string, int (*)(Args)> kCommands = {
       {"master", RunMaster},   {"chunkserver", RunChunkserver},
       {"status", RunStatus},   {"up", RunUp},
       {"gateway", RunGateway}, {"put", RunPut},
       {"get", RunGet},         {"rm", RunRm},
+      {"member", RunMember},
   };
   auto it = kCommands.find(cmd);
   if (it == kCommands.end()) {
