@@ -400,6 +400,10 @@ int RunGet(Args args) {
   auto g = ParseGateway(ChooseGatewayUrl(gateway));
   if (!g) return ConfigError(role, g.error().message());
   if (!ValidId(id)) return ConfigError(role, "invalid id '" + id + "'");
+  // As curl does: binary bytes on a terminal garble it; ask for -o or a pipe instead.
+  if ((out.empty() || out == "-") && isatty(STDOUT_FILENO)) {
+    return ConfigError(role, "refusing to write the file to a terminal: use -o FILE or a pipe");
+  }
   return RunClient(role, [&](asio::any_io_executor ex) { return Get(ex, *g, id, out); });
 }
 
