@@ -39,16 +39,25 @@ Status NoWritableGroup(const ClusterMap& map, const PlacementRequest& request) {
       map.groups.size(), writable, request.exclude.size(), request.chunk_bytes, map.version));
 }
 
-std::string ChooseMostFree(const std::vector<const GroupInfo*>& candidates) {
+std::string ChooseMostFree(const std::vector<const GroupInfo*>& candidates,
+                           std::atomic<uint64_t>* tie_counter) {
   uint64_t best = 0;
   for (const GroupInfo* g : candidates) best = std::max(best, g->MinAvailable());
   const uint64_t threshold = best - best / 10;  // within 10% of the best
-  const GroupInfo* chosen = nullptr;
-  for (const GroupInfo* g : candidates) {  // sorted by id, so ties keep the smallest id
-    if (g->MinAvailable() < threshold) continue;
-    if (chosen == nullptr || g->Busy() < chosen->Busy()) chosen = g;
+  uint64_t least_busy = UINT64_MAX;
+  for (const GroupInfo* g : candidates) {
+    if (g->MinAvailable() >= threshold) least_busy = std::min(least_busy, g->Busy());
   }
-  return chosen->id;
+  // The top groups that are least busy, by id. Without a counter the smallest id wins; with
+  // one they take turns, so equally empty, equally idle groups share the writes (otherwise a
+  // burst of writes between two heartbeats would all land on the first group).
+  std::vector<const GroupInfo*> tied;
+  for (const GroupInfo* g : candidates) {
+    if (g->MinAvailable() >= threshold && g->Busy() == least_busy) tied.push_back(g);
+  }
+  if (tie_counter == nullptr || tied.size() == 1) return tied.front()->id;
+  uint64_t n = tie_counter->fetch_add(1, std::memory_order_relaxed);
+  return tied[n % tied.size()]->id;
 }
 
 Result<std::string> ChooseNamed(const ClusterMap& map, const PlacementRequest& request) {
@@ -95,7 +104,7 @@ Result<std::string> ChooseGroup(const ClusterMap& map, const PlacementRequest& r
     uint64_t n = request.round_robin_counter->fetch_add(1, std::memory_order_relaxed);
     return candidates[n % candidates.size()]->id;
   }
-  return ChooseMostFree(candidates);
+  return ChooseMostFree(candidates, request.round_robin_counter);
 }
 
 }  // namespace wharf

@@ -16,7 +16,8 @@ namespace wharf {
 
 enum class PlacementPolicy {
   // Default. Among writable groups, the "top groups" are those whose MinAvailable() is within
-  // 10% of the best one; of those the least busy (sum of members' busy) wins, ties by group id.
+  // 10% of the best one; of those the least busy (sum of members' busy) wins. Ties take turns
+  // when the request carries a counter (round_robin_counter), else go to the smallest id.
   // Spreads load without always hammering the single emptiest group.
   kMostFree,
   // Writable groups sorted by id, in turn, driven by a caller-held counter.
@@ -37,8 +38,8 @@ struct PlacementRequest {
   uint64_t chunk_bytes = 0;
   // Groups never to choose (e.g. those a write just failed on).
   std::set<std::string, std::less<>> exclude;
-  // kRoundRobin only; required. Not owned; shared by the caller's threads (one fetch_add per
-  // call).
+  // kRoundRobin: required. kMostFree: optional, rotates among tied top groups. Not owned;
+  // shared by the caller's threads (one fetch_add per call that uses it).
   std::atomic<uint64_t>* round_robin_counter = nullptr;
 };
 

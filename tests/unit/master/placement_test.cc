@@ -87,6 +87,27 @@ TEST(MostFreeTest, TieBreaksById) {
   EXPECT_EQ(*ChooseGroup(map, {}), "g1");
 }
 
+TEST(MostFreeTest, TiedGroupsTakeTurnsWithACounter) {
+  // wharf up: two empty groups, idle between heartbeats. Every write went to g1 before.
+  ClusterMap map;
+  map.groups = {Group("g1", {Member("a", 1000)}), Group("g2", {Member("b", 1000)}),
+                Group("g3", {Member("c", 1000)}), Group("g4", {Member("d", 1000, 2)})};
+  std::atomic<uint64_t> counter{0};
+  PlacementRequest req;
+  req.round_robin_counter = &counter;
+  std::map<std::string, int> picks;
+  for (int i = 0; i < 30; ++i) ++picks[*ChooseGroup(map, req)];
+  EXPECT_EQ(picks["g1"], 10);
+  EXPECT_EQ(picks["g2"], 10);
+  EXPECT_EQ(picks["g3"], 10);
+  EXPECT_EQ(picks.count("g4"), 0u);  // busier: not a tie
+  // A single least-busy group does not consume the counter's turn order.
+  map.groups[0].members[0].busy = 0;
+  map.groups[1].members[0].busy = 1;
+  map.groups[2].members[0].busy = 1;
+  EXPECT_EQ(*ChooseGroup(map, req), "g1");
+}
+
 TEST(MostFreeTest, SkipsUnwritableExcludedAndTooFullGroups) {
   ClusterMap map;
   map.groups = {Group("g1", {Member("a", 5000)}, /*writable=*/false),
