@@ -59,7 +59,13 @@ awaitable<Status> ClusterClient::Refresh() {
 awaitable<void> ClusterClient::RefreshLoop() {
   while (!stopped_) {
     Status st = co_await Refresh();
-    if (!st.ok()) log_->warn("cluster map refresh failed err={}", st);
+    if (!st.ok()) {
+      if (auto held = refresh_log_.Admit()) {
+        log_->warn("cluster map refresh failed err={}{}", st, Held(*held));
+      }
+    } else if (uint64_t failures = refresh_log_.Reset(); failures > 0) {
+      log_->info("cluster map refresh works again after {} failures", failures);
+    }
     auto wait = st.ok() ? options_.refresh : std::chrono::milliseconds(500);
     for (auto waited = std::chrono::milliseconds(0); waited < wait && !refresh_now_ && !stopped_;
          waited += std::chrono::milliseconds(100)) {

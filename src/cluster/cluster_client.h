@@ -19,6 +19,7 @@
 
 #include "common/asio.h"
 #include "common/log.h"
+#include "common/log_throttle.h"
 #include "common/status.h"
 #include "http/client.h"
 #include "master/cluster_map.h"
@@ -86,6 +87,7 @@ class ClusterClient {
   bool stopped_ = false;
   bool refresh_now_ = false;
   Logger log_;
+  LogThrottle refresh_log_;  // a master down would log every 500 ms
 };
 
 }  // namespace wharf
