@@ -11,6 +11,8 @@ using Args = std::vector<std::string>;
 int RunMaster(Args args);
 int RunChunkserver(Args args);
 int RunStatus(Args args);
+// `wharf member rm ID`: decommission a member on every master (cmd_status.cc).
+int RunMember(Args args);
 int RunUp(Args args);
 int RunGateway(Args args);
 // The file API of a gateway (cmd_files.cc).

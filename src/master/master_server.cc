@@ -1,10 +1,13 @@
 #include "master/master_server.h"
 
+#include <fmt/format.h>
+
 #include <nlohmann/json.hpp>
 
 #include "common/async.h"
 #include "common/fs.h"
 #include "common/metrics.h"
+#include "common/version.h"
 #include "http/status_http.h"
 
 namespace wharf {
@@ -77,6 +80,22 @@ void MasterServer::UpdateGauges(const ClusterMap& map) {
   }
 }
 
+// Decommissioning a member that is still heard from would leave its group writable on fewer
+// copies while the member may come back with data: refuse unless it has been silent long
+// enough to be offline (?force=1 overrides). kNotFound for an unknown member.
+static Status CheckSilent(const ClusterMap& map, const std::string& id) {
+  for (const auto& g : map.groups) {
+    const MemberInfo* m = g.FindMember(id);
+    if (m == nullptr) continue;
+    if (m->state == MemberState::kOffline) return Status::Ok();
+    return Conflict(fmt::format(
+        "member {} of group {} is {} (heard from recently): stop it and wait until it is "
+        "offline, or force the removal",
+        id, g.id, MemberStateName(m->state)));
+  }
+  return NotFound(fmt::format("unknown member {}", id));
+}
+
 awaitable<void> MasterServer::Handle(Exchange& ex) {
   if (co_await ServeOps(ex, nullptr)) co_return;
   std::string_view path = ex.path();
@@ -86,15 +105,20 @@ awaitable<void> MasterServer::Handle(Exchange& ex) {
              (ex.method() == http::verb::get || ex.method() == http::verb::head)) {
     ClusterMap map = topology_.Snapshot();
     UpdateGauges(map);
+    ex.AddHeader("X-Wharf-Version", std::string(WharfVersion()));
     (void)co_await ex.Respond(http::status::ok, map.ToJson(path == "/v1/map").dump());
   } else if (path == "/v1/placement" && ex.method() == http::verb::get) {
     co_await HandlePlacement(ex);
   } else if (path.starts_with("/v1/members/") && ex.method() == http::verb::delete_) {
     std::string id(path.substr(std::string_view("/v1/members/").size()));
-    auto forget = [this, id] { return topology_.ForgetMember(id); };
-    Status st = co_await Offload(forget);
+    const bool force = ex.query("force").value_or("") == "1";
+    Status st = force ? Status::Ok() : CheckSilent(topology_.Snapshot(), id);
     if (st.ok()) {
-      log_->warn("member forgotten id={} remote={}", id, ex.remote());
+      auto forget = [this, id] { return topology_.ForgetMember(id); };
+      st = co_await Offload(forget);
+    }
+    if (st.ok()) {
+      log_->warn("member forgotten id={} force={} remote={}", id, force, ex.remote());
       (void)co_await ex.Respond(http::status::no_content);
     } else {
       co_await RespondError(ex, st);

@@ -5,7 +5,9 @@
 //   GET    /v1/status           the status shape (`wharf status`)
 //   GET    /v1/placement?size=N[&policy=most_free|round_robin|named][&group=ID]
 //                               -> {"group": "g1", "version": N, "members": [{"id","addr"}]}
-//   DELETE /v1/members/{id}     forget a decommissioned member
+//   DELETE /v1/members/{id}[?force=1]
+//                               forget a decommissioned member (`wharf member rm`): 409 while
+//                               the member is not offline, unless forced
 //   GET    /healthz, /metrics
 //
 // Masters are equal peers (FastDFS trackers): each is fed by every chunkserver; nothing is

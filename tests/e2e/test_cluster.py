@@ -547,12 +547,16 @@ def test_8a_bad_flags_one_line_error(make_cluster, tmp_path):
         ("master", ["master", "--listen", "nope", "--data", str(d / "m")]),
         ("master", ["master", *m_ok, "--policy", "banana"]),
         ("master", ["master", *m_ok, "--chunk-size", "banana"]),
+        ("master", ["master", *m_ok, "--chunk-size", "2TiB"]),     # over the 1 GiB chunk cap
+        ("master", ["master", *m_ok, "--chunk-size", "1.5MiB"]),   # fractions are refused
+        ("master", ["master", *m_ok, "--chunk-size", "16mb"]),     # MB or MiB? refused
         ("master", ["master", *m_ok, "--config", str(bad_yaml)]),
         ("master", ["master", *m_ok, "--config", str(tmp_path / "missing.yaml")]),
         ("chunkserver", ["chunkserver", *cs_ok, "--bogus-flag"]),
         ("chunkserver", ["chunkserver", *cs_ok, "--reserve", "banana"]),
         ("chunkserver", ["chunkserver", *cs_ok[:2], "--listen", "nope", *cs_ok[4:]]),
         ("chunkserver", ["chunkserver", *cs_ok, "--heartbeat", "banana"]),
+        ("chunkserver", ["chunkserver", *cs_ok, "--max-chunk", "4KB"]),
         ("chunkserver", ["chunkserver", *cs_ok, "--config", str(bad_yaml)]),
         ("chunkserver", ["chunkserver", *cs_ok, "--config", str(tmp_path / "missing.yaml")]),
         ("status", ["status", "--bogus-flag"]),
@@ -639,3 +643,66 @@ def test_9_restarted_master_knows_degraded_group(make_cluster):
 
     c.restart(b)
     c.wait_group_writable(m, "g1", True, 20)
+
+
+def test_10_member_rm_refuses_a_live_member_and_status_tells(make_cluster):
+    """Decommissioning is `wharf member rm`: refused while the member is heard from (unless
+    --force); `wharf status` marks the degraded group, hides an offline member's stale numbers,
+    and says when it is pointed at something that is not a master."""
+    c = make_cluster("decommission")
+    (m,) = c.add_masters(1)
+    a = c.add_chunkserver("g1")
+    b = c.add_chunkserver("g1")
+    c.wait_cluster_ready()
+    aid, bid = a.member_id, b.member_id
+
+    res = c.run_cli("member", "rm", bid, "--master", m.addr)
+    assert res.returncode != 0, f"a live member was removed: {res.stdout!r}"
+    err = res.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("wharf member: ") and "offline" in err[0], err
+    assert c.member_in(m.status(), bid) is not None, "refused removal still removed the member"
+
+    # the status table of a healthy cluster: no DEGRADED, the version in the header line
+    res = c.run_cli("status", "--master", m.addr)
+    assert res.returncode == 0 and "DEGRADED" not in res.stdout, res.stdout
+    assert "(wharf " in res.stdout.splitlines()[0], res.stdout
+
+    b.kill9()
+    c.wait_member_state(m, bid, lambda s: s == "offline", DETECT + 2 * HB, "offline")
+    res = c.run_cli("status", "--master", m.addr)
+    assert res.returncode == 0, res.stderr
+    assert "DEGRADED (1 of 2 members active)" in res.stdout, res.stdout
+    row = next(line for line in res.stdout.splitlines() if line.strip().startswith(bid))
+    assert row.split()[-3:] == ["-", "-", "-"], f"stale numbers shown for an offline member: {row}"
+
+    res = c.run_cli("member", "rm", bid, "--master", m.addr)
+    assert res.returncode == 0, res.stderr
+    st = m.status()
+    assert c.member_in(st, bid) is None and c.member_in(st, aid) is not None, st
+    assert c.group_in(st, "g1")["writable"] is True, f"g1 not writable without {bid}: {st}"
+    res = c.run_cli("member", "rm", bid, "--master", m.addr)
+    assert res.returncode != 0 and "unknown member" in res.stderr, res.stderr
+
+    # pointed at a chunkserver: one line saying what it is
+    res = c.run_cli("status", "--master", a.addr)
+    err = res.stderr.strip().splitlines()
+    assert res.returncode != 0 and len(err) == 1 and "is a chunkserver, not a master" in err[0], err
+
+    # --force removes a member that is not offline yet (killed just now: it would heartbeat
+    # itself back in as a new member if it were still running)
+    a.kill9()
+    res = c.run_cli("member", "rm", aid, "--master", m.addr)
+    assert res.returncode != 0 and "offline" in res.stderr, "removed without --force"
+    res = c.run_cli("member", "rm", aid, "--force", "--master", m.addr)
+    assert res.returncode == 0, res.stderr
+    assert c.member_in(m.status(), aid) is None
+
+
+def test_11_version(make_cluster):
+    c = make_cluster("version")
+    (m,) = c.add_masters(1)
+    res = c.run_cli("--version")
+    assert res.returncode == 0 and re.fullmatch(r"wharf \d+\.\d+\.\d+\n", res.stdout), res.stdout
+    version = res.stdout.split()[1]
+    r = wc.http_get(m.addr, "/v1/status")
+    assert r.headers.get("X-Wharf-Version") == version, r.headers

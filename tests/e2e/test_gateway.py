@@ -233,6 +233,38 @@ def test_cli_round_trip(gw, wharf_bin, tmp_path, size):
     assert_reads_back(gw.addr, fid, want, size, "HTTP read of a CLI upload:")
 
 
+def test_cli_get_refuses_a_terminal(gw, wharf_bin, tmp_path):
+    """Like curl: binary bytes are not written to a terminal unless asked with -o."""
+    src = tmp_path / "bin.dat"
+    src.write_bytes(bytes(range(256)) * 4)
+    fid = cli_put(wharf_bin, gw_url(gw), src)
+    STORED[fid] = (sha(src.read_bytes()), 1024)
+    master_fd, slave_fd = pty.openpty()
+    try:
+        r = run_wharf(wharf_bin, "get", fid, "--gateway", gw_url(gw), stdout=slave_fd)
+        os.set_blocking(master_fd, False)
+        try:
+            shown = os.read(master_fd, 65536)
+        except BlockingIOError:
+            shown = b""
+    finally:
+        os.close(slave_fd)
+        os.close(master_fd)
+    line = one_error_line(r, "get")
+    assert "terminal" in line and "-o" in line, line
+    assert shown == b"", f"wharf get wrote {len(shown)} bytes to the terminal"
+    # -o - is stdout too, and refused the same way; -o FILE still works from a terminal
+    out = tmp_path / "copy.dat"
+    r = run_wharf(wharf_bin, "get", fid, "-o", str(out), "--gateway", gw_url(gw))
+    assert r.returncode == 0 and out.read_bytes() == src.read_bytes(), r.stderr
+
+
+def test_status_pointed_at_a_gateway_says_so(gw, wharf_bin):
+    r = run_wharf(wharf_bin, "status", "--master", gw.addr, timeout=30)
+    line = one_error_line(r, "status")
+    assert "not a wharf master" in line and gw.addr in line, line
+
+
 def test_cli_gateway_from_env_and_flag_wins(gw, wharf_bin, tmp_path):
     src = tmp_path / "x.txt"
     src.write_bytes(b"hello wharf\n")
