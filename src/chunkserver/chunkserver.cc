@@ -6,6 +6,7 @@
 
 #include "chunkserver/chunk_id.h"
 #include "chunkserver/local_chunk_store.h"
+#include "chunkserver/validating_chunk_store.h"
 #include "common/async.h"
 #include "common/checksum.h"
 #include "common/fs.h"
@@ -81,7 +82,7 @@ Status Chunkserver::Start() {
   so.max_chunk_bytes = options_.max_chunk_bytes;
   so.metric_labels = {{"member", options_.id}};
   WHARF_ASSIGN_OR_RETURN(auto store, LocalChunkStore::Open(so));
-  store_ = std::move(store);
+  store_ = std::make_unique<ValidatingChunkStore>(std::move(store), so.metric_labels);
   ServerOptions hs;
   hs.component = "chunkserver";
   server_ = std::make_unique<Server>(ex_, hs, [this](Exchange& ex) { return Handle(ex); });
