@@ -32,7 +32,7 @@ asan: deps
 	cd build-asan && ctest --output-on-failure -j $(JOBS)
 
 format:
-	find src tests bench fuzz -name '*.cc' -o -name '*.h' | xargs clang-format -i
+	find $(wildcard src tests bench fuzz) \( -name '*.cc' -o -name '*.h' \) -print0 | xargs -0 -r clang-format -i
 
 clean:
 	rm -rf build build-debug build-asan

@@ -15,7 +15,8 @@ OpenChunk::OpenChunk(OpenChunk&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
       data_offset_(other.data_offset_),
       size_(other.size_),
-      checksum_(other.checksum_) {}
+      checksum_(other.checksum_),
+      env_(other.env_) {}
 
 OpenChunk& OpenChunk::operator=(OpenChunk&& other) noexcept {
   if (this != &other) {
@@ -24,6 +25,7 @@ OpenChunk& OpenChunk::operator=(OpenChunk&& other) noexcept {
     data_offset_ = other.data_offset_;
     size_ = other.size_;
     checksum_ = other.checksum_;
+    env_ = other.env_;
   }
   return *this;
 }
@@ -34,17 +36,9 @@ Result<std::string> OpenChunk::Read(uint64_t offset, uint64_t len) const {
         RangeInvalid(fmt::format("range [{}, +{}) outside chunk of {} bytes", offset, len, size_)));
   }
   std::string out(len, '\0');
-  uint64_t done = 0;
-  while (done < len) {
-    ssize_t n = ::pread(fd_, out.data() + done, len - done,
-                        static_cast<off_t>(data_offset_ + offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Err(ErrnoError("pread chunk", errno));
-    }
-    if (n == 0) return Err(IOError("chunk file shorter than its header says"));
-    done += static_cast<uint64_t>(n);
-  }
+  auto n = env_->ReadAt(fd_, data_offset_ + offset, out.data(), len);
+  if (!n) return Err(IOError("read chunk: " + n.error().message()));
+  if (*n != len) return Err(IOError("chunk file shorter than its header says"));
   return out;
 }
 

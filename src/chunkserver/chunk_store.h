@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "chunkserver/env.h"
 #include "common/status.h"
 
 namespace wharf {
@@ -48,12 +49,18 @@ struct SpaceInfo {
 // An open chunk, for the HTTP layer to sendfile()/pread() a range from. Owns `fd` (closed
 // on destruction). Bytes [data_offset, data_offset + size) of the file are the chunk's data.
 // The data stays readable through the fd even if the chunk is deleted meanwhile.
+// Read() goes through `env` (nullptr = DefaultEnv()), so tests can inject read faults.
 // Movable, not copyable. Not thread-safe (but pread on fd() from several threads is fine).
 class OpenChunk {
  public:
   OpenChunk() = default;
-  OpenChunk(int fd, uint64_t data_offset, uint64_t size, uint64_t checksum)
-      : fd_(fd), data_offset_(data_offset), size_(size), checksum_(checksum) {}
+  OpenChunk(int fd, uint64_t data_offset, uint64_t size, uint64_t checksum,
+            std::shared_ptr<Env> env = nullptr)
+      : fd_(fd),
+        data_offset_(data_offset),
+        size_(size),
+        checksum_(checksum),
+        env_(env ? std::move(env) : DefaultEnv()) {}
   ~OpenChunk();
   OpenChunk(OpenChunk&& other) noexcept;
   OpenChunk& operator=(OpenChunk&& other) noexcept;
@@ -75,6 +82,7 @@ class OpenChunk {
   uint64_t data_offset_ = 0;
   uint64_t size_ = 0;
   uint64_t checksum_ = 0;
+  std::shared_ptr<Env> env_ = DefaultEnv();
 };
 
 // Streams one chunk into the store. Obtained from ChunkStore::BeginWrite(). Not thread-safe:

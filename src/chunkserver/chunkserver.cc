@@ -6,6 +6,7 @@
 
 #include "chunkserver/chunk_id.h"
 #include "chunkserver/local_chunk_store.h"
+#include "chunkserver/validating_chunk_store.h"
 #include "common/async.h"
 #include "common/checksum.h"
 #include "common/fs.h"
@@ -60,6 +61,25 @@ struct BusyGuard {
 
 }  // namespace
 
+// This member's request counters, labelled with its id (several chunkservers may share a
+// process under `wharf up`; each keeps its own series).
+struct Chunkserver::Counters {
+  explicit Counters(const Labels& l)
+      : puts(Metrics().Counter("wharf_chunkserver_puts_total", "Chunks stored.", l)),
+        put_bytes(Metrics().Counter("wharf_chunkserver_put_bytes_total", "Chunk bytes stored.", l)),
+        puts_refused(Metrics().Counter("wharf_chunkserver_puts_refused_total",
+                                       "Chunk puts refused (bad input, no space, ...).", l)),
+        gets(Metrics().Counter("wharf_chunkserver_gets_total", "Chunk reads served.", l)),
+        get_bytes(Metrics().Counter("wharf_chunkserver_get_bytes_total", "Chunk bytes served.", l)),
+        deletes(Metrics().Counter("wharf_chunkserver_deletes_total", "Chunks deleted.", l)) {}
+  CounterMetric& puts;
+  CounterMetric& put_bytes;
+  CounterMetric& puts_refused;
+  CounterMetric& gets;
+  CounterMetric& get_bytes;
+  CounterMetric& deletes;
+};
+
 Chunkserver::Chunkserver(asio::any_io_executor ex, ChunkserverOptions options)
     : ex_(ex), options_(std::move(options)), log_(GetLogger("chunkserver")) {}
 
@@ -81,10 +101,12 @@ Status Chunkserver::Start() {
   so.reserve = options_.reserve;
   so.max_chunk_bytes = options_.max_chunk_bytes;
   so.metric_labels = {{"member", options_.id}};
+  counters_ = std::make_unique<Counters>(so.metric_labels);
   WHARF_ASSIGN_OR_RETURN(auto store, LocalChunkStore::Open(so));
-  store_ = std::move(store);
+  store_ = std::make_unique<ValidatingChunkStore>(std::move(store), so.metric_labels);
   ServerOptions hs;
   hs.component = "chunkserver";
+  hs.metric_labels = so.metric_labels;
   server_ = std::make_unique<Server>(ex_, hs, [this](Exchange& ex) { return Handle(ex); });
   WHARF_RETURN_IF_ERROR(server_->Listen(options_.listen));
   addr_ = options_.advertise.empty() ? server_->local_address() : options_.advertise;
@@ -140,11 +162,9 @@ awaitable<void> Chunkserver::Handle(Exchange& ex) {
 }
 
 awaitable<void> Chunkserver::HandlePut(Exchange& ex, std::string id) {
-  static auto& puts = Metrics().Counter("wharf_chunkserver_puts_total", "Chunks stored.");
-  static auto& put_bytes =
-      Metrics().Counter("wharf_chunkserver_put_bytes_total", "Chunk bytes stored.");
-  static auto& refused = Metrics().Counter("wharf_chunkserver_puts_refused_total",
-                                           "Chunk puts refused (bad input, no space, ...).");
+  auto& puts = counters_->puts;
+  auto& put_bytes = counters_->put_bytes;
+  auto& refused = counters_->puts_refused;
   auto checksum = ParseChecksum(ex.header("X-Wharf-Checksum"));
   auto size = ex.content_length();
   Status st;
@@ -215,9 +235,8 @@ awaitable<void> Chunkserver::HandlePut(Exchange& ex, std::string id) {
 }
 
 awaitable<void> Chunkserver::HandleGet(Exchange& ex, std::string id) {
-  static auto& gets = Metrics().Counter("wharf_chunkserver_gets_total", "Chunk reads served.");
-  static auto& get_bytes =
-      Metrics().Counter("wharf_chunkserver_get_bytes_total", "Chunk bytes served.");
+  auto& gets = counters_->gets;
+  auto& get_bytes = counters_->get_bytes;
   auto open = [this, id] { return store_->Open(id); };
   auto opened = co_await Offload(open);
   if (!opened) {
@@ -263,7 +282,7 @@ awaitable<void> Chunkserver::HandleGet(Exchange& ex, std::string id) {
 }
 
 awaitable<void> Chunkserver::HandleDelete(Exchange& ex, std::string id) {
-  static auto& deletes = Metrics().Counter("wharf_chunkserver_deletes_total", "Chunks deleted.");
+  auto& deletes = counters_->deletes;
   auto remove = [this, id] { return store_->Delete(id); };
   Status st = co_await Offload(remove);
   if (!st.ok()) {

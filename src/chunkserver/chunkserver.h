@@ -82,8 +82,11 @@ class Chunkserver {
   // fetched off the event loop).
   std::string ReportedState(const Result<SpaceInfo>& space);
 
+  struct Counters;
+
   asio::any_io_executor ex_;
   ChunkserverOptions options_;
+  std::unique_ptr<Counters> counters_;  // set by Start()
   std::unique_ptr<ChunkStore> store_;
   std::unique_ptr<Server> server_;
   std::atomic<bool> syncing_{true};

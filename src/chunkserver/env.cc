@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -57,6 +58,15 @@ class PosixWritableFile : public WritableFile {
   int fd_;
 };
 
+class PosixFileLock : public FileLock {
+ public:
+  explicit PosixFileLock(int fd) : fd_(fd) {}
+  ~PosixFileLock() override { ::close(fd_); }  // releases the flock
+
+ private:
+  int fd_;
+};
+
 class PosixEnv : public Env {
  public:
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
@@ -69,6 +79,39 @@ class PosixEnv : public Env {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return Err(PathError("open", path, errno));
     return fd;
+  }
+
+  Result<size_t> ReadAt(int fd, uint64_t offset, void* buf, size_t n) override {
+    char* p = static_cast<char*>(buf);
+    size_t done = 0;
+    while (done < n) {
+      ssize_t r = ::pread(fd, p + done, n - done, static_cast<off_t>(offset + done));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return Err(ErrnoError("pread", errno));
+      }
+      if (r == 0) break;  // end of file
+      done += static_cast<size_t>(r);
+    }
+    return done;
+  }
+
+  Result<FileInfo> StatFile(int fd) override {
+    struct stat st;
+    if (::fstat(fd, &st) != 0) return Err(ErrnoError("fstat", errno));
+    return FileInfo{static_cast<uint64_t>(st.st_size), static_cast<int64_t>(st.st_mtime)};
+  }
+
+  Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return Err(PathError("open", path, errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      int err = errno;
+      ::close(fd);
+      if (err == EWOULDBLOCK) return Err(Unavailable("locked by another holder: " + path));
+      return Err(ErrnoError("flock " + path, err));
+    }
+    return std::unique_ptr<FileLock>(std::make_unique<PosixFileLock>(fd));
   }
 
   Status Rename(const std::string& from, const std::string& to) override {

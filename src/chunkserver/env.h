@@ -1,5 +1,7 @@
-// Env: the few file-system operations LocalChunkStore performs, behind an interface so tests
-// can inject faults (fault_env.h), as leveldb's Env does. Blocking; thread-safe.
+// Env: the few file-system operations LocalChunkStore performs (writes, reads, directory
+// changes, the data directory's lock), behind an interface so tests can inject faults
+// (tests/support/fault_env.h, a test-only library), as leveldb's Env does. Blocking;
+// thread-safe.
 //
 // Every error is a Status: kNotFound when the named file/directory does not exist, kIOError
 // for everything else (with strerror text).
@@ -28,6 +30,18 @@ class WritableFile {
   virtual Status Close() = 0;
 };
 
+// What fstat(2) says of an open file.
+struct FileInfo {
+  uint64_t size = 0;
+  int64_t mtime_unix = 0;
+};
+
+// An exclusive lock on a file (flock), held until the object is destroyed.
+class FileLock {
+ public:
+  virtual ~FileLock() = default;
+};
+
 // Space of the file system holding a directory.
 struct FsSpace {
   uint64_t capacity = 0;
@@ -42,6 +56,14 @@ class Env {
   virtual Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) = 0;
   // Opens `path` read-only; the caller owns the returned fd. kNotFound.
   virtual Result<int> OpenReadOnly(const std::string& path) = 0;
+  // pread(2) into `buf`: reads `n` bytes at `offset` of `fd`, fewer only when the file ends
+  // first. Returns how many were read. kIOError.
+  virtual Result<size_t> ReadAt(int fd, uint64_t offset, void* buf, size_t n) = 0;
+  // fstat(2) of an open fd. kIOError.
+  virtual Result<FileInfo> StatFile(int fd) = 0;
+  // Creates `path` if missing and takes an exclusive lock on it without waiting.
+  // kUnavailable if another holder (process or store) has it; kIOError.
+  virtual Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) = 0;
   // rename(2): atomically replaces `to`. kNotFound if `from` is missing.
   virtual Status Rename(const std::string& from, const std::string& to) = 0;
   // unlink(2). kNotFound.

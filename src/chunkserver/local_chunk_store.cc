@@ -1,7 +1,6 @@
 #include "chunkserver/local_chunk_store.h"
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -179,9 +178,7 @@ LocalChunkStore::LocalChunkStore(Options options)
       pending_(dirs_.size(), 0),
       subdirs_(dirs_.size()) {}
 
-LocalChunkStore::~LocalChunkStore() {
-  for (int fd : lock_fds_) ::close(fd);  // releases the flock
-}
+LocalChunkStore::~LocalChunkStore() = default;  // locks_ release the directory locks
 
 Result<std::unique_ptr<LocalChunkStore>> LocalChunkStore::Open(Options options) {
   if (options.dirs.empty()) return Err(InvalidArgument("chunk store: no data directories"));
@@ -217,16 +214,14 @@ Status LocalChunkStore::OpenDir(size_t dir) {
   for (const char* sub : {"/chunks", "/tmp", "/quarantine"}) {
     WHARF_RETURN_IF_ERROR(env_->CreateDirs(root + sub));
   }
-  std::string lock_path = root + "/LOCK";
-  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError("open " + lock_path, errno);
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    int err = errno;
-    ::close(fd);
-    if (err == EWOULDBLOCK) return Unavailable("data directory in use by another store: " + root);
-    return ErrnoError("flock " + lock_path, err);
+  auto lock = env_->LockFile(root + "/LOCK");
+  if (!lock) {
+    if (lock.error().code() == Code::kUnavailable) {
+      return Unavailable("data directory in use by another store: " + root);
+    }
+    return lock.error();
   }
-  lock_fds_.push_back(fd);
+  locks_.push_back(std::move(*lock));
   WHARF_RETURN_IF_ERROR(env_->SyncDir(root));
   WHARF_ASSIGN_OR_RETURN(auto tmp_names, env_->ListDir(TmpDir(dir)));
   for (const auto& name : tmp_names) {
@@ -277,17 +272,17 @@ Status LocalChunkStore::ScanFile(size_t dir, const std::string& sub, const std::
     log_->warn("chunk file unreadable, skipped path={} err={}", path, fd.error());
     return Status::Ok();
   }
-  OpenChunk holder(*fd, 0, 0, 0);  // closes the fd
+  OpenChunk holder(*fd, 0, 0, 0, env_);  // closes the fd
   char buf[kChunkHeaderSize];
-  struct stat st;
-  ssize_t n = ::pread(*fd, buf, sizeof buf, 0);
-  if (n < 0 || ::fstat(*fd, &st) != 0) {
-    log_->warn("chunk file unreadable, skipped path={} errno={}", path, errno);
+  auto n = env_->ReadAt(*fd, 0, buf, sizeof buf);
+  auto st = n ? env_->StatFile(*fd) : Err(n.error());
+  if (!st) {
+    log_->warn("chunk file unreadable, skipped path={} err={}", path, st.error());
     return Status::Ok();
   }
-  auto header = DecodeChunkHeader(buf, static_cast<size_t>(n));
-  if (header && static_cast<uint64_t>(st.st_size) == kChunkHeaderSize + header->size) {
-    (*index)[name] = Entry{dir, header->size, header->checksum, st.st_mtime};
+  auto header = DecodeChunkHeader(buf, *n);
+  if (header && st->size == kChunkHeaderSize + header->size) {
+    (*index)[name] = Entry{dir, header->size, header->checksum, st->mtime_unix};
     return Status::Ok();
   }
   counters_->corrupt.Inc();
@@ -505,23 +500,20 @@ Result<ChunkInfo> LocalChunkStore::Stat(const std::string& id) {
 Result<OpenChunk> LocalChunkStore::OpenEntry(const std::string& id, const Entry& e) {
   std::string path = ChunkPath(e.dir, id);
   WHARF_ASSIGN_OR_RETURN(int fd, env_->OpenReadOnly(path));
-  OpenChunk chunk(fd, kChunkHeaderSize, e.size, e.checksum);
+  OpenChunk chunk(fd, kChunkHeaderSize, e.size, e.checksum, env_);
   char buf[kChunkHeaderSize];
-  ssize_t n;
-  do {
-    n = ::pread(fd, buf, sizeof buf, 0);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return Err(ErrnoError("read header " + path, errno));
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return Err(ErrnoError("fstat " + path, errno));
-  auto header = DecodeChunkHeader(buf, static_cast<size_t>(n));
+  auto n = env_->ReadAt(fd, 0, buf, sizeof buf);
+  if (!n) return Err(IOError("read header " + path + ": " + n.error().message()));
+  auto st = env_->StatFile(fd);
+  if (!st) return Err(IOError(path + ": " + st.error().message()));
+  auto header = DecodeChunkHeader(buf, *n);
   Status bad;
   if (!header) {
     bad = header.error();
   } else if (header->size != e.size || header->checksum != e.checksum) {
     bad = Corruption("chunk header disagrees with the index");
-  } else if (static_cast<uint64_t>(st.st_size) != kChunkHeaderSize + e.size) {
-    bad = Corruption(fmt::format("chunk file is {} bytes, header says {} + {}", st.st_size,
+  } else if (st->size != kChunkHeaderSize + e.size) {
+    bad = Corruption(fmt::format("chunk file is {} bytes, header says {} + {}", st->size,
                                  kChunkHeaderSize, e.size));
   }
   if (!bad.ok()) {
@@ -569,12 +561,11 @@ Result<ChunkInfo> LocalChunkStore::Verify(const std::string& id) {
   uint64_t off = 0;
   while (off < chunk.size()) {
     uint64_t want = std::min<uint64_t>(buf.size(), chunk.size() - off);
-    ssize_t n = ::pread(chunk.fd(), buf.data(), want, static_cast<off_t>(kChunkHeaderSize + off));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Err(ErrnoError("read chunk " + id, errno));
-    if (n == 0) return Err(Corruption("chunk " + id + ": file shrank while verifying"));
-    hasher.Update(buf.data(), static_cast<size_t>(n));
-    off += static_cast<uint64_t>(n);
+    auto n = env_->ReadAt(chunk.fd(), kChunkHeaderSize + off, buf.data(), want);
+    if (!n) return Err(IOError("read chunk " + id + ": " + n.error().message()));
+    if (*n == 0) return Err(Corruption("chunk " + id + ": file shrank while verifying"));
+    hasher.Update(buf.data(), *n);
+    off += *n;
   }
   if (hasher.Value() != e.checksum) {
     counters_->corrupt.Inc();

@@ -135,7 +135,7 @@ class LocalChunkStore : public ChunkStore {
   const Options options_;
   const std::shared_ptr<Env> env_;
   const std::vector<std::string> dirs_;
-  std::vector<int> lock_fds_;
+  std::vector<std::unique_ptr<FileLock>> locks_;  // one per data directory
   Logger log_;
   std::unique_ptr<Counters> counters_;
 

@@ -1,41 +1,30 @@
-// `wharf up`: a whole small cluster in one process, for a laptop or a CI job:
-// a master, two groups of two chunkservers and a gateway, each on its own event loop thread,
-// data under --data:
-//
-//   <data>/master/          the master's persisted member list
-//   <data>/g1-a/ g1-b/      chunkservers of group g1
-//   <data>/g2-a/ g2-b/      chunkservers of group g2
-//   <data>/meta.db          the gateway's metadata store (SQLite)
-#include <fmt/format.h>
-
+// `wharf up`: a whole small cluster in one process, for a laptop or a CI job (a LocalCluster:
+// a master, two groups of two chunkservers and a gateway; see cli/local_cluster.h for the data
+// layout), until SIGINT or SIGTERM.
 #include <csignal>
 #include <iostream>
-#include <thread>
 
-#include "chunkserver/chunkserver.h"
 #include "cli/commands.h"
+#include "cli/local_cluster.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/units.h"
-#include "gateway/gateway.h"
-#include "master/master_server.h"
 
 namespace wharf::cli {
 
 int RunUp(Args args) {
   const std::string role = "up";
   CLI::App app{"wharf up: a whole cluster in one process", "wharf up"};
-  std::string data = "./wharf-data", host = "127.0.0.1", log_level = "info", config;
+  LocalClusterOptions o;
+  std::string log_level = "info", config;
   std::string reserve = "1GiB", chunk_size = "16MiB";
-  int base_port = 7700;
-  std::string listen = "127.0.0.1:5000";
   app.add_option("--config", config, "YAML file of flag values (flags win)");
-  app.add_option("--data", data, "data directory")->capture_default_str();
-  app.add_option("--listen", listen, "HOST:PORT of the gateway (registry and file API)")
+  app.add_option("--data", o.data_dir, "data directory")->capture_default_str();
+  app.add_option("--listen", o.gateway_listen, "HOST:PORT of the gateway (registry and file API)")
       ->capture_default_str();
-  app.add_option("--cluster-host", host, "address the cluster's daemons bind")
+  app.add_option("--cluster-host", o.host, "address the cluster's daemons bind")
       ->capture_default_str();
-  app.add_option("--cluster-port", base_port,
+  app.add_option("--cluster-port", o.base_port,
                  "master port; chunkservers use the next four (0 = any free ports)")
       ->capture_default_str();
   app.add_option("--reserve", reserve, "free space each chunkserver keeps")->capture_default_str();
@@ -45,80 +34,28 @@ int RunUp(Args args) {
   if (!SetLogLevel(log_level)) return ConfigError(role, "unknown --log-level " + log_level);
   auto res = ParseReserve(reserve);
   if (!res) return ConfigError(role, "--reserve: " + res.error().message());
+  o.reserve = *res;
   auto cs = ParseBytes(chunk_size);
   if (!cs || *cs == 0) return ConfigError(role, "--chunk-size: bad size " + chunk_size);
-  if (base_port < 0 || base_port > 65530) return ConfigError(role, "--cluster-port out of range");
-  auto port = [&](int i) { return base_port == 0 ? 0 : base_port + i; };
+  o.chunk_size = *cs;
 
-  asio::io_context master_io;
-  MasterOptions mo;
-  mo.listen = fmt::format("{}:{}", host, port(0));
-  mo.data_dir = data + "/master";
-  mo.chunk_size = *cs;
-  MasterServer master(master_io.get_executor(), mo);
-  if (Status st = master.Start(); !st.ok()) return ConfigError(role, st.ToString());
-
-  struct Member {
-    std::string group, name;
-    std::unique_ptr<asio::io_context> io;
-    std::unique_ptr<Chunkserver> server;
-  };
-  std::vector<Member> members;
-  int i = 1;
-  for (std::string g : {"g1", "g2"}) {
-    for (std::string m : {"a", "b"}) {
-      Member mem{g, g + "-" + m, std::make_unique<asio::io_context>(), nullptr};
-      ChunkserverOptions co;
-      co.group = g;
-      co.id = mem.name;
-      co.listen = fmt::format("{}:{}", host, port(i++));
-      co.dirs = {data + "/" + mem.name};
-      co.masters = {master.address()};
-      co.reserve = *res;
-      co.heartbeat = std::chrono::seconds(1);
-      co.max_chunk_bytes = std::max<uint64_t>(*cs, 1u << 20);
-      mem.server = std::make_unique<Chunkserver>(mem.io->get_executor(), co);
-      if (Status st = mem.server->Start(); !st.ok()) {
-        return ConfigError(role, mem.name + ": " + st.ToString());
-      }
-      members.push_back(std::move(mem));
-    }
+  LocalCluster cluster(o);
+  if (Status st = cluster.Start(); !st.ok()) return ConfigError(role, st.message());
+  std::cout << "wharf up: data in " << o.data_dir << "\n  gateway      "
+            << cluster.gateway_address() << "  (registry: /v2/, files: /files)\n  master       "
+            << cluster.master_address() << "\n";
+  for (const auto& m : cluster.members()) {
+    std::cout << "  chunkserver  " << m.address << "  (" << m.id << ", group " << m.group << ")\n";
   }
-  asio::io_context gateway_io;
-  GatewayOptions go;
-  go.listen = listen;
-  go.masters = {master.address()};
-  go.meta_url = "sqlite:" + data + "/meta.db";
-  go.chunk_size = *cs;
-  Gateway gateway(gateway_io.get_executor(), go);
-  if (Status st = gateway.Start(); !st.ok()) return ConfigError(role, "gateway: " + st.ToString());
+  std::cout << "  status:      wharf status --master " << cluster.master_address() << std::endl;
 
-  std::cout << "wharf up: data in " << data << "\n  gateway      " << gateway.address()
-            << "  (registry: /v2/, files: /files)\n  master       " << master.address() << "\n";
-  for (auto& m : members) {
-    std::cout << "  chunkserver  " << m.server->address() << "  (" << m.name << ", group "
-              << m.group << ")\n";
-  }
-  std::cout << "  status:      wharf status --master " << master.address() << std::endl;
-
-  std::vector<std::thread> threads;
-  for (auto& m : members) threads.emplace_back([&io = *m.io] { io.run(); });
-  threads.emplace_back([&gateway_io] { gateway_io.run(); });
-  asio::signal_set signals(master_io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int) {
-    if (ec) return;
-    GetLogger("wharf")->info("stopping the cluster");
-    master.Stop();
-    master_io.stop();
+  asio::io_context io;
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([](const boost::system::error_code& ec, int) {
+    if (!ec) GetLogger("wharf")->info("stopping the cluster");
   });
-  master_io.run();
-  gateway.Stop();
-  gateway_io.stop();
-  for (auto& m : members) {
-    m.server->Stop();
-    m.io->stop();
-  }
-  for (auto& t : threads) t.join();
+  io.run();
+  cluster.Stop();
   std::cout << "wharf up: stopped" << std::endl;
   return 0;
 }

@@ -7,6 +7,7 @@
 #include "gateway/file_api.h"
 #include "gateway/registry_handlers.h"
 #include "http/status_http.h"
+#include "meta/instrumented_meta_store.h"
 
 namespace wharf {
 
@@ -23,7 +24,8 @@ Status Gateway::Start() {
   for (const auto& m : options_.masters) {
     if (auto hp = SplitHostPort(m); !hp) return hp.error();
   }
-  WHARF_ASSIGN_OR_RETURN(meta_, OpenMetaStore(options_.meta_url));
+  WHARF_ASSIGN_OR_RETURN(auto store, OpenMetaStore(options_.meta_url));
+  meta_ = std::make_unique<InstrumentedMetaStore>(std::move(store));  // times every call
   ClusterClientOptions co;
   co.masters = options_.masters;
   co.policy = options_.policy;

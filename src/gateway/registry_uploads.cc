@@ -104,8 +104,9 @@ awaitable<Result<Written>> WriteRequestBody(GatewayContext& ctx, Exchange& ex, s
   co_return w;
 }
 
-// Checks a PATCH/PUT Content-Range against the session's offset. On failure sends 416 (with
-// the session's Range) and returns false.
+// Checks a PATCH/PUT Content-Range against the session's offset. Returns the range (an empty
+// inner optional when the request has no Content-Range), or nullopt after sending 416 (with the
+// session's Range) on failure.
 awaitable<std::optional<std::optional<ByteRange>>> CheckContentRange(Exchange& ex,
                                                                      const UploadSession& s) {
   std::string_view header = ex.header(http::field::content_range);

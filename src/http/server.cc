@@ -30,10 +30,11 @@ struct Server::State {
         acceptor(e),
         log(GetLogger(options.component)) {
     const std::string prefix = "wharf_" + options.component + "_http_";
+    const Labels& l = options.metric_labels;
     errors = &Metrics().Counter(prefix + "handler_errors_total",
-                                "Requests whose handler threw (a bug) or did not respond.");
-    connections = &Metrics().Gauge(prefix + "connections", "Open HTTP connections.");
-    latency = &Metrics().Histogram(prefix + "request_seconds", "Time to serve a request.");
+                                "Requests whose handler threw (a bug) or did not respond.", l);
+    connections = &Metrics().Gauge(prefix + "connections", "Open HTTP connections.", l);
+    latency = &Metrics().Histogram(prefix + "request_seconds", "Time to serve a request.", l);
   }
 };
 
@@ -85,17 +86,20 @@ std::string MakeRequestId(std::string_view given) {
   return RandomHex(8);
 }
 
-void RecordRequest(const std::string& component, std::string_view method, unsigned code) {
+void RecordRequest(const ServerOptions& options, std::string_view method, unsigned code) {
   // Cached per thread: avoids the registry lock on the hot path.
   thread_local std::map<std::pair<std::string, unsigned>, CounterMetric*> cache;
-  std::string key(component);
+  std::string key(options.component);
+  key += RenderLabels(options.metric_labels);
   key += ' ';
   key += method;
   auto& slot = cache[{key, code}];
   if (!slot) {
-    slot = &Metrics().Counter("wharf_" + component + "_http_requests_total",
-                              "HTTP requests served, by method and status code.",
-                              {{"method", std::string(method)}, {"code", std::to_string(code)}});
+    Labels labels = options.metric_labels;
+    labels.emplace_back("method", std::string(method));
+    labels.emplace_back("code", std::to_string(code));
+    slot = &Metrics().Counter("wharf_" + options.component + "_http_requests_total",
+                              "HTTP requests served, by method and status code.", labels);
   }
   slot->Inc();
 }
@@ -389,7 +393,7 @@ awaitable<void> Connection::Run() {
     ex.request_id_ = MakeRequestId(ex.header("X-Request-Id"));
     ex.remote_ = remote_;
     co_await Serve(ex);
-    RecordRequest(st_->options.component, ex.method_string(), ex.status_code());
+    RecordRequest(st_->options, ex.method_string(), ex.status_code());
     st_->latency->Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     if (ex.body_remaining_ > 0 || !ex.head_bytes_.empty()) broken_ = true;  // short response
@@ -463,10 +467,11 @@ awaitable<void> Server::AcceptLoop() {
       continue;
     }
     if (st->active.load() >= st->options.max_connections) {
-      static auto& refused =
-          Metrics().Counter("wharf_" + st->options.component + "_http_connections_refused_total",
-                            "Connections closed at once because the connection bound was reached.");
-      refused.Inc();
+      Metrics()
+          .Counter("wharf_" + st->options.component + "_http_connections_refused_total",
+                   "Connections closed at once because the connection bound was reached.",
+                   st->options.metric_labels)
+          .Inc();
       std::string_view msg =
           "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
       asio::write(sock, asio::buffer(msg), ec);

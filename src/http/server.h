@@ -19,6 +19,7 @@
 
 #include "common/asio.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/status.h"
 
 namespace wharf {
@@ -31,6 +32,9 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(75)};
   std::chrono::milliseconds io_timeout{std::chrono::seconds(120)};
   size_t max_header_bytes = 64 * 1024;
+  // Added to this server's metric series, e.g. {{"member", "g1-a"}}: several daemons of one
+  // component may share a process (`wharf up`), and each keeps its own series.
+  Labels metric_labels;
 };
 
 class Connection;

@@ -57,29 +57,6 @@ void MasterServer::Stop() {
   if (server_) server_->Stop();
 }
 
-void MasterServer::UpdateGauges(const ClusterMap& map) {
-  static auto& writable =
-      Metrics().Gauge("wharf_master_groups_writable", "Groups that take writes now.");
-  static auto& groups = Metrics().Gauge("wharf_master_groups", "Groups known.");
-  int w = 0;
-  std::map<MemberState, int> by_state{{MemberState::kSyncing, 0},
-                                      {MemberState::kActive, 0},
-                                      {MemberState::kReadonly, 0},
-                                      {MemberState::kOffline, 0}};
-  for (const auto& g : map.groups) {
-    w += g.writable ? 1 : 0;
-    for (const auto& m : g.members) by_state[m.state]++;
-  }
-  writable.Set(w);
-  groups.Set(static_cast<double>(map.groups.size()));
-  for (auto& [state, n] : by_state) {
-    Metrics()
-        .Gauge("wharf_master_members", "Members by published state.",
-               {{"state", std::string(MemberStateName(state))}})
-        .Set(n);
-  }
-}
-
 // Decommissioning a member that is still heard from would leave its group writable on fewer
 // copies while the member may come back with data: refuse unless it has been silent long
 // enough to be offline (?force=1 overrides). kNotFound for an unknown member.
@@ -97,14 +74,14 @@ static Status CheckSilent(const ClusterMap& map, const std::string& id) {
 }
 
 awaitable<void> MasterServer::Handle(Exchange& ex) {
-  if (co_await ServeOps(ex, nullptr)) co_return;
+  // /healthz: 503 while the member list cannot be saved.
+  if (co_await ServeOps(ex, [this] { return topology_.PersistHealth(); })) co_return;
   std::string_view path = ex.path();
   if (path == "/v1/heartbeat" && ex.method() == http::verb::post) {
     co_await HandleHeartbeat(ex);
   } else if ((path == "/v1/map" || path == "/v1/status") &&
              (ex.method() == http::verb::get || ex.method() == http::verb::head)) {
-    ClusterMap map = topology_.Snapshot();
-    UpdateGauges(map);
+    ClusterMap map = topology_.Snapshot();  // publishes the map's gauges when it changed
     ex.AddHeader("X-Wharf-Version", std::string(WharfVersion()));
     (void)co_await ex.Respond(http::status::ok, map.ToJson(path == "/v1/map").dump());
   } else if (path == "/v1/placement" && ex.method() == http::verb::get) {
@@ -129,10 +106,10 @@ awaitable<void> MasterServer::Handle(Exchange& ex) {
 }
 
 awaitable<void> MasterServer::HandleHeartbeat(Exchange& ex) {
+  // The topology counts what it accepts and rejects; only what never reaches it (a body that
+  // is not a report) is counted here.
   static auto& rejected = Metrics().Counter("wharf_master_heartbeats_rejected_total",
-                                            "Heartbeats refused as malformed or conflicting.");
-  static auto& accepted =
-      Metrics().Counter("wharf_master_heartbeats_total", "Heartbeats accepted.");
+                                            "Heartbeats rejected (malformed or conflicting).");
   auto body = co_await ex.ReadAll(64 * 1024);
   if (!body) {
     (void)co_await ex.Respond(http::status::bad_request, ErrorJsonBody(body.error()));
@@ -141,18 +118,17 @@ awaitable<void> MasterServer::HandleHeartbeat(Exchange& ex) {
   json j = json::parse(*body, nullptr, false);
   auto report = HeartbeatReport::FromJson(j);
   Status st = report ? Status::Ok() : report.error();
+  if (!st.ok()) rejected.Inc();
   if (st.ok()) {
     // Heartbeat() may write members.json: off the event loop.
     auto record = [this, r = *report] { return topology_.Heartbeat(r); };
     st = co_await Offload(record);
   }
   if (!st.ok()) {
-    rejected.Inc();
     log_->warn("heartbeat rejected remote={} err={}", ex.remote(), st);
     co_await RespondError(ex, st);
     co_return;
   }
-  accepted.Inc();
   ClusterMap map = topology_.Snapshot();
   json reply = {{"version", map.version}};
   (void)co_await ex.Respond(http::status::ok, reply.dump());

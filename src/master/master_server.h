@@ -54,7 +54,6 @@ class MasterServer {
   awaitable<void> HandleHeartbeat(Exchange& ex);
   awaitable<void> HandlePlacement(Exchange& ex);
   awaitable<void> ProbePeers();
-  void UpdateGauges(const ClusterMap& map);
 
   asio::any_io_executor ex_;
   MasterOptions options_;

@@ -35,19 +35,29 @@ CounterMetric& PersistErrorsTotal() {
   return c;
 }
 
+// The map's gauges, set here only (each series once: wharf_master_members has one series per
+// state, so its sum is the number of members).
 void PublishGauges(const ClusterMap& map) {
   size_t writable = 0;
-  size_t offline = 0;
-  size_t members = 0;
+  std::map<MemberState, size_t> by_state{{MemberState::kSyncing, 0},
+                                         {MemberState::kActive, 0},
+                                         {MemberState::kReadonly, 0},
+                                         {MemberState::kOffline, 0}};
   for (const GroupInfo& g : map.groups) {
     writable += g.writable ? 1 : 0;
-    members += g.members.size();
-    for (const MemberInfo& m : g.members) offline += m.state == MemberState::kOffline ? 1 : 0;
+    for (const MemberInfo& m : g.members) by_state[m.state]++;
   }
   Metrics().Gauge("wharf_master_groups", "Groups known.").Set(map.groups.size());
   Metrics().Gauge("wharf_master_groups_writable", "Groups taking writes.").Set(writable);
-  Metrics().Gauge("wharf_master_members", "Members known.").Set(members);
-  Metrics().Gauge("wharf_master_members_offline", "Members offline.").Set(offline);
+  for (const auto& [state, n] : by_state) {
+    Metrics()
+        .Gauge("wharf_master_members", "Members by published state.",
+               {{"state", std::string(MemberStateName(state))}})
+        .Set(n);
+  }
+  Metrics()
+      .Gauge("wharf_master_members_offline", "Members offline.")
+      .Set(by_state[MemberState::kOffline]);
 }
 
 // One persisted member of members.json.
@@ -234,6 +244,13 @@ ClusterMap Topology::Snapshot() {
   return map;
 }
 
+Status Topology::PersistHealth() {
+  std::lock_guard lock(mutex_);
+  if (persist_error_.ok()) return Status::Ok();
+  return Unavailable(fmt::format("cannot save {}/{}: {}", options_.data_dir, kMembersFile,
+                                 persist_error_.ToString()));
+}
+
 Status Topology::ForgetMember(const std::string& id) {
   std::lock_guard lock(mutex_);
   auto it = members_.find(id);
@@ -254,6 +271,7 @@ Status Topology::PersistLocked() {
   Status st = MakeDirs(options_.data_dir);
   if (st.ok()) st = WriteFileAtomic(path, doc.dump(2) + "\n");
   persist_pending_ = !st.ok();
+  persist_error_ = st;
   if (!st.ok()) {
     PersistErrorsTotal().Inc();
     log_->warn("persisting members failed path={} err={} (will retry)", path, st);

@@ -90,6 +90,11 @@ class Topology {
   // from the previously returned map's.
   ClusterMap Snapshot();
 
+  // Ok, or kUnavailable (with the reason) while the last write of members.json failed: a
+  // restarted master would not know every member then. Clears when a later write succeeds
+  // (they are retried on every heartbeat).
+  Status PersistHealth();
+
   // Forgets a decommissioned member for good (memory and disk), so its group can be writable
   // again without it. kNotFound if unknown; kIOError if the file cannot be written (the member
   // is forgotten in memory regardless and the write retried on the next heartbeat). A member
@@ -114,6 +119,7 @@ class Topology {
   std::mutex mutex_;
   std::map<std::string, Member> members_;  // by member id
   bool persist_pending_ = false;           // the last members.json write failed
+  Status persist_error_;                   // the last members.json write's result
   uint64_t version_ = 0;
   std::string last_published_;  // serialized full map (version 0) of the last Snapshot()
 };

@@ -1,4 +1,4 @@
-#include "chunkserver/fault_env.h"
+#include "support/fault_env.h"
 
 #include <gtest/gtest.h>
 

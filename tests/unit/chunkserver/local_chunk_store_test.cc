@@ -7,10 +7,11 @@
 #include <fstream>
 
 #include "chunkserver/chunk_id.h"
-#include "chunkserver/fault_env.h"
+#include "chunkserver/validating_chunk_store.h"
 #include "common/checksum.h"
 #include "common/fs.h"
 #include "conformance/chunk_store_suite.h"
+#include "support/fault_env.h"
 
 namespace wharf {
 namespace {
@@ -56,7 +57,34 @@ ChunkStoreCase FaultEnvCase() {
           CorruptLocal};
 }
 
-INSTANTIATE_TEST_SUITE_P(Local, ChunkStoreSuite, ::testing::Values(LocalCase(), FaultEnvCase()),
+// The validating wrapper over the local store: it must keep every contract too.
+ChunkStoreCase ValidatingLocalCase() {
+  return {"ValidatingLocal",
+          [](const std::string& root,
+             std::optional<FakeDisk> disk) -> Result<std::unique_ptr<ChunkStore>> {
+            LocalChunkStore::Options o;
+            o.dirs = {root + "/data"};
+            o.reserve = Reserve{true, 10};
+            if (disk) {
+              o.space_for_test = [d = *disk](const std::string&) {
+                return FsSpace{d.capacity, d.free, 0};
+              };
+            }
+            WHARF_ASSIGN_OR_RETURN(auto local, LocalChunkStore::Open(std::move(o)));
+            return std::unique_ptr<ChunkStore>(
+                std::make_unique<ValidatingChunkStore>(std::move(local)));
+          },
+          [](ChunkStore& store, const std::string& id, uint64_t offset) -> Status {
+            auto& local =
+                dynamic_cast<LocalChunkStore&>(dynamic_cast<ValidatingChunkStore&>(store).inner());
+            std::string path = local.ChunkPathForTest(id);
+            if (path.empty()) return NotFound(id);
+            return FaultInjectingEnv::FlipByte(path, kChunkHeaderSize + offset);
+          }};
+}
+
+INSTANTIATE_TEST_SUITE_P(Local, ChunkStoreSuite,
+                         ::testing::Values(LocalCase(), FaultEnvCase(), ValidatingLocalCase()),
                          ChunkStoreCaseName);
 
 // ---------------------------------------------------------------------------------------
@@ -342,6 +370,47 @@ TEST_F(LocalChunkStoreFaultTest, CorruptionIsCountedAndQuarantined) {
   ASSERT_TRUE(store_->Quarantine(id).ok());
   EXPECT_EQ(FilesIn(root_ + "/d0/quarantine"), 1u);
   EXPECT_EQ(Counter("wharf_chunkserver_quarantined_chunks_total"), 1u);
+}
+
+TEST_F(LocalChunkStoreFaultTest, ReadErrorIsAnIOErrorNeverWrongBytes) {
+  std::string id = NewChunkId(), data(100'000, 'r');
+  ASSERT_TRUE(Put(id, data).ok());
+  // Each read opens the chunk (1st pread: the header) and reads its data (2nd pread).
+  env_->FailNth(Op::kRead, 1);
+  EXPECT_EQ(store_->ReadRange(id, 0, 10).error().code(), Code::kIOError);
+  env_->FailNth(Op::kRead, 2);
+  EXPECT_EQ(store_->ReadRange(id, 0, 10).error().code(), Code::kIOError);
+  auto chunk = store_->Open(id);
+  ASSERT_TRUE(chunk.has_value());
+  env_->FailNth(Op::kRead, 1);
+  EXPECT_EQ(chunk->Read(5, 100).error().code(), Code::kIOError);
+  // A read error while scrubbing is not corruption: the chunk must not be quarantined for it.
+  env_->FailNth(Op::kRead, 2);
+  EXPECT_EQ(store_->Verify(id).error().code(), Code::kIOError);
+  EXPECT_EQ(Counter("wharf_chunkserver_corrupt_chunks_total"), 0u);
+  EXPECT_TRUE(store_->Health().ok()) << "a read error does not fail the store";
+
+  env_->ClearFaults();
+  EXPECT_EQ(*chunk->Read(5, 100), data.substr(5, 100));
+  EXPECT_EQ(*store_->ReadRange(id, 99'990, 10), data.substr(99'990));
+  EXPECT_TRUE(store_->Verify(id).has_value());
+  EXPECT_GE(env_->CallCount(Op::kRead), 8);
+}
+
+TEST_F(LocalChunkStoreFaultTest, LockFailureFailsOpenAndHoldsNothing) {
+  std::string id = NewChunkId();
+  ASSERT_TRUE(Put(id, "kept").ok());
+  store_.reset();
+  const int locks = env_->CallCount(Op::kLock);
+  env_->FailNth(Op::kLock, 1);
+  auto failed = LocalChunkStore::Open(Opts(env_));
+  ASSERT_FALSE(failed.has_value());
+  EXPECT_EQ(failed.error().code(), Code::kIOError);
+  OpenStore(Opts(env_));  // nothing was left locked
+  EXPECT_EQ(*store_->ReadRange(id, 0, 4), "kept");
+  EXPECT_EQ(env_->CallCount(Op::kLock), locks + 2);
+  // And a real second holder is kUnavailable, through the same Env call.
+  EXPECT_EQ(LocalChunkStore::Open(Opts(env_)).error().code(), Code::kUnavailable);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "chunkserver/fault_env.h"
+#include "support/fault_env.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -35,6 +35,10 @@ std::string_view OpName(FaultInjectingEnv::Op op) {
       return "fsync dir";
     case FaultInjectingEnv::Op::kOpen:
       return "open";
+    case FaultInjectingEnv::Op::kRead:
+      return "pread";
+    case FaultInjectingEnv::Op::kLock:
+      return "flock";
     case FaultInjectingEnv::Op::kNumOps:
       break;
   }
@@ -165,6 +169,18 @@ Result<std::unique_ptr<WritableFile>> FaultInjectingEnv::NewWritableFile(const s
 Result<int> FaultInjectingEnv::OpenReadOnly(const std::string& path) {
   if (Status st = MaybeFail(Op::kOpen); !st.ok()) return Err(st);
   return base_->OpenReadOnly(path);
+}
+
+Result<size_t> FaultInjectingEnv::ReadAt(int fd, uint64_t offset, void* buf, size_t n) {
+  if (Status st = MaybeFail(Op::kRead); !st.ok()) return Err(st);
+  return base_->ReadAt(fd, offset, buf, n);
+}
+
+Result<FileInfo> FaultInjectingEnv::StatFile(int fd) { return base_->StatFile(fd); }
+
+Result<std::unique_ptr<FileLock>> FaultInjectingEnv::LockFile(const std::string& path) {
+  if (Status st = MaybeFail(Op::kLock); !st.ok()) return Err(st);
+  return base_->LockFile(path);
 }
 
 Status FaultInjectingEnv::Rename(const std::string& from, const std::string& to) {

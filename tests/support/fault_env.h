@@ -1,4 +1,5 @@
-// FaultInjectingEnv: an Env for tests that fails chosen operations, simulates a crash by
+// FaultInjectingEnv (test-only: the wharf binary does not contain it): an Env for tests that
+// fails chosen operations (writes, reads, locks...), simulates a crash by
 // dropping everything that was not made durable, and corrupts files. Wraps a base Env (the
 // POSIX one by default) and forwards to it. Thread-safe.
 //
@@ -21,7 +22,19 @@ namespace wharf {
 
 class FaultInjectingEnv : public Env {
  public:
-  enum class Op { kCreate, kWrite, kSync, kRename, kRemove, kSyncDir, kOpen, kNumOps };
+  // kRead is ReadAt (pread); kLock is LockFile (open + flock).
+  enum class Op {
+    kCreate,
+    kWrite,
+    kSync,
+    kRename,
+    kRemove,
+    kSyncDir,
+    kOpen,
+    kRead,
+    kLock,
+    kNumOps
+  };
 
   explicit FaultInjectingEnv(std::shared_ptr<Env> base = DefaultEnv());
 
@@ -44,6 +57,9 @@ class FaultInjectingEnv : public Env {
   // Env.
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override;
   Result<int> OpenReadOnly(const std::string& path) override;
+  Result<size_t> ReadAt(int fd, uint64_t offset, void* buf, size_t n) override;
+  Result<FileInfo> StatFile(int fd) override;
+  Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) override;
   Status Rename(const std::string& from, const std::string& to) override;
   Status Remove(const std::string& path) override;
   Status SyncDir(const std::string& dir) override;

@@ -1,0 +1,97 @@
+// LocalCluster: a whole small cluster in one process — a master, two groups of two
+// chunkservers and a gateway, each on its own event loop thread. `wharf up` runs one; C++
+// integration tests start one on free ports in a temp dir.
+//
+//   <data_dir>/
+//     master/          the master's persisted member list (members.json)
+//     g1-a/ g1-b/      chunkservers of group g1 (one data directory each)
+//     g2-a/ g2-b/      chunkservers of group g2
+//     meta.db          the gateway's metadata store (SQLite)
+//
+//   LocalClusterOptions o;
+//   o.data_dir = tmp; o.base_port = 0; o.gateway_listen = "127.0.0.1:0";
+//   LocalCluster cluster(o);
+//   if (Status st = cluster.Start(); !st.ok()) ...   // nothing started, nothing created
+//   ... cluster.gateway_address() ...
+//   cluster.Stop();
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/asio.h"
+#include "common/status.h"
+#include "common/units.h"
+
+namespace wharf {
+
+class MasterServer;
+class Chunkserver;
+class Gateway;
+
+struct LocalClusterOptions {
+  std::string data_dir = "./wharf-data";
+  // Address the master and the chunkservers bind (an IP address or "localhost").
+  std::string host = "127.0.0.1";
+  // The master's port; the chunkservers take the next four. 0 = any free ports.
+  int base_port = 7700;
+  // HOST:PORT of the gateway (registry and file API); port 0 = any free port.
+  std::string gateway_listen = "127.0.0.1:5000";
+  // Free space each chunkserver keeps.
+  Reserve reserve{false, 1024.0 * 1024 * 1024};
+  uint64_t chunk_size = 16u << 20;
+  std::chrono::milliseconds heartbeat{1000};
+
+  // kInvalidArgument naming the first bad option. Touches nothing.
+  Status Validate() const;
+};
+
+class LocalCluster {
+ public:
+  // A chunkserver of the cluster.
+  struct Member {
+    std::string group;
+    std::string id;  // "g1-a" ...
+    std::string address;
+  };
+
+  explicit LocalCluster(LocalClusterOptions options);
+  ~LocalCluster();  // Stop()
+  LocalCluster(const LocalCluster&) = delete;
+  LocalCluster& operator=(const LocalCluster&) = delete;
+
+  // Validates every option before it starts anything or creates any directory (errors of
+  // Validate()); then starts the master, the chunkservers and the gateway and runs each on
+  // its own thread. If a daemon fails to start (a port in use, a locked data directory...),
+  // what was started is stopped again and its error returned. Call once.
+  Status Start();
+  // Stops every daemon and joins the threads. Idempotent.
+  void Stop();
+
+  // Bound addresses ("127.0.0.1:40123"), valid after a successful Start().
+  std::string master_address() const;
+  std::string gateway_address() const;
+  const std::vector<Member>& members() const { return members_; }
+  const LocalClusterOptions& options() const { return options_; }
+
+ private:
+  struct Daemon;  // an event loop, its work guard and its thread
+
+  Status StartDaemons();
+
+  const LocalClusterOptions options_;
+  // Event loops outlive the daemons that run on them (members are destroyed in reverse).
+  std::vector<std::unique_ptr<Daemon>> loops_;  // [0] master, [1..4] chunkservers, [5] gateway
+  std::unique_ptr<MasterServer> master_;
+  std::vector<std::unique_ptr<Chunkserver>> chunkservers_;
+  std::unique_ptr<Gateway> gateway_;
+  std::vector<Member> members_;
+  bool running_ = false;  // the threads run
+  bool stopped_ = false;
+};
+
+}  // namespace wharf

@@ -1,0 +1,172 @@
+#include "meta/instrumented_meta_store.h"
+
+#include <chrono>
+#include <string>
+
+namespace wharf {
+namespace {
+
+const Status& StatusOf(const Status& st) { return st; }
+template <typename T>
+Status StatusOf(const Result<T>& r) {
+  return r ? Status::Ok() : r.error();
+}
+
+}  // namespace
+
+InstrumentedMetaStore::InstrumentedMetaStore(std::unique_ptr<MetaStore> inner,
+                                             MetricsRegistry& metrics)
+    : inner_(std::move(inner)), metrics_(metrics) {}
+
+template <typename F>
+auto InstrumentedMetaStore::Timed(std::string_view op, F call) -> decltype(call()) {
+  const auto start = std::chrono::steady_clock::now();
+  auto result = call();
+  Record(op, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+         StatusOf(result));
+  return result;
+}
+
+void InstrumentedMetaStore::Record(std::string_view op, double seconds, const Status& st) {
+  const std::string name(op);
+  metrics_.Histogram("wharf_meta_op_seconds", "Metadata store calls, by operation.", {{"op", name}})
+      .Observe(seconds);
+  if (!st.ok()) {
+    metrics_
+        .Counter("wharf_meta_op_errors_total",
+                 "Metadata store calls that returned an error, by operation and code.",
+                 {{"op", name}, {"code", std::string(CodeName(st.code()))}})
+        .Inc();
+  }
+}
+
+Status InstrumentedMetaStore::RecordChunks(std::string_view owner,
+                                           const std::vector<ChunkRef>& chunks) {
+  return Timed("record_chunks", [&] { return inner_->RecordChunks(owner, chunks); });
+}
+
+Status InstrumentedMetaStore::ReleaseChunks(const std::vector<std::string>& ids) {
+  return Timed("release_chunks", [&] { return inner_->ReleaseChunks(ids); });
+}
+
+Result<std::vector<ChunkRef>> InstrumentedMetaStore::ListGarbageChunks(size_t limit) {
+  return Timed("list_garbage_chunks", [&] { return inner_->ListGarbageChunks(limit); });
+}
+
+Status InstrumentedMetaStore::ForgetChunks(const std::vector<std::string>& ids) {
+  return Timed("forget_chunks", [&] { return inner_->ForgetChunks(ids); });
+}
+
+Result<ChunkState> InstrumentedMetaStore::GetChunkState(std::string_view id) {
+  return Timed("get_chunk_state", [&] { return inner_->GetChunkState(id); });
+}
+
+Status InstrumentedMetaStore::CreateUpload(const UploadSession& session) {
+  return Timed("create_upload", [&] { return inner_->CreateUpload(session); });
+}
+
+Result<UploadSession> InstrumentedMetaStore::GetUpload(std::string_view id) {
+  return Timed("get_upload", [&] { return inner_->GetUpload(id); });
+}
+
+Status InstrumentedMetaStore::AppendUpload(std::string_view id, uint64_t expected_offset,
+                                           uint64_t new_offset, std::string hash_state,
+                                           std::vector<ChunkRef> new_chunks) {
+  return Timed("append_upload", [&] {
+    return inner_->AppendUpload(id, expected_offset, new_offset, std::move(hash_state),
+                                std::move(new_chunks));
+  });
+}
+
+Status InstrumentedMetaStore::DeleteUpload(std::string_view id) {
+  return Timed("delete_upload", [&] { return inner_->DeleteUpload(id); });
+}
+
+Result<std::vector<std::string>> InstrumentedMetaStore::ListExpiredUploads(
+    int64_t updated_before_unix, size_t limit) {
+  return Timed("list_expired_uploads",
+               [&] { return inner_->ListExpiredUploads(updated_before_unix, limit); });
+}
+
+Status InstrumentedMetaStore::CommitFile(std::string_view upload_id, const FileRecord& file) {
+  return Timed("commit_file", [&] { return inner_->CommitFile(upload_id, file); });
+}
+
+Result<FileRecord> InstrumentedMetaStore::GetFile(std::string_view id) {
+  return Timed("get_file", [&] { return inner_->GetFile(id); });
+}
+
+Result<FileRecord> InstrumentedMetaStore::DeleteFile(std::string_view id) {
+  return Timed("delete_file", [&] { return inner_->DeleteFile(id); });
+}
+
+Result<bool> InstrumentedMetaStore::CommitBlob(std::string_view upload_id, const std::string& repo,
+                                               const BlobRecord& blob) {
+  return Timed("commit_blob", [&] { return inner_->CommitBlob(upload_id, repo, blob); });
+}
+
+Result<bool> InstrumentedMetaStore::PutBlob(const std::string& repo, const BlobRecord& blob) {
+  return Timed("put_blob", [&] { return inner_->PutBlob(repo, blob); });
+}
+
+Result<BlobRecord> InstrumentedMetaStore::GetBlob(const Digest& digest) {
+  return Timed("get_blob", [&] { return inner_->GetBlob(digest); });
+}
+
+Status InstrumentedMetaStore::LinkBlob(const std::string& repo, const Digest& digest) {
+  return Timed("link_blob", [&] { return inner_->LinkBlob(repo, digest); });
+}
+
+Result<bool> InstrumentedMetaStore::BlobLinked(const std::string& repo, const Digest& digest) {
+  return Timed("blob_linked", [&] { return inner_->BlobLinked(repo, digest); });
+}
+
+Result<bool> InstrumentedMetaStore::UnlinkBlob(const std::string& repo, const Digest& digest) {
+  return Timed("unlink_blob", [&] { return inner_->UnlinkBlob(repo, digest); });
+}
+
+Status InstrumentedMetaStore::PutManifest(const std::string& repo, const ManifestRecord& manifest,
+                                          std::optional<std::string> tag) {
+  return Timed("put_manifest", [&] { return inner_->PutManifest(repo, manifest, tag); });
+}
+
+Result<ManifestRecord> InstrumentedMetaStore::GetManifest(const std::string& repo,
+                                                          const Digest& digest) {
+  return Timed("get_manifest", [&] { return inner_->GetManifest(repo, digest); });
+}
+
+Result<Digest> InstrumentedMetaStore::ResolveTag(const std::string& repo, const std::string& tag) {
+  return Timed("resolve_tag", [&] { return inner_->ResolveTag(repo, tag); });
+}
+
+Result<bool> InstrumentedMetaStore::ManifestExists(const std::string& repo, const Digest& digest) {
+  return Timed("manifest_exists", [&] { return inner_->ManifestExists(repo, digest); });
+}
+
+Status InstrumentedMetaStore::DeleteTag(const std::string& repo, const std::string& tag) {
+  return Timed("delete_tag", [&] { return inner_->DeleteTag(repo, tag); });
+}
+
+Status InstrumentedMetaStore::DeleteManifest(const std::string& repo, const Digest& digest) {
+  return Timed("delete_manifest", [&] { return inner_->DeleteManifest(repo, digest); });
+}
+
+Result<Page> InstrumentedMetaStore::ListTags(const std::string& repo, const std::string& last,
+                                             size_t n) {
+  return Timed("list_tags", [&] { return inner_->ListTags(repo, last, n); });
+}
+
+Result<Page> InstrumentedMetaStore::ListRepositories(const std::string& last, size_t n) {
+  return Timed("list_repositories", [&] { return inner_->ListRepositories(last, n); });
+}
+
+Result<bool> InstrumentedMetaStore::RepositoryExists(const std::string& repo) {
+  return Timed("repository_exists", [&] { return inner_->RepositoryExists(repo); });
+}
+
+Result<std::vector<ReferrerRecord>> InstrumentedMetaStore::ListReferrers(const std::string& repo,
+                                                                         const Digest& subject) {
+  return Timed("list_referrers", [&] { return inner_->ListReferrers(repo, subject); });
+}
+
+}  // namespace wharf

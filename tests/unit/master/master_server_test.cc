@@ -1,0 +1,132 @@
+// The master daemon over real HTTP on a free port: what its counters, gauges and /healthz say.
+#include "master/master_server.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/fs.h"
+#include "common/metrics.h"
+#include "http/client.h"
+
+namespace wharf {
+namespace {
+
+uint64_t CounterValue(const std::string& name) { return Metrics().Counter(name, "").Value(); }
+
+// Sum of every series of metric family `name` in the process's /metrics text.
+double SumOfFamily(const std::string& name) {
+  std::istringstream in(Metrics().Render());
+  std::string line;
+  double sum = 0;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::string series = line.substr(0, line.find(' '));
+    if (series != name && !series.starts_with(name + "{")) continue;
+    sum += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
+}
+
+HeartbeatReport Report(std::string id) {
+  HeartbeatReport r;
+  r.group = "g1";
+  r.id = std::move(id);
+  r.addr = "127.0.0.1:1";
+  r.capacity = 1u << 30;
+  r.free = 1u << 29;
+  r.interval_ms = 60000;
+  return r;
+}
+
+class MasterServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/wharf_master_server_test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    MasterOptions o;
+    o.listen = "127.0.0.1:0";
+    o.data_dir = dir_ + "/master";
+    o.chunk_size = 1u << 20;
+    master_ = std::make_unique<MasterServer>(io_.get_executor(), o);
+    ASSERT_TRUE(master_->Start().ok());
+  }
+  void TearDown() override {
+    master_->Stop();
+    io_.poll();
+    master_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // One request to the master, run on the master's own event loop until it is answered.
+  ClientResponse Call(http::verb method, std::string target, std::string body = {}) {
+    HttpClient client(io_.get_executor());
+    Result<ClientResponse> out = Err(Internal("not run"));
+    bool done = false;
+    asio::co_spawn(
+        io_,
+        [&]() -> awaitable<void> {
+          out = co_await client.Request(master_->address(), method, target, body);
+        },
+        [&](std::exception_ptr) { done = true; });
+    while (!done) io_.run_one();
+    EXPECT_TRUE(out.has_value()) << out.error().ToString();
+    return out ? *out : ClientResponse{};
+  }
+  unsigned Heartbeat(const HeartbeatReport& r) {
+    return Call(http::verb::post, "/v1/heartbeat", r.ToJson().dump()).status;
+  }
+
+  asio::io_context io_;
+  std::string dir_;
+  std::unique_ptr<MasterServer> master_;
+};
+
+TEST_F(MasterServerTest, EachHeartbeatIsCountedOnce) {
+  uint64_t accepted = CounterValue("wharf_master_heartbeats_total");
+  uint64_t rejected = CounterValue("wharf_master_heartbeats_rejected_total");
+  EXPECT_EQ(Heartbeat(Report("a")), 200u);
+  EXPECT_EQ(CounterValue("wharf_master_heartbeats_total"), accepted + 1);
+  EXPECT_EQ(CounterValue("wharf_master_heartbeats_rejected_total"), rejected);
+
+  HeartbeatReport bad = Report("b");
+  bad.interval_ms = 0;  // well-formed JSON, an invalid report
+  EXPECT_EQ(Heartbeat(bad), 400u);
+  EXPECT_EQ(Call(http::verb::post, "/v1/heartbeat", "not json").status, 400u);
+  HeartbeatReport conflict = Report("a");
+  conflict.group = "g2";  // a is in g1
+  EXPECT_EQ(Heartbeat(conflict), 409u);
+  EXPECT_EQ(CounterValue("wharf_master_heartbeats_total"), accepted + 1);
+  EXPECT_EQ(CounterValue("wharf_master_heartbeats_rejected_total"), rejected + 3);
+}
+
+TEST_F(MasterServerTest, MembersGaugeSumsToTheNumberOfMembers) {
+  EXPECT_EQ(Heartbeat(Report("a")), 200u);
+  EXPECT_EQ(Heartbeat(Report("b")), 200u);
+  EXPECT_EQ(Call(http::verb::get, "/v1/status").status, 200u);
+  EXPECT_EQ(SumOfFamily("wharf_master_members"), 2);
+  EXPECT_EQ(Metrics().Gauge("wharf_master_members", "", {{"state", "active"}}).Value(), 2);
+}
+
+TEST_F(MasterServerTest, HealthzIsUnavailableWhileTheMemberListCannotBeSaved) {
+  EXPECT_EQ(Call(http::verb::get, "/healthz").status, 200u);
+  // A file where the data directory should be: members.json cannot be written (even as root).
+  std::filesystem::remove_all(dir_ + "/master");
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/master", "not a directory").ok());
+  EXPECT_EQ(Heartbeat(Report("a")), 200u);  // accepted regardless
+  ClientResponse health = Call(http::verb::get, "/healthz");
+  EXPECT_EQ(health.status, 503u);
+  EXPECT_NE(health.body.find("members.json"), std::string::npos) << health.body;
+
+  std::filesystem::remove(dir_ + "/master");
+  EXPECT_EQ(Heartbeat(Report("a")), 200u);  // retries the save, which now works
+  EXPECT_EQ(Call(http::verb::get, "/healthz").status, 200u);
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/master/members.json"));
+}
+
+}  // namespace
+}  // namespace wharf
