@@ -36,7 +36,7 @@ int RunUp(Args args) {
   if (!res) return ConfigError(role, "--reserve: " + res.error().message());
   o.reserve = *res;
   auto cs = ParseBytes(chunk_size);
-  if (!cs || *cs == 0) return ConfigError(role, "--chunk-size: bad size " + chunk_size);
+  if (!cs) return ConfigError(role, "--chunk-size: " + cs.error().message());
   o.chunk_size = *cs;
 
   LocalCluster cluster(o);

@@ -5,6 +5,7 @@
 #include <future>
 
 #include "chunkserver/chunkserver.h"
+#include "common/units.h"
 #include "gateway/gateway.h"
 #include "http/server.h"
 #include "master/master_server.h"
@@ -55,7 +56,9 @@ Status LocalClusterOptions::Validate() const {
   if (reserve.value < 0 || (reserve.percent && reserve.value > 100)) {
     return InvalidArgument("--reserve must be 0%..100% or a size");
   }
-  if (chunk_size < 4096) return InvalidArgument("--chunk-size must be at least 4KiB");
+  if (Status st = CheckChunkSize(chunk_size); !st.ok()) {
+    return InvalidArgument("--chunk-size: " + st.message());
+  }
   if (heartbeat <= std::chrono::milliseconds(0)) {
     return InvalidArgument("heartbeat interval must be positive");
   }
