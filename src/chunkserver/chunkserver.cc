@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "chunkserver/chunk_id.h"
+#include "common/chunk_id.h"
 #include "chunkserver/local_chunk_store.h"
 #include "common/async.h"
 #include "common/checksum.h"

@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <unordered_set>
 
-#include "chunkserver/chunk_id.h"
+#include "common/chunk_id.h"
 #include "common/checksum.h"
 #include "common/fs.h"
 

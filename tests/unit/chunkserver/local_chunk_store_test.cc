@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "chunkserver/chunk_id.h"
+#include "common/chunk_id.h"
 #include "chunkserver/fault_env.h"
 #include "common/checksum.h"
 #include "common/fs.h"
