@@ -7,15 +7,12 @@
 #include "common/metrics.h"
 
 namespace wharf {
-namespace {
 
 int64_t SystemNowUnix() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-}  // namespace
 
 GarbageCollector::GarbageCollector(ChunkCluster* cluster, MetaStore* meta,
                                    GarbageCollectorOptions options, Clock now_unix)
@@ -39,7 +36,8 @@ awaitable<void> GarbageCollector::ExpireUploads() {
   static auto& expired = Metrics().Counter("wharf_gateway_gc_uploads_expired_total",
                                            "Upload sessions expired and released.");
   MetaStore* meta = meta_;
-  const int64_t cutoff = SystemNowUnix() - options_.upload_expiry.count();
+  // The store stamps updated_unix with its clock, so the cutoff must come from the same one.
+  const int64_t cutoff = now_unix_() - options_.upload_expiry.count();
   auto list_expired = [meta, cutoff] { return meta->ListExpiredUploads(cutoff, 100); };
   auto stale = co_await Offload(list_expired);
   if (!stale) co_return;

@@ -37,6 +37,9 @@ struct GarbageCollectorOptions {
   size_t page = 256;                      // garbage chunks deleted per round
 };
 
+// Unix seconds from the system clock: the default clock of the gateway's store and collector.
+int64_t SystemNowUnix();
+
 class GarbageCollector {
  public:
   // Current time in unix seconds. Pass the clock the MetaStore was opened with.

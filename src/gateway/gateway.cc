@@ -21,7 +21,10 @@ Status Gateway::Start() {
   for (const auto& m : options_.masters) {
     if (auto hp = SplitHostPort(m); !hp) return hp.error();
   }
-  WHARF_ASSIGN_OR_RETURN(meta_, OpenMetaStore(options_.meta_url));
+  GarbageCollector::Clock clock = options_.now_unix ? options_.now_unix : &SystemNowUnix;
+  MetaStoreOptions mo;
+  mo.now_unix = clock;
+  WHARF_ASSIGN_OR_RETURN(meta_, OpenMetaStore(options_.meta_url, mo));
   ClusterClientOptions co;
   co.masters = options_.masters;
   co.policy = options_.policy;
@@ -31,7 +34,7 @@ Status Gateway::Start() {
   gco.upload_expiry = options_.upload_expiry;
   gco.sweep_every = options_.sweep_every;
   gco.sweep_grace = options_.sweep_grace;
-  gc_ = std::make_unique<GarbageCollector>(cluster_.get(), meta_.get(), gco);
+  gc_ = std::make_unique<GarbageCollector>(cluster_.get(), meta_.get(), gco, clock);
   ctx_.ex = ex_;
   ctx_.cluster = cluster_.get();
   ctx_.meta = meta_.get();

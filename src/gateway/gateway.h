@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -33,6 +34,9 @@ struct GatewayOptions {
   std::chrono::milliseconds gc_interval{std::chrono::seconds(10)};
   int sweep_every = 6;                    // inventory sweep every this many GC passes
   std::chrono::seconds sweep_grace{600};  // unknown chunks younger than this are left alone
+  // Unix seconds: the one clock of the metadata store (which stamps upload sessions) and the
+  // garbage collector (which expires them). Empty: the system clock. Tests inject a fake.
+  std::function<int64_t()> now_unix;
 };
 
 // What every handler gets. Lives as long as the Gateway; used on the gateway's executor.
