@@ -4,10 +4,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/chunk_id.h"
 #include "chunkserver/local_chunk_store.h"
 #include "common/async.h"
 #include "common/checksum.h"
+#include "common/chunk_id.h"
 #include "common/fs.h"
 #include "common/metrics.h"
 #include "http/range.h"

@@ -6,9 +6,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "common/chunk_id.h"
 #include "chunkserver/fault_env.h"
 #include "common/checksum.h"
+#include "common/chunk_id.h"
 #include "common/fs.h"
 #include "conformance/chunk_store_suite.h"
 
