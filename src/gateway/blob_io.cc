@@ -5,6 +5,7 @@
 
 #include "common/async.h"
 #include "common/checksum.h"
+#include "common/chunk_id.h"
 #include "common/fs.h"
 #include "common/metrics.h"
 #include "http/range.h"
@@ -112,11 +113,11 @@ awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Piece> piece) {
   std::set<std::string, std::less<>> exclude;
   Status st = Unavailable("no writable group");
   const std::string owner = UploadOwner(upload_id_);
-  for (int attempt = 0; attempt < ctx_.cluster->options().max_write_attempts; ++attempt) {
+  for (int attempt = 0; attempt < ctx_.cluster->max_write_attempts(); ++attempt) {
     auto group = ctx_.cluster->ChooseGroup(piece->data.size(), exclude);
     if (!group) {
       st = group.error();
-      if (attempt + 1 < ctx_.cluster->options().max_write_attempts) {
+      if (attempt + 1 < ctx_.cluster->max_write_attempts()) {
         (void)co_await ctx_.cluster->Refresh();
         exclude.clear();
         co_await SleepFor(std::chrono::milliseconds(500));
@@ -124,10 +125,10 @@ awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Piece> piece) {
       }
       break;
     }
-    GroupInfo target = **group;  // a copy: the map may be refreshed while we write
+    GroupInfo target = std::move(*group);  // a copy: the map may be refreshed while we write
     ChunkRef ref;
     ref.group = target.id;
-    ref.id = RandomHex(16);
+    ref.id = NewChunkId();
     ref.size = piece->data.size();
     ref.checksum = checksum;
     std::vector<ChunkRef> refs;

@@ -37,21 +37,12 @@
 #include <string_view>
 #include <vector>
 
+#include "common/chunk_ref.h"
 #include "common/digest.h"
 #include "common/limits.h"
 #include "common/status.h"
 
 namespace wharf {
-
-// One stored chunk. A blob or file is an ordered list of chunks of any sizes; the offset of
-// chunk i is the sum of the sizes of chunks 0..i-1.
-struct ChunkRef {
-  std::string group;  // the storage group holding every replica
-  std::string id;     // globally unique chunk id
-  uint64_t size = 0;
-  uint64_t checksum = 0;  // cheap integrity checksum (CRC32C/XXH3) of the chunk's bytes
-  friend bool operator==(const ChunkRef&, const ChunkRef&) = default;
-};
 
 enum class ChunkState {
   kLive,     // owned by an upload, file or blob: keep it
