@@ -5,7 +5,7 @@
 #include "common/async.h"
 #include "common/fs.h"
 #include "common/metrics.h"
-#include "gateway/blob_io.h"
+#include "gateway/blob_serve.h"
 #include "http/status_http.h"
 
 namespace wharf {
@@ -41,8 +41,9 @@ awaitable<void> PostFile(GatewayContext& ctx, Exchange& ex) {
     co_await RespondError(ex, st);
     co_return;
   }
-  BlobWriter writer(ctx, session.id, Hasher());
-  st = co_await writer.WriteBody(ex);
+  BlobWriter writer(BlobContextOf(ctx), session.id, Hasher());
+  ExchangeSource body(ex);
+  st = co_await writer.WriteFrom(body);
   Result<std::vector<ChunkRef>> chunks = Err(st);
   if (st.ok()) chunks = co_await writer.Finish();
   FileRecord file;

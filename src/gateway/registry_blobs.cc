@@ -4,7 +4,7 @@
 // pushed to another repository is BLOB_UNKNOWN here until it is pushed or mounted here too.
 #include <utility>
 
-#include "gateway/blob_io.h"
+#include "gateway/blob_serve.h"
 #include "gateway/registry_internal.h"
 
 namespace wharf::registry {

@@ -12,7 +12,7 @@
 #include <optional>
 #include <utility>
 
-#include "gateway/blob_io.h"
+#include "gateway/blob_serve.h"
 #include "gateway/registry_internal.h"
 #include "http/range.h"
 #include "registry/names.h"
@@ -91,8 +91,9 @@ struct Written {
 // Streams the request body into new chunks owned by session `id`, hashing with `hasher`.
 awaitable<Result<Written>> WriteRequestBody(GatewayContext& ctx, Exchange& ex, std::string id,
                                             Hasher hasher) {
-  BlobWriter writer(ctx, std::move(id), std::move(hasher));
-  Status body = co_await writer.WriteBody(ex);
+  BlobWriter writer(BlobContextOf(ctx), std::move(id), std::move(hasher));
+  ExchangeSource source(ex);
+  Status body = co_await writer.WriteFrom(source);
   // Finish even after a failure: it waits for the chunks in flight.
   Result<std::vector<ChunkRef>> chunks = co_await writer.Finish();
   if (!body.ok()) co_return Err(std::move(body));
@@ -185,7 +186,7 @@ awaitable<Result<Digest>> HashChunks(GatewayContext& ctx, std::vector<ChunkRef> 
     co_await Offload(update);
     co_return Status::Ok();
   };
-  Status st = co_await ReadChunks(ctx, chunks, 0, size, sink);
+  Status st = co_await ReadChunks(BlobContextOf(ctx), chunks, 0, size, sink);
   if (!st.ok()) co_return Err(std::move(st));
   co_return hasher->Finish();
 }

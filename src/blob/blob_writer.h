@@ -1,4 +1,5 @@
-// Moving blob bytes between HTTP bodies and the chunk cluster, with bounded memory.
+// Moving blob bytes between a byte stream and the chunk cluster, with bounded memory. No HTTP
+// here: the gateway adapts a request body to a ByteSource and serves reads (gateway/blob_serve.h).
 //
 // Write path: BlobWriter cuts the incoming stream into chunk_size pieces. Each full piece is
 // hashed (SHA-256 of the whole stream, in order, exactly once; XXH3 of the piece) on the I/O
@@ -7,28 +8,43 @@
 // member of a writable group in parallel. A group whose member fails is excluded and the
 // piece goes to another group. Up to max_inflight pieces are in flight (pipelined).
 //
-// Read path: ServeBlob answers GET/HEAD for a chunk list with Range support, fetching each
-// chunk from any active member (verified, with failover) while the previous one is sent.
+// Read path: ReadChunks reads a byte range of a chunk list, fetching each chunk from any
+// active member (verified, with failover) while the previous one is handed to the sink.
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "blob/byte_source.h"
+#include "cluster/cluster_client.h"
+#include "common/asio.h"
 #include "common/digest.h"
-#include "gateway/gateway.h"
-#include "http/server.h"
+#include "common/log.h"
+#include "meta/meta_store.h"
 
 namespace wharf {
+
+// What the blob code needs of its surroundings. The pointers outlive every writer and reader
+// made with it; everything runs on `ex` (single-threaded), MetaStore calls through Offload().
+struct BlobContext {
+  asio::any_io_executor ex;
+  ClusterClient* cluster = nullptr;
+  MetaStore* meta = nullptr;
+  uint64_t chunk_size = 16u << 20;
+  size_t max_inflight_chunks = 4;  // per writer: chunks being hashed/written at once
+  Logger log;
+};
 
 class BlobWriter {
  public:
   // `upload_id` names an upload session that already exists in the metadata store (chunks are
   // recorded under "upload:<upload_id>"). `hasher` carries the SHA-256 state of the bytes
   // before this writer's (a fresh Hasher for a new upload; a restored one when resuming).
-  BlobWriter(GatewayContext& ctx, std::string upload_id, Hasher hasher);
+  BlobWriter(const BlobContext& ctx, std::string upload_id, Hasher hasher);
   ~BlobWriter();
   BlobWriter(const BlobWriter&) = delete;
   BlobWriter& operator=(const BlobWriter&) = delete;
@@ -39,9 +55,9 @@ class BlobWriter {
   // Sends the last partial chunk and waits for every chunk. Returns the chunks this writer
   // wrote, in order (their sizes add up to bytes()). After Finish, hasher() covers every byte.
   awaitable<Result<std::vector<ChunkRef>>> Finish();
-  // Reads the whole body of `ex` into this writer (Write for each piece).
-  // kCancelled if the client went away.
-  awaitable<Status> WriteBody(Exchange& ex);
+  // Reads `source` to its end into this writer (Write for each piece). On an error of the
+  // source (kCancelled if the client went away), waits for the chunks in flight.
+  awaitable<Status> WriteFrom(ByteSource& source);
 
   uint64_t bytes() const { return bytes_; }
   Hasher& hasher() { return hasher_; }
@@ -52,7 +68,7 @@ class BlobWriter {
   awaitable<void> RunPiece(std::shared_ptr<Piece> piece);
   awaitable<Status> WaitForSlot(size_t max_pending);
 
-  GatewayContext& ctx_;
+  BlobContext ctx_;
   std::string upload_id_;
   Hasher hasher_;
   std::string current_;  // the piece being filled
@@ -63,16 +79,10 @@ class BlobWriter {
   std::unique_ptr<asio::steady_timer> wake_;
 };
 
-// Answers GET or HEAD of a stored object made of `chunks` (sizes add up to `size`):
-// Content-Length, Accept-Ranges, a single Range as 206 (416 past the end), and the body
-// streamed chunk by chunk. Headers added to `ex` before the call go out with the response.
-// Returns a non-ok Status only for failures after the head was sent (the connection is closed).
-awaitable<Status> ServeBlob(GatewayContext& ctx, Exchange& ex, const std::vector<ChunkRef>& chunks,
-                            uint64_t size, std::string_view content_type);
-
 // Reads bytes [offset, offset+len) of a chunk list, calling `sink` for each piece in order.
-awaitable<Status> ReadChunks(GatewayContext& ctx, const std::vector<ChunkRef>& chunks,
-                             uint64_t offset, uint64_t len,
-                             const std::function<awaitable<Status>(std::string_view)>& sink);
+// `sink` returning an error stops the read with that error.
+using ByteSink = std::function<awaitable<Status>(std::string_view)>;
+awaitable<Status> ReadChunks(const BlobContext& ctx, const std::vector<ChunkRef>& chunks,
+                             uint64_t offset, uint64_t len, const ByteSink& sink);
 
 }  // namespace wharf

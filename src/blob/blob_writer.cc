@@ -1,4 +1,4 @@
-#include "gateway/blob_io.h"
+#include "blob/blob_writer.h"
 
 #include <algorithm>
 #include <set>
@@ -7,7 +7,6 @@
 #include "common/checksum.h"
 #include "common/fs.h"
 #include "common/metrics.h"
-#include "http/range.h"
 
 namespace wharf {
 namespace {
@@ -42,7 +41,7 @@ struct BlobWriter::Piece {
   std::shared_ptr<Piece> prev;  // hashed before this one (SHA-256 is sequential)
 };
 
-BlobWriter::BlobWriter(GatewayContext& ctx, std::string upload_id, Hasher hasher)
+BlobWriter::BlobWriter(const BlobContext& ctx, std::string upload_id, Hasher hasher)
     : ctx_(ctx),
       upload_id_(std::move(upload_id)),
       hasher_(std::move(hasher)),
@@ -51,7 +50,7 @@ BlobWriter::BlobWriter(GatewayContext& ctx, std::string upload_id, Hasher hasher
 BlobWriter::~BlobWriter() = default;
 
 awaitable<Status> BlobWriter::Write(const void* data, size_t n) {
-  const uint64_t chunk = ctx_.options->chunk_size;
+  const uint64_t chunk = ctx_.chunk_size;
   const char* p = static_cast<const char*>(data);
   while (n > 0) {
     if (!error_.ok()) co_return error_;
@@ -76,7 +75,7 @@ awaitable<Status> BlobWriter::WaitForSlot(size_t max_pending) {
 
 awaitable<Status> BlobWriter::Dispatch() {
   // Back-pressure: at most max_inflight pieces in flight, so memory stays bounded.
-  WHARF_CO_RETURN_IF_ERROR(co_await WaitForSlot(ctx_.options->max_inflight_chunks - 1));
+  WHARF_CO_RETURN_IF_ERROR(co_await WaitForSlot(ctx_.max_inflight_chunks - 1));
   auto piece = std::make_shared<Piece>(ctx_.ex);
   piece->index = pieces_.size();
   piece->data = std::move(current_);
@@ -170,12 +169,12 @@ awaitable<Result<std::vector<ChunkRef>>> BlobWriter::Finish() {
   co_return refs;
 }
 
-awaitable<Status> BlobWriter::WriteBody(Exchange& ex) {
+awaitable<Status> BlobWriter::WriteFrom(ByteSource& source) {
   // Sized to the body when it is small: a zero-filled 1 MiB per 4 KiB push is waste.
-  const uint64_t announced = ex.content_length().value_or(1u << 20);
+  const uint64_t announced = source.size_hint().value_or(1u << 20);
   std::vector<char> buf(std::clamp<uint64_t>(announced, 4096, 1u << 20));
   for (;;) {
-    auto n = co_await ex.ReadSome(buf.data(), buf.size());
+    auto n = co_await source.Read(buf.data(), buf.size());
     if (!n) {
       error_ = error_.ok() ? n.error() : error_;
       co_await WaitUntil(*wake_, [this] { return pending_ == 0; });
@@ -191,9 +190,8 @@ awaitable<Status> BlobWriter::WriteBody(Exchange& ex) {
   co_return Status::Ok();
 }
 
-awaitable<Status> ReadChunks(GatewayContext& ctx, const std::vector<ChunkRef>& chunks,
-                             uint64_t offset, uint64_t len,
-                             const std::function<awaitable<Status>(std::string_view)>& sink) {
+awaitable<Status> ReadChunks(const BlobContext& ctx, const std::vector<ChunkRef>& chunks,
+                             uint64_t offset, uint64_t len, const ByteSink& sink) {
   // Whole chunks are fetched (so every copy is verified against its checksum) and sliced.
   // The next chunks are fetched while the current one is sent.
   struct Fetch {
@@ -259,44 +257,6 @@ awaitable<Status> ReadChunks(GatewayContext& ctx, const std::vector<ChunkRef>& c
     co_await WaitUntil(f->timer, [f] { return f->done; });
   }
   co_return result;
-}
-
-awaitable<Status> ServeBlob(GatewayContext& ctx, Exchange& ex, const std::vector<ChunkRef>& chunks,
-                            uint64_t size, std::string_view content_type) {
-  ex.AddHeader("Accept-Ranges", "bytes");
-  uint64_t offset = 0, len = size;
-  bool partial = false;
-  if (auto h = ex.header(http::field::range); !h.empty() && ex.method() == http::verb::get) {
-    auto parsed = ParseRangeHeader(h, size);
-    if (!parsed) {
-      ex.AddHeader("Content-Range", FormatUnsatisfiedRange(size));
-      (void)co_await ex.Respond(http::status::range_not_satisfiable, "", "");
-      co_return Status::Ok();
-    }
-    if (*parsed) {
-      offset = (*parsed)->first;
-      len = (*parsed)->length();
-      partial = true;
-      ex.AddHeader("Content-Range", FormatContentRange(**parsed, size));
-    }
-  }
-  WHARF_CO_RETURN_IF_ERROR(co_await ex.BeginResponse(
-      partial ? http::status::partial_content : http::status::ok, len, content_type));
-  if (ex.method() == http::verb::head || len == 0) co_return Status::Ok();
-  Exchange* exp = &ex;
-  std::function<awaitable<Status>(std::string_view)> sink =
-      [exp](std::string_view piece) -> awaitable<Status> {
-    co_return co_await exp->WriteBody(piece.data(), piece.size());
-  };
-  Status st = co_await ReadChunks(ctx, chunks, offset, len, sink);
-  if (!st.ok()) {
-    static auto& failed = Metrics().Counter("wharf_gateway_read_failures_total",
-                                            "Object reads cut short by a cluster error.");
-    failed.Inc();
-    ctx.log->error("read failed mid-body request_id={} err={}", ex.request_id(), st);
-    ex.CloseAfter();
-  }
-  co_return st;
 }
 
 }  // namespace wharf
