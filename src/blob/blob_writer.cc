@@ -110,7 +110,7 @@ awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Piece> piece) {
   // 2. Write to every member of a writable group; on a member failure, another group.
   std::set<std::string, std::less<>> exclude;
   Status st = Unavailable("no writable group");
-  const std::string owner = UploadOwner(upload_id_);
+  const ChunkOwner owner = ChunkOwner::Upload(upload_id_);
   for (int attempt = 0; attempt < ctx_.cluster->options().max_write_attempts; ++attempt) {
     auto group = ctx_.cluster->ChooseGroup(piece->data.size(), exclude);
     if (!group) {

@@ -42,7 +42,7 @@ struct BlobContext {
 class BlobWriter {
  public:
   // `upload_id` names an upload session that already exists in the metadata store (chunks are
-  // recorded under "upload:<upload_id>"). `hasher` carries the SHA-256 state of the bytes
+  // recorded under ChunkOwner::Upload(upload_id)). `hasher` carries the SHA-256 state of the bytes
   // before this writer's (a fresh Hasher for a new upload; a restored one when resuming).
   BlobWriter(const BlobContext& ctx, std::string upload_id, Hasher hasher);
   ~BlobWriter();
