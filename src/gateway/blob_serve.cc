@@ -16,8 +16,9 @@ BlobContext BlobContextOf(const GatewayContext& ctx) {
   return b;
 }
 
-awaitable<Status> ServeBlob(GatewayContext& ctx, Exchange& ex, const std::vector<ChunkRef>& chunks,
-                            uint64_t size, std::string_view content_type) {
+awaitable<Status> ServeBlob(GatewayContext& ctx, Exchange& ex, BlobReader& reader,
+                            std::string_view content_type) {
+  const uint64_t size = reader.size();
   ex.AddHeader("Accept-Ranges", "bytes");
   uint64_t offset = 0, len = size;
   bool partial = false;
@@ -42,7 +43,7 @@ awaitable<Status> ServeBlob(GatewayContext& ctx, Exchange& ex, const std::vector
   ByteSink sink = [exp](std::string_view piece) -> awaitable<Status> {
     co_return co_await exp->WriteBody(piece.data(), piece.size());
   };
-  Status st = co_await ReadChunks(BlobContextOf(ctx), chunks, offset, len, sink);
+  Status st = co_await reader.Read(offset, len, sink);
   if (!st.ok()) {
     static auto& failed = Metrics().Counter("wharf_gateway_read_failures_total",
                                             "Object reads cut short by a cluster error.");

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "blob/blob_reader.h"
 #include "blob/blob_writer.h"
 #include "blob/byte_source.h"
 #include "gateway/gateway.h"
@@ -26,11 +27,11 @@ class ExchangeSource final : public ByteSource {
 // The blob code's view of the gateway's context.
 BlobContext BlobContextOf(const GatewayContext& ctx);
 
-// Answers GET or HEAD of a stored object made of `chunks` (sizes add up to `size`):
-// Content-Length, Accept-Ranges, a single Range as 206 (416 past the end), and the body
-// streamed chunk by chunk. Headers added to `ex` before the call go out with the response.
+// Answers GET or HEAD of a stored object read through `reader`: Content-Length,
+// Accept-Ranges, a single Range as 206 (416 past the end), and the body streamed piece by
+// piece. Headers added to `ex` before the call go out with the response.
 // Returns a non-ok Status only for failures after the head was sent (the connection is closed).
-awaitable<Status> ServeBlob(GatewayContext& ctx, Exchange& ex, const std::vector<ChunkRef>& chunks,
-                            uint64_t size, std::string_view content_type);
+awaitable<Status> ServeBlob(GatewayContext& ctx, Exchange& ex, BlobReader& reader,
+                            std::string_view content_type);
 
 }  // namespace wharf

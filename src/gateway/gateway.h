@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "blob/blob_service.h"
 #include "cluster/cluster_client.h"
 #include "common/asio.h"
 #include "common/log.h"
@@ -40,6 +41,7 @@ struct GatewayContext {
   MetaStore* meta = nullptr;
   const GatewayOptions* options = nullptr;
   Logger log;
+  BlobService* blobs = nullptr;  // every content write and read of the handlers
 };
 
 class Gateway {
@@ -64,6 +66,7 @@ class Gateway {
   asio::any_io_executor ex_;
   std::unique_ptr<MetaStore> meta_;
   std::unique_ptr<ClusterClient> cluster_;
+  std::unique_ptr<BlobService> blobs_;
   std::unique_ptr<Server> server_;
   GatewayContext ctx_;
   bool stopped_ = false;
