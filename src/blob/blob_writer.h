@@ -45,6 +45,9 @@ class BlobWriter {
   // recorded under ChunkOwner::Upload(upload_id)). `hasher` carries the SHA-256 state of the bytes
   // before this writer's (a fresh Hasher for a new upload; a restored one when resuming).
   BlobWriter(const BlobContext& ctx, std::string upload_id, Hasher hasher);
+  // Never waits. Pieces still in flight finish on their own; unless Finish handed the chunks
+  // to the caller, every chunk this writer wrote is then released (nobody will list it), and
+  // pieces not yet written are not written at all.
   ~BlobWriter();
   BlobWriter(const BlobWriter&) = delete;
   BlobWriter& operator=(const BlobWriter&) = delete;
@@ -60,23 +63,26 @@ class BlobWriter {
   awaitable<Status> WriteFrom(ByteSource& source);
 
   uint64_t bytes() const { return bytes_; }
-  Hasher& hasher() { return hasher_; }
+  Hasher& hasher();
 
  private:
   struct Piece;
+  // The state the pieces share with the writer. A piece holds it (and its Piece), never the
+  // writer, so a writer destroyed with pieces in flight (a caller's early return) is never
+  // touched by them; see ~BlobWriter.
+  struct Shared;
   awaitable<Status> Dispatch();
-  awaitable<void> RunPiece(std::shared_ptr<Piece> piece);
+  static awaitable<void> RunPiece(std::shared_ptr<Shared> shared, std::shared_ptr<Piece> piece);
+  // After the writer is gone: waits for its pieces and releases the chunks they wrote.
+  static awaitable<void> ReleaseAbandoned(std::shared_ptr<Shared> shared,
+                                          std::vector<std::shared_ptr<Piece>> pieces);
   awaitable<Status> WaitForSlot(size_t max_pending);
 
-  BlobContext ctx_;
-  std::string upload_id_;
-  Hasher hasher_;
+  std::shared_ptr<Shared> shared_;
   std::string current_;  // the piece being filled
   uint64_t bytes_ = 0;
   std::vector<std::shared_ptr<Piece>> pieces_;
-  size_t pending_ = 0;
-  Status error_;
-  std::unique_ptr<asio::steady_timer> wake_;
+  bool handed_over_ = false;  // Finish returned the chunks: the caller owns them now
 };
 
 // Reads bytes [offset, offset+len) of a chunk list, calling `sink` for each piece in order.
