@@ -25,10 +25,11 @@ awaitable<void> PostFile(GatewayContext& ctx, Exchange& ex) {
   static auto& stored = Metrics().Counter("wharf_gateway_files_stored_total", "Files stored.");
   static auto& aborted = Metrics().Counter("wharf_gateway_file_uploads_failed_total",
                                            "File uploads that failed or were abandoned.");
-  std::string_view ct = ex.header(http::field::content_type);
+  std::string_view header = ex.header(http::field::content_type);
+  std::string content_type = header.empty() ? "application/octet-stream" : std::string(header);
   ExchangeSource body(ex);
-  Result<FileRecord> file =
-      co_await ctx.blobs->PutFile(ct.empty() ? "application/octet-stream" : std::string(ct), body);
+  // A named argument: GCC 12 miscompiles a conditional's temporary inside a co_await.
+  Result<FileRecord> file = co_await ctx.blobs->PutFile(content_type, body);
   if (!file) {
     aborted.Inc();
     if (file.error().code() != Code::kCancelled) {
