@@ -2,6 +2,7 @@
 
 #include "common/async.h"
 #include "common/metrics.h"
+#include "gateway/blob_serve.h"
 #include "gateway/file_api.h"
 #include "gateway/registry_handlers.h"
 #include "http/status_http.h"
@@ -42,6 +43,8 @@ Status Gateway::Start() {
   ctx_.meta = meta_.get();
   ctx_.options = &options_;
   ctx_.log = GetLogger("gateway");
+  blobs_ = std::make_unique<BlobService>(BlobContextOf(ctx_));
+  ctx_.blobs = blobs_.get();
   ServerOptions so;
   so.component = "gateway";
   server_ = std::make_unique<Server>(ex_, so, [this](Exchange& ex) { return Handle(ex); });

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "blob/blob_service.h"
 #include "cluster/chunk_cluster.h"
 #include "cluster/cluster_client.h"
 #include "common/asio.h"
@@ -47,6 +48,7 @@ struct GatewayContext {
   MetaStore* meta = nullptr;
   const GatewayOptions* options = nullptr;
   Logger log;
+  BlobService* blobs = nullptr;  // every content write and read of the handlers
 };
 
 class Gateway {
@@ -69,6 +71,7 @@ class Gateway {
   asio::any_io_executor ex_;
   std::unique_ptr<MetaStore> meta_;
   std::unique_ptr<ClusterClient> cluster_;
+  std::unique_ptr<BlobService> blobs_;
   std::unique_ptr<Server> server_;
   std::unique_ptr<GarbageCollector> gc_;
   GatewayContext ctx_;

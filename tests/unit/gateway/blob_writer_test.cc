@@ -5,7 +5,7 @@
 #include "common/checksum.h"
 #include "common/digest.h"
 #include "common/metrics.h"
-#include "gateway/blob_io.h"
+#include "blob/blob_writer.h"
 #include "unit/gateway/gateway_fixture.h"
 
 namespace wharf {
@@ -28,7 +28,7 @@ class BlobWriterTest : public GatewayFixture {
                                           Digest* digest = nullptr) {
     Result<std::vector<ChunkRef>> out = Err(Internal("not run"));
     Run([&]() -> awaitable<void> {
-      BlobWriter writer(ctx_, upload, Hasher(DigestAlgorithm::kSha256));
+      BlobWriter writer(blob_ctx_, upload, Hasher(DigestAlgorithm::kSha256));
       for (size_t off = 0; off < data.size(); off += 1000) {
         const size_t n = std::min<size_t>(1000, data.size() - off);
         Status st = co_await writer.Write(data.data() + off, n);
@@ -50,7 +50,7 @@ class BlobWriterTest : public GatewayFixture {
         sink_to->append(piece);
         co_return Status::Ok();
       };
-      st = co_await ReadChunks(ctx_, chunks, offset, len, sink);
+      st = co_await ReadChunks(blob_ctx_, chunks, offset, len, sink);
     });
     if (!st.ok()) return Err(st);
     return got;

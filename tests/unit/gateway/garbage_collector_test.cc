@@ -32,7 +32,7 @@ class GarbageCollectorTest : public GatewayFixture {
       cluster_.PutCopyForTest(m, ref.id, "bytes", now_);
     }
     const std::string upload = NewUpload();
-    EXPECT_TRUE(meta_->RecordChunks(UploadOwner(upload), {ref}).ok());
+    EXPECT_TRUE(meta_->RecordChunks(ChunkOwner::Upload(upload), {ref}).ok());
     EXPECT_TRUE(meta_->ReleaseChunks({ref.id}).ok());
     ++now_;  // garbage is listed oldest release first
     return ref;
@@ -136,7 +136,7 @@ TEST_F(GarbageCollectorTest, SweepDeletesOldChunksTheLedgerDoesNotKnow) {
   cluster_.PutCopyForTest("b2", young_orphan, "y", now_ - 10);
   cluster_.PutCopyForTest("a2", live, "z", now_ - 10'000);
   const std::string upload = NewUpload();
-  ASSERT_TRUE(meta_->RecordChunks(UploadOwner(upload), {ChunkRef{"g1", live, 1, 0}}).ok());
+  ASSERT_TRUE(meta_->RecordChunks(ChunkOwner::Upload(upload), {ChunkRef{"g1", live, 1, 0}}).ok());
   cluster_.faults("b1").offline = true;  // not swept, and not called
   auto gc = MakeGc();
   Round(*gc);

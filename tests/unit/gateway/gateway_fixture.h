@@ -13,6 +13,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "fakes/fake_chunk_cluster.h"
+#include "gateway/blob_serve.h"
 #include "gateway/gateway.h"
 #include "meta/meta_store.h"
 
@@ -39,6 +40,7 @@ class GatewayFixture : public ::testing::Test {
     ctx_.meta = meta_.get();
     ctx_.options = &options_;
     ctx_.log = GetLogger("gateway");
+    blob_ctx_ = BlobContextOf(ctx_);
   }
   void TearDown() override {
     meta_.reset();
@@ -77,6 +79,7 @@ class GatewayFixture : public ::testing::Test {
   FakeChunkCluster cluster_;
   GatewayOptions options_;
   GatewayContext ctx_;
+  BlobContext blob_ctx_;  // what BlobWriter and ReadChunks get from ctx_
 };
 
 }  // namespace wharf
