@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -53,9 +54,11 @@ Result<uint64_t> ParseBytes(std::string_view s) {
   else
     return Err(InvalidArgument(fmt::format("unknown size unit in '{}'", in)));
   if (mult == 1 && integral) {
+    // Exact for every uint64_t, which a double is not: the digits alone, without any "B".
+    std::string_view digits = s.substr(0, s.size() - suffix.size());
     uint64_t v = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || p != s.data() + s.size()) {
+    auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+    if (ec != std::errc() || p != digits.data() + digits.size()) {
       return Err(InvalidArgument(fmt::format("size out of range: '{}'", in)));
     }
     return v;
@@ -66,8 +69,10 @@ Result<uint64_t> ParseBytes(std::string_view s) {
 }
 
 uint64_t Reserve::BytesOf(uint64_t capacity) const {
-  if (percent) return static_cast<uint64_t>(static_cast<double>(capacity) * value / 100.0);
-  return static_cast<uint64_t>(value);
+  if (!percent) return bytes;
+  // Near 2^64 the product rounds up past what a uint64_t holds (casting that is undefined).
+  double b = static_cast<double>(capacity) * value / 100.0;
+  return b < 18446744073709551616.0 ? std::min(capacity, static_cast<uint64_t>(b)) : capacity;
 }
 
 Result<Reserve> ParseReserve(std::string_view s) {
@@ -86,7 +91,7 @@ Result<Reserve> ParseReserve(std::string_view s) {
   }
   WHARF_ASSIGN_OR_RETURN(uint64_t bytes, ParseBytes(s));
   r.percent = false;
-  r.value = static_cast<double>(bytes);
+  r.bytes = bytes;
   return r;
 }
 
