@@ -64,8 +64,12 @@ Result<uint64_t> ParseBytes(std::string_view s) {
     return v;
   }
   double bytes = num * mult;
-  if (!(bytes < 1.8e19)) return Err(InvalidArgument(fmt::format("size out of range: '{}'", in)));
-  return static_cast<uint64_t>(std::llround(bytes));
+  // Below 2^64 a double converts to uint64_t exactly (doubles that large are integers);
+  // llround would not do: its long long ends at 2^63.
+  if (!(bytes < 18446744073709551616.0)) {
+    return Err(InvalidArgument(fmt::format("size out of range: '{}'", in)));
+  }
+  return static_cast<uint64_t>(std::round(bytes));
 }
 
 uint64_t Reserve::BytesOf(uint64_t capacity) const {

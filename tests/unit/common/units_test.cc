@@ -15,6 +15,14 @@ TEST(UnitsFuzzRegressionTest, PlainByteCountWithB) {
   EXPECT_FALSE(ParseBytes("4096BB").has_value());
 }
 
+// Sizes from 2^63 up to 2^64 went through llround, whose long long result overflows there.
+TEST(UnitsFuzzRegressionTest, SizesAboveTwoToThe63) {
+  EXPECT_EQ(ParseBytes("9999999999800000k").value(), 10239999999795200000u);
+  EXPECT_EQ(ParseBytes("16000000T").value(), 17592186044416000000u);
+  EXPECT_EQ(ParseBytes("8388608T").value(), 1ull << 63);
+  EXPECT_FALSE(ParseBytes("16777216T").has_value());  // 2^64
+}
+
 // A reserve given in bytes is kept exactly: through a double, 2^64-1 became 2^64, whose
 // conversion back is undefined, and counts above 2^53 lost their low bits.
 TEST(UnitsFuzzRegressionTest, ReserveBytesExact) {
