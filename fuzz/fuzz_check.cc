@@ -24,6 +24,10 @@ const std::string& ScratchDir() {
 
 std::string WriteScratchFile(const std::string& name, std::string_view bytes) {
   std::string path = ScratchDir() + "/" + name;
+  // A new file each time: ext4 flushes a file truncated and rewritten in place on close
+  // (auto_da_alloc), which made file-reading targets wait on the disk for every input.
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   out.close();
