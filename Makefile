@@ -3,10 +3,13 @@ BUILD_DIR ?= build
 PYTHON ?= /usr/bin/python3
 JOBS ?= $(shell nproc)
 
-.PHONY: deps build run test unit e2e bench asan format clean
+.PHONY: deps fuzz-deps build run test unit e2e bench asan fuzz format clean
 
 deps:
 	@scripts/install-deps.sh
+
+fuzz-deps:
+	@FUZZ=1 scripts/install-deps.sh
 
 build: deps
 	@cmake --preset release >/dev/null
@@ -31,8 +34,15 @@ asan: deps
 	@cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS)
 
+# Each libFuzzer target for FUZZ_SECONDS (60) on its corpus; finds go to build-fuzz/scratch/,
+# crashes to build-fuzz/crashes/ (scripts/fuzz.sh; FUZZ_MERGE=1 minimises finds into fuzz/corpus/).
+fuzz: deps fuzz-deps
+	@cmake --preset fuzz >/dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+	@scripts/fuzz.sh
+
 format:
 	find $(wildcard src tests bench fuzz) \( -name '*.cc' -o -name '*.h' \) -print0 | xargs -0 -r clang-format -i
 
 clean:
-	rm -rf build build-debug build-asan
+	rm -rf build build-debug build-asan build-fuzz

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs every build and test dependency of wharf from Debian 12's packages.
-# Idempotent, and silent when everything is already present.
+# Installs every build and test dependency of wharf from Debian 12's packages; with FUZZ=1,
+# instead, what `make fuzz` adds. Idempotent, and silent when everything is already present.
 set -euo pipefail
 
 PACKAGES=(
@@ -13,6 +13,10 @@ PACKAGES=(
   python3 python3-pytest python3-requests python3-xxhash skopeo podman buildah docker-registry wrk
   procps openssl
 )
+# `make fuzz` only (FUZZ=1): clang with libFuzzer and the sanitizer runtimes, llvm-symbolizer.
+if [ "${FUZZ:-0}" = 1 ]; then
+  PACKAGES=(clang-14 libclang-rt-14-dev llvm-14)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

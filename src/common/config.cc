@@ -17,7 +17,11 @@ Status ApplyYamlConfig(CLI::App& app, const std::string& path) {
   if (root.IsNull()) return Status::Ok();
   if (!root.IsMap()) return InvalidArgument("config " + path + ": top level must be a mapping");
   for (const auto& kv : root) {
-    std::string key = kv.first.as<std::string>();
+    // YAML allows any node as a key ("? [a, b]", "{[a]: b}"); as<std::string>() would throw.
+    if (!kv.first.IsScalar()) {
+      return InvalidArgument("config " + path + ": keys must be flag names");
+    }
+    std::string key = kv.first.Scalar();
     std::string flag = key;
     std::replace(flag.begin(), flag.end(), '_', '-');
     CLI::Option* opt = nullptr;

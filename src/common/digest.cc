@@ -141,11 +141,37 @@ std::string Hasher::SaveState() const {
   return std::string(static_cast<const char*>(ctx_), n);
 }
 
+namespace {
+
+// A stored state is used only if it is one SaveState() could have written: SHA*_Update indexes
+// its block buffer with `num` (a damaged one writes out of bounds) and SHA*_Final writes
+// `md_len` bytes. `num` must also be the byte count (the low bits of Nl, in bits) mod the block.
+bool ConsistentState(const SHA256_CTX& c) {
+  return c.md_len == SHA256_DIGEST_LENGTH && c.num < SHA256_CBLOCK &&
+         ((c.Nl >> 3) % SHA256_CBLOCK) == c.num;
+}
+bool ConsistentState(const SHA512_CTX& c) {
+  return c.md_len == SHA512_DIGEST_LENGTH && c.num < SHA512_CBLOCK &&
+         ((c.Nl >> 3) % SHA512_CBLOCK) == c.num;
+}
+
+template <typename Ctx>
+Status RestoreInto(void* ctx, std::string_view state) {
+  Ctx c;
+  if (state.size() != sizeof c) return InvalidArgument("hash state has the wrong size");
+  std::memcpy(&c, state.data(), sizeof c);
+  if (!ConsistentState(c)) return InvalidArgument("hash state is inconsistent");
+  std::memcpy(ctx, &c, sizeof c);
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<Hasher> Hasher::RestoreState(DigestAlgorithm a, std::string_view state) {
   Hasher h(a);
-  size_t n = a == DigestAlgorithm::kSha256 ? sizeof(SHA256_CTX) : sizeof(SHA512_CTX);
-  if (state.size() != n) return Err(InvalidArgument("hash state has the wrong size"));
-  std::memcpy(h.ctx_, state.data(), n);
+  Status st = a == DigestAlgorithm::kSha256 ? RestoreInto<SHA256_CTX>(h.ctx_, state)
+                                            : RestoreInto<SHA512_CTX>(h.ctx_, state);
+  if (!st.ok()) return Err(std::move(st));
   return h;
 }
 

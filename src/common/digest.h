@@ -59,6 +59,8 @@ class Hasher {
 
   // Serializable midstate, so a chunked upload can resume hashing after a restart
   // without re-reading its bytes. Opaque bytes; only for the same algorithm and build.
+  // RestoreState: kInvalidArgument for a state of the wrong size or one SaveState() could not
+  // have written (it comes back from the metadata store, which may be damaged).
   std::string SaveState() const;
   static Result<Hasher> RestoreState(DigestAlgorithm a, std::string_view state);
 

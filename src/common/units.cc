@@ -47,7 +47,7 @@ Result<uint64_t> ParseBytes(std::string_view s) {
   // are refused rather than guessed.
   if (!integral) return refuse("a fraction is not a");
   uint64_t shift;
-  if (suffix.empty() || suffix == "B")
+  if (suffix.empty() || suffix == "B" || suffix == "b")
     shift = 0;
   else if (suffix == "K" || suffix == "KiB" || suffix == "k")
     shift = 10;
@@ -77,8 +77,10 @@ Status CheckChunkSize(uint64_t bytes) {
 }
 
 uint64_t Reserve::BytesOf(uint64_t capacity) const {
-  if (percent) return static_cast<uint64_t>(static_cast<double>(capacity) * value / 100.0);
-  return static_cast<uint64_t>(value);
+  if (!percent) return bytes;
+  // Near 2^64 the product rounds up past what a uint64_t holds (casting that is undefined).
+  double b = static_cast<double>(capacity) * value / 100.0;
+  return b < 18446744073709551616.0 ? std::min(capacity, static_cast<uint64_t>(b)) : capacity;
 }
 
 Result<Reserve> ParseReserve(std::string_view s) {
@@ -97,7 +99,7 @@ Result<Reserve> ParseReserve(std::string_view s) {
   }
   WHARF_ASSIGN_OR_RETURN(uint64_t bytes, ParseBytes(s));
   r.percent = false;
-  r.value = static_cast<double>(bytes);
+  r.bytes = bytes;
   return r;
 }
 

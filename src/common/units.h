@@ -26,7 +26,9 @@ Status CheckChunkSize(uint64_t bytes);
 // A reserve: either a percentage of capacity ("10%") or a byte count ("2GiB").
 struct Reserve {
   bool percent = true;
-  double value = 10;  // percent (0..100) or bytes
+  double value = 10;   // the percentage (0..100) when `percent`
+  uint64_t bytes = 0;  // the byte count otherwise (exact: a double is not, above 2^53)
+  // At most `capacity` for a percentage.
   uint64_t BytesOf(uint64_t capacity) const;
 };
 Result<Reserve> ParseReserve(std::string_view s);
