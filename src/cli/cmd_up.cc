@@ -41,6 +41,9 @@ int RunUp(Args args) {
   app.add_option("--reserve", reserve, "free space each chunkserver keeps")->capture_default_str();
   app.add_option("--chunk-size", chunk_size, "chunk size")->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
+  std::string access_log = "stderr";
+  app.add_option("--access-log", access_log, "the gateway's request log: off|stderr|FILE")
+      ->capture_default_str();
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
   if (!SetLogLevel(log_level)) return ConfigError(role, "unknown --log-level " + log_level);
   auto res = ParseReserve(reserve);
@@ -90,6 +93,7 @@ int RunUp(Args args) {
   go.masters = {master.address()};
   go.meta_url = "sqlite:" + data + "/meta.db";
   go.chunk_size = *cs;
+  go.access_log = access_log;
   Gateway gateway(gateway_io.get_executor(), go);
   if (Status st = gateway.Start(); !st.ok()) return ConfigError(role, "gateway: " + st.ToString());
 

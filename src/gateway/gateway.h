@@ -12,6 +12,8 @@
 #include "cluster/cluster_client.h"
 #include "common/asio.h"
 #include "common/log.h"
+#include "http/access_log.h"
+#include "http/router.h"
 #include "http/server.h"
 #include "meta/meta_store.h"
 
@@ -30,6 +32,7 @@ struct GatewayOptions {
   std::chrono::milliseconds gc_interval{std::chrono::seconds(10)};
   int sweep_every = 6;                    // inventory sweep every this many GC passes
   std::chrono::seconds sweep_grace{600};  // unknown chunks younger than this are left alone
+  std::string access_log = "stderr";      // off | stderr | FILE (http/access_log.h)
 };
 
 // What every handler gets. Lives as long as the Gateway; used on the gateway's executor.
@@ -54,7 +57,8 @@ class Gateway {
   Status Health() const;
 
  private:
-  awaitable<void> Handle(Exchange& ex);
+  // The route table and filter chain every request goes through (http/router.h).
+  void BuildRouter();
   awaitable<void> CollectGarbageLoop();
   // Compares every reachable member's inventory with the chunk ledger and deletes chunks the
   // ledger does not know (older than a grace period): leftovers of a member that was away.
@@ -64,6 +68,8 @@ class Gateway {
   asio::any_io_executor ex_;
   std::unique_ptr<MetaStore> meta_;
   std::unique_ptr<ClusterClient> cluster_;
+  std::shared_ptr<AccessLog> access_log_;  // null when off
+  std::unique_ptr<Router> router_;         // outlives server_
   std::unique_ptr<Server> server_;
   GatewayContext ctx_;
   bool stopped_ = false;

@@ -72,16 +72,35 @@ class Connection {
   // Reads and discards what is left of the request body (bounded), so keep-alive can go on.
   awaitable<bool> Drain();
   awaitable<void> Serve(Exchange& ex);
+  // Runs the exchange's end-of-request observers; one that throws is a bug: logged, counted.
+  void RunAtEnd(const Exchange& ex) {
+    for (auto& fn : ex.at_end_) {
+      try {
+        fn(ex);
+      } catch (const std::exception& e) {
+        st_->errors->Inc();
+        st_->log->error("end-of-request observer threw request_id={} err={}", ex.request_id(),
+                        e.what());
+      }
+    }
+  }
 };
+
+bool SaneRequestId(std::string_view id) {
+  if (id.empty() || id.size() > kMaxRequestIdBytes) return false;
+  static constexpr std::string_view kTchar = "!#$%&'*+-.^_`|~";
+  for (char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && kTchar.find(c) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
 
 namespace {
 
 std::string MakeRequestId(std::string_view given) {
-  if (!given.empty() && given.size() <= 64) {
-    bool ok = true;
-    for (char c : given) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-');
-    if (ok) return std::string(given);
-  }
+  if (SaneRequestId(given)) return std::string(given);
   return RandomHex(8);
 }
 
@@ -172,7 +191,10 @@ awaitable<Result<size_t>> Exchange::ReadSome(void* buf, size_t n) {
       }
       co_return Err(InvalidArgument("malformed request body: " + ec.message()));
     }
-    if (got > 0) co_return got;
+    if (got > 0) {
+      context_.bytes_in += got;
+      co_return got;
+    }
   }
   co_return size_t{0};
 }
@@ -207,7 +229,7 @@ awaitable<Status> Exchange::WriteHead(http::status status, uint64_t content_leng
   head += ' ';
   head += http::obsolete_reason(status);
   head += "\r\nServer: wharf\r\nX-Request-Id: ";
-  head += request_id_;
+  head += context_.request_id;
   if (!content_type.empty() && status != http::status::no_content &&
       status != http::status::not_modified) {
     head += "\r\nContent-Type: ";
@@ -238,7 +260,10 @@ awaitable<Status> Exchange::Respond(http::status status, std::string body,
                                     std::string_view content_type) {
   WHARF_CO_RETURN_IF_ERROR(co_await WriteHead(status, body.size(), content_type));
   std::vector<asio::const_buffer> bufs{asio::buffer(head_bytes_)};
-  if (body_remaining_ > 0) bufs.push_back(asio::buffer(body));
+  if (body_remaining_ > 0) {
+    bufs.push_back(asio::buffer(body));
+    context_.bytes_out += body.size();
+  }
   body_remaining_ = 0;
   Status st = co_await conn_->Write(std::move(bufs));
   head_bytes_.clear();
@@ -268,6 +293,7 @@ awaitable<Status> Exchange::WriteBody(const void* data, size_t n) {
   Status st = co_await conn_->Write(std::move(bufs));
   head_bytes_.clear();
   body_remaining_ -= n;
+  if (st.ok()) context_.bytes_out += n;
   co_return st;
 }
 
@@ -289,6 +315,7 @@ awaitable<Status> Exchange::SendFile(int fd, uint64_t offset, uint64_t len) {
     if (n > 0) {
       left -= static_cast<uint64_t>(n);
       body_remaining_ -= static_cast<uint64_t>(n);
+      context_.bytes_out += static_cast<uint64_t>(n);
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -378,20 +405,22 @@ awaitable<void> Connection::Run() {
       }
       break;
     }
-    auto started = std::chrono::steady_clock::now();
     Exchange ex(this);
+    ex.context_.started = std::chrono::steady_clock::now();
     ex.head_ = parser_->get().base();
     ex.keep_alive_ = parser_->keep_alive();
     std::string_view target = ex.head_.target();
     size_t q = target.find('?');
     ex.path_ = std::string(target.substr(0, q));
     if (q != std::string_view::npos) ex.query_ = std::string(target.substr(q + 1));
-    ex.request_id_ = MakeRequestId(ex.header("X-Request-Id"));
-    ex.remote_ = remote_;
+    ex.context_.request_id = MakeRequestId(ex.header("X-Request-Id"));
+    ex.context_.remote = remote_;
     co_await Serve(ex);
     RecordRequest(st_->options.component, ex.method_string(), ex.status_code());
     st_->latency->Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - ex.context_.started)
+            .count());
+    RunAtEnd(ex);
     if (ex.body_remaining_ > 0 || !ex.head_bytes_.empty()) broken_ = true;  // short response
     if (broken_ || ex.close_after_ || st_->stopped) break;
     // Idle keep-alive connections should not pin a large body buffer.
@@ -560,21 +589,29 @@ std::string PercentEncode(std::string_view s) {
   return out;
 }
 
+awaitable<void> ServeMetrics(Exchange& ex) {
+  (void)co_await ex.Respond(http::status::ok, Metrics().Render(),
+                            "text/plain; version=0.0.4; charset=utf-8");
+}
+
+awaitable<void> ServeHealthz(Exchange& ex, std::function<Status()> healthy) {
+  Status st = healthy ? healthy() : Status::Ok();
+  if (st.ok()) {
+    (void)co_await ex.Respond(http::status::ok, "ok\n", "text/plain");
+  } else {
+    (void)co_await ex.Respond(http::status::service_unavailable, st.ToString() + "\n",
+                              "text/plain");
+  }
+}
+
 awaitable<bool> ServeOps(Exchange& ex, std::function<Status()> healthy) {
   if (ex.method() != http::verb::get && ex.method() != http::verb::head) co_return false;
   if (ex.path() == "/metrics") {
-    (void)co_await ex.Respond(http::status::ok, Metrics().Render(),
-                              "text/plain; version=0.0.4; charset=utf-8");
+    co_await ServeMetrics(ex);
     co_return true;
   }
   if (ex.path() == "/healthz") {
-    Status st = healthy ? healthy() : Status::Ok();
-    if (st.ok()) {
-      (void)co_await ex.Respond(http::status::ok, "ok\n", "text/plain");
-    } else {
-      (void)co_await ex.Respond(http::status::service_unavailable, st.ToString() + "\n",
-                                "text/plain");
-    }
+    co_await ServeHealthz(ex, std::move(healthy));
     co_return true;
   }
   co_return false;

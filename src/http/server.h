@@ -20,6 +20,7 @@
 #include "common/asio.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "http/request_context.h"
 
 namespace wharf {
 
@@ -53,8 +54,17 @@ class Exchange {
   // Content-Length of the request, if it was given.
   std::optional<uint64_t> content_length() const;
   bool chunked() const;
-  const std::string& request_id() const { return request_id_; }
-  const std::string& remote() const { return remote_; }
+  const std::string& request_id() const { return context_.request_id; }
+  const std::string& remote() const { return context_.remote; }
+  // The request's context (id, remote, route, principal, byte counts): filters and handlers
+  // read it and may fill what is theirs (the router the route, authentication the principal).
+  RequestContext& context() { return context_; }
+  const RequestContext& context() const { return context_; }
+  // Registers `fn` to run when the exchange ends: after the response was written (or the
+  // handler failed and the server answered for it), before the next request of the connection.
+  // Observers such as the access log and per-route metrics use it. Runs on the connection's
+  // executor; must not block.
+  void AtEnd(std::function<void(const Exchange&)> fn) { at_end_.push_back(std::move(fn)); }
 
   // Request body: reads up to n bytes into buf; 0 means the body has ended.
   // kCancelled when the client goes away or times out; kInvalidArgument for a malformed body.
@@ -88,7 +98,9 @@ class Exchange {
                               std::string_view content_type);
   Connection* conn_;
   http::request_header<> head_;
-  std::string path_, query_, request_id_, remote_;
+  std::string path_, query_;
+  RequestContext context_;
+  std::vector<std::function<void(const Exchange&)>> at_end_;
   HeaderList extra_headers_;
   bool responded_ = false;
   bool close_after_ = false;
@@ -132,5 +144,8 @@ std::string PercentEncode(std::string_view s);
 // Answers GET /healthz and GET /metrics (Prometheus). Returns true if it handled the request.
 // `healthy` decides /healthz: 200 "ok" or 503 with the reason.
 awaitable<bool> ServeOps(Exchange& ex, std::function<Status()> healthy);
+// The two answers of ServeOps, for route tables (http/router.h: AddOpsRoutes).
+awaitable<void> ServeHealthz(Exchange& ex, std::function<Status()> healthy);
+awaitable<void> ServeMetrics(Exchange& ex);
 
 }  // namespace wharf
