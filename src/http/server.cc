@@ -11,6 +11,16 @@
 #include "common/metrics.h"
 
 namespace wharf {
+namespace {
+
+// Beast sizes each socket read by the free capacity of the connection's buffer, which after
+// a header is about a kilobyte: reserve room so that bodies arrive in large reads.
+constexpr size_t kBodyReadBuffer = 256 * 1024;
+// Chunk extensions and trailer fields a chunked request body may carry, in total. wharf uses
+// neither; a client that sends more is refused (a 64 MiB extension must not cost 64 MiB).
+constexpr size_t kMaxChunkMetaBytes = 4096;
+
+}  // namespace
 
 struct Server::State {
   asio::any_io_executor ex;
@@ -21,6 +31,7 @@ struct Server::State {
   std::atomic<size_t> active{0};
   std::atomic<bool> stopped{false};
   CounterMetric* errors;
+  CounterMetric* bad_framing;
   GaugeMetric* connections;
   HistogramMetric* latency;
   State(asio::any_io_executor e, ServerOptions o, Handler h)
@@ -32,6 +43,10 @@ struct Server::State {
     const std::string prefix = "wharf_" + options.component + "_http_";
     errors = &Metrics().Counter(prefix + "handler_errors_total",
                                 "Requests whose handler threw (a bug) or did not respond.");
+    bad_framing = &Metrics().Counter(
+        prefix + "bad_framing_total",
+        "Requests refused for their framing: a transfer coding other than chunked alone, "
+        "Transfer-Encoding with Content-Length, oversized chunk extensions or trailers.");
     connections = &Metrics().Gauge(prefix + "connections", "Open HTTP connections.");
     latency = &Metrics().Histogram(prefix + "request_seconds", "Time to serve a request.");
   }
@@ -40,7 +55,14 @@ struct Server::State {
 class Connection {
  public:
   Connection(std::shared_ptr<Server::State> st, tcp::socket sock)
-      : st_(std::move(st)), stream_(std::move(sock)) {
+      : st_(std::move(st)),
+        stream_(std::move(sock)),
+        // Bounds what one chunk-size line or trailer section can make the buffer hold.
+        buffer_(kBodyReadBuffer + st_->options.max_header_bytes) {
+    on_chunk_header_ = [this](std::uint64_t, std::string_view ext, boost::system::error_code& ec) {
+      chunk_meta_bytes_ += ext.size();
+      if (chunk_meta_bytes_ > kMaxChunkMetaBytes) ec = http::error::bad_chunk_extension;
+    };
     boost::system::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -55,6 +77,11 @@ class Connection {
   std::optional<http::request_parser<http::buffer_body>> parser_;
   std::string remote_;
   bool broken_ = false;  // the stream can no longer be used for another request
+  // Chunk extension and trailer bytes of the current request (bounded by kMaxChunkMetaBytes).
+  size_t chunk_meta_bytes_ = 0;
+  size_t head_field_bytes_ = 0;  // of the request head, to tell the trailers' size
+  std::function<void(std::uint64_t, std::string_view, boost::system::error_code&)>
+      on_chunk_header_;  // the parser keeps a reference
 
   void Arm(bool idle) {
     stream_.expires_after(idle ? st_->options.idle_timeout : st_->options.io_timeout);
@@ -71,6 +98,32 @@ class Connection {
   }
   // Reads and discards what is left of the request body (bounded), so keep-alive can go on.
   awaitable<bool> Drain();
+  // Once the body has ended: kInvalidArgument when its trailer fields (which Beast adds to
+  // the request's fields) exceed what is left of kMaxChunkMetaBytes.
+  Status CheckTrailers() {
+    if (!parser_->chunked()) return Status::Ok();
+    size_t fields = FieldBytes(parser_->get());
+    size_t trailers = fields > head_field_bytes_ ? fields - head_field_bytes_ : 0;
+    if (chunk_meta_bytes_ + trailers <= kMaxChunkMetaBytes) return Status::Ok();
+    st_->bad_framing->Inc();
+    broken_ = true;
+    return InvalidArgument("chunk extensions and trailers over " +
+                           std::to_string(kMaxChunkMetaBytes) + " bytes");
+  }
+  static size_t FieldBytes(const http::fields& f) {
+    size_t n = 0;
+    for (const auto& field : f) n += field.name_string().size() + field.value().size() + 4;
+    return n;
+  }
+  // Answers 400 to a request head we refuse, and the connection closes.
+  awaitable<void> RefuseHead() {
+    std::string_view msg =
+        "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    boost::system::error_code ec;
+    Arm(false);
+    co_await asio::async_write(stream_, asio::buffer(msg),
+                               asio::redirect_error(asio::use_awaitable, ec));
+  }
   awaitable<void> Serve(Exchange& ex);
   // Runs the exchange's end-of-request observers; one that throws is a bug: logged, counted.
   void RunAtEnd(const Exchange& ex) {
@@ -102,6 +155,34 @@ namespace {
 std::string MakeRequestId(std::string_view given) {
   if (SaneRequestId(given)) return std::string(given);
   return RandomHex(8);
+}
+
+// Request framing (RFC 9112 section 6). The one transfer coding taken is "chunked", alone:
+// any other coding, a list, several Transfer-Encoding fields, or Transfer-Encoding with
+// Content-Length is refused. Beast would frame such a body by Content-Length or as empty,
+// while a proxy in front may frame it otherwise: the bytes one of them takes for a body, the
+// other runs as the next request (request smuggling). kInvalidArgument.
+Status CheckFraming(const http::fields& head) {
+  size_t te_fields = 0;
+  std::string_view te;
+  for (const auto& f : head) {
+    if (f.name() == http::field::transfer_encoding) {
+      ++te_fields;
+      te = f.value();
+    }
+  }
+  if (te_fields == 0) return Status::Ok();
+  if (te_fields > 1) return InvalidArgument("more than one Transfer-Encoding field");
+  if (head.find(http::field::content_length) != head.end()) {
+    return InvalidArgument("Transfer-Encoding together with Content-Length");
+  }
+  while (!te.empty() && (te.front() == ' ' || te.front() == '\t')) te.remove_prefix(1);
+  while (!te.empty() && (te.back() == ' ' || te.back() == '\t')) te.remove_suffix(1);
+  if (!beast::iequals(te, "chunked")) {
+    return InvalidArgument("unsupported Transfer-Encoding '" + std::string(te) +
+                           "': only chunked is accepted");
+  }
+  return Status::Ok();
 }
 
 void RecordRequest(const std::string& component, std::string_view method, unsigned code) {
@@ -157,10 +238,6 @@ bool Exchange::chunked() const { return conn_->parser_->chunked(); }
 
 bool Exchange::body_done() const { return conn_->parser_->is_done(); }
 
-// Beast sizes each socket read by the free capacity of the connection's buffer, which after
-// a header is about a kilobyte: reserve room so that bodies arrive in large reads.
-constexpr size_t kBodyReadBuffer = 256 * 1024;
-
 awaitable<Result<size_t>> Exchange::ReadSome(void* buf, size_t n) {
   auto& p = *conn_->parser_;
   if (conn_->buffer_.capacity() < kBodyReadBuffer) conn_->buffer_.reserve(kBodyReadBuffer);
@@ -189,8 +266,12 @@ awaitable<Result<size_t>> Exchange::ReadSome(void* buf, size_t n) {
           ec == beast::error::timeout || ec == asio::error::connection_reset) {
         co_return Err(Cancelled("client went away mid-body: " + ec.message()));
       }
+      if (ec == http::error::bad_chunk_extension || ec == http::error::buffer_overflow) {
+        conn_->st_->bad_framing->Inc();
+      }
       co_return Err(InvalidArgument("malformed request body: " + ec.message()));
     }
+    if (p.is_done()) WHARF_CO_RETURN_IF_ERROR(conn_->CheckTrailers());
     if (got > 0) {
       context_.bytes_in += got;
       co_return got;
@@ -363,7 +444,7 @@ awaitable<bool> Connection::Drain() {
     if (ec) co_return false;
     total += sizeof sink - parser_->get().body().size;
   }
-  co_return parser_->is_done();
+  co_return parser_->is_done() && CheckTrailers().ok();
 }
 
 awaitable<void> Connection::Serve(Exchange& ex) {
@@ -389,6 +470,8 @@ awaitable<void> Connection::Run() {
     parser_->header_limit(static_cast<uint32_t>(st_->options.max_header_bytes));
     parser_->body_limit(
         std::numeric_limits<std::uint64_t>::max());  // boost::none is broken in 1.74
+    parser_->on_chunk_header(on_chunk_header_);
+    chunk_meta_bytes_ = 0;
     boost::system::error_code ec;
     Arm(true);
     co_await http::async_read_header(stream_, buffer_, *parser_,
@@ -397,14 +480,18 @@ awaitable<void> Connection::Run() {
       st_->log->debug("read header failed remote={} err={}", remote_, ec.message());
       if (ec == http::error::header_limit ||
           ec.category() == http::make_error_code(http::error::bad_target).category()) {
-        std::string_view msg =
-            "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-        Arm(false);
-        co_await asio::async_write(stream_, asio::buffer(msg),
-                                   asio::redirect_error(asio::use_awaitable, ec));
+        if (ec == http::error::bad_transfer_encoding) st_->bad_framing->Inc();
+        co_await RefuseHead();
       }
       break;
     }
+    if (Status framing = CheckFraming(parser_->get()); !framing.ok()) {
+      st_->bad_framing->Inc();
+      st_->log->info("request refused remote={} err={}", remote_, framing);
+      co_await RefuseHead();
+      break;
+    }
+    head_field_bytes_ = FieldBytes(parser_->get());
     Exchange ex(this);
     ex.context_.started = std::chrono::steady_clock::now();
     ex.head_ = parser_->get().base();

@@ -8,6 +8,7 @@ log to a file.
 from __future__ import annotations
 
 import os
+import socket
 import re
 import uuid
 
@@ -139,3 +140,60 @@ def test_access_log_flag_values(shared_cluster, wharf_bin, tmp_path):
     assert "access log" in one_error_line(r, "gateway")
     r = run_wharf(wharf_bin, *common, "--access-log", "", timeout=30)
     one_error_line(r, "gateway")
+
+
+# ------------------------------------------------------------ request framing (issue 9, #6)
+
+
+def raw_exchange(addr: str, data: bytes, wait: float = 3.0) -> bytes:
+    """Sends raw bytes; returns what the server answered until it closed (or `wait` passed)."""
+    host, port = addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=wait) as s:
+        s.sendall(data)
+        out = b""
+        try:
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                out += b
+        except (socket.timeout, ConnectionResetError):
+            pass
+    return out
+
+
+@pytest.mark.parametrize("te", ["xchunked", "identity", "chunked, identity", "gzip, chunked"])
+def test_bad_transfer_encoding_is_400_and_smuggles_nothing(shared_cluster, gw, te):
+    victim = requests.post(f"http://{gw.addr}/files", data=b"keep me", timeout=30)
+    assert victim.status_code == 201, victim.text
+    vid = victim.json()["id"]
+    smuggled = (f"DELETE /files/{vid} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n"
+                "Connection: close\r\n\r\n").encode()
+    for framing in (f"Transfer-Encoding: {te}\r\nContent-Length: 3\r\n",
+                    f"Transfer-Encoding: {te}\r\n"):
+        req = (f"POST /files HTTP/1.1\r\nHost: t\r\n{framing}\r\n").encode() + b"abc" + smuggled
+        got = raw_exchange(gw.addr, req)
+        assert got.startswith(b"HTTP/1.1 400 "), f"{framing!r}: {got[:200]!r}"
+        assert b"HTTP/1.1 204" not in got, f"{framing!r}: the smuggled DELETE ran: {got!r}"
+    r = requests.get(f"http://{gw.addr}/files/{vid}", timeout=30)
+    assert r.status_code == 200 and r.content == b"keep me", "the smuggled DELETE ran"
+    # The master and the chunkservers share the server: the same answer.
+    bad = f"GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: {te}\r\n\r\n".encode()
+    for addr in (shared_cluster.masters[0].addr, shared_cluster.chunkservers["g1"][0].addr):
+        got = raw_exchange(addr, bad)
+        assert got.startswith(b"HTTP/1.1 400 "), f"{addr}: {got[:200]!r}"
+
+
+def test_chunk_extension_and_trailer_bounds(gw):
+    for body in (b"3;x=" + b"y" * (1 << 20) + b"\r\nabc\r\n0\r\n\r\n",
+                 b"3\r\nabc\r\n0\r\nX-Trailer: " + b"t" * 8192 + b"\r\n\r\n"):
+        req = b"POST /files HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+        try:
+            got = raw_exchange(gw.addr, req)
+        except (BrokenPipeError, ConnectionResetError):
+            got = b"(reset)"
+        assert not got.startswith(b"HTTP/1.1 201"), f"accepted: {got[:200]!r}"
+    ok = b"POST /files HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close" \
+         b"\r\n\r\n3;n=v\r\nabc\r\n0\r\nX-T: 1\r\n\r\n"
+    got = raw_exchange(gw.addr, ok)
+    assert got.startswith(b"HTTP/1.1 201"), got[:300]
