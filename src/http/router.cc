@@ -78,6 +78,18 @@ awaitable<void> Router::Dispatch(Exchange& ex) const {
   Resolution res = Resolve(ex.method(), ex.path());
   ex.context().route = res.route ? res.route->name : "";
   CountAtEnd(ex);
+  if (ex.on_reserved_slot() && !(res.route && res.route->ops)) {
+    // The connection holds a slot kept for /healthz and /metrics: everything else waits
+    // for an ordinary slot.
+    Metrics()
+        .Counter("wharf_" + options_.component + "_requests_refused_reserved_slot_total",
+                 "Requests answered 503 because they came on a connection slot kept for "
+                 "/healthz and /metrics.")
+        .Inc();
+    ex.CloseAfter();
+    co_await RespondError(ex, Unavailable("the server is at its connection limit"));
+    co_return;
+  }
   for (const auto& f : filters_) {
     if (co_await f->OnRequest(ex) == Filter::Result::kStop) co_return;
   }

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cerrno>
 #include <limits>
+#include <mutex>
+#include <unordered_map>
 
 #include "common/async.h"
 #include "common/fs.h"
@@ -23,6 +25,22 @@ constexpr size_t kMaxChunkMetaBytes = 4096;
 }  // namespace
 
 struct Server::State {
+  // Counts a new connection from `ip`; false when the address is at its limit.
+  bool Admit(const std::string& ip) {
+    std::lock_guard lock(per_address_mu);
+    size_t& n = per_address[ip];
+    if (options.max_connections_per_address > 0 && n >= options.max_connections_per_address) {
+      if (n == 0) per_address.erase(ip);
+      return false;
+    }
+    ++n;
+    return true;
+  }
+  void Release(const std::string& ip) {
+    std::lock_guard lock(per_address_mu);
+    auto it = per_address.find(ip);
+    if (it != per_address.end() && --it->second == 0) per_address.erase(it);
+  }
   asio::any_io_executor ex;
   ServerOptions options;
   Handler handler;
@@ -30,7 +48,10 @@ struct Server::State {
   Logger log;
   std::atomic<size_t> active{0};
   std::atomic<bool> stopped{false};
+  std::mutex per_address_mu;
+  std::unordered_map<std::string, size_t> per_address;  // open connections by remote IP
   CounterMetric* errors;
+  CounterMetric* head_timeouts;
   CounterMetric* bad_framing;
   GaugeMetric* connections;
   HistogramMetric* latency;
@@ -48,6 +69,8 @@ struct Server::State {
         "Requests refused for their framing: a transfer coding other than chunked alone, "
         "Transfer-Encoding with Content-Length, oversized chunk extensions or trailers.");
     connections = &Metrics().Gauge(prefix + "connections", "Open HTTP connections.");
+    head_timeouts = &Metrics().Counter(prefix + "head_timeouts_total",
+                                       "Connections closed because a request head was too slow.");
     latency = &Metrics().Histogram(prefix + "request_seconds", "Time to serve a request.");
   }
 };
@@ -76,7 +99,8 @@ class Connection {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::buffer_body>> parser_;
   std::string remote_;
-  bool broken_ = false;  // the stream can no longer be used for another request
+  bool reserved_ = false;  // holds one of the reserved (ops only) slots
+  bool broken_ = false;    // the stream can no longer be used for another request
   // Chunk extension and trailer bytes of the current request (bounded by kMaxChunkMetaBytes).
   size_t chunk_meta_bytes_ = 0;
   size_t head_field_bytes_ = 0;  // of the request head, to tell the trailers' size
@@ -237,6 +261,8 @@ std::optional<uint64_t> Exchange::content_length() const {
 bool Exchange::chunked() const { return conn_->parser_->chunked(); }
 
 bool Exchange::body_done() const { return conn_->parser_->is_done(); }
+
+bool Exchange::on_reserved_slot() const { return conn_->reserved_; }
 
 awaitable<Result<size_t>> Exchange::ReadSome(void* buf, size_t n) {
   auto& p = *conn_->parser_;
@@ -465,7 +491,7 @@ awaitable<void> Connection::Serve(Exchange& ex) {
 }
 
 awaitable<void> Connection::Run() {
-  for (;;) {
+  for (bool first = true;; first = false) {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(st_->options.max_header_bytes));
     parser_->body_limit(
@@ -473,9 +499,19 @@ awaitable<void> Connection::Run() {
     parser_->on_chunk_header(on_chunk_header_);
     chunk_meta_bytes_ = 0;
     boost::system::error_code ec;
-    Arm(true);
+    if (!first && buffer_.size() == 0) {
+      // Keep-alive: the next request may come after idle_timeout; from its first byte on, the
+      // head has head_timeout, so that a slow head (slowloris) cannot hold the slot for long.
+      Arm(true);
+      size_t n = co_await stream_.async_read_some(buffer_.prepare(1024),
+                                                  asio::redirect_error(asio::use_awaitable, ec));
+      buffer_.commit(n);
+      if (ec) break;
+    }
+    stream_.expires_after(st_->options.head_timeout);
     co_await http::async_read_header(stream_, buffer_, *parser_,
                                      asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == beast::error::timeout) st_->head_timeouts->Inc();
     if (ec) {
       st_->log->debug("read header failed remote={} err={}", remote_, ec.message());
       if (ec == http::error::header_limit ||
@@ -578,7 +614,8 @@ awaitable<void> Server::AcceptLoop() {
       co_await SleepFor(std::chrono::milliseconds(100));
       continue;
     }
-    if (st->active.load() >= st->options.max_connections) {
+    const size_t active = st->active.load();
+    if (active >= st->options.max_connections + st->options.reserved_connections) {
       static auto& refused =
           Metrics().Counter("wharf_" + st->options.component + "_http_connections_refused_total",
                             "Connections closed at once because the connection bound was reached.");
@@ -589,12 +626,26 @@ awaitable<void> Server::AcceptLoop() {
       sock.close(ec);
       continue;
     }
+    std::string ip = sock.remote_endpoint(ec).address().to_string();
+    if (!st->Admit(ip)) {
+      static auto& over = Metrics().Counter(
+          "wharf_" + st->options.component + "_http_connections_over_address_limit_total",
+          "Connections closed at once because their remote address held its limit.");
+      over.Inc();
+      std::string_view msg =
+          "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      asio::write(sock, asio::buffer(msg), ec);
+      sock.close(ec);
+      continue;
+    }
     st->active++;
     st->connections->Add(1);
     auto conn = std::make_shared<Connection>(st, std::move(sock));
+    conn->reserved_ = active >= st->options.max_connections;
     asio::co_spawn(
         st->ex, [conn]() -> awaitable<void> { co_await conn->Run(); },
-        [st, conn](std::exception_ptr e) {
+        [st, conn, ip](std::exception_ptr e) {
+          st->Release(ip);
           st->active--;
           st->connections->Add(-1);
           if (e) {

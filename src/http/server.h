@@ -29,7 +29,17 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 struct ServerOptions {
   std::string component = "http";  // for logs and metric names: wharf_<component>_http_...
   size_t max_connections = 4096;
-  std::chrono::milliseconds idle_timeout{std::chrono::seconds(75)};
+  // Connections past max_connections that only routes marked `ops` (/healthz, /metrics) may
+  // use (the head is read, then the Router decides): probes answer while a flood holds every
+  // ordinary slot.
+  size_t reserved_connections = 64;
+  // Connections one remote IP address may hold at once (0: no limit); more are refused with
+  // 503. Raise it behind a proxy, whose address every client shares.
+  size_t max_connections_per_address = 1024;
+  // Time to send a whole request head: from accept for the first request of a connection,
+  // from its first byte for the next ones (which may first idle for idle_timeout).
+  std::chrono::milliseconds head_timeout{std::chrono::seconds(10)};
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(75)};  // keep-alive, between requests
   std::chrono::milliseconds io_timeout{std::chrono::seconds(120)};
   size_t max_header_bytes = 64 * 1024;
 };
@@ -90,6 +100,8 @@ class Exchange {
   unsigned status_code() const { return status_; }
   // Forces the connection to close after this exchange.
   void CloseAfter() { close_after_ = true; }
+  // True when the connection holds one of the ServerOptions::reserved_connections.
+  bool on_reserved_slot() const;
 
  private:
   friend class Connection;

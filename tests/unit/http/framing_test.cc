@@ -2,6 +2,7 @@
 // in front of us, or an attacker, may send that a well-behaved client never does.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -180,6 +181,100 @@ TEST(FramingTest, ChunkExtensionsAndTrailersAreBounded) {
     EXPECT_TRUE(r.closed) << body.substr(0, 60);
   }
   for (const auto& s : srv.rec().Seen()) EXPECT_EQ(s, "POST /up failed");
+}
+
+// An idle connection from `from` (nothing sent); closed when the object goes.
+class IdleSocket {
+ public:
+  IdleSocket(uint16_t port, const std::string& from) : s_(io_) {
+    boost::system::error_code ec;
+    s_.open(tcp::v4(), ec);
+    s_.bind(tcp::endpoint(asio::ip::make_address(from), 0), ec);
+    s_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
+    EXPECT_FALSE(ec) << ec.message();
+  }
+
+ private:
+  asio::io_context io_;
+  tcp::socket s_;
+};
+
+bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+const std::string kHealthz = "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+
+TEST(ConnectionLimitsTest, OneAddressCannotTakeEverySlot) {
+  ServerOptions so;
+  so.max_connections_per_address = 3;
+  RawServer srv(so);
+  std::vector<std::unique_ptr<IdleSocket>> idle;
+  for (int i = 0; i < 3; ++i) idle.push_back(std::make_unique<IdleSocket>(srv.port(), "127.0.0.1"));
+  ASSERT_TRUE(
+      WaitFor([&] { return srv.server().active_connections() == 3; }, std::chrono::seconds(5)));
+  RawReply over = RawExchange(srv.port(), kHealthz, std::chrono::milliseconds(1500), "127.0.0.1");
+  EXPECT_TRUE(over.bytes.starts_with("HTTP/1.1 503 ")) << over.bytes;
+  EXPECT_TRUE(over.closed);
+  RawReply other = RawExchange(srv.port(), kHealthz, std::chrono::milliseconds(1500), "127.0.0.2");
+  EXPECT_TRUE(other.bytes.starts_with("HTTP/1.1 200 ")) << other.bytes;
+  idle.clear();
+  ASSERT_TRUE(
+      WaitFor([&] { return srv.server().active_connections() == 0; }, std::chrono::seconds(5)));
+  RawReply again = RawExchange(srv.port(), kHealthz, std::chrono::milliseconds(1500), "127.0.0.1");
+  EXPECT_TRUE(again.bytes.starts_with("HTTP/1.1 200 ")) << again.bytes;
+}
+
+TEST(ConnectionLimitsTest, SlowHeadIsCutAfterTheHeadTimeout) {
+  ServerOptions so;
+  so.head_timeout = std::chrono::milliseconds(500);
+  so.idle_timeout = std::chrono::seconds(60);
+  RawServer srv(so);
+  asio::io_context io;
+  tcp::socket s(io);
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), srv.port()));
+  timeval tv{0, 100 * 1000};
+  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto start = std::chrono::steady_clock::now();
+  std::string line = "GET /healthz HTTP/1.1\r\n";
+  bool closed = false;
+  while (!closed && std::chrono::steady_clock::now() - start < std::chrono::seconds(5)) {
+    // One header line every 100 ms: the head never ends.
+    if (::send(s.native_handle(), line.data(), line.size(), MSG_NOSIGNAL) < 0) closed = true;
+    line = "X-Slow: 1\r\n";
+    char buf[256];
+    ssize_t n = ::recv(s.native_handle(), buf, sizeof buf, 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) closed = true;
+  }
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(closed) << "a head trickling for 5 s was not cut";
+  EXPECT_LT(took, std::chrono::seconds(3));
+  // A new connection that sends nothing is cut as fast.
+  RawReply silent = RawExchange(srv.port(), "", std::chrono::seconds(3));
+  EXPECT_TRUE(silent.closed);
+}
+
+TEST(ConnectionLimitsTest, HealthAndMetricsAnswerOnReservedSlots) {
+  ServerOptions so;
+  so.max_connections = 2;
+  so.reserved_connections = 2;
+  RawServer srv(so);
+  IdleSocket a(srv.port(), "127.0.0.1"), b(srv.port(), "127.0.0.1");
+  ASSERT_TRUE(
+      WaitFor([&] { return srv.server().active_connections() == 2; }, std::chrono::seconds(5)));
+  RawReply hz = RawExchange(srv.port(), kHealthz);
+  EXPECT_TRUE(hz.bytes.starts_with("HTTP/1.1 200 ")) << hz.bytes;
+  RawReply metrics =
+      RawExchange(srv.port(), "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(metrics.bytes.starts_with("HTTP/1.1 200 ")) << metrics.bytes.substr(0, 100);
+  RawReply up = RawExchange(srv.port(), Post("Content-Length: 0\r\n", ""));
+  EXPECT_TRUE(up.bytes.starts_with("HTTP/1.1 503 ")) << up.bytes;
+  EXPECT_TRUE(srv.rec().Seen().empty());
 }
 
 }  // namespace
