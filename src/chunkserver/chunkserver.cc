@@ -107,7 +107,8 @@ Status Chunkserver::Start() {
   ServerOptions hs;
   hs.component = "chunkserver";
   hs.metric_labels = so.metric_labels;
-  server_ = std::make_unique<Server>(ex_, hs, [this](Exchange& ex) { return Handle(ex); });
+  BuildRouter();
+  server_ = std::make_unique<Server>(ex_, hs, router_->AsHandler());
   WHARF_RETURN_IF_ERROR(server_->Listen(options_.listen));
   addr_ = options_.advertise.empty() ? server_->local_address() : options_.advertise;
   server_->Start();
@@ -124,41 +125,49 @@ void Chunkserver::Stop() {
   if (server_) server_->Stop();
 }
 
-awaitable<void> Chunkserver::Handle(Exchange& ex) {
-  if (co_await ServeOps(ex, [this] { return store_->Health(); })) co_return;
-  BusyGuard busy(busy_);
-  std::string_view path = ex.path();
-  if (path.starts_with(kChunksPrefix)) {
-    std::string id(path.substr(kChunksPrefix.size()));
-    if (!ValidChunkId(id)) {
-      co_await RespondError(ex, InvalidArgument("chunk id must be 32 lowercase hex characters"));
-      co_return;
-    }
-    switch (ex.method()) {
-      case http::verb::put:
-        co_await HandlePut(ex, std::move(id));
-        co_return;
-      case http::verb::get:
-      case http::verb::head:
-        co_await HandleGet(ex, std::move(id));
-        co_return;
-      case http::verb::delete_:
-        co_await HandleDelete(ex, std::move(id));
-        co_return;
-      default:
-        break;
-    }
+void Chunkserver::BuildRouter() {
+  using V = http::verb;
+  // Unknown paths, and other methods on /v1/chunks and /v1/status, get 404; /v1/chunks/{id}
+  // answers 405 with Allow for methods it does not take (after checking the id).
+  Router::Options ro{.component = "chunkserver", .answer_405 = false};
+  ro.metric_labels = {{"member", options_.id}};
+  router_ = std::make_unique<Router>(std::move(ro));
+  AddOpsRoutes(*router_, [this] { return store_->Health(); });
+  // Requests other than /healthz and /metrics count as load in heartbeats (busy_).
+  auto busy = [this](auto fn) {
+    return [this, fn](Exchange& ex) -> awaitable<void> {
+      BusyGuard guard(busy_);
+      co_await fn(ex);
+    };
+  };
+  auto chunk = [this, busy](ChunkOp op) {
+    return busy([this, op](Exchange& ex) { return ServeChunk(ex, op); });
+  };
+  const PathMatch chunk_path = PathMatch::Prefix(std::string(kChunksPrefix));
+  router_->Add({"chunk_get", {V::get, V::head}, chunk_path, chunk(&Chunkserver::HandleGet)});
+  router_->Add({"chunk_put", {V::put}, chunk_path, chunk(&Chunkserver::HandlePut)});
+  router_->Add({"chunk_delete", {V::delete_}, chunk_path, chunk(&Chunkserver::HandleDelete)});
+  router_->Add({"chunk", {}, chunk_path, chunk(nullptr)});
+  router_->Add({"chunk_list", {V::get}, PathMatch::Exact("/v1/chunks"), busy([this](Exchange& ex) {
+                  return HandleList(ex);
+                })});
+  router_->Add({"status", {V::get}, PathMatch::Exact("/v1/status"), busy([this](Exchange& ex) {
+                  return HandleStatus(ex);
+                })});
+}
+
+awaitable<void> Chunkserver::ServeChunk(Exchange& ex, ChunkOp op) {
+  std::string id(ex.path().substr(kChunksPrefix.size()));
+  if (!ValidChunkId(id)) {
+    co_await RespondError(ex, InvalidArgument("chunk id must be 32 lowercase hex characters"));
+    co_return;
+  }
+  if (!op) {
     ex.AddHeader("Allow", "GET, HEAD, PUT, DELETE");
     (void)co_await ex.Respond(http::status::method_not_allowed, "");
     co_return;
   }
-  if (path == "/v1/chunks" && ex.method() == http::verb::get) {
-    co_await HandleList(ex);
-  } else if (path == "/v1/status" && ex.method() == http::verb::get) {
-    co_await HandleStatus(ex);
-  } else {
-    co_await RespondError(ex, NotFound("no such endpoint"));
-  }
+  co_await (this->*op)(ex, std::move(id));
 }
 
 awaitable<void> Chunkserver::HandlePut(Exchange& ex, std::string id) {
@@ -189,7 +198,8 @@ awaitable<void> Chunkserver::HandlePut(Exchange& ex, std::string id) {
   if (!begun) {
     refused.Inc();
     if (begun.error().code() == Code::kNoSpace) {
-      log_->warn("put refused: under reserve chunk={} size={}", id, *size);
+      log_->warn("put refused: under reserve chunk={} size={} request_id={}", id, *size,
+                 ex.request_id());
     }
     co_await DiscardBody(ex, 8u << 20);
     co_await RespondError(ex, begun.error());
@@ -224,7 +234,7 @@ awaitable<void> Chunkserver::HandlePut(Exchange& ex, std::string id) {
     if (st.code() == Code::kCancelled) {
       st = InvalidArgument("request body shorter than its Content-Length: " + st.message());
     } else {
-      log_->warn("put failed chunk={} err={}", id, st);
+      log_->warn("put failed chunk={} err={} request_id={}", id, st, ex.request_id());
     }
     co_await RespondError(ex, st);
     co_return;

@@ -28,6 +28,7 @@
 #include "common/asio.h"
 #include "common/units.h"
 #include "http/client.h"
+#include "http/router.h"
 #include "http/server.h"
 #include "master/cluster_map.h"
 
@@ -59,7 +60,11 @@ class Chunkserver {
 
  private:
   // HTTP (chunkserver.cc)
-  awaitable<void> Handle(Exchange& ex);
+  // The route table every request goes through (http/router.h).
+  void BuildRouter();
+  // /v1/chunks/{id}: answers 400 for a malformed id, else calls `op` (405 when it is null).
+  using ChunkOp = awaitable<void> (Chunkserver::*)(Exchange&, std::string);
+  awaitable<void> ServeChunk(Exchange& ex, ChunkOp op);
   awaitable<void> HandlePut(Exchange& ex, std::string id);
   awaitable<void> HandleGet(Exchange& ex, std::string id);
   awaitable<void> HandleDelete(Exchange& ex, std::string id);
@@ -88,6 +93,7 @@ class Chunkserver {
   ChunkserverOptions options_;
   std::unique_ptr<Counters> counters_;  // set by Start()
   std::unique_ptr<ChunkStore> store_;
+  std::unique_ptr<Router> router_;  // outlives server_
   std::unique_ptr<Server> server_;
   std::atomic<bool> syncing_{true};
   std::atomic<bool> stopped_{false};

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/units.h"
 #include "gateway/gateway.h"
+#include "http/access_log.h"
 #include "master/master_server.h"
 
 namespace wharf::cli {
@@ -133,6 +134,9 @@ int RunGateway(Args args) {
       ->capture_default_str();
   app.add_option("--max-manifest", max_manifest, "largest manifest accepted")
       ->capture_default_str();
+  app.add_option("--access-log", o.access_log,
+                 "one line per request: off|stderr|FILE (appended; reopened on SIGHUP)")
+      ->capture_default_str();
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
   if (!SetLogLevel(log_level)) return ConfigError(role, "unknown --log-level " + log_level);
   auto cs = ParseBytes(chunk_size);
@@ -162,7 +166,8 @@ int RunGateway(Args args) {
   Gateway gw(io.get_executor(), o);
   if (Status st = gw.Start(); !st.ok()) return ConfigError(role, st.ToString());
   std::cout << "gateway listening on " << gw.address() << std::endl;
-  return RunUntilSignal(io, [&] { gw.Stop(); });
+  return RunUntilSignal(
+      io, [&] { gw.Stop(); }, 1, [] { AccessLog::ReopenAll(); });
 }
 
 }  // namespace wharf::cli

@@ -30,6 +30,8 @@ int RunUp(Args args) {
   app.add_option("--reserve", reserve, "free space each chunkserver keeps")->capture_default_str();
   app.add_option("--chunk-size", chunk_size, "chunk size")->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
+  app.add_option("--access-log", o.access_log, "the gateway's request log: off|stderr|FILE")
+      ->capture_default_str();
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
   if (!SetLogLevel(log_level)) return ConfigError(role, "unknown --log-level " + log_level);
   auto res = ParseReserve(reserve);

@@ -128,6 +128,7 @@ Status LocalCluster::StartDaemons() {
   go.masters = {master_->address()};
   go.meta_url = "sqlite:" + data + "/meta.db";
   go.chunk_size = options_.chunk_size;
+  go.access_log = options_.access_log;
   gateway_ = std::make_unique<Gateway>(loop(), go);
   if (Status st = gateway_->Start(); !st.ok()) {
     return Status(st.code(), "gateway: " + st.message());

@@ -42,9 +42,11 @@ struct LocalClusterOptions {
   // HOST:PORT of the gateway (registry and file API); port 0 = any free port.
   std::string gateway_listen = "127.0.0.1:5000";
   // Free space each chunkserver keeps.
-  Reserve reserve{false, 1024.0 * 1024 * 1024};
+  Reserve reserve{.percent = false, .value = 0, .bytes = 1ull << 30};
   uint64_t chunk_size = 16u << 20;
   std::chrono::milliseconds heartbeat{1000};
+  // The gateway's request log: off | stderr | FILE (http/access_log.h).
+  std::string access_log = "stderr";
 
   // kInvalidArgument naming the first bad option. Touches nothing.
   Status Validate() const;

@@ -23,6 +23,7 @@ Status Gateway::Start() {
   for (const auto& m : options_.masters) {
     if (auto hp = SplitHostPort(m); !hp) return hp.error();
   }
+  WHARF_ASSIGN_OR_RETURN(access_log_, AccessLog::Open(options_.access_log));
   GarbageCollector::Clock clock = options_.now_unix ? options_.now_unix : &SystemNowUnix;
   MetaStoreOptions mo;
   mo.now_unix = clock;
@@ -45,9 +46,10 @@ Status Gateway::Start() {
   ctx_.log = GetLogger("gateway");
   blobs_ = std::make_unique<BlobService>(BlobContextOf(ctx_));
   ctx_.blobs = blobs_.get();
+  BuildRouter();
   ServerOptions so;
   so.component = "gateway";
-  server_ = std::make_unique<Server>(ex_, so, [this](Exchange& ex) { return Handle(ex); });
+  server_ = std::make_unique<Server>(ex_, so, router_->AsHandler());
   WHARF_RETURN_IF_ERROR(server_->Listen(options_.listen));
   cluster_->Start();
   server_->Start();
@@ -73,16 +75,18 @@ Status Gateway::Health() const {
   return Status::Ok();
 }
 
-awaitable<void> Gateway::Handle(Exchange& ex) {
-  if (co_await ServeOps(ex, [this] { return Health(); })) co_return;
-  std::string_view path = ex.path();
-  if (path == "/v2" || path.starts_with("/v2/")) {
-    co_await HandleRegistry(ctx_, ex);
-  } else if (path == "/files" || path.starts_with("/files/")) {
-    co_await HandleFiles(ctx_, ex);
-  } else {
-    co_await RespondError(ex, NotFound("no such endpoint"));
-  }
+void Gateway::BuildRouter() {
+  // Unknown paths and methods get 404 "no such endpoint"; the registry and file API answer
+  // every method of their paths themselves (405 UNSUPPORTED in the registry's error table).
+  router_ = std::make_unique<Router>(Router::Options{.component = "gateway", .answer_405 = false});
+  if (access_log_) router_->AddFilter(std::make_shared<AccessLogFilter>(access_log_));
+  AddOpsRoutes(*router_, [this] { return Health(); });
+  router_->Add({"registry", {}, PathMatch::Subtree("/v2"), [this](Exchange& ex) {
+                  return HandleRegistry(ctx_, ex);
+                }});
+  router_->Add({"files", {}, PathMatch::Subtree("/files"), [this](Exchange& ex) {
+                  return HandleFiles(ctx_, ex);
+                }});
 }
 
 awaitable<void> Gateway::CollectGarbageLoop() {

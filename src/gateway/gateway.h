@@ -17,6 +17,8 @@
 #include "common/asio.h"
 #include "common/log.h"
 #include "gateway/garbage_collector.h"
+#include "http/access_log.h"
+#include "http/router.h"
 #include "http/server.h"
 #include "meta/meta_store.h"
 
@@ -38,6 +40,7 @@ struct GatewayOptions {
   // Unix seconds: the one clock of the metadata store (which stamps upload sessions) and the
   // garbage collector (which expires them). Empty: the system clock. Tests inject a fake.
   std::function<int64_t()> now_unix;
+  std::string access_log = "stderr";      // off | stderr | FILE (http/access_log.h)
 };
 
 // What every handler gets. Lives as long as the Gateway; used on the gateway's executor.
@@ -63,7 +66,8 @@ class Gateway {
   Status Health() const;
 
  private:
-  awaitable<void> Handle(Exchange& ex);
+  // The route table and filter chain every request goes through (http/router.h).
+  void BuildRouter();
   // Runs a GarbageCollector round every gc_interval.
   awaitable<void> CollectGarbageLoop();
 
@@ -72,6 +76,8 @@ class Gateway {
   std::unique_ptr<MetaStore> meta_;
   std::unique_ptr<ClusterClient> cluster_;
   std::unique_ptr<BlobService> blobs_;
+  std::shared_ptr<AccessLog> access_log_;  // null when off
+  std::unique_ptr<Router> router_;         // outlives server_
   std::unique_ptr<Server> server_;
   std::unique_ptr<GarbageCollector> gc_;
   GatewayContext ctx_;

@@ -5,14 +5,42 @@
 #include <atomic>
 #include <cerrno>
 #include <limits>
+#include <mutex>
+#include <unordered_map>
 
 #include "common/async.h"
 #include "common/fs.h"
 #include "common/metrics.h"
 
 namespace wharf {
+namespace {
+
+// Beast sizes each socket read by the free capacity of the connection's buffer, which after
+// a header is about a kilobyte: reserve room so that bodies arrive in large reads.
+constexpr size_t kBodyReadBuffer = 256 * 1024;
+// Chunk extensions and trailer fields a chunked request body may carry, in total. wharf uses
+// neither; a client that sends more is refused (a 64 MiB extension must not cost 64 MiB).
+constexpr size_t kMaxChunkMetaBytes = 4096;
+
+}  // namespace
 
 struct Server::State {
+  // Counts a new connection from `ip`; false when the address is at its limit.
+  bool Admit(const std::string& ip) {
+    std::lock_guard lock(per_address_mu);
+    size_t& n = per_address[ip];
+    if (options.max_connections_per_address > 0 && n >= options.max_connections_per_address) {
+      if (n == 0) per_address.erase(ip);
+      return false;
+    }
+    ++n;
+    return true;
+  }
+  void Release(const std::string& ip) {
+    std::lock_guard lock(per_address_mu);
+    auto it = per_address.find(ip);
+    if (it != per_address.end() && --it->second == 0) per_address.erase(it);
+  }
   asio::any_io_executor ex;
   ServerOptions options;
   Handler handler;
@@ -20,7 +48,11 @@ struct Server::State {
   Logger log;
   std::atomic<size_t> active{0};
   std::atomic<bool> stopped{false};
+  std::mutex per_address_mu;
+  std::unordered_map<std::string, size_t> per_address;  // open connections by remote IP
   CounterMetric* errors;
+  CounterMetric* head_timeouts;
+  CounterMetric* bad_framing;
   GaugeMetric* connections;
   HistogramMetric* latency;
   State(asio::any_io_executor e, ServerOptions o, Handler h)
@@ -33,7 +65,15 @@ struct Server::State {
     const Labels& l = options.metric_labels;
     errors = &Metrics().Counter(prefix + "handler_errors_total",
                                 "Requests whose handler threw (a bug) or did not respond.", l);
+    bad_framing = &Metrics().Counter(
+        prefix + "bad_framing_total",
+        "Requests refused for their framing: a transfer coding other than chunked alone, "
+        "Transfer-Encoding with Content-Length, oversized chunk extensions or trailers.",
+        l);
     connections = &Metrics().Gauge(prefix + "connections", "Open HTTP connections.", l);
+    head_timeouts = &Metrics().Counter(prefix + "head_timeouts_total",
+                                       "Connections closed because a request head was too slow.",
+                                       l);
     latency = &Metrics().Histogram(prefix + "request_seconds", "Time to serve a request.", l);
   }
 };
@@ -41,7 +81,14 @@ struct Server::State {
 class Connection {
  public:
   Connection(std::shared_ptr<Server::State> st, tcp::socket sock)
-      : st_(std::move(st)), stream_(std::move(sock)) {
+      : st_(std::move(st)),
+        stream_(std::move(sock)),
+        // Bounds what one chunk-size line or trailer section can make the buffer hold.
+        buffer_(kBodyReadBuffer + st_->options.max_header_bytes) {
+    on_chunk_header_ = [this](std::uint64_t, std::string_view ext, boost::system::error_code& ec) {
+      chunk_meta_bytes_ += ext.size();
+      if (chunk_meta_bytes_ > kMaxChunkMetaBytes) ec = http::error::bad_chunk_extension;
+    };
     boost::system::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -55,7 +102,13 @@ class Connection {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::buffer_body>> parser_;
   std::string remote_;
-  bool broken_ = false;  // the stream can no longer be used for another request
+  bool reserved_ = false;  // holds one of the reserved (ops only) slots
+  bool broken_ = false;    // the stream can no longer be used for another request
+  // Chunk extension and trailer bytes of the current request (bounded by kMaxChunkMetaBytes).
+  size_t chunk_meta_bytes_ = 0;
+  size_t head_field_bytes_ = 0;  // of the request head, to tell the trailers' size
+  std::function<void(std::uint64_t, std::string_view, boost::system::error_code&)>
+      on_chunk_header_;  // the parser keeps a reference
 
   void Arm(bool idle) {
     stream_.expires_after(idle ? st_->options.idle_timeout : st_->options.io_timeout);
@@ -72,18 +125,91 @@ class Connection {
   }
   // Reads and discards what is left of the request body (bounded), so keep-alive can go on.
   awaitable<bool> Drain();
+  // Once the body has ended: kInvalidArgument when its trailer fields (which Beast adds to
+  // the request's fields) exceed what is left of kMaxChunkMetaBytes.
+  Status CheckTrailers() {
+    if (!parser_->chunked()) return Status::Ok();
+    size_t fields = FieldBytes(parser_->get());
+    size_t trailers = fields > head_field_bytes_ ? fields - head_field_bytes_ : 0;
+    if (chunk_meta_bytes_ + trailers <= kMaxChunkMetaBytes) return Status::Ok();
+    st_->bad_framing->Inc();
+    broken_ = true;
+    return InvalidArgument("chunk extensions and trailers over " +
+                           std::to_string(kMaxChunkMetaBytes) + " bytes");
+  }
+  static size_t FieldBytes(const http::fields& f) {
+    size_t n = 0;
+    for (const auto& field : f) n += field.name_string().size() + field.value().size() + 4;
+    return n;
+  }
+  // Answers 400 to a request head we refuse, and the connection closes.
+  awaitable<void> RefuseHead() {
+    std::string_view msg =
+        "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    boost::system::error_code ec;
+    Arm(false);
+    co_await asio::async_write(stream_, asio::buffer(msg),
+                               asio::redirect_error(asio::use_awaitable, ec));
+  }
   awaitable<void> Serve(Exchange& ex);
+  // Runs the exchange's end-of-request observers; one that throws is a bug: logged, counted.
+  void RunAtEnd(const Exchange& ex) {
+    for (auto& fn : ex.at_end_) {
+      try {
+        fn(ex);
+      } catch (const std::exception& e) {
+        st_->errors->Inc();
+        st_->log->error("end-of-request observer threw request_id={} err={}", ex.request_id(),
+                        e.what());
+      }
+    }
+  }
 };
+
+bool SaneRequestId(std::string_view id) {
+  if (id.empty() || id.size() > kMaxRequestIdBytes) return false;
+  static constexpr std::string_view kTchar = "!#$%&'*+-.^_`|~";
+  for (char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && kTchar.find(c) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
 
 namespace {
 
 std::string MakeRequestId(std::string_view given) {
-  if (!given.empty() && given.size() <= 64) {
-    bool ok = true;
-    for (char c : given) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-');
-    if (ok) return std::string(given);
-  }
+  if (SaneRequestId(given)) return std::string(given);
   return RandomHex(8);
+}
+
+// Request framing (RFC 9112 section 6). The one transfer coding taken is "chunked", alone:
+// any other coding, a list, several Transfer-Encoding fields, or Transfer-Encoding with
+// Content-Length is refused. Beast would frame such a body by Content-Length or as empty,
+// while a proxy in front may frame it otherwise: the bytes one of them takes for a body, the
+// other runs as the next request (request smuggling). kInvalidArgument.
+Status CheckFraming(const http::fields& head) {
+  size_t te_fields = 0;
+  std::string_view te;
+  for (const auto& f : head) {
+    if (f.name() == http::field::transfer_encoding) {
+      ++te_fields;
+      te = f.value();
+    }
+  }
+  if (te_fields == 0) return Status::Ok();
+  if (te_fields > 1) return InvalidArgument("more than one Transfer-Encoding field");
+  if (head.find(http::field::content_length) != head.end()) {
+    return InvalidArgument("Transfer-Encoding together with Content-Length");
+  }
+  while (!te.empty() && (te.front() == ' ' || te.front() == '\t')) te.remove_prefix(1);
+  while (!te.empty() && (te.back() == ' ' || te.back() == '\t')) te.remove_suffix(1);
+  if (!beast::iequals(te, "chunked")) {
+    return InvalidArgument("unsupported Transfer-Encoding '" + std::string(te) +
+                           "': only chunked is accepted");
+  }
+  return Status::Ok();
 }
 
 void RecordRequest(const ServerOptions& options, std::string_view method, unsigned code) {
@@ -142,9 +268,7 @@ bool Exchange::chunked() const { return conn_->parser_->chunked(); }
 
 bool Exchange::body_done() const { return conn_->parser_->is_done(); }
 
-// Beast sizes each socket read by the free capacity of the connection's buffer, which after
-// a header is about a kilobyte: reserve room so that bodies arrive in large reads.
-constexpr size_t kBodyReadBuffer = 256 * 1024;
+bool Exchange::on_reserved_slot() const { return conn_->reserved_; }
 
 awaitable<Result<size_t>> Exchange::ReadSome(void* buf, size_t n) {
   auto& p = *conn_->parser_;
@@ -174,9 +298,16 @@ awaitable<Result<size_t>> Exchange::ReadSome(void* buf, size_t n) {
           ec == beast::error::timeout || ec == asio::error::connection_reset) {
         co_return Err(Cancelled("client went away mid-body: " + ec.message()));
       }
+      if (ec == http::error::bad_chunk_extension || ec == http::error::buffer_overflow) {
+        conn_->st_->bad_framing->Inc();
+      }
       co_return Err(InvalidArgument("malformed request body: " + ec.message()));
     }
-    if (got > 0) co_return got;
+    if (p.is_done()) WHARF_CO_RETURN_IF_ERROR(conn_->CheckTrailers());
+    if (got > 0) {
+      context_.bytes_in += got;
+      co_return got;
+    }
   }
   co_return size_t{0};
 }
@@ -211,7 +342,7 @@ awaitable<Status> Exchange::WriteHead(http::status status, uint64_t content_leng
   head += ' ';
   head += http::obsolete_reason(status);
   head += "\r\nServer: wharf\r\nX-Request-Id: ";
-  head += request_id_;
+  head += context_.request_id;
   if (!content_type.empty() && status != http::status::no_content &&
       status != http::status::not_modified) {
     head += "\r\nContent-Type: ";
@@ -242,7 +373,10 @@ awaitable<Status> Exchange::Respond(http::status status, std::string body,
                                     std::string_view content_type) {
   WHARF_CO_RETURN_IF_ERROR(co_await WriteHead(status, body.size(), content_type));
   std::vector<asio::const_buffer> bufs{asio::buffer(head_bytes_)};
-  if (body_remaining_ > 0) bufs.push_back(asio::buffer(body));
+  if (body_remaining_ > 0) {
+    bufs.push_back(asio::buffer(body));
+    context_.bytes_out += body.size();
+  }
   body_remaining_ = 0;
   Status st = co_await conn_->Write(std::move(bufs));
   head_bytes_.clear();
@@ -272,6 +406,7 @@ awaitable<Status> Exchange::WriteBody(const void* data, size_t n) {
   Status st = co_await conn_->Write(std::move(bufs));
   head_bytes_.clear();
   body_remaining_ -= n;
+  if (st.ok()) context_.bytes_out += n;
   co_return st;
 }
 
@@ -293,6 +428,7 @@ awaitable<Status> Exchange::SendFile(int fd, uint64_t offset, uint64_t len) {
     if (n > 0) {
       left -= static_cast<uint64_t>(n);
       body_remaining_ -= static_cast<uint64_t>(n);
+      context_.bytes_out += static_cast<uint64_t>(n);
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -340,7 +476,7 @@ awaitable<bool> Connection::Drain() {
     if (ec) co_return false;
     total += sizeof sink - parser_->get().body().size;
   }
-  co_return parser_->is_done();
+  co_return parser_->is_done() && CheckTrailers().ok();
 }
 
 awaitable<void> Connection::Serve(Exchange& ex) {
@@ -361,41 +497,59 @@ awaitable<void> Connection::Serve(Exchange& ex) {
 }
 
 awaitable<void> Connection::Run() {
-  for (;;) {
+  for (bool first = true;; first = false) {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(st_->options.max_header_bytes));
     parser_->body_limit(
         std::numeric_limits<std::uint64_t>::max());  // boost::none is broken in 1.74
+    parser_->on_chunk_header(on_chunk_header_);
+    chunk_meta_bytes_ = 0;
     boost::system::error_code ec;
-    Arm(true);
+    if (!first && buffer_.size() == 0) {
+      // Keep-alive: the next request may come after idle_timeout; from its first byte on, the
+      // head has head_timeout, so that a slow head (slowloris) cannot hold the slot for long.
+      Arm(true);
+      size_t n = co_await stream_.async_read_some(buffer_.prepare(1024),
+                                                  asio::redirect_error(asio::use_awaitable, ec));
+      buffer_.commit(n);
+      if (ec) break;
+    }
+    stream_.expires_after(st_->options.head_timeout);
     co_await http::async_read_header(stream_, buffer_, *parser_,
                                      asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == beast::error::timeout) st_->head_timeouts->Inc();
     if (ec) {
       st_->log->debug("read header failed remote={} err={}", remote_, ec.message());
       if (ec == http::error::header_limit ||
           ec.category() == http::make_error_code(http::error::bad_target).category()) {
-        std::string_view msg =
-            "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-        Arm(false);
-        co_await asio::async_write(stream_, asio::buffer(msg),
-                                   asio::redirect_error(asio::use_awaitable, ec));
+        if (ec == http::error::bad_transfer_encoding) st_->bad_framing->Inc();
+        co_await RefuseHead();
       }
       break;
     }
-    auto started = std::chrono::steady_clock::now();
+    if (Status framing = CheckFraming(parser_->get()); !framing.ok()) {
+      st_->bad_framing->Inc();
+      st_->log->info("request refused remote={} err={}", remote_, framing);
+      co_await RefuseHead();
+      break;
+    }
+    head_field_bytes_ = FieldBytes(parser_->get());
     Exchange ex(this);
+    ex.context_.started = std::chrono::steady_clock::now();
     ex.head_ = parser_->get().base();
     ex.keep_alive_ = parser_->keep_alive();
     std::string_view target = ex.head_.target();
     size_t q = target.find('?');
     ex.path_ = std::string(target.substr(0, q));
     if (q != std::string_view::npos) ex.query_ = std::string(target.substr(q + 1));
-    ex.request_id_ = MakeRequestId(ex.header("X-Request-Id"));
-    ex.remote_ = remote_;
+    ex.context_.request_id = MakeRequestId(ex.header("X-Request-Id"));
+    ex.context_.remote = remote_;
     co_await Serve(ex);
     RecordRequest(st_->options, ex.method_string(), ex.status_code());
     st_->latency->Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - ex.context_.started)
+            .count());
+    RunAtEnd(ex);
     if (ex.body_remaining_ > 0 || !ex.head_bytes_.empty()) broken_ = true;  // short response
     if (broken_ || ex.close_after_ || st_->stopped) break;
     // Idle keep-alive connections should not pin a large body buffer.
@@ -466,7 +620,8 @@ awaitable<void> Server::AcceptLoop() {
       co_await SleepFor(std::chrono::milliseconds(100));
       continue;
     }
-    if (st->active.load() >= st->options.max_connections) {
+    const size_t active = st->active.load();
+    if (active >= st->options.max_connections + st->options.reserved_connections) {
       Metrics()
           .Counter("wharf_" + st->options.component + "_http_connections_refused_total",
                    "Connections closed at once because the connection bound was reached.",
@@ -478,12 +633,27 @@ awaitable<void> Server::AcceptLoop() {
       sock.close(ec);
       continue;
     }
+    std::string ip = sock.remote_endpoint(ec).address().to_string();
+    if (!st->Admit(ip)) {
+      Metrics()
+          .Counter("wharf_" + st->options.component + "_http_connections_over_address_limit_total",
+                   "Connections closed at once because their remote address held its limit.",
+                   st->options.metric_labels)
+          .Inc();
+      std::string_view msg =
+          "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      asio::write(sock, asio::buffer(msg), ec);
+      sock.close(ec);
+      continue;
+    }
     st->active++;
     st->connections->Add(1);
     auto conn = std::make_shared<Connection>(st, std::move(sock));
+    conn->reserved_ = active >= st->options.max_connections;
     asio::co_spawn(
         st->ex, [conn]() -> awaitable<void> { co_await conn->Run(); },
-        [st, conn](std::exception_ptr e) {
+        [st, conn, ip](std::exception_ptr e) {
+          st->Release(ip);
           st->active--;
           st->connections->Add(-1);
           if (e) {
@@ -565,21 +735,29 @@ std::string PercentEncode(std::string_view s) {
   return out;
 }
 
+awaitable<void> ServeMetrics(Exchange& ex) {
+  (void)co_await ex.Respond(http::status::ok, Metrics().Render(),
+                            "text/plain; version=0.0.4; charset=utf-8");
+}
+
+awaitable<void> ServeHealthz(Exchange& ex, std::function<Status()> healthy) {
+  Status st = healthy ? healthy() : Status::Ok();
+  if (st.ok()) {
+    (void)co_await ex.Respond(http::status::ok, "ok\n", "text/plain");
+  } else {
+    (void)co_await ex.Respond(http::status::service_unavailable, st.ToString() + "\n",
+                              "text/plain");
+  }
+}
+
 awaitable<bool> ServeOps(Exchange& ex, std::function<Status()> healthy) {
   if (ex.method() != http::verb::get && ex.method() != http::verb::head) co_return false;
   if (ex.path() == "/metrics") {
-    (void)co_await ex.Respond(http::status::ok, Metrics().Render(),
-                              "text/plain; version=0.0.4; charset=utf-8");
+    co_await ServeMetrics(ex);
     co_return true;
   }
   if (ex.path() == "/healthz") {
-    Status st = healthy ? healthy() : Status::Ok();
-    if (st.ok()) {
-      (void)co_await ex.Respond(http::status::ok, "ok\n", "text/plain");
-    } else {
-      (void)co_await ex.Respond(http::status::service_unavailable, st.ToString() + "\n",
-                                "text/plain");
-    }
+    co_await ServeHealthz(ex, std::move(healthy));
     co_return true;
   }
   co_return false;

@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/status.h"
+#include "http/request_context.h"
 
 namespace wharf {
 
@@ -29,7 +30,17 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 struct ServerOptions {
   std::string component = "http";  // for logs and metric names: wharf_<component>_http_...
   size_t max_connections = 4096;
-  std::chrono::milliseconds idle_timeout{std::chrono::seconds(75)};
+  // Connections past max_connections that only routes marked `ops` (/healthz, /metrics) may
+  // use (the head is read, then the Router decides): probes answer while a flood holds every
+  // ordinary slot.
+  size_t reserved_connections = 64;
+  // Connections one remote IP address may hold at once (0: no limit); more are refused with
+  // 503. Raise it behind a proxy, whose address every client shares.
+  size_t max_connections_per_address = 1024;
+  // Time to send a whole request head: from accept for the first request of a connection,
+  // from its first byte for the next ones (which may first idle for idle_timeout).
+  std::chrono::milliseconds head_timeout{std::chrono::seconds(10)};
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(75)};  // keep-alive, between requests
   std::chrono::milliseconds io_timeout{std::chrono::seconds(120)};
   size_t max_header_bytes = 64 * 1024;
   // Added to this server's metric series, e.g. {{"member", "g1-a"}}: several daemons of one
@@ -57,8 +68,17 @@ class Exchange {
   // Content-Length of the request, if it was given.
   std::optional<uint64_t> content_length() const;
   bool chunked() const;
-  const std::string& request_id() const { return request_id_; }
-  const std::string& remote() const { return remote_; }
+  const std::string& request_id() const { return context_.request_id; }
+  const std::string& remote() const { return context_.remote; }
+  // The request's context (id, remote, route, principal, byte counts): filters and handlers
+  // read it and may fill what is theirs (the router the route, authentication the principal).
+  RequestContext& context() { return context_; }
+  const RequestContext& context() const { return context_; }
+  // Registers `fn` to run when the exchange ends: after the response was written (or the
+  // handler failed and the server answered for it), before the next request of the connection.
+  // Observers such as the access log and per-route metrics use it. Runs on the connection's
+  // executor; must not block.
+  void AtEnd(std::function<void(const Exchange&)> fn) { at_end_.push_back(std::move(fn)); }
 
   // Request body: reads up to n bytes into buf; 0 means the body has ended.
   // kCancelled when the client goes away or times out; kInvalidArgument for a malformed body.
@@ -84,6 +104,8 @@ class Exchange {
   unsigned status_code() const { return status_; }
   // Forces the connection to close after this exchange.
   void CloseAfter() { close_after_ = true; }
+  // True when the connection holds one of the ServerOptions::reserved_connections.
+  bool on_reserved_slot() const;
 
  private:
   friend class Connection;
@@ -92,7 +114,9 @@ class Exchange {
                               std::string_view content_type);
   Connection* conn_;
   http::request_header<> head_;
-  std::string path_, query_, request_id_, remote_;
+  std::string path_, query_;
+  RequestContext context_;
+  std::vector<std::function<void(const Exchange&)>> at_end_;
   HeaderList extra_headers_;
   bool responded_ = false;
   bool close_after_ = false;
@@ -136,5 +160,8 @@ std::string PercentEncode(std::string_view s);
 // Answers GET /healthz and GET /metrics (Prometheus). Returns true if it handled the request.
 // `healthy` decides /healthz: 200 "ok" or 503 with the reason.
 awaitable<bool> ServeOps(Exchange& ex, std::function<Status()> healthy);
+// The two answers of ServeOps, for route tables (http/router.h: AddOpsRoutes).
+awaitable<void> ServeHealthz(Exchange& ex, std::function<Status()> healthy);
+awaitable<void> ServeMetrics(Exchange& ex);
 
 }  // namespace wharf

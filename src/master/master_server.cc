@@ -43,7 +43,8 @@ Status MasterServer::Start() {
   WHARF_RETURN_IF_ERROR(topology_.Load());
   ServerOptions so;
   so.component = "master";
-  server_ = std::make_unique<Server>(ex_, so, [this](Exchange& ex) { return Handle(ex); });
+  BuildRouter();
+  server_ = std::make_unique<Server>(ex_, so, router_->AsHandler());
   WHARF_RETURN_IF_ERROR(server_->Listen(options_.listen));
   server_->Start();
   if (!options_.peers.empty()) asio::co_spawn(ex_, ProbePeers(), asio::detached);
@@ -73,35 +74,49 @@ static Status CheckSilent(const ClusterMap& map, const std::string& id) {
   return NotFound(fmt::format("unknown member {}", id));
 }
 
-awaitable<void> MasterServer::Handle(Exchange& ex) {
+void MasterServer::BuildRouter() {
+  using V = http::verb;
+  // A known path with another method is answered like an unknown path: 404.
+  router_ = std::make_unique<Router>(Router::Options{.component = "master", .answer_405 = false});
   // /healthz: 503 while the member list cannot be saved.
-  if (co_await ServeOps(ex, [this] { return topology_.PersistHealth(); })) co_return;
-  std::string_view path = ex.path();
-  if (path == "/v1/heartbeat" && ex.method() == http::verb::post) {
-    co_await HandleHeartbeat(ex);
-  } else if ((path == "/v1/map" || path == "/v1/status") &&
-             (ex.method() == http::verb::get || ex.method() == http::verb::head)) {
-    ClusterMap map = topology_.Snapshot();  // publishes the map's gauges when it changed
-    ex.AddHeader("X-Wharf-Version", std::string(WharfVersion()));
-    (void)co_await ex.Respond(http::status::ok, map.ToJson(path == "/v1/map").dump());
-  } else if (path == "/v1/placement" && ex.method() == http::verb::get) {
-    co_await HandlePlacement(ex);
-  } else if (path.starts_with("/v1/members/") && ex.method() == http::verb::delete_) {
-    std::string id(path.substr(std::string_view("/v1/members/").size()));
-    const bool force = ex.query("force").value_or("") == "1";
-    Status st = force ? Status::Ok() : CheckSilent(topology_.Snapshot(), id);
-    if (st.ok()) {
-      auto forget = [this, id] { return topology_.ForgetMember(id); };
-      st = co_await Offload(forget);
-    }
-    if (st.ok()) {
-      log_->warn("member forgotten id={} force={} remote={}", id, force, ex.remote());
-      (void)co_await ex.Respond(http::status::no_content);
-    } else {
-      co_await RespondError(ex, st);
-    }
+  AddOpsRoutes(*router_, [this] { return topology_.PersistHealth(); });
+  router_->Add({"heartbeat", {V::post}, PathMatch::Exact("/v1/heartbeat"), [this](Exchange& ex) {
+                  return HandleHeartbeat(ex);
+                }});
+  router_->Add({"map", {V::get, V::head}, PathMatch::Exact("/v1/map"), [this](Exchange& ex) {
+                  return HandleMap(ex);
+                }});
+  router_->Add({"status", {V::get, V::head}, PathMatch::Exact("/v1/status"), [this](Exchange& ex) {
+                  return HandleMap(ex);
+                }});
+  router_->Add({"placement", {V::get}, PathMatch::Exact("/v1/placement"), [this](Exchange& ex) {
+                  return HandlePlacement(ex);
+                }});
+  router_->Add(
+      {"forget_member", {V::delete_}, PathMatch::Prefix("/v1/members/"), [this](Exchange& ex) {
+         return HandleForgetMember(ex);
+       }});
+}
+
+awaitable<void> MasterServer::HandleMap(Exchange& ex) {
+  ClusterMap map = topology_.Snapshot();  // publishes the map's gauges when it changed
+  ex.AddHeader("X-Wharf-Version", std::string(WharfVersion()));
+  (void)co_await ex.Respond(http::status::ok, map.ToJson(ex.path() == "/v1/map").dump());
+}
+
+awaitable<void> MasterServer::HandleForgetMember(Exchange& ex) {
+  std::string id(ex.path().substr(std::string_view("/v1/members/").size()));
+  const bool force = ex.query("force").value_or("") == "1";
+  Status st = force ? Status::Ok() : CheckSilent(topology_.Snapshot(), id);
+  if (st.ok()) {
+    auto forget = [this, id] { return topology_.ForgetMember(id); };
+    st = co_await Offload(forget);
+  }
+  if (st.ok()) {
+    log_->warn("member forgotten id={} force={} remote={}", id, force, ex.remote());
+    (void)co_await ex.Respond(http::status::no_content);
   } else {
-    co_await RespondError(ex, NotFound("no such endpoint"));
+    co_await RespondError(ex, st);
   }
 }
 

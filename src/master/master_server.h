@@ -22,6 +22,7 @@
 
 #include "common/asio.h"
 #include "http/client.h"
+#include "http/router.h"
 #include "http/server.h"
 #include "master/placement.h"
 #include "master/topology.h"
@@ -50,14 +51,18 @@ class MasterServer {
   std::string address() const { return server_ ? server_->local_address() : ""; }
 
  private:
-  awaitable<void> Handle(Exchange& ex);
+  // The route table every request goes through (http/router.h).
+  void BuildRouter();
   awaitable<void> HandleHeartbeat(Exchange& ex);
+  awaitable<void> HandleMap(Exchange& ex);  // /v1/map and /v1/status
+  awaitable<void> HandleForgetMember(Exchange& ex);
   awaitable<void> HandlePlacement(Exchange& ex);
   awaitable<void> ProbePeers();
 
   asio::any_io_executor ex_;
   MasterOptions options_;
   Topology topology_;
+  std::unique_ptr<Router> router_;  // outlives server_
   std::unique_ptr<Server> server_;
   std::atomic<uint64_t> round_robin_{0};
   std::atomic<bool> stopped_{false};

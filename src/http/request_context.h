@@ -1,0 +1,42 @@
+// What the request pipeline knows about one request besides its bytes: who sent it, under
+// which id it is logged, which route took it, and (once an authentication filter ran) on whose
+// behalf it acts. Owned by the Exchange; filled by the server (id, remote, timing, byte
+// counts) and the router (route); read by filters, handlers and end-of-request observers.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wharf {
+
+// The authenticated identity of a request. No filter fills it yet: authentication will.
+struct Principal {
+  std::string subject;              // user or service name
+  std::vector<std::string> scopes;  // what it was granted, as the issuer spelled it
+};
+
+struct RequestContext {
+  // The client's X-Request-Id when it is sane (see SaneRequestId), else a generated one.
+  // Echoed in the response's X-Request-Id; sent on to chunkservers; on every log line.
+  std::string request_id;
+  std::string remote;  // "ip:port" of the peer
+  // Name of the route that matched (used in logs and metrics); "" when none did.
+  std::string route;
+  std::optional<Principal> principal;
+  std::chrono::steady_clock::time_point started;  // when the request head was read
+  uint64_t bytes_in = 0;                          // request body bytes read
+  uint64_t bytes_out = 0;                         // response body bytes written
+};
+
+// Longest client-given request id kept; a longer one is replaced by a generated id.
+inline constexpr size_t kMaxRequestIdBytes = 128;
+
+// True for an id of 1..kMaxRequestIdBytes token characters (RFC 9110 tchar: letters, digits
+// and !#$%&'*+-.^_`|~): safe on a log line and in a header.
+bool SaneRequestId(std::string_view id);
+
+}  // namespace wharf
