@@ -3,6 +3,7 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
@@ -25,21 +26,35 @@ struct SigDeleter {
 };
 using BioPtr = std::unique_ptr<BIO, BioDeleter>;
 
+// An encrypted key is refused rather than prompting for a passphrase on a terminal (OpenSSL's
+// default when no callback is given).
+int NoPassphrase(char*, int, int, void*) { return 0; }
+
 // Tries each PEM form a key file may hold; returns the key and whether it is private.
-PkeyPtr ReadPem(std::string_view pem, bool* has_private) {
+PkeyPtr ReadPemForms(std::string_view pem, bool* has_private) {
   auto bio = [&] { return BioPtr(BIO_new_mem_buf(pem.data(), int(pem.size()))); };
-  if (EVP_PKEY* k = PEM_read_bio_PrivateKey(bio().get(), nullptr, nullptr, nullptr)) {
+  if (EVP_PKEY* k = PEM_read_bio_PrivateKey(bio().get(), nullptr, &NoPassphrase, nullptr)) {
     *has_private = true;
     return PkeyPtr(k);
   }
   *has_private = false;
-  if (EVP_PKEY* k = PEM_read_bio_PUBKEY(bio().get(), nullptr, nullptr, nullptr)) return PkeyPtr(k);
-  if (X509* cert = PEM_read_bio_X509(bio().get(), nullptr, nullptr, nullptr)) {
+  if (EVP_PKEY* k = PEM_read_bio_PUBKEY(bio().get(), nullptr, &NoPassphrase, nullptr)) {
+    return PkeyPtr(k);
+  }
+  if (X509* cert = PEM_read_bio_X509(bio().get(), nullptr, &NoPassphrase, nullptr)) {
     EVP_PKEY* k = X509_get_pubkey(cert);
     X509_free(cert);
     if (k) return PkeyPtr(k);
   }
   return nullptr;
+}
+
+// OpenSSL queues an error for every form that did not parse; a later, unrelated caller of
+// ERR_get_error (TLS) must not see them.
+PkeyPtr ReadPem(std::string_view pem, bool* has_private) {
+  PkeyPtr key = ReadPemForms(pem, has_private);
+  ERR_clear_error();
+  return key;
 }
 
 Result<JwsAlg> AlgOfKey(EVP_PKEY* pkey) {
@@ -182,9 +197,11 @@ bool JwsVerify(const JwsKey& key, std::string_view input, std::string_view signa
       EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.pkey.get()) != 1) {
     return false;
   }
-  return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
-                          signature.size(), reinterpret_cast<const unsigned char*>(input.data()),
-                          input.size()) == 1;
+  bool ok = EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
+                             signature.size(), reinterpret_cast<const unsigned char*>(input.data()),
+                             input.size()) == 1;
+  ERR_clear_error();
+  return ok;
 }
 
 }  // namespace wharf::auth

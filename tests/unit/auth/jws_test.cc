@@ -1,6 +1,7 @@
 #include "auth/jws.h"
 
 #include <gtest/gtest.h>
+#include <openssl/err.h>
 
 #include <string>
 
@@ -79,6 +80,10 @@ TEST(JwsTest, RefusesOtherKeysAndGarbage) {
   EXPECT_FALSE(LoadJwsKeyPem(""));
   EXPECT_FALSE(LoadJwsKeyPem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"));
   EXPECT_FALSE(LoadJwsKeyPem(std::string(100000, '\xff')));
+  // An encrypted key is refused (never a passphrase prompt), and no OpenSSL error is left
+  // queued for an unrelated later caller.
+  EXPECT_FALSE(LoadJwsKeyPem(MakeEcKey().encrypted_pem));
+  EXPECT_EQ(ERR_peek_error(), 0u);
   TempDir dir;
   auto missing = LoadJwsKeyFile(dir.File("none.pem"));
   ASSERT_FALSE(missing);

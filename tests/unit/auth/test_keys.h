@@ -21,7 +21,8 @@ inline std::string BioText(BIO* bio) {
 struct TestKeyPem {
   std::string private_pem;
   std::string public_pem;
-  std::string cert_pem;  // a self-signed certificate holding the public key
+  std::string cert_pem;       // a self-signed certificate holding the public key
+  std::string encrypted_pem;  // the private key encrypted with the passphrase "pw"
 };
 
 inline TestKeyPem MakeTestKey(EVP_PKEY* pkey) {
@@ -29,6 +30,10 @@ inline TestKeyPem MakeTestKey(EVP_PKEY* pkey) {
   BIO* priv = BIO_new(BIO_s_mem());
   PEM_write_bio_PrivateKey(priv, pkey, nullptr, nullptr, 0, nullptr, nullptr);
   out.private_pem = BioText(priv);
+  BIO* enc = BIO_new(BIO_s_mem());
+  PEM_write_bio_PrivateKey(enc, pkey, EVP_aes_256_cbc(),
+                           reinterpret_cast<const unsigned char*>("pw"), 2, nullptr, nullptr);
+  out.encrypted_pem = BioText(enc);
   BIO* pub = BIO_new(BIO_s_mem());
   PEM_write_bio_PUBKEY(pub, pkey);
   out.public_pem = BioText(pub);

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "auth/base64.h"
 #include "test_keys.h"
@@ -289,6 +290,28 @@ TEST_F(TokenTest, CacheSavesTheSignatureCheckUntilExpiry) {
   now_ = kNow + 300 + 60;
   EXPECT_FALSE(verifier->Verify(t1));
   EXPECT_EQ(verifier->cache().size(), 1u);  // the expired entry is gone
+}
+
+TEST_F(TokenTest, ConcurrentVerificationSharesTheCache) {
+  auto verifier = Verifier({ec_pub_pem_}, {}, 4);
+  auto issuer = Issuer(ec_priv_pem_);
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 6; ++i)
+    tokens.push_back(issuer->Issue("u" + std::to_string(i), "registry.test", {})->token);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 300; ++i) {
+        const std::string& token = tokens[(i + t) % tokens.size()];
+        auto r = verifier->Verify(token);
+        if (!r || (*r)->subject != "u" + std::to_string((i + t) % tokens.size())) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_LE(verifier->cache().size(), 4u);
 }
 
 TEST_F(TokenTest, CreateRefusesBadConfiguration) {
