@@ -1,8 +1,9 @@
 // ChunkStore: the chunkserver's storage interface. Pure storage: no HTTP, no networking.
 //
 // A chunk is an immutable byte string (a fragment of a blob or file, typically 16 MiB) named
-// by a chunk id (see chunk_id.h) and protected by an XXH3-64 checksum (see common/checksum.h)
-// that the writer announces up front and the store verifies before the chunk becomes visible.
+// by a chunk id (see common/chunk_id.h) and protected by an XXH3-64 checksum (see
+// common/checksum.h) that the writer announces up front and the store verifies before the chunk
+// becomes visible.
 //
 // Threading: every implementation is thread-safe, and every method is BLOCKING (disk I/O).
 // Callers on an event loop run them on a thread pool (common/async.h: Offload()).

@@ -1,17 +1,16 @@
 // The chunkserver's background work: heartbeats to every master, catch-up from a peer at
 // start (FastDFS: a new or returning member syncs before it serves), and the scrubber that
 // re-verifies checksums and repairs a corrupt chunk from a peer.
-#include <nlohmann/json.hpp>
-
+#include "chunkserver/chunk_client.h"
 #include "chunkserver/chunkserver.h"
 #include "common/async.h"
 #include "common/checksum.h"
 #include "common/metrics.h"
-#include "master/topology.h"
+#include "master/heartbeat.h"
+#include "master/master_client.h"
 
 namespace wharf {
 namespace {
-using json = nlohmann::json;
 constexpr size_t kFetchBufferBytes = 1u << 20;
 }  // namespace
 
@@ -65,27 +64,12 @@ awaitable<void> Chunkserver::HeartbeatLoop() {
 }
 
 awaitable<Result<ClusterMap>> Chunkserver::FetchMap(HttpClient& client) {
-  Status last = Unavailable("no master configured");
-  for (const auto& master : options_.masters) {
-    auto resp = co_await client.Request(master, http::verb::get, "/v1/map");
-    if (!resp) {
-      last = resp.error();
-      continue;
-    }
-    if (resp->status != 200) {
-      last = Unavailable("master " + master + " answered " + std::to_string(resp->status));
-      continue;
-    }
-    auto map = ClusterMap::Parse(resp->body);
-    if (!map) {
-      last = map.error();
-      continue;
-    }
-    std::lock_guard lock(map_mu_);
-    last_map_ = *map;
-    co_return *map;
-  }
-  co_return Err(last);
+  MasterClient masters(client, options_.masters);
+  auto map = co_await masters.FetchMap();
+  if (!map) co_return Err(map.error());
+  std::lock_guard lock(map_mu_);
+  last_map_ = *map;
+  co_return std::move(*map);
 }
 
 std::vector<MemberInfo> Chunkserver::ActivePeers(const ClusterMap& map) const {
@@ -137,50 +121,30 @@ awaitable<void> Chunkserver::CatchUp() {
 awaitable<Result<uint64_t>> Chunkserver::SyncFrom(HttpClient& client, const MemberInfo& peer) {
   static auto& synced = Metrics().Counter("wharf_chunkserver_sync_chunks_total",
                                           "Chunks pulled from a peer during catch-up.");
+  ChunkClient chunks(client);
   uint64_t fetched = 0;
   std::string after;
   for (;;) {
-    std::string target = "/v1/chunks?limit=1000";
-    if (!after.empty()) target += "&after=" + after;
-    auto resp = co_await client.Request(peer.addr, http::verb::get, target);
-    if (!resp) co_return Err(resp.error());
-    if (resp->status != 200)
-      co_return Err(Unavailable("inventory answered " + std::to_string(resp->status)));
-    json j = json::parse(resp->body, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("chunks") || !j["chunks"].is_array()) {
-      co_return Err(InvalidArgument("malformed inventory from " + peer.addr));
-    }
-    for (const auto& c : j["chunks"]) {
-      if (!c.is_object() || !c.value("id", json()).is_string() ||
-          !c.value("size", json()).is_number_unsigned() ||
-          !c.value("checksum", json()).is_string()) {
-        co_return Err(InvalidArgument("malformed inventory entry from " + peer.addr));
-      }
-      std::string id = c["id"].get<std::string>();
-      uint64_t size = c["size"].get<uint64_t>();
-      auto sum = ParseChecksum(c["checksum"].get<std::string>());
-      if (!sum) co_return Err(InvalidArgument("malformed checksum from " + peer.addr));
-      if (auto have = store_->Stat(id); have && have->checksum == *sum) continue;
-      Status st = co_await FetchChunk(client, peer.addr, id, size, *sum);
+    auto page = co_await chunks.List(peer.addr, after, 1000);
+    if (!page) co_return Err(page.error());
+    for (const InventoryEntry& c : page->chunks) {
+      if (auto have = store_->Stat(c.id); have && have->checksum == c.checksum) continue;
+      Status st = co_await FetchChunk(client, peer.addr, c.id, c.size, c.checksum);
       if (!st.ok()) co_return Err(st);
       ++fetched;
       synced.Inc();
     }
-    if (!j.contains("next") || !j["next"].is_string()) break;
-    after = j["next"].get<std::string>();
+    if (page->next.empty()) break;
+    after = page->next;
   }
   co_return fetched;
 }
 
 awaitable<Status> Chunkserver::FetchChunk(HttpClient& client, const std::string& peer_addr,
                                           const std::string& id, uint64_t size, uint64_t checksum) {
-  auto call = co_await client.Open(peer_addr, http::verb::get, "/v1/chunks/" + id, {}, {});
+  ChunkClient chunks(client);
+  auto call = co_await chunks.OpenGet(peer_addr, id);
   if (!call) co_return call.error();
-  WHARF_CO_RETURN_IF_ERROR(co_await (*call)->FinishRequest());
-  if ((*call)->status() != 200) {
-    co_return Unavailable("peer " + peer_addr + " answered " + std::to_string((*call)->status()) +
-                          " for chunk " + id);
-  }
   auto begin = [this, id, size, checksum] { return store_->BeginWrite(id, size, checksum); };
   auto begun = co_await Offload(begin);
   if (!begun) co_return begun.error();

@@ -4,11 +4,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "chunkserver/chunk_id.h"
 #include "chunkserver/local_chunk_store.h"
 #include "chunkserver/validating_chunk_store.h"
 #include "common/async.h"
 #include "common/checksum.h"
+#include "common/chunk_id.h"
 #include "common/fs.h"
 #include "common/metrics.h"
 #include "common/version.h"

@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <unordered_set>
 
-#include "chunkserver/chunk_id.h"
 #include "common/checksum.h"
+#include "common/chunk_id.h"
 #include "common/fs.h"
 
 namespace wharf {

@@ -1,17 +1,22 @@
 // The gateway (Speedy's ImageServer): stateless; any number behind a load balancer. It serves
 // the OCI Distribution API (/v2/...) and the file API (/files) on one port, keeps metadata in
-// the MetaStore and content in the chunk cluster through the ClusterClient.
+// the MetaStore and content in the chunk cluster through a ChunkCluster (the ClusterClient in a
+// daemon), and runs the GarbageCollector.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "blob/blob_service.h"
+#include "cluster/chunk_cluster.h"
 #include "cluster/cluster_client.h"
 #include "common/asio.h"
 #include "common/log.h"
+#include "gateway/garbage_collector.h"
 #include "http/server.h"
 #include "meta/meta_store.h"
 
@@ -30,16 +35,20 @@ struct GatewayOptions {
   std::chrono::milliseconds gc_interval{std::chrono::seconds(10)};
   int sweep_every = 6;                    // inventory sweep every this many GC passes
   std::chrono::seconds sweep_grace{600};  // unknown chunks younger than this are left alone
+  // Unix seconds: the one clock of the metadata store (which stamps upload sessions) and the
+  // garbage collector (which expires them). Empty: the system clock. Tests inject a fake.
+  std::function<int64_t()> now_unix;
 };
 
 // What every handler gets. Lives as long as the Gateway; used on the gateway's executor.
 // MetaStore calls block: run them with Offload() (common/async.h).
 struct GatewayContext {
   asio::any_io_executor ex;
-  ClusterClient* cluster = nullptr;
+  ChunkCluster* cluster = nullptr;
   MetaStore* meta = nullptr;
   const GatewayOptions* options = nullptr;
   Logger log;
+  BlobService* blobs = nullptr;  // every content write and read of the handlers
 };
 
 class Gateway {
@@ -55,21 +64,18 @@ class Gateway {
 
  private:
   awaitable<void> Handle(Exchange& ex);
+  // Runs a GarbageCollector round every gc_interval.
   awaitable<void> CollectGarbageLoop();
-  // Compares every reachable member's inventory with the chunk ledger and deletes chunks the
-  // ledger does not know (older than a grace period): leftovers of a member that was away.
-  awaitable<void> SweepInventories();
 
   GatewayOptions options_;
   asio::any_io_executor ex_;
   std::unique_ptr<MetaStore> meta_;
   std::unique_ptr<ClusterClient> cluster_;
+  std::unique_ptr<BlobService> blobs_;
   std::unique_ptr<Server> server_;
+  std::unique_ptr<GarbageCollector> gc_;
   GatewayContext ctx_;
   bool stopped_ = false;
-  // Garbage chunks whose group has an offline member: skipped (without a network call) until
-  // the member is back, and asked for beyond the page so they never starve newer garbage.
-  std::set<std::string> deferred_;
 };
 
 }  // namespace wharf

@@ -1,22 +1,23 @@
 // GET / HEAD / DELETE /v2/<name>/blobs/<digest>.
 //
-// A blob is visible in a repository only through a link (MetaStore::BlobLinked): content
-// pushed to another repository is BLOB_UNKNOWN here until it is pushed or mounted here too.
+// A blob is visible in a repository only through a link: content pushed to another repository
+// is BLOB_UNKNOWN here until it is pushed or mounted here too (BlobService::OpenBlob reads the
+// linked blob in one metadata round trip, then falls back to the read-through source).
 #include <utility>
 
-#include "gateway/blob_io.h"
+#include "gateway/blob_serve.h"
 #include "gateway/registry_internal.h"
 
 namespace wharf::registry {
 namespace {
 
-awaitable<void> ServeBlobGet(GatewayContext& ctx, Exchange& ex, const Route& route,
-                             const Digest& digest) {
-  auto get = [&ctx, &digest] { return ctx.meta->GetBlob(digest); };
-  Result<BlobRecord> blob = co_await Offload(get);
+awaitable<void> GetBlob(GatewayContext& ctx, Exchange& ex, const Route& route,
+                        const Digest& digest) {
+  Result<std::unique_ptr<BlobReader>> blob = co_await ctx.blobs->OpenBlob(route.name, digest);
   if (!blob) {
     if (blob.error().code() == Code::kNotFound) {
-      co_await SendError(ex, OciError::kBlobUnknown, "blob unknown: " + digest.ToString());
+      co_await SendError(ex, OciError::kBlobUnknown,
+                         "blob unknown to repository: " + digest.ToString());
     } else {
       co_await SendServerError(ctx, ex, blob.error(), "get blob");
     }
@@ -25,7 +26,7 @@ awaitable<void> ServeBlobGet(GatewayContext& ctx, Exchange& ex, const Route& rou
   ex.AddHeader("Docker-Content-Digest", digest.ToString());
   ex.AddHeader("ETag", "\"" + digest.ToString() + "\"");
   ex.AddHeader("Cache-Control", "max-age=31536000");
-  Status st = co_await ServeBlob(ctx, ex, blob->chunks, blob->size, "application/octet-stream");
+  Status st = co_await ServeBlob(ctx, ex, **blob, "application/octet-stream");
   if (!st.ok()) {
     ctx.log->warn("blob read failed repo={} digest={} request_id={} err={}", route.name,
                   digest.ToString(), ex.request_id(), st);
@@ -34,18 +35,15 @@ awaitable<void> ServeBlobGet(GatewayContext& ctx, Exchange& ex, const Route& rou
 
 awaitable<void> DeleteBlob(GatewayContext& ctx, Exchange& ex, const Route& route,
                            const Digest& digest) {
-  auto unlink = [&ctx, &route, &digest] { return ctx.meta->UnlinkBlob(route.name, digest); };
-  Result<bool> deleted = co_await Offload(unlink);
-  if (!deleted) {
-    if (deleted.error().code() == Code::kNotFound) {
+  Status st = co_await ctx.blobs->DeleteBlob(route.name, digest);
+  if (!st.ok()) {
+    if (st.code() == Code::kNotFound) {
       co_await SendError(ex, OciError::kBlobUnknown, "blob unknown: " + digest.ToString());
     } else {
-      co_await SendServerError(ctx, ex, deleted.error(), "unlink blob");
+      co_await SendServerError(ctx, ex, st, "unlink blob");
     }
     co_return;
   }
-  ctx.log->info("blob unlinked repo={} digest={} last_link={}", route.name, digest.ToString(),
-                *deleted);
   ex.AddHeader("Docker-Content-Digest", digest.ToString());
   (void)co_await ex.Respond(http::status::accepted, std::string(), "");
 }
@@ -66,20 +64,9 @@ awaitable<void> HandleBlob(GatewayContext& ctx, Exchange& ex, Route route) {
   }
   if (m == http::verb::delete_) {
     co_await DeleteBlob(ctx, ex, route, *digest);
-    co_return;
+  } else {
+    co_await GetBlob(ctx, ex, route, *digest);
   }
-  auto linked_fn = [&ctx, &route, &digest] { return ctx.meta->BlobLinked(route.name, *digest); };
-  Result<bool> linked = co_await Offload(linked_fn);
-  if (!linked) {
-    co_await SendServerError(ctx, ex, linked.error(), "blob linked");
-    co_return;
-  }
-  if (!*linked) {
-    co_await SendError(ex, OciError::kBlobUnknown,
-                       "blob unknown to repository: " + digest->ToString());
-    co_return;
-  }
-  co_await ServeBlobGet(ctx, ex, route, *digest);
 }
 
 }  // namespace wharf::registry

@@ -1,6 +1,7 @@
 // The OCI Distribution API v1.1 (and the Docker Registry HTTP API v2 it grew from) on the
-// gateway: every /v2 endpoint, over the MetaStore (namespace, upload sessions, blob records)
-// and the chunk cluster (blob bytes, through BlobWriter / ServeBlob).
+// gateway: every /v2 endpoint. The handlers parse and answer; content goes through BlobService
+// (blob/blob_service.h: uploads, blobs, manifests, tags), the listings read the MetaStore, and
+// blob bytes go out through ServeBlob (gateway/blob_serve.h).
 //
 // Handlers by endpoint group:
 //   registry_handlers.cc   routing, /v2/, errors

@@ -1,9 +1,11 @@
 // PUT / GET / HEAD / DELETE /v2/<name>/manifests/<tag|digest>.
 //
-// Manifests are stored byte-exact in the MetaStore; their digest is over the bytes received.
-// A PUT is accepted only when every blob it references is linked in the repository and, for
-// an index, every child manifest is in the repository (MANIFEST_BLOB_UNKNOWN otherwise, with
-// the missing digest as detail). The subject of a manifest need not exist (OCI v1.1).
+// Manifests are stored byte-exact in the MetaStore (through BlobService, which fires the
+// events); their digest is over the bytes received. A PUT is accepted only when every blob it
+// references is linked in the repository and, for an index, every child manifest is in the
+// repository, checked in the store's transaction that writes it (MANIFEST_BLOB_UNKNOWN
+// otherwise, with the missing digest as detail). The subject of a manifest need not exist
+// (OCI v1.1).
 #include <algorithm>
 #include <ctime>
 #include <optional>
@@ -30,20 +32,6 @@ awaitable<std::optional<Reference>> ParseRef(Exchange& ex, const Route& route) {
     co_await SendError(ex, OciError::kManifestUnknown, "invalid tag: " + ref.error().message());
   }
   co_return std::nullopt;
-}
-
-// The first referenced blob not linked in `repo` or child manifest not in it, if any.
-Result<std::optional<Digest>> FindMissing(MetaStore& meta, const std::string& repo,
-                                          const ManifestInfo& info) {
-  for (const Digest& d : info.blobs) {
-    WHARF_ASSIGN_OR_RETURN(bool linked, meta.BlobLinked(repo, d));
-    if (!linked) return std::optional<Digest>(d);
-  }
-  for (const Digest& d : info.manifests) {
-    WHARF_ASSIGN_OR_RETURN(bool exists, meta.ManifestExists(repo, d));
-    if (!exists) return std::optional<Digest>(d);
-  }
-  return std::optional<Digest>();
 }
 
 ManifestRecord MakeRecord(Digest digest, std::string body, ManifestInfo info) {
@@ -77,10 +65,15 @@ awaitable<std::optional<std::string>> ReadManifestBody(GatewayContext& ctx, Exch
 
 awaitable<void> StoreManifest(GatewayContext& ctx, Exchange& ex, std::string name,
                               std::optional<std::string> tag, ManifestRecord record) {
-  auto put = [&ctx, &name, &record, &tag] { return ctx.meta->PutManifest(name, record, tag); };
-  Status st = co_await Offload(put);
+  Digest missing;
+  Status st = co_await ctx.blobs->PutManifest(name, tag, record, &missing);
   if (!st.ok()) {
-    if (st.code() == Code::kDigestMismatch) {
+    if (st.code() == Code::kNotFound) {
+      nlohmann::json detail = nlohmann::json::object();
+      detail["digest"] = missing.ToString();
+      co_await SendError(ex, OciError::kManifestBlobUnknown,
+                         "manifest references unknown content " + missing.ToString(), detail);
+    } else if (st.code() == Code::kDigestMismatch) {
       co_await SendError(ex, OciError::kDigestInvalid, st.message());
     } else if (st.code() == Code::kInvalidArgument) {
       co_await SendError(ex, OciError::kManifestInvalid, st.message());
@@ -89,8 +82,6 @@ awaitable<void> StoreManifest(GatewayContext& ctx, Exchange& ex, std::string nam
     }
     co_return;
   }
-  ctx.log->info("manifest stored repo={} digest={} tag={} type={}", name, record.digest.ToString(),
-                tag.value_or(""), record.media_type);
   ex.AddHeader("Location", ManifestLocation(name, record.digest));
   ex.AddHeader("Docker-Content-Digest", record.digest.ToString());
   if (record.subject) ex.AddHeader("OCI-Subject", record.subject->ToString());
@@ -114,46 +105,14 @@ awaitable<void> PutManifest(GatewayContext& ctx, Exchange& ex, Route route, Refe
                        "manifest digest is " + digest.ToString() + ", not " + ref.ToString());
     co_return;
   }
-  auto check = [&ctx, &route, &info] { return FindMissing(*ctx.meta, route.name, *info); };
-  Result<std::optional<Digest>> missing = co_await Offload(check);
-  if (!missing) {
-    co_await SendServerError(ctx, ex, missing.error(), "check manifest references");
-    co_return;
-  }
-  if (*missing) {
-    nlohmann::json detail = nlohmann::json::object();
-    detail["digest"] = (*missing)->ToString();
-    co_await SendError(ex, OciError::kManifestBlobUnknown,
-                       "manifest references unknown content " + (*missing)->ToString(), detail);
-    co_return;
-  }
   std::optional<std::string> tag;
   if (!ref.is_digest()) tag = ref.tag;
   ManifestRecord record = MakeRecord(digest, std::move(*body), std::move(*info));
   co_await StoreManifest(ctx, ex, route.name, std::move(tag), std::move(record));
 }
 
-// The manifest's digest: the reference itself, or what its tag points at. Sends
-// MANIFEST_UNKNOWN (or a server error) and returns nullopt otherwise.
-awaitable<std::optional<Digest>> Resolve(GatewayContext& ctx, Exchange& ex, const Route& route,
-                                         const Reference& ref) {
-  if (ref.is_digest()) co_return ref.digest;
-  auto resolve = [&ctx, &route, &ref] { return ctx.meta->ResolveTag(route.name, ref.tag); };
-  Result<Digest> d = co_await Offload(resolve);
-  if (d) co_return std::move(*d);
-  if (d.error().code() == Code::kNotFound) {
-    co_await SendError(ex, OciError::kManifestUnknown, "manifest unknown: " + ref.tag);
-  } else {
-    co_await SendServerError(ctx, ex, d.error(), "resolve tag");
-  }
-  co_return std::nullopt;
-}
-
 awaitable<void> GetManifest(GatewayContext& ctx, Exchange& ex, Route route, Reference ref) {
-  std::optional<Digest> digest = co_await Resolve(ctx, ex, route, ref);
-  if (!digest) co_return;
-  auto get = [&ctx, &route, &digest] { return ctx.meta->GetManifest(route.name, *digest); };
-  Result<ManifestRecord> m = co_await Offload(get);
+  Result<ManifestRecord> m = co_await ctx.blobs->GetManifest(route.name, ref);
   if (!m) {
     if (m.error().code() == Code::kNotFound) {
       co_await SendError(ex, OciError::kManifestUnknown, "manifest unknown: " + ref.ToString());
@@ -168,11 +127,7 @@ awaitable<void> GetManifest(GatewayContext& ctx, Exchange& ex, Route route, Refe
 }
 
 awaitable<void> DeleteManifest(GatewayContext& ctx, Exchange& ex, Route route, Reference ref) {
-  auto del = [&ctx, &route, &ref] {
-    return ref.is_digest() ? ctx.meta->DeleteManifest(route.name, ref.digest)
-                           : ctx.meta->DeleteTag(route.name, ref.tag);
-  };
-  Status st = co_await Offload(del);
+  Status st = co_await ctx.blobs->DeleteManifest(route.name, ref);
   if (!st.ok()) {
     if (st.code() == Code::kNotFound) {
       co_await SendError(ex, OciError::kManifestUnknown, "manifest unknown: " + ref.ToString());
@@ -181,7 +136,6 @@ awaitable<void> DeleteManifest(GatewayContext& ctx, Exchange& ex, Route route, R
     }
     co_return;
   }
-  ctx.log->info("manifest deleted repo={} reference={}", route.name, ref.ToString());
   (void)co_await ex.Respond(http::status::accepted, std::string(), "");
 }
 

@@ -6,15 +6,15 @@
 #include <charconv>
 #include <set>
 
-#include "master/json_fields.h"
+#include "common/json_fields.h"
 
 namespace wharf {
 namespace {
 
-using master_internal::GetArray;
-using master_internal::GetBool;
-using master_internal::GetString;
-using master_internal::GetUint;
+using json_fields::GetArray;
+using json_fields::GetBool;
+using json_fields::GetString;
+using json_fields::GetUint;
 using nlohmann::json;
 
 constexpr size_t kMaxIdLength = 64;

@@ -40,7 +40,7 @@ void InstrumentedMetaStore::Record(std::string_view op, double seconds, const St
   }
 }
 
-Status InstrumentedMetaStore::RecordChunks(std::string_view owner,
+Status InstrumentedMetaStore::RecordChunks(const ChunkOwner& owner,
                                            const std::vector<ChunkRef>& chunks) {
   return Timed("record_chunks", [&] { return inner_->RecordChunks(owner, chunks); });
 }
@@ -117,6 +117,11 @@ Status InstrumentedMetaStore::LinkBlob(const std::string& repo, const Digest& di
   return Timed("link_blob", [&] { return inner_->LinkBlob(repo, digest); });
 }
 
+Result<BlobRecord> InstrumentedMetaStore::GetLinkedBlob(const std::string& repo,
+                                                        const Digest& digest) {
+  return Timed("get_linked_blob", [&] { return inner_->GetLinkedBlob(repo, digest); });
+}
+
 Result<bool> InstrumentedMetaStore::BlobLinked(const std::string& repo, const Digest& digest) {
   return Timed("blob_linked", [&] { return inner_->BlobLinked(repo, digest); });
 }
@@ -126,8 +131,8 @@ Result<bool> InstrumentedMetaStore::UnlinkBlob(const std::string& repo, const Di
 }
 
 Status InstrumentedMetaStore::PutManifest(const std::string& repo, const ManifestRecord& manifest,
-                                          std::optional<std::string> tag) {
-  return Timed("put_manifest", [&] { return inner_->PutManifest(repo, manifest, tag); });
+                                          std::optional<std::string> tag, Digest* missing) {
+  return Timed("put_manifest", [&] { return inner_->PutManifest(repo, manifest, tag, missing); });
 }
 
 Result<ManifestRecord> InstrumentedMetaStore::GetManifest(const std::string& repo,

@@ -24,7 +24,7 @@ class InstrumentedMetaStore : public MetaStore {
 
   MetaStore& inner() { return *inner_; }
 
-  Status RecordChunks(std::string_view owner, const std::vector<ChunkRef>& chunks) override;
+  Status RecordChunks(const ChunkOwner& owner, const std::vector<ChunkRef>& chunks) override;
   Status ReleaseChunks(const std::vector<std::string>& ids) override;
   Result<std::vector<ChunkRef>> ListGarbageChunks(size_t limit) override;
   Status ForgetChunks(const std::vector<std::string>& ids) override;
@@ -43,11 +43,13 @@ class InstrumentedMetaStore : public MetaStore {
                           const BlobRecord& blob) override;
   Result<bool> PutBlob(const std::string& repo, const BlobRecord& blob) override;
   Result<BlobRecord> GetBlob(const Digest& digest) override;
+  Result<BlobRecord> GetLinkedBlob(const std::string& repo, const Digest& digest) override;
   Status LinkBlob(const std::string& repo, const Digest& digest) override;
   Result<bool> BlobLinked(const std::string& repo, const Digest& digest) override;
   Result<bool> UnlinkBlob(const std::string& repo, const Digest& digest) override;
+  using MetaStore::PutManifest;
   Status PutManifest(const std::string& repo, const ManifestRecord& manifest,
-                     std::optional<std::string> tag) override;
+                     std::optional<std::string> tag, Digest* missing) override;
   Result<ManifestRecord> GetManifest(const std::string& repo, const Digest& digest) override;
   Result<Digest> ResolveTag(const std::string& repo, const std::string& tag) override;
   Result<bool> ManifestExists(const std::string& repo, const Digest& digest) override;

@@ -6,11 +6,27 @@
 
 namespace wharf {
 
-std::string UploadOwner(std::string_view upload_id) { return fmt::format("upload:{}", upload_id); }
+bool ChunkOwner::valid() const {
+  switch (kind) {
+    case ChunkOwnerKind::kUpload:
+    case ChunkOwnerKind::kFile:
+    case ChunkOwnerKind::kBlob:
+      return !id.empty();
+  }
+  return false;
+}
 
-std::string FileOwner(std::string_view file_id) { return fmt::format("file:{}", file_id); }
-
-std::string BlobOwner(const Digest& digest) { return "blob:" + digest.ToString(); }
+std::string ChunkOwner::ToString() const {
+  switch (kind) {
+    case ChunkOwnerKind::kUpload:
+      return "upload:" + id;
+    case ChunkOwnerKind::kFile:
+      return "file:" + id;
+    case ChunkOwnerKind::kBlob:
+      return "blob:" + id;
+  }
+  return fmt::format("invalid-kind-{}:{}", static_cast<int>(kind), id);
+}
 
 Result<std::unique_ptr<MetaStore>> OpenMetaStore(std::string_view url, MetaStoreOptions options) {
   constexpr std::string_view kSqlite = "sqlite:";

@@ -13,14 +13,15 @@
 //   kCorruption   stored data is unreadable (e.g. an unparsable digest)
 //   kInternal     a bug in the store
 //
-// The chunk ownership ledger. Every chunk any gateway ever writes is a row with an owner:
-//   "upload:<id>"     an upload session (intent recorded BEFORE the chunk is written)
-//   "file:<id>"       a plain file
-//   "blob:<digest>"   a content-addressed blob
-//   ""                garbage: nobody owns it; GC deletes it from every member, then Forgets it
-// Ownership moves upload -> file/blob on commit, and to "" on delete. Garbage never comes
+// The chunk ownership ledger. Every chunk any gateway ever writes is a row with an owner, a
+// ChunkOwner{kind, id}:
+//   {kUpload, <id>}      an upload session (intent recorded BEFORE the chunk is written)
+//   {kFile, <id>}        a plain file
+//   {kBlob, <digest>}    a content-addressed blob
+//   none                 garbage: nobody owns it; GC deletes it from every member, then Forgets it
+// Ownership moves upload -> file/blob on commit, and to none on delete. Garbage never comes
 // back to life, so a crash at any point leaves only collectable chunks: live rows are owned,
-// "" rows are listed by ListGarbageChunks, and chunks a chunkserver holds that the ledger
+// garbage rows are listed by ListGarbageChunks, and chunks a chunkserver holds that the ledger
 // does not know are orphans of a crash before RecordChunks (the sweep deletes those once
 // they are older than any write in flight).
 //
@@ -37,21 +38,12 @@
 #include <string_view>
 #include <vector>
 
+#include "common/chunk_ref.h"
 #include "common/digest.h"
 #include "common/limits.h"
 #include "common/status.h"
 
 namespace wharf {
-
-// One stored chunk. A blob or file is an ordered list of chunks of any sizes; the offset of
-// chunk i is the sum of the sizes of chunks 0..i-1.
-struct ChunkRef {
-  std::string group;  // the storage group holding every replica
-  std::string id;     // globally unique chunk id
-  uint64_t size = 0;
-  uint64_t checksum = 0;  // cheap integrity checksum (CRC32C/XXH3) of the chunk's bytes
-  friend bool operator==(const ChunkRef&, const ChunkRef&) = default;
-};
 
 enum class ChunkState {
   kLive,     // owned by an upload, file or blob: keep it
@@ -121,10 +113,29 @@ struct Page {
   bool more = false;  // true if names after the last item exist
 };
 
-// Ledger owner names.
-std::string UploadOwner(std::string_view upload_id);
-std::string FileOwner(std::string_view file_id);
-std::string BlobOwner(const Digest& digest);
+// Who owns a chunk in the ledger (see the top of this file).
+enum class ChunkOwnerKind { kUpload, kFile, kBlob };
+
+struct ChunkOwner {
+  ChunkOwnerKind kind = ChunkOwnerKind::kUpload;
+  std::string id;  // the upload id, file id, or the blob's digest as text
+
+  static ChunkOwner Upload(std::string_view upload_id) {
+    return {ChunkOwnerKind::kUpload, std::string(upload_id)};
+  }
+  static ChunkOwner File(std::string_view file_id) {
+    return {ChunkOwnerKind::kFile, std::string(file_id)};
+  }
+  static ChunkOwner Blob(const Digest& digest) {
+    return {ChunkOwnerKind::kBlob, digest.ToString()};
+  }
+
+  // A known kind and a non-empty id.
+  bool valid() const;
+  // "upload:<id>", "file:<id>", "blob:<digest>": for logs, and the text a store may keep.
+  std::string ToString() const;
+  friend bool operator==(const ChunkOwner&, const ChunkOwner&) = default;
+};
 
 class MetaStore {
  public:
@@ -134,10 +145,10 @@ class MetaStore {
 
   // Records that `owner` is about to write `chunks` (call BEFORE writing them to the
   // cluster). Idempotent: a chunk already owned by `owner` has its group/size/checksum
-  // updated. kInvalidArgument: owner not of the forms above, or an empty chunk id.
+  // updated. kInvalidArgument: owner not valid(), or an empty chunk id.
   // kNotFound: the owner (upload, file or blob) does not exist. kConflict: a chunk is owned
   // by someone else or is garbage (nothing is recorded then).
-  virtual Status RecordChunks(std::string_view owner, const std::vector<ChunkRef>& chunks) = 0;
+  virtual Status RecordChunks(const ChunkOwner& owner, const std::vector<ChunkRef>& chunks) = 0;
 
   // Marks chunks garbage, whoever owns them; meant for chunks whose write failed. Unknown
   // ids are ignored. Chunks that a session, file or blob lists stay live (releasing them
@@ -220,6 +231,10 @@ class MetaStore {
   // kNotFound: unknown blob. kInvalidArgument: empty repo.
   virtual Status LinkBlob(const std::string& repo, const Digest& digest) = 0;
 
+  // The blob, if `repo` links it: the pull path's one round trip. kNotFound: unknown blob, or
+  // not linked into `repo`.
+  virtual Result<BlobRecord> GetLinkedBlob(const std::string& repo, const Digest& digest) = 0;
+
   // Whether `repo` links the blob; false for unknown repos and blobs.
   virtual Result<bool> BlobLinked(const std::string& repo, const Digest& digest) = 0;
 
@@ -230,12 +245,21 @@ class MetaStore {
 
   // ---- Repositories, manifests, tags, referrers ----
 
-  // Atomically stores the manifest in `repo` unless that repo already holds this digest
-  // (insert-or-keep), creating the repository, and, if `tag` is set, points the tag at it
-  // (moving it from any other manifest). kInvalidArgument: empty repo or tag, content over
-  // kMaxManifestBytes. kDigestMismatch: content does not hash to manifest.digest.
+  // Atomically: checks that every blob in manifest.blobs is linked in `repo` and every
+  // manifest in manifest.manifests is in `repo`, then stores the manifest in `repo` unless
+  // that repo already holds this digest (insert-or-keep), creating the repository, and, if
+  // `tag` is set, points the tag at it (moving it from any other manifest). The check and
+  // the write are one transaction, so a reference cannot vanish between them (another
+  // gateway unlinking the blob waits or fails). kNotFound: a reference is missing (nothing
+  // changes; `*missing`, when given, receives the first missing digest). kInvalidArgument:
+  // empty repo or tag, content over kMaxManifestBytes. kDigestMismatch: content does not
+  // hash to manifest.digest.
   virtual Status PutManifest(const std::string& repo, const ManifestRecord& manifest,
-                             std::optional<std::string> tag) = 0;
+                             std::optional<std::string> tag, Digest* missing) = 0;
+  Status PutManifest(const std::string& repo, const ManifestRecord& manifest,
+                     std::optional<std::string> tag) {
+    return PutManifest(repo, manifest, std::move(tag), nullptr);
+  }
 
   // kNotFound.
   virtual Result<ManifestRecord> GetManifest(const std::string& repo, const Digest& digest) = 0;

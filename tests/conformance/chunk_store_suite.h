@@ -22,9 +22,9 @@
 #include <thread>
 #include <vector>
 
-#include "chunkserver/chunk_id.h"
 #include "chunkserver/chunk_store.h"
 #include "common/checksum.h"
+#include "common/chunk_id.h"
 #include "common/fs.h"
 #include "common/status.h"
 

@@ -94,7 +94,7 @@ class MetaStoreSuite : public ::testing::TestWithParam<MetaStoreCase> {
     u.id = id;
     u.repo = repo;
     META_ASSERT_OK(s().CreateUpload(u));
-    META_ASSERT_OK(s().RecordChunks(UploadOwner(id), chunks));
+    META_ASSERT_OK(s().RecordChunks(ChunkOwner::Upload(id), chunks));
     uint64_t size = 0;
     for (const ChunkRef& c : chunks) size += c.size;
     META_ASSERT_OK(s().AppendUpload(id, 0, size, "state", chunks));
@@ -147,7 +147,7 @@ using ::testing::IsEmpty;
 
 TEST_P(MetaStoreSuite, ChunkStatesLiveGarbageUnknown) {
   NewUpload("u1", "");
-  META_ASSERT_OK(s().RecordChunks("upload:u1", {Chunk("c1", 10), Chunk("c2", 20)}));
+  META_ASSERT_OK(s().RecordChunks(ChunkOwner::Upload("u1"), {Chunk("c1", 10), Chunk("c2", 20)}));
   EXPECT_EQ(StateOf("c1"), ChunkState::kLive);
   EXPECT_EQ(StateOf("nope"), ChunkState::kUnknown);
   META_ASSERT_OK(s().ReleaseChunks({"c1", "unknown-id"}));
@@ -157,35 +157,42 @@ TEST_P(MetaStoreSuite, ChunkStatesLiveGarbageUnknown) {
 }
 
 TEST_P(MetaStoreSuite, RecordChunksValidatesOwner) {
-  META_EXPECT_CODE(s().RecordChunks("", {Chunk("c1", 1)}), Code::kInvalidArgument);
-  META_EXPECT_CODE(s().RecordChunks("upload:", {Chunk("c1", 1)}), Code::kInvalidArgument);
-  META_EXPECT_CODE(s().RecordChunks("tenant:x", {Chunk("c1", 1)}), Code::kInvalidArgument);
-  META_EXPECT_CODE(s().RecordChunks("upload:missing", {Chunk("c1", 1)}), Code::kNotFound);
-  META_EXPECT_CODE(s().RecordChunks("file:missing", {Chunk("c1", 1)}), Code::kNotFound);
+  META_EXPECT_CODE(s().RecordChunks(ChunkOwner{}, {Chunk("c1", 1)}), Code::kInvalidArgument);
+  META_EXPECT_CODE(s().RecordChunks(ChunkOwner::Upload(""), {Chunk("c1", 1)}),
+                   Code::kInvalidArgument);
+  META_EXPECT_CODE(
+      s().RecordChunks(ChunkOwner{static_cast<ChunkOwnerKind>(7), "x"}, {Chunk("c1", 1)}),
+      Code::kInvalidArgument);
+  META_EXPECT_CODE(s().RecordChunks(ChunkOwner::Upload("missing"), {Chunk("c1", 1)}),
+                   Code::kNotFound);
+  META_EXPECT_CODE(s().RecordChunks(ChunkOwner::File("missing"), {Chunk("c1", 1)}),
+                   Code::kNotFound);
   EXPECT_EQ(StateOf("c1"), ChunkState::kUnknown);
   NewUpload("u1", "");
-  META_EXPECT_CODE(s().RecordChunks("upload:u1", {Chunk("", 1)}), Code::kInvalidArgument);
+  META_EXPECT_CODE(s().RecordChunks(ChunkOwner::Upload("u1"), {Chunk("", 1)}),
+                   Code::kInvalidArgument);
 }
 
 TEST_P(MetaStoreSuite, RecordChunksIsIdempotentButExclusive) {
   NewUpload("u1", "");
   NewUpload("u2", "");
-  META_ASSERT_OK(s().RecordChunks("upload:u1", {Chunk("c1", 10)}));
-  META_ASSERT_OK(s().RecordChunks("upload:u1", {Chunk("c1", 11)}));  // retry, new size
+  META_ASSERT_OK(s().RecordChunks(ChunkOwner::Upload("u1"), {Chunk("c1", 10)}));
+  META_ASSERT_OK(s().RecordChunks(ChunkOwner::Upload("u1"), {Chunk("c1", 11)}));  // retry, new size
   // Another owner cannot take it, and the whole call records nothing.
-  META_EXPECT_CODE(s().RecordChunks("upload:u2", {Chunk("c9", 1), Chunk("c1", 10)}),
+  META_EXPECT_CODE(s().RecordChunks(ChunkOwner::Upload("u2"), {Chunk("c9", 1), Chunk("c1", 10)}),
                    Code::kConflict);
   EXPECT_EQ(StateOf("c9"), ChunkState::kUnknown);
   // Garbage never comes back to life.
   META_ASSERT_OK(s().ReleaseChunks({"c1"}));
-  META_EXPECT_CODE(s().RecordChunks("upload:u1", {Chunk("c1", 10)}), Code::kConflict);
+  META_EXPECT_CODE(s().RecordChunks(ChunkOwner::Upload("u1"), {Chunk("c1", 10)}), Code::kConflict);
   EXPECT_EQ(StateOf("c1"), ChunkState::kGarbage);
 }
 
 TEST_P(MetaStoreSuite, GarbageListingLimitOrderAndForget) {
   NewUpload("u1", "");
   META_ASSERT_OK(s().RecordChunks(
-      "upload:u1", {Chunk("a", 1, "g1"), Chunk("b", 2, "g2"), Chunk("c", 3), Chunk("live", 4)}));
+      ChunkOwner::Upload("u1"),
+      {Chunk("a", 1, "g1"), Chunk("b", 2, "g2"), Chunk("c", 3), Chunk("live", 4)}));
   META_ASSERT_OK(s().ReleaseChunks({"b"}));
   now_ += 10;
   META_ASSERT_OK(s().ReleaseChunks({"a", "c"}));
@@ -255,7 +262,7 @@ TEST_P(MetaStoreSuite, AppendUploadAdvancesInOrder) {
   NewUpload("u1", "r");
   now_ += 5;
   std::string state2("\0two", 4);
-  META_ASSERT_OK(s().RecordChunks("upload:u1", {Chunk("c1", 4), Chunk("c2", 6)}));
+  META_ASSERT_OK(s().RecordChunks(ChunkOwner::Upload("u1"), {Chunk("c1", 4), Chunk("c2", 6)}));
   META_ASSERT_OK(s().AppendUpload("u1", 0, 10, state2, {Chunk("c1", 4), Chunk("c2", 6)}));
   now_ += 5;
   // Chunks not recorded beforehand are adopted too.
@@ -311,14 +318,15 @@ TEST_P(MetaStoreSuite, ConcurrentAppendsExactlyOneWins) {
 
 TEST_P(MetaStoreSuite, DeleteUploadReleasesItsChunks) {
   NewUpload("u1", "", {Chunk("c1", 1)});
-  META_ASSERT_OK(s().RecordChunks("upload:u1", {Chunk("intent", 1)}));  // written, not appended
+  META_ASSERT_OK(
+      s().RecordChunks(ChunkOwner::Upload("u1"), {Chunk("intent", 1)}));  // written, not appended
   META_ASSERT_OK(s().DeleteUpload("u1"));
   EXPECT_EQ(StateOf("c1"), ChunkState::kGarbage);
   EXPECT_EQ(StateOf("intent"), ChunkState::kGarbage);
   META_EXPECT_CODE(s().GetUpload("u1"), Code::kNotFound);
   META_EXPECT_CODE(s().DeleteUpload("u1"), Code::kNotFound);
   // Late writers find the session gone instead of leaking chunks.
-  META_EXPECT_CODE(s().RecordChunks("upload:u1", {Chunk("late", 1)}), Code::kNotFound);
+  META_EXPECT_CODE(s().RecordChunks(ChunkOwner::Upload("u1"), {Chunk("late", 1)}), Code::kNotFound);
   META_EXPECT_CODE(s().AppendUpload("u1", 1, 2, "", {Chunk("late", 1)}), Code::kNotFound);
 }
 
@@ -502,6 +510,14 @@ TEST_P(MetaStoreSuite, ManifestRoundTripIsByteExact) {
   m.annotations_json = R"({"org.opencontainers.image.title":"ünïcode ✓"})";
   m.blobs = {DigestOf("config"), DigestOf("layer1"), DigestOf("layer0")};
   m.manifests = {DigestOf("child2"), DigestOf("child1")};
+  // What it references must be in the repository (PutManifestChecksReferences).
+  int n = 0;
+  for (const char* b : {"config", "layer1", "layer0"}) {
+    META_ASSERT_OK(s().PutBlob("lib/a", Blob(b, {Chunk("rt" + std::to_string(n++), 1)})));
+  }
+  for (const char* c : {"child2", "child1"}) {
+    META_ASSERT_OK(s().PutManifest("lib/a", Manifest(c), std::nullopt));
+  }
   META_ASSERT_OK(s().PutManifest("lib/a", m, std::nullopt));
   auto got = s().GetManifest("lib/a", m.digest);
   META_ASSERT_OK(got);
@@ -510,6 +526,106 @@ TEST_P(MetaStoreSuite, ManifestRoundTripIsByteExact) {
   META_EXPECT_CODE(s().GetManifest("lib/b", m.digest), Code::kNotFound);
   EXPECT_TRUE(Must(s().ManifestExists("lib/a", m.digest)));
   EXPECT_FALSE(Must(s().ManifestExists("lib/b", m.digest)));
+}
+
+TEST_P(MetaStoreSuite, PutManifestChecksReferences) {
+  BlobRecord layer = Blob("layer", {Chunk("l1", 5)});
+  META_ASSERT_OK(s().PutBlob("other", layer));  // stored, but not linked in "r"
+  ManifestRecord m = Manifest("needs layer");
+  m.blobs = {layer.digest};
+  Digest missing;
+  META_EXPECT_CODE(s().PutManifest("r", m, "latest", &missing), Code::kNotFound);
+  EXPECT_EQ(missing, layer.digest);
+  // Nothing of it was stored: no manifest, no tag, no repository.
+  EXPECT_FALSE(Must(s().ManifestExists("r", m.digest)));
+  META_EXPECT_CODE(s().ResolveTag("r", "latest"), Code::kNotFound);
+  EXPECT_FALSE(Must(s().RepositoryExists("r")));
+  // Linked, it goes in.
+  META_ASSERT_OK(s().LinkBlob("r", layer.digest));
+  META_ASSERT_OK(s().PutManifest("r", m, "latest", &missing));
+  EXPECT_EQ(Must(s().ResolveTag("r", "latest")), m.digest);
+  // An index needs its children in the same repository.
+  ManifestRecord index = Manifest("index");
+  index.manifests = {m.digest, DigestOf("absent child")};
+  META_EXPECT_CODE(s().PutManifest("r", index, std::nullopt, &missing), Code::kNotFound);
+  EXPECT_EQ(missing, DigestOf("absent child"));
+  META_EXPECT_CODE(s().PutManifest("other", index, std::nullopt), Code::kNotFound);
+  EXPECT_FALSE(Must(s().ManifestExists("r", index.digest)));
+  // Once the blob is unlinked, a manifest needing it is refused again.
+  META_ASSERT_OK(s().UnlinkBlob("r", layer.digest));
+  ManifestRecord again = Manifest("needs layer again");
+  again.blobs = {layer.digest};
+  META_EXPECT_CODE(s().PutManifest("r", again, std::nullopt), Code::kNotFound);
+}
+
+TEST_P(MetaStoreSuite, PutManifestCheckIsAtomicWithUnlink) {
+  // Puts race a thread that links and unlinks the blob they reference: each put either
+  // stores the manifest or is refused with kNotFound and leaves nothing (never another error,
+  // never half a manifest), and once the blob is unlinked for good nothing referencing it
+  // goes in.
+  BlobRecord layer = Blob("shared layer", {Chunk("sl", 3)});
+  META_ASSERT_OK(s().PutBlob("keep", layer));  // keeps the blob alive across unlinks in "r"
+  META_ASSERT_OK(s().LinkBlob("r", layer.digest));
+  META_ASSERT_OK(s().UnlinkBlob("r", layer.digest));  // "r" starts unlinked
+  std::atomic<bool> stop{false};
+  std::thread flipper([this, &stop, &layer] {
+    // Links the blob only for short windows, then unlinks it again.
+    for (int i = 0; i < 200 && !stop; ++i) {
+      (void)s().LinkBlob("r", layer.digest);
+      (void)s().UnlinkBlob("r", layer.digest);
+    }
+  });
+  for (int i = 0; i < 200; ++i) {
+    ManifestRecord m = Manifest("racer " + std::to_string(i));
+    m.blobs = {layer.digest};
+    Status st = s().PutManifest("r", m, std::nullopt);
+    if (st.ok()) {
+      EXPECT_TRUE(Must(s().ManifestExists("r", m.digest)));
+    } else {
+      EXPECT_EQ(st.code(), Code::kNotFound) << st.ToString();
+      EXPECT_FALSE(Must(s().ManifestExists("r", m.digest)));
+    }
+  }
+  stop = true;
+  flipper.join();
+  // With the blob finally unlinked, nothing referencing it can be stored.
+  ManifestRecord late = Manifest("late racer");
+  late.blobs = {layer.digest};
+  META_EXPECT_CODE(s().PutManifest("r", late, std::nullopt), Code::kNotFound);
+}
+
+TEST_P(MetaStoreSuite, GetLinkedBlobNeedsTheLink) {
+  BlobRecord b = Blob("linked", {Chunk("k1", 4), Chunk("k2", 2)});
+  META_ASSERT_OK(s().PutBlob("a", b));
+  EXPECT_EQ(Must(s().GetLinkedBlob("a", b.digest)), b);
+  META_EXPECT_CODE(s().GetLinkedBlob("b", b.digest), Code::kNotFound);          // not linked there
+  META_EXPECT_CODE(s().GetLinkedBlob("a", DigestOf("nope")), Code::kNotFound);  // unknown blob
+  META_ASSERT_OK(s().LinkBlob("b", b.digest));
+  EXPECT_EQ(Must(s().GetLinkedBlob("b", b.digest)), b);
+  META_ASSERT_OK(s().UnlinkBlob("a", b.digest));
+  META_EXPECT_CODE(s().GetLinkedBlob("a", b.digest), Code::kNotFound);
+  EXPECT_EQ(Must(s().GetLinkedBlob("b", b.digest)), b);
+}
+
+TEST_P(MetaStoreSuite, ChunkOwnersAreTyped) {
+  EXPECT_EQ(ChunkOwner::Upload("u").ToString(), "upload:u");
+  EXPECT_EQ(ChunkOwner::File("f").ToString(), "file:f");
+  EXPECT_EQ(ChunkOwner::Blob(DigestOf("x")).ToString(), "blob:" + DigestOf("x").ToString());
+  EXPECT_FALSE(ChunkOwner::File("").valid());
+  EXPECT_TRUE(ChunkOwner::Blob(DigestOf("x")).valid());
+  // Each kind names its own table: an id of one kind is not an owner of another.
+  NewUpload("same", "r");
+  META_ASSERT_OK(s().RecordChunks(ChunkOwner::Upload("same"), {Chunk("t1", 1)}));
+  META_EXPECT_CODE(s().RecordChunks(ChunkOwner::File("same"), {Chunk("t2", 1)}), Code::kNotFound);
+  BlobRecord b = Blob("typed", {Chunk("t3", 2)});
+  META_ASSERT_OK(s().PutBlob("r", b));
+  META_ASSERT_OK(s().RecordChunks(ChunkOwner::Blob(b.digest), {Chunk("t3", 2)}));  // its own
+  META_EXPECT_CODE(s().RecordChunks(ChunkOwner::Blob(DigestOf("untyped")), {Chunk("t4", 1)}),
+                   Code::kNotFound);
+  // A chunk of one owner is not another's.
+  META_EXPECT_CODE(s().RecordChunks(ChunkOwner::Blob(b.digest), {Chunk("t1", 1)}), Code::kConflict);
+  EXPECT_EQ(StateOf("t1"), ChunkState::kLive);
+  EXPECT_EQ(StateOf("t2"), ChunkState::kUnknown);
 }
 
 TEST_P(MetaStoreSuite, PutManifestValidates) {
@@ -704,7 +820,7 @@ TEST_P(MetaStoreSuite, ReopenKeepsEverything) {
   ManifestRecord m = Manifest("manifest", DigestOf("subj"));
   m.blobs = {b.digest};
   META_ASSERT_OK(s().PutManifest("r", m, "latest"));
-  META_ASSERT_OK(s().RecordChunks("upload:pending", {Chunk("g1", 1)}));
+  META_ASSERT_OK(s().RecordChunks(ChunkOwner::Upload("pending"), {Chunk("g1", 1)}));
   META_ASSERT_OK(s().ReleaseChunks({"g1"}));
   Reopen();
   auto u = s().GetUpload("pending");

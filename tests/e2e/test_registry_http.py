@@ -256,6 +256,32 @@ def test_out_of_order_and_malformed_chunks(wharf_registry):
     assert get(reg, f"/v2/ooo/blobs/{sha256_digest(data)}").content == data
 
 
+def test_put_body_must_match_content_range(wharf_registry):
+    # A PUT that closes an upload with a body is held to its Content-Range as a PATCH is:
+    # a streamed (chunked, no Content-Length) body shorter than the range is SIZE_INVALID and
+    # nothing is stored, even when the digest matches the bytes sent.
+    reg = wharf_registry
+    data = rnd(30000)
+    loc = start_upload(reg, "putrange")
+    assert patch_chunk(loc, data[:10000], start=0).status_code == 202
+    d = sha256_digest(data)
+
+    def gen():
+        yield data[10000:]
+
+    r = requests.put(with_query(loc, digest=d), data=gen(),
+                     headers={"Content-Range": f"10000-{len(data) + 999}"}, timeout=30)
+    assert_oci_error(r, 400, "SIZE_INVALID", "PUT body shorter than its Content-Range")
+    assert_oci_error(head(reg, f"/v2/putrange/blobs/{d}"), 404, None, "blob after bad PUT")
+    # the session is intact, as after such a PATCH, and can still be closed
+    r = requests.get(loc, timeout=10)
+    assert r.status_code == 204 and r.headers["Range"] == "0-9999", r.headers
+    r = requests.put(with_query(loc, digest=d), data=data[10000:],
+                     headers={"Content-Range": f"10000-{len(data) - 1}"}, timeout=30)
+    assert r.status_code == 201, r.text
+    assert get(reg, f"/v2/putrange/blobs/{d}").content == data
+
+
 def test_digest_mismatch_commits_nothing(wharf_registry):
     reg = wharf_registry
     data = rnd(MiB + 10)

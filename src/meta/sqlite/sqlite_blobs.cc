@@ -43,7 +43,7 @@ Result<bool> SqliteMetaStore::StoreBlobLocked(std::string_view from, const std::
         Stmt ins, db_.Prepare("INSERT INTO blobs(digest, size, created_unix) VALUES (?, ?, ?)"));
     WHARF_META_RETURN_IF_ERROR(
         ins.Bind(1, digest).BindU64(2, blob.size).Bind(3, blob.created_unix).Run());
-    std::string owner = BlobOwner(blob.digest);
+    std::string owner = ChunkOwner::Blob(blob.digest).ToString();
     WHARF_META_RETURN_IF_ERROR(AdoptChunks(owner, from, blob.chunks));
     WHARF_META_RETURN_IF_ERROR(AppendChunkList(owner, 0, blob.chunks));
     if (!from.empty()) WHARF_META_RETURN_IF_ERROR(ReleaseOwner(from));  // unused chunks
@@ -71,7 +71,7 @@ Result<bool> SqliteMetaStore::CommitBlob(std::string_view upload_id, const std::
   }
   WHARF_ASSIGN_OR_RETURN(Stmt del, db_.Prepare("DELETE FROM uploads WHERE id = ?"));
   WHARF_META_RETURN_IF_ERROR(del.Bind(1, upload_id).Run());
-  std::string from = UploadOwner(upload_id);
+  std::string from = ChunkOwner::Upload(upload_id).ToString();
   WHARF_META_RETURN_IF_ERROR(DeleteChunkList(from));
   WHARF_ASSIGN_OR_RETURN(bool stored, StoreBlobLocked(from, repo, blob));
   WHARF_META_RETURN_IF_ERROR(txn.Commit());
@@ -99,7 +99,24 @@ Result<BlobRecord> SqliteMetaStore::GetBlob(const Digest& digest) {
     if (!found) return Err(NotFound(fmt::format("blob {}", digest.ToString())));
     b = BlobRecord{digest, q.U64(0), {}, q.Int(1)};
   }
-  WHARF_ASSIGN_OR_RETURN(b.chunks, ReadChunkList(BlobOwner(digest)));
+  WHARF_ASSIGN_OR_RETURN(b.chunks, ReadChunkList(ChunkOwner::Blob(digest).ToString()));
+  return b;
+}
+
+Result<BlobRecord> SqliteMetaStore::GetLinkedBlob(const std::string& repo, const Digest& digest) {
+  std::lock_guard lock(mu_);
+  std::string d = digest.ToString();
+  BlobRecord b;
+  {
+    WHARF_ASSIGN_OR_RETURN(
+        Stmt q, db_.Prepare("SELECT o.size, o.created_unix FROM blobs o JOIN repo_blobs l ON "
+                            "l.digest = o.digest JOIN repositories r ON r.id = l.repo_id "
+                            "WHERE r.name = ? AND o.digest = ?"));
+    WHARF_ASSIGN_OR_RETURN(bool found, q.Bind(1, repo).Bind(2, d).Step());
+    if (!found) return Err(NotFound(fmt::format("blob {} not linked in {}", d, repo)));
+    b = BlobRecord{digest, q.U64(0), {}, q.Int(1)};
+  }
+  WHARF_ASSIGN_OR_RETURN(b.chunks, ReadChunkList(ChunkOwner::Blob(digest).ToString()));
   return b;
 }
 
@@ -146,7 +163,7 @@ Result<bool> SqliteMetaStore::UnlinkBlob(const std::string& repo, const Digest& 
   }
   WHARF_ASSIGN_OR_RETURN(Stmt rm, db_.Prepare("DELETE FROM blobs WHERE digest = ?"));
   WHARF_META_RETURN_IF_ERROR(rm.Bind(1, d).Run());
-  std::string owner = BlobOwner(digest);
+  std::string owner = ChunkOwner::Blob(digest).ToString();
   WHARF_META_RETURN_IF_ERROR(DeleteChunkList(owner));
   WHARF_META_RETURN_IF_ERROR(ReleaseOwner(owner));
   WHARF_META_RETURN_IF_ERROR(txn.Commit());

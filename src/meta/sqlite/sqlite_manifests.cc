@@ -47,8 +47,25 @@ Status SqliteMetaStore::InsertManifestLocked(int64_t repo_id, const ManifestReco
   return Status::Ok();
 }
 
+Result<std::optional<Digest>> SqliteMetaStore::FirstMissingRef(int64_t repo_id,
+                                                               const ManifestRecord& m) {
+  for (const Digest& d : m.blobs) {
+    WHARF_ASSIGN_OR_RETURN(
+        Stmt q, db_.Prepare("SELECT 1 FROM repo_blobs WHERE repo_id = ? AND digest = ?"));
+    WHARF_ASSIGN_OR_RETURN(bool linked, q.Bind(1, repo_id).Bind(2, d.ToString()).Step());
+    if (!linked) return std::optional<Digest>(d);
+  }
+  for (const Digest& d : m.manifests) {
+    WHARF_ASSIGN_OR_RETURN(Stmt q,
+                           db_.Prepare("SELECT 1 FROM manifests WHERE repo_id = ? AND digest = ?"));
+    WHARF_ASSIGN_OR_RETURN(bool exists, q.Bind(1, repo_id).Bind(2, d.ToString()).Step());
+    if (!exists) return std::optional<Digest>(d);
+  }
+  return std::optional<Digest>();
+}
+
 Status SqliteMetaStore::PutManifest(const std::string& repo, const ManifestRecord& m,
-                                    std::optional<std::string> tag) {
+                                    std::optional<std::string> tag, Digest* missing) {
   if (repo.empty()) return InvalidArgument("repository name is empty");
   if (tag && tag->empty()) return InvalidArgument("tag is empty");
   if (m.content.size() > kMaxManifestBytes) {
@@ -62,6 +79,13 @@ Status SqliteMetaStore::PutManifest(const std::string& repo, const ManifestRecor
   Txn txn(&db_);
   WHARF_RETURN_IF_ERROR(txn.Begin());
   WHARF_ASSIGN_OR_RETURN(int64_t repo_id, RepoId(repo, /*create=*/true));
+  // In the write transaction: nothing can unlink a reference between this check and the
+  // insert (the transaction is rolled back when a reference is missing).
+  WHARF_ASSIGN_OR_RETURN(std::optional<Digest> absent, FirstMissingRef(repo_id, m));
+  if (absent) {
+    if (missing) *missing = *absent;
+    return NotFound("manifest references unknown content " + absent->ToString());
+  }
   bool exists = false;
   {
     WHARF_ASSIGN_OR_RETURN(Stmt q,

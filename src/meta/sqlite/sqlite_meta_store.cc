@@ -99,13 +99,6 @@ CREATE INDEX tags_by_digest ON tags(repo_id, digest);
 };
 constexpr int64_t kSchemaVersion = std::size(kMigrations);
 
-bool ValidOwner(std::string_view owner) {
-  for (std::string_view prefix : {"upload:", "file:", "blob:"}) {
-    if (owner.size() > prefix.size() && owner.starts_with(prefix)) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 SqliteMetaStore::SqliteMetaStore(MetaStoreOptions options) : options_(std::move(options)) {}
@@ -226,33 +219,25 @@ Status SqliteMetaStore::DeleteChunkList(std::string_view owner) {
   return st.Bind(1, owner).Run();
 }
 
-Result<bool> SqliteMetaStore::OwnerExists(std::string_view owner) {
-  const char* sql = nullptr;
-  std::string_view key;
-  if (owner.starts_with("upload:")) {
-    sql = "SELECT 1 FROM uploads WHERE id = ?";
-    key = owner.substr(7);
-  } else if (owner.starts_with("file:")) {
-    sql = "SELECT 1 FROM files WHERE id = ?";
-    key = owner.substr(5);
-  } else {
-    sql = "SELECT 1 FROM blobs WHERE digest = ?";
-    key = owner.substr(5);
-  }
+Result<bool> SqliteMetaStore::OwnerExists(const ChunkOwner& owner) {
+  const char* sql = "SELECT 1 FROM blobs WHERE digest = ?";
+  if (owner.kind == ChunkOwnerKind::kUpload) sql = "SELECT 1 FROM uploads WHERE id = ?";
+  if (owner.kind == ChunkOwnerKind::kFile) sql = "SELECT 1 FROM files WHERE id = ?";
   WHARF_ASSIGN_OR_RETURN(Stmt q, db_.Prepare(sql));
-  return q.Bind(1, key).Step();
+  return q.Bind(1, owner.id).Step();
 }
 
 // ---- Chunk ledger ----
 
-Status SqliteMetaStore::RecordChunks(std::string_view owner, const std::vector<ChunkRef>& chunks) {
-  if (!ValidOwner(owner)) return InvalidArgument(fmt::format("invalid chunk owner \"{}\"", owner));
+Status SqliteMetaStore::RecordChunks(const ChunkOwner& owner, const std::vector<ChunkRef>& chunks) {
+  const std::string text = owner.ToString();  // the stored form (unchanged on disk)
+  if (!owner.valid()) return InvalidArgument(fmt::format("invalid chunk owner \"{}\"", text));
   std::lock_guard lock(mu_);
   Txn txn(&db_);
   WHARF_RETURN_IF_ERROR(txn.Begin());
   WHARF_ASSIGN_OR_RETURN(bool exists, OwnerExists(owner));
-  if (!exists) return NotFound(fmt::format("chunk owner \"{}\" does not exist", owner));
-  WHARF_RETURN_IF_ERROR(AdoptChunks(owner, "", chunks));
+  if (!exists) return NotFound(fmt::format("chunk owner \"{}\" does not exist", text));
+  WHARF_RETURN_IF_ERROR(AdoptChunks(text, "", chunks));
   return txn.Commit();
 }
 

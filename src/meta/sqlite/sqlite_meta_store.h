@@ -12,7 +12,8 @@
 //
 //   schema_version(version)                    one row
 //   chunks ─────────── the ownership ledger ───────────────────────────────────────────────
-//     id TEXT PK, grp, size, checksum, owner ("" = garbage), updated_unix
+//     id TEXT PK, grp, size, checksum, owner (ChunkOwner::ToString(); "" = garbage),
+//     updated_unix
 //     index (owner, updated_unix): release by owner; garbage oldest first
 //   chunk_lists ────── the ordered chunk list of an owner ─────────────────────────────────
 //     owner TEXT, seq INTEGER, chunk_id → chunks(id)        PK (owner, seq)
@@ -49,7 +50,7 @@ class SqliteMetaStore final : public MetaStore {
   static Result<std::unique_ptr<SqliteMetaStore>> Open(const std::string& path,
                                                        MetaStoreOptions options = {});
 
-  Status RecordChunks(std::string_view owner, const std::vector<ChunkRef>& chunks) override;
+  Status RecordChunks(const ChunkOwner& owner, const std::vector<ChunkRef>& chunks) override;
   Status ReleaseChunks(const std::vector<std::string>& ids) override;
   Result<std::vector<ChunkRef>> ListGarbageChunks(size_t limit) override;
   Status ForgetChunks(const std::vector<std::string>& ids) override;
@@ -72,11 +73,13 @@ class SqliteMetaStore final : public MetaStore {
   Result<bool> PutBlob(const std::string& repo, const BlobRecord& blob) override;
   Result<BlobRecord> GetBlob(const Digest& digest) override;
   Status LinkBlob(const std::string& repo, const Digest& digest) override;
+  Result<BlobRecord> GetLinkedBlob(const std::string& repo, const Digest& digest) override;
   Result<bool> BlobLinked(const std::string& repo, const Digest& digest) override;
   Result<bool> UnlinkBlob(const std::string& repo, const Digest& digest) override;
 
+  using MetaStore::PutManifest;
   Status PutManifest(const std::string& repo, const ManifestRecord& manifest,
-                     std::optional<std::string> tag) override;
+                     std::optional<std::string> tag, Digest* missing) override;
   Result<ManifestRecord> GetManifest(const std::string& repo, const Digest& digest) override;
   Result<Digest> ResolveTag(const std::string& repo, const std::string& tag) override;
   Result<bool> ManifestExists(const std::string& repo, const Digest& digest) override;
@@ -108,7 +111,9 @@ class SqliteMetaStore final : public MetaStore {
                          const std::vector<ChunkRef>& chunks);
   Result<std::vector<ChunkRef>> ReadChunkList(std::string_view owner);
   Status DeleteChunkList(std::string_view owner);
-  Result<bool> OwnerExists(std::string_view owner);
+  Result<bool> OwnerExists(const ChunkOwner& owner);
+  // The first of `m`'s references not in `repo_id` (blobs linked, child manifests present).
+  Result<std::optional<Digest>> FirstMissingRef(int64_t repo_id, const ManifestRecord& m);
 
   // The repository's id, or 0 if absent (created first when `create`).
   Result<int64_t> RepoId(const std::string& name, bool create);

@@ -25,7 +25,7 @@ Status SqliteMetaStore::CreateUpload(const UploadSession& s) {
                             "updated_unix) VALUES (?, ?, ?, ?, ?, ?)"));
   ins.Bind(1, s.id).Bind(2, s.repo).BindU64(3, s.offset).BindBlob(4, s.hash_state);
   WHARF_RETURN_IF_ERROR(ins.Bind(5, now).Bind(6, now).Run());
-  std::string owner = UploadOwner(s.id);
+  std::string owner = ChunkOwner::Upload(s.id).ToString();
   WHARF_RETURN_IF_ERROR(AdoptChunks(owner, "", s.chunks));
   WHARF_RETURN_IF_ERROR(AppendChunkList(owner, 0, s.chunks));
   return txn.Commit();
@@ -42,7 +42,7 @@ Result<UploadSession> SqliteMetaStore::GetUpload(std::string_view id) {
     if (!found) return Err(NotFound(fmt::format("upload {}", id)));
     s = UploadSession{q.Text(0), q.Text(1), q.U64(2), q.Text(3), {}, q.Int(4), q.Int(5)};
   }
-  WHARF_ASSIGN_OR_RETURN(s.chunks, ReadChunkList(UploadOwner(id)));
+  WHARF_ASSIGN_OR_RETURN(s.chunks, ReadChunkList(ChunkOwner::Upload(id).ToString()));
   return s;
 }
 
@@ -70,7 +70,7 @@ Status SqliteMetaStore::AppendUpload(std::string_view id, uint64_t expected_offs
                            "WHERE id = ?"));
   up.BindU64(1, new_offset).BindBlob(2, hash_state).Bind(3, Now()).Bind(4, id);
   WHARF_RETURN_IF_ERROR(up.Run());
-  std::string owner = UploadOwner(id);
+  std::string owner = ChunkOwner::Upload(id).ToString();
   int64_t next_seq = 0;
   {
     WHARF_ASSIGN_OR_RETURN(
@@ -90,7 +90,7 @@ Status SqliteMetaStore::DeleteUpload(std::string_view id) {
   WHARF_ASSIGN_OR_RETURN(Stmt del, db_.Prepare("DELETE FROM uploads WHERE id = ?"));
   WHARF_RETURN_IF_ERROR(del.Bind(1, id).Run());
   if (del.Changes() == 0) return NotFound(fmt::format("upload {}", id));
-  std::string owner = UploadOwner(id);
+  std::string owner = ChunkOwner::Upload(id).ToString();
   WHARF_RETURN_IF_ERROR(DeleteChunkList(owner));
   WHARF_RETURN_IF_ERROR(ReleaseOwner(owner));
   return txn.Commit();
@@ -131,8 +131,8 @@ Status SqliteMetaStore::CommitFile(std::string_view upload_id, const FileRecord&
                                                "created_unix) VALUES (?, ?, ?, ?, ?)"));
   ins.Bind(1, f.id).Bind(2, f.digest.ToString()).BindU64(3, f.size).Bind(4, f.content_type);
   WHARF_RETURN_IF_ERROR(ins.Bind(5, f.created_unix).Run());
-  std::string from = UploadOwner(upload_id);
-  std::string owner = FileOwner(f.id);
+  std::string from = ChunkOwner::Upload(upload_id).ToString();
+  std::string owner = ChunkOwner::File(f.id).ToString();
   WHARF_RETURN_IF_ERROR(DeleteChunkList(from));
   WHARF_RETURN_IF_ERROR(AdoptChunks(owner, from, f.chunks));
   WHARF_RETURN_IF_ERROR(AppendChunkList(owner, 0, f.chunks));
@@ -151,7 +151,7 @@ Result<FileRecord> SqliteMetaStore::ReadFileLocked(std::string_view id) {
     WHARF_ASSIGN_OR_RETURN(Digest d, sqlite::StoredDigest(q.Text(1)));
     f = FileRecord{q.Text(0), std::move(d), q.U64(2), q.Text(3), {}, q.Int(4)};
   }
-  WHARF_ASSIGN_OR_RETURN(f.chunks, ReadChunkList(FileOwner(id)));
+  WHARF_ASSIGN_OR_RETURN(f.chunks, ReadChunkList(ChunkOwner::File(id).ToString()));
   return f;
 }
 
@@ -167,7 +167,7 @@ Result<FileRecord> SqliteMetaStore::DeleteFile(std::string_view id) {
   WHARF_ASSIGN_OR_RETURN(FileRecord f, ReadFileLocked(id));
   WHARF_ASSIGN_OR_RETURN(Stmt del, db_.Prepare("DELETE FROM files WHERE id = ?"));
   WHARF_META_RETURN_IF_ERROR(del.Bind(1, id).Run());
-  std::string owner = FileOwner(id);
+  std::string owner = ChunkOwner::File(id).ToString();
   WHARF_META_RETURN_IF_ERROR(DeleteChunkList(owner));
   WHARF_META_RETURN_IF_ERROR(ReleaseOwner(owner));
   WHARF_META_RETURN_IF_ERROR(txn.Commit());

@@ -6,9 +6,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "chunkserver/chunk_id.h"
 #include "chunkserver/validating_chunk_store.h"
 #include "common/checksum.h"
+#include "common/chunk_id.h"
 #include "common/fs.h"
 #include "conformance/chunk_store_suite.h"
 #include "support/fault_env.h"

@@ -1,6 +1,6 @@
-// Hostile-input-safe field readers over nlohmann::json objects (internal to src/master/).
-// They never throw: a missing field, a wrong type, a negative or fractional number all come
-// back as kInvalidArgument naming the field.
+// Hostile-input-safe field readers over nlohmann::json objects, for every wire format wharf
+// parses (the cluster map, heartbeats, chunkserver inventories). They never throw: a missing field,
+// a wrong type, a negative or fractional number all come back as kInvalidArgument naming the field.
 #pragma once
 
 #include <cstdint>
@@ -11,7 +11,7 @@
 
 #include "common/status.h"
 
-namespace wharf::master_internal {
+namespace wharf::json_fields {
 
 // `obj[key]` as a string. kInvalidArgument if `obj` is not an object, or the field is missing
 // (unless `fallback` is given) or not a string.
@@ -23,6 +23,11 @@ Result<std::string> GetString(const nlohmann::json& obj, std::string_view key,
 Result<uint64_t> GetUint(const nlohmann::json& obj, std::string_view key,
                          std::optional<uint64_t> fallback = std::nullopt);
 
+// `obj[key]` as an integer that fits in int64_t (negative allowed). Floats, integers past
+// INT64_MAX, strings: kInvalidArgument.
+Result<int64_t> GetInt(const nlohmann::json& obj, std::string_view key,
+                       std::optional<int64_t> fallback = std::nullopt);
+
 // `obj[key]` as a bool.
 Result<bool> GetBool(const nlohmann::json& obj, std::string_view key,
                      std::optional<bool> fallback = std::nullopt);
@@ -30,4 +35,4 @@ Result<bool> GetBool(const nlohmann::json& obj, std::string_view key,
 // `obj[key]` as an array; the returned pointer points into `obj`.
 Result<const nlohmann::json*> GetArray(const nlohmann::json& obj, std::string_view key);
 
-}  // namespace wharf::master_internal
+}  // namespace wharf::json_fields

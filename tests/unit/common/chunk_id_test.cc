@@ -1,4 +1,4 @@
-#include "chunkserver/chunk_id.h"
+#include "common/chunk_id.h"
 
 #include <gtest/gtest.h>
 

@@ -1,8 +1,8 @@
-#include "master/json_fields.h"
+#include "common/json_fields.h"
 
 #include <fmt/format.h>
 
-namespace wharf::master_internal {
+namespace wharf::json_fields {
 namespace {
 
 using nlohmann::json;
@@ -47,6 +47,21 @@ Result<uint64_t> GetUint(const json& obj, std::string_view key, std::optional<ui
   return Err(InvalidArgument(fmt::format("field {} must be a non-negative integer", key)));
 }
 
+Result<int64_t> GetInt(const json& obj, std::string_view key, std::optional<int64_t> fallback) {
+  WHARF_ASSIGN_OR_RETURN(const json* v, Find(obj, key));
+  if (v == nullptr) {
+    if (fallback) return *fallback;
+    return Err(Missing(key));
+  }
+  if (v->is_number_unsigned()) {
+    uint64_t u = v->get<uint64_t>();
+    if (u <= static_cast<uint64_t>(INT64_MAX)) return static_cast<int64_t>(u);
+  } else if (v->is_number_integer()) {
+    return v->get<int64_t>();
+  }
+  return Err(InvalidArgument(fmt::format("field {} must be an integer", key)));
+}
+
 Result<bool> GetBool(const json& obj, std::string_view key, std::optional<bool> fallback) {
   WHARF_ASSIGN_OR_RETURN(const json* v, Find(obj, key));
   if (v == nullptr) {
@@ -64,4 +79,4 @@ Result<const json*> GetArray(const json& obj, std::string_view key) {
   return v;
 }
 
-}  // namespace wharf::master_internal
+}  // namespace wharf::json_fields

@@ -1,13 +1,13 @@
-#include "gateway/blob_io.h"
+#include "blob/blob_writer.h"
 
 #include <algorithm>
 #include <set>
 
 #include "common/async.h"
 #include "common/checksum.h"
+#include "common/chunk_id.h"
 #include "common/fs.h"
 #include "common/metrics.h"
-#include "http/range.h"
 
 namespace wharf {
 namespace {
@@ -42,19 +42,52 @@ struct BlobWriter::Piece {
   std::shared_ptr<Piece> prev;  // hashed before this one (SHA-256 is sequential)
 };
 
-BlobWriter::BlobWriter(GatewayContext& ctx, std::string upload_id, Hasher hasher)
-    : ctx_(ctx),
-      upload_id_(std::move(upload_id)),
-      hasher_(std::move(hasher)),
-      wake_(std::make_unique<asio::steady_timer>(ctx.ex)) {}
+struct BlobWriter::Shared {
+  Shared(const BlobContext& c, std::string id, Hasher h)
+      : ctx(c), upload_id(std::move(id)), hasher(std::move(h)), wake(c.ex) {}
+  BlobContext ctx;
+  std::string upload_id;
+  Hasher hasher;
+  size_t pending = 0;  // pieces spawned and not done
+  Status error;        // the first failure; sticky
+  bool abandoned = false;
+  asio::steady_timer wake;  // cancelled whenever a piece is done
+};
 
-BlobWriter::~BlobWriter() = default;
+BlobWriter::BlobWriter(const BlobContext& ctx, std::string upload_id, Hasher hasher)
+    : shared_(std::make_shared<Shared>(ctx, std::move(upload_id), std::move(hasher))) {}
+
+BlobWriter::~BlobWriter() {
+  if (handed_over_ || pieces_.empty()) return;
+  shared_->abandoned = true;
+  asio::co_spawn(shared_->ctx.ex, ReleaseAbandoned(shared_, std::move(pieces_)), asio::detached);
+}
+
+Hasher& BlobWriter::hasher() { return shared_->hasher; }
+
+awaitable<void> BlobWriter::ReleaseAbandoned(std::shared_ptr<Shared> shared,
+                                             std::vector<std::shared_ptr<Piece>> pieces) {
+  Shared* s = shared.get();
+  co_await WaitUntil(s->wake, [s] { return s->pending == 0; });
+  std::vector<std::string> ids;
+  for (const auto& p : pieces) {
+    if (!p->ref.id.empty()) ids.push_back(p->ref.id);
+  }
+  if (ids.empty()) co_return;
+  MetaStore* meta = s->ctx.meta;
+  auto release = [meta, ids] { return meta->ReleaseChunks(ids); };
+  Status st = co_await Offload(release);
+  if (!st.ok()) {
+    s->ctx.log->warn("release of an abandoned upload's chunks failed upload={} err={}",
+                     s->upload_id, st);
+  }
+}
 
 awaitable<Status> BlobWriter::Write(const void* data, size_t n) {
-  const uint64_t chunk = ctx_.options->chunk_size;
+  const uint64_t chunk = shared_->ctx.chunk_size;
   const char* p = static_cast<const char*>(data);
   while (n > 0) {
-    if (!error_.ok()) co_return error_;
+    if (!shared_->error.ok()) co_return shared_->error;
     size_t take = std::min<uint64_t>(n, chunk - current_.size());
     // Small blobs (the common registry case) get a small buffer; past 64 KiB, the whole chunk
     // at once, so a large piece is never copied by regrowth.
@@ -66,29 +99,30 @@ awaitable<Status> BlobWriter::Write(const void* data, size_t n) {
     bytes_ += take;
     if (current_.size() == chunk) WHARF_CO_RETURN_IF_ERROR(co_await Dispatch());
   }
-  co_return error_;
+  co_return shared_->error;
 }
 
 awaitable<Status> BlobWriter::WaitForSlot(size_t max_pending) {
-  co_await WaitUntil(*wake_, [this, max_pending] { return pending_ <= max_pending; });
-  co_return error_;
+  Shared* s = shared_.get();
+  co_await WaitUntil(s->wake, [s, max_pending] { return s->pending <= max_pending; });
+  co_return s->error;
 }
 
 awaitable<Status> BlobWriter::Dispatch() {
   // Back-pressure: at most max_inflight pieces in flight, so memory stays bounded.
-  WHARF_CO_RETURN_IF_ERROR(co_await WaitForSlot(ctx_.options->max_inflight_chunks - 1));
-  auto piece = std::make_shared<Piece>(ctx_.ex);
+  WHARF_CO_RETURN_IF_ERROR(co_await WaitForSlot(shared_->ctx.max_inflight_chunks - 1));
+  auto piece = std::make_shared<Piece>(shared_->ctx.ex);
   piece->index = pieces_.size();
   piece->data = std::move(current_);
   current_ = std::string();
   if (!pieces_.empty()) piece->prev = pieces_.back();
   pieces_.push_back(piece);
-  ++pending_;
-  asio::co_spawn(ctx_.ex, RunPiece(piece), asio::detached);
+  ++shared_->pending;
+  asio::co_spawn(shared_->ctx.ex, RunPiece(shared_, piece), asio::detached);
   co_return Status::Ok();
 }
 
-awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Piece> piece) {
+awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Shared> shared, std::shared_ptr<Piece> piece) {
   static auto& chunks_written = Metrics().Counter("wharf_gateway_chunks_written_total",
                                                   "Chunks durably written to a whole group.");
   static auto& retries = Metrics().Counter("wharf_gateway_chunk_write_retries_total",
@@ -100,7 +134,9 @@ awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Piece> piece) {
     co_await WaitUntil(prev->hashed_timer, [pp] { return pp->hashed; });
     piece->prev.reset();
   }
-  Hasher* hasher = &hasher_;
+  Shared& w = *shared;  // `shared` keeps it alive for the whole piece
+  const BlobContext& ctx = w.ctx;
+  Hasher* hasher = &w.hasher;
   auto hash = [hasher, piece] {
     hasher->Update(piece->data.data(), piece->data.size());
     return ChecksumOf(piece->data.data(), piece->data.size());
@@ -111,32 +147,36 @@ awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Piece> piece) {
   // 2. Write to every member of a writable group; on a member failure, another group.
   std::set<std::string, std::less<>> exclude;
   Status st = Unavailable("no writable group");
-  const std::string owner = UploadOwner(upload_id_);
-  for (int attempt = 0; attempt < ctx_.cluster->options().max_write_attempts; ++attempt) {
-    auto group = ctx_.cluster->ChooseGroup(piece->data.size(), exclude);
+  const ChunkOwner owner = ChunkOwner::Upload(w.upload_id);
+  for (int attempt = 0; attempt < ctx.cluster->max_write_attempts(); ++attempt) {
+    if (w.abandoned) {  // the writer is gone: nobody would list this chunk
+      st = Cancelled("upload writer abandoned");
+      break;
+    }
+    auto group = ctx.cluster->ChooseGroup(piece->data.size(), exclude);
     if (!group) {
       st = group.error();
-      if (attempt + 1 < ctx_.cluster->options().max_write_attempts) {
-        (void)co_await ctx_.cluster->Refresh();
+      if (attempt + 1 < ctx.cluster->max_write_attempts()) {
+        (void)co_await ctx.cluster->Refresh();
         exclude.clear();
         co_await SleepFor(std::chrono::milliseconds(500));
         continue;
       }
       break;
     }
-    GroupInfo target = **group;  // a copy: the map may be refreshed while we write
+    GroupInfo target = std::move(*group);  // a copy: the map may be refreshed while we write
     ChunkRef ref;
     ref.group = target.id;
-    ref.id = RandomHex(16);
+    ref.id = NewChunkId();
     ref.size = piece->data.size();
     ref.checksum = checksum;
     std::vector<ChunkRef> refs;
     refs.push_back(ref);
-    MetaStore* meta = ctx_.meta;
+    MetaStore* meta = ctx.meta;
     auto record = [meta, owner, refs] { return meta->RecordChunks(owner, refs); };
     st = co_await Offload(record);  // intent first: a crash leaves a collectable chunk
     if (!st.ok()) break;
-    st = co_await ctx_.cluster->PutChunkToGroup(target, ref, piece->data);
+    st = co_await ctx.cluster->PutChunkToGroup(target, ref, piece->data);
     if (st.ok()) {
       piece->ref = ref;
       chunks_written.Inc();
@@ -149,51 +189,53 @@ awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Piece> piece) {
     (void)co_await Offload(release);
     exclude.insert(target.id);
     retries.Inc();
-    ctx_.log->warn("chunk write failed, trying another group upload={} group={} err={}", upload_id_,
-                   target.id, st);
+    ctx.log->warn("chunk write failed, trying another group upload={} group={} err={}", w.upload_id,
+                  target.id, st);
   }
   piece->status = st;
-  if (!st.ok() && error_.ok()) error_ = st;
+  if (!st.ok() && w.error.ok()) w.error = st;
   std::string().swap(piece->data);  // free the buffer now (assignment would keep it)
   piece->done = true;
-  --pending_;
-  wake_->cancel();
+  --w.pending;
+  w.wake.cancel();
 }
 
 awaitable<Result<std::vector<ChunkRef>>> BlobWriter::Finish() {
-  if (!current_.empty() && error_.ok()) (void)co_await Dispatch();
-  co_await WaitUntil(*wake_, [this] { return pending_ == 0; });
-  if (!error_.ok()) co_return Err(error_);
+  Shared* s = shared_.get();
+  if (!current_.empty() && s->error.ok()) (void)co_await Dispatch();
+  co_await WaitUntil(s->wake, [s] { return s->pending == 0; });
+  if (!s->error.ok()) co_return Err(s->error);
   std::vector<ChunkRef> refs;
   refs.reserve(pieces_.size());
   for (const auto& p : pieces_) refs.push_back(p->ref);
+  handed_over_ = true;
   co_return refs;
 }
 
-awaitable<Status> BlobWriter::WriteBody(Exchange& ex) {
+awaitable<Status> BlobWriter::WriteFrom(ByteSource& source) {
   // Sized to the body when it is small: a zero-filled 1 MiB per 4 KiB push is waste.
-  const uint64_t announced = ex.content_length().value_or(1u << 20);
+  const uint64_t announced = source.size_hint().value_or(1u << 20);
   std::vector<char> buf(std::clamp<uint64_t>(announced, 4096, 1u << 20));
   for (;;) {
-    auto n = co_await ex.ReadSome(buf.data(), buf.size());
+    auto n = co_await source.Read(buf.data(), buf.size());
+    Shared* s = shared_.get();
     if (!n) {
-      error_ = error_.ok() ? n.error() : error_;
-      co_await WaitUntil(*wake_, [this] { return pending_ == 0; });
+      s->error = s->error.ok() ? n.error() : s->error;
+      co_await WaitUntil(s->wake, [s] { return s->pending == 0; });
       co_return n.error();
     }
     if (*n == 0) break;
     Status st = co_await Write(buf.data(), *n);
     if (!st.ok()) {
-      co_await WaitUntil(*wake_, [this] { return pending_ == 0; });
+      co_await WaitUntil(s->wake, [s] { return s->pending == 0; });
       co_return st;
     }
   }
   co_return Status::Ok();
 }
 
-awaitable<Status> ReadChunks(GatewayContext& ctx, const std::vector<ChunkRef>& chunks,
-                             uint64_t offset, uint64_t len,
-                             const std::function<awaitable<Status>(std::string_view)>& sink) {
+awaitable<Status> ReadChunks(const BlobContext& ctx, const std::vector<ChunkRef>& chunks,
+                             uint64_t offset, uint64_t len, const ByteSink& sink) {
   // Whole chunks are fetched (so every copy is verified against its checksum) and sliced.
   // The next chunks are fetched while the current one is sent.
   struct Fetch {
@@ -259,44 +301,6 @@ awaitable<Status> ReadChunks(GatewayContext& ctx, const std::vector<ChunkRef>& c
     co_await WaitUntil(f->timer, [f] { return f->done; });
   }
   co_return result;
-}
-
-awaitable<Status> ServeBlob(GatewayContext& ctx, Exchange& ex, const std::vector<ChunkRef>& chunks,
-                            uint64_t size, std::string_view content_type) {
-  ex.AddHeader("Accept-Ranges", "bytes");
-  uint64_t offset = 0, len = size;
-  bool partial = false;
-  if (auto h = ex.header(http::field::range); !h.empty() && ex.method() == http::verb::get) {
-    auto parsed = ParseRangeHeader(h, size);
-    if (!parsed) {
-      ex.AddHeader("Content-Range", FormatUnsatisfiedRange(size));
-      (void)co_await ex.Respond(http::status::range_not_satisfiable, "", "");
-      co_return Status::Ok();
-    }
-    if (*parsed) {
-      offset = (*parsed)->first;
-      len = (*parsed)->length();
-      partial = true;
-      ex.AddHeader("Content-Range", FormatContentRange(**parsed, size));
-    }
-  }
-  WHARF_CO_RETURN_IF_ERROR(co_await ex.BeginResponse(
-      partial ? http::status::partial_content : http::status::ok, len, content_type));
-  if (ex.method() == http::verb::head || len == 0) co_return Status::Ok();
-  Exchange* exp = &ex;
-  std::function<awaitable<Status>(std::string_view)> sink =
-      [exp](std::string_view piece) -> awaitable<Status> {
-    co_return co_await exp->WriteBody(piece.data(), piece.size());
-  };
-  Status st = co_await ReadChunks(ctx, chunks, offset, len, sink);
-  if (!st.ok()) {
-    static auto& failed = Metrics().Counter("wharf_gateway_read_failures_total",
-                                            "Object reads cut short by a cluster error.");
-    failed.Inc();
-    ctx.log->error("read failed mid-body request_id={} err={}", ex.request_id(), st);
-    ex.CloseAfter();
-  }
-  co_return st;
 }
 
 }  // namespace wharf

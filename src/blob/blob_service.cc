@@ -1,0 +1,389 @@
+#include "blob/blob_service.h"
+
+#include <ctime>
+#include <utility>
+
+#include "common/async.h"
+#include "common/fs.h"
+#include "registry/errors.h"
+#include "registry/route.h"
+
+namespace wharf {
+namespace {
+
+int64_t NowUnix() { return static_cast<int64_t>(std::time(nullptr)); }
+
+// Checks a claim against the upload before its body is read.
+Status CheckClaim(const Upload& upload, const BodyClaim& claim) {
+  if (!claim.range) return Status::Ok();
+  if (claim.range->first != upload.offset()) {
+    return RangeInvalid("chunk starts at " + std::to_string(claim.range->first) +
+                        ", upload is at " + std::to_string(upload.offset()));
+  }
+  if (claim.length && *claim.length != claim.range->length) {
+    return RangeInvalid("Content-Range length differs from Content-Length");
+  }
+  return Status::Ok();
+}
+
+// kConflict from the store or the writer (a chunk owned by someone else) is a broken invariant
+// here; the service's own kConflict means "body length differs from its Content-Range".
+Status NotAConflict(Status st) {
+  if (st.code() != Code::kConflict) return st;
+  return Internal(st.ToString());
+}
+
+Status UploadUnknown(std::string message = std::string()) {
+  if (message.empty()) message = GetOciErrorInfo(OciError::kBlobUploadUnknown).message;
+  return NotFound(std::move(message));
+}
+
+}  // namespace
+
+struct BlobService::Written {
+  std::vector<ChunkRef> chunks;
+  uint64_t bytes = 0;
+  Hasher hasher;
+};
+
+BlobService::BlobService(BlobContext ctx, ReadThroughSource* read_through)
+    : ctx_(std::move(ctx)), read_through_(read_through ? read_through : &none_) {}
+
+// ---- Uploads ----
+
+awaitable<Result<std::string>> BlobService::StartUpload(std::string repo) {
+  UploadSession s;
+  s.id = NewUploadId();
+  s.repo = std::move(repo);
+  s.hash_state = Hasher().SaveState();
+  MetaStore* meta = ctx_.meta;
+  auto create = [meta, s] { return meta->CreateUpload(s); };
+  Status st = co_await Offload(create);
+  if (!st.ok()) co_return Err(std::move(st));
+  co_return s.id;
+}
+
+awaitable<Result<Upload>> BlobService::ResumeUpload(std::string repo, std::string upload_id) {
+  if (!ValidUploadId(upload_id)) co_return Err(UploadUnknown("malformed upload id"));
+  MetaStore* meta = ctx_.meta;
+  auto get = [meta, upload_id] { return meta->GetUpload(upload_id); };
+  Result<UploadSession> s = co_await Offload(get);
+  if (!s) {
+    if (s.error().code() == Code::kNotFound) co_return Err(UploadUnknown());
+    co_return Err(s.error());
+  }
+  if (s->repo != repo) co_return Err(UploadUnknown("upload belongs to another repository"));
+  Result<Hasher> hasher = Hasher::RestoreState(DigestAlgorithm::kSha256, s->hash_state);
+  if (!hasher) co_return Err(Internal("restore hash: " + hasher.error().message()));
+  co_return Upload{std::move(*s), std::move(*hasher)};
+}
+
+awaitable<Result<BlobService::Written>> BlobService::WriteBody(std::string upload_id, Hasher hasher,
+                                                               ByteSource& body) {
+  BlobWriter writer(ctx_, std::move(upload_id), std::move(hasher));
+  Status st = co_await writer.WriteFrom(body);
+  // Finish even after a failure: it waits for the chunks in flight.
+  Result<std::vector<ChunkRef>> chunks = co_await writer.Finish();
+  if (!st.ok()) co_return Err(std::move(st));
+  if (!chunks) co_return Err(std::move(chunks).error());
+  Written w;
+  w.chunks = std::move(*chunks);
+  w.bytes = writer.bytes();
+  w.hasher = std::move(writer.hasher());
+  co_return w;
+}
+
+awaitable<Result<BlobService::Written>> BlobService::AppendBody(Upload& upload,
+                                                                const BodyClaim& claim,
+                                                                ByteSource& body) {
+  // The upload's hasher moves into the writer; the caller puts the writer's back.
+  Result<Written> w = co_await WriteBody(upload.id(), std::move(upload.hasher), body);
+  if (!w) co_return Err(NotAConflict(std::move(w).error()));
+  if (claim.range && w->bytes != claim.range->length) {
+    co_await ReleaseWritten(w->chunks);
+    co_return Err(Conflict("body length differs from Content-Range"));
+  }
+  co_return w;
+}
+
+awaitable<void> BlobService::ReleaseWritten(const std::vector<ChunkRef>& chunks) {
+  if (chunks.empty()) co_return;
+  std::vector<std::string> ids;
+  for (const ChunkRef& c : chunks) ids.push_back(c.id);
+  MetaStore* meta = ctx_.meta;
+  auto release = [meta, ids] { return meta->ReleaseChunks(ids); };
+  Status st = co_await Offload(release);
+  if (!st.ok()) ctx_.log->warn("chunk release failed count={} err={}", ids.size(), st);
+}
+
+awaitable<void> BlobService::DropSession(std::string id) {
+  MetaStore* meta = ctx_.meta;
+  auto drop = [meta, id] { return meta->DeleteUpload(id); };
+  Status st = co_await Offload(drop);
+  if (!st.ok() && st.code() != Code::kNotFound) {
+    ctx_.log->warn("upload delete failed upload={} err={}", id, st);
+  }
+}
+
+awaitable<Result<uint64_t>> BlobService::Append(Upload& upload, BodyClaim claim, ByteSource& body) {
+  if (Status st = CheckClaim(upload, claim); !st.ok()) co_return Err(std::move(st));
+  Result<Written> w = co_await AppendBody(upload, claim, body);
+  if (!w) co_return Err(std::move(w).error());
+  const uint64_t end = upload.offset() + w->bytes;
+  std::string state = w->hasher.SaveState();
+  MetaStore* meta = ctx_.meta;
+  auto append = [meta, id = upload.id(), from = upload.offset(), end, state, chunks = w->chunks] {
+    return meta->AppendUpload(id, from, end, state, chunks);
+  };
+  Status st = co_await Offload(append);
+  if (!st.ok()) {
+    co_await ReleaseWritten(w->chunks);
+    if (st.code() == Code::kConflict) {  // a concurrent append moved the offset first
+      co_return Err(RangeInvalid("concurrent write to this upload"));
+    }
+    co_return Err(std::move(st));
+  }
+  upload.session.offset = end;
+  upload.session.hash_state = std::move(state);
+  upload.session.chunks.insert(upload.session.chunks.end(), w->chunks.begin(), w->chunks.end());
+  upload.hasher = std::move(w->hasher);
+  co_return end;
+}
+
+awaitable<Result<Digest>> BlobService::HashChunks(std::vector<ChunkRef> chunks, uint64_t size,
+                                                  DigestAlgorithm algorithm) {
+  auto hasher = std::make_shared<Hasher>(algorithm);
+  ByteSink sink = [hasher](std::string_view piece) -> awaitable<Status> {
+    auto update = [&hasher, piece] { hasher->Update(piece); };
+    co_await Offload(update);
+    co_return Status::Ok();
+  };
+  Status st = co_await ReadChunks(ctx_, chunks, 0, size, sink);
+  if (!st.ok()) co_return Err(std::move(st));
+  co_return hasher->Finish();
+}
+
+awaitable<Result<BlobInfo>> BlobService::CommitSession(std::string repo, std::string upload_id,
+                                                       Digest want, Digest actual, uint64_t size,
+                                                       std::vector<ChunkRef> chunks) {
+  if (actual != want) {
+    co_await DropSession(upload_id);
+    co_return Err(
+        DigestMismatch("content digest is " + actual.ToString() + ", not " + want.ToString()));
+  }
+  BlobRecord blob;
+  blob.digest = want;
+  blob.size = size;
+  blob.chunks = std::move(chunks);
+  blob.created_unix = NowUnix();
+  MetaStore* meta = ctx_.meta;
+  auto commit = [meta, upload_id, repo, blob] { return meta->CommitBlob(upload_id, repo, blob); };
+  Result<bool> stored = co_await Offload(commit);
+  if (!stored) co_return Err(NotAConflict(stored.error()));
+  ctx_.log->info("blob committed repo={} digest={} size={} new={}", repo, want.ToString(), size,
+                 *stored);
+  events_.Publish(Event{EventKind::kBlobCommitted, repo, want.ToString(), want, "", size});
+  co_return BlobInfo{want, size, *stored};
+}
+
+awaitable<Result<BlobInfo>> BlobService::Commit(Upload upload, Digest want, BodyClaim claim,
+                                                ByteSource* body) {
+  if (Status st = CheckClaim(upload, claim); !st.ok()) co_return Err(std::move(st));
+  std::vector<ChunkRef> chunks = std::move(upload.session.chunks);
+  uint64_t size = upload.offset();
+  if (body) {
+    Result<Written> w = co_await AppendBody(upload, claim, *body);
+    if (!w) co_return Err(std::move(w).error());
+    chunks.insert(chunks.end(), w->chunks.begin(), w->chunks.end());
+    size += w->bytes;
+    upload.hasher = std::move(w->hasher);
+  }
+  Digest actual;
+  if (want.algorithm() == DigestAlgorithm::kSha256) {
+    actual = upload.hasher.Finish();
+  } else {
+    Result<Digest> d = co_await HashChunks(chunks, size, want.algorithm());
+    if (!d) co_return Err(d.error());
+    actual = *d;
+  }
+  co_return co_await CommitSession(upload.repo(), upload.id(), std::move(want), std::move(actual),
+                                   size, std::move(chunks));
+}
+
+awaitable<Status> BlobService::Cancel(const Upload& upload) {
+  MetaStore* meta = ctx_.meta;
+  auto drop = [meta, id = upload.id()] { return meta->DeleteUpload(id); };
+  co_return co_await Offload(drop);
+}
+
+awaitable<Result<BlobInfo>> BlobService::PutBlob(std::string repo, Digest want, ByteSource& body) {
+  Result<std::string> id = co_await StartUpload(repo);
+  if (!id) co_return Err(id.error());
+  Result<Written> w = co_await WriteBody(*id, Hasher(want.algorithm()), body);
+  if (!w) {
+    co_await DropSession(*id);
+    co_return Err(std::move(w).error());
+  }
+  Digest actual = w->hasher.Finish();
+  co_return co_await CommitSession(std::move(repo), *id, std::move(want), std::move(actual),
+                                   w->bytes, std::move(w->chunks));
+}
+
+awaitable<Result<bool>> BlobService::Mount(std::string repo, Digest digest,
+                                           std::optional<std::string> from) {
+  MetaStore* meta = ctx_.meta;
+  auto mount = [meta, &repo, &digest, &from]() -> Status {
+    if (from) {
+      Result<bool> linked = meta->BlobLinked(*from, digest);
+      if (!linked) return linked.error();
+      if (!*linked) return NotFound("not linked in the source repository");
+    }
+    // Without `from`: automatic content discovery (any stored blob of that digest).
+    return meta->LinkBlob(repo, digest);
+  };
+  Status st = co_await Offload(mount);
+  if (st.code() == Code::kNotFound) co_return false;
+  if (!st.ok()) co_return Err(std::move(st));
+  events_.Publish(Event{EventKind::kBlobMounted, repo, digest.ToString(), digest, "", 0});
+  co_return true;
+}
+
+// ---- Blob reads and deletes ----
+
+awaitable<Result<std::unique_ptr<BlobReader>>> BlobService::OpenBlob(std::string repo,
+                                                                     Digest digest) {
+  MetaStore* meta = ctx_.meta;
+  auto get = [meta, &repo, &digest] { return meta->GetLinkedBlob(repo, digest); };
+  Result<BlobRecord> blob = co_await Offload(get);
+  if (blob) {
+    co_return std::unique_ptr<BlobReader>(
+        std::make_unique<ChunkReader>(ctx_, std::move(blob->chunks), blob->size));
+  }
+  if (blob.error().code() != Code::kNotFound) co_return Err(blob.error());
+  co_return co_await read_through_->OpenBlob(std::move(repo), std::move(digest));
+}
+
+awaitable<Status> BlobService::DeleteBlob(std::string repo, Digest digest) {
+  MetaStore* meta = ctx_.meta;
+  auto unlink = [meta, &repo, &digest] { return meta->UnlinkBlob(repo, digest); };
+  Result<bool> deleted = co_await Offload(unlink);
+  if (!deleted) co_return deleted.error();
+  ctx_.log->info("blob unlinked repo={} digest={} last_link={}", repo, digest.ToString(), *deleted);
+  events_.Publish(Event{EventKind::kBlobDeleted, repo, digest.ToString(), digest, "", 0});
+  co_return Status::Ok();
+}
+
+// ---- Plain files ----
+
+awaitable<Result<FileRecord>> BlobService::PutFile(std::string content_type, ByteSource& body) {
+  MetaStore* meta = ctx_.meta;
+  UploadSession session;
+  session.id = RandomHex(16);
+  auto create = [meta, session] { return meta->CreateUpload(session); };
+  Status st = co_await Offload(create);
+  if (!st.ok()) co_return Err(std::move(st));
+  Result<Written> w = co_await WriteBody(session.id, Hasher(), body);
+  FileRecord file;
+  if (w) {
+    file.id = RandomHex(16);
+    file.digest = w->hasher.Finish();
+    file.size = w->bytes;
+    file.content_type = std::move(content_type);
+    file.chunks = std::move(w->chunks);
+    file.created_unix = NowUnix();
+    auto commit = [meta, id = session.id, file] { return meta->CommitFile(id, file); };
+    st = co_await Offload(commit);
+  } else {
+    st = w.error();
+  }
+  if (!st.ok()) {
+    // Its chunks become garbage; the collector removes them from the cluster.
+    auto drop = [meta, id = session.id] { return meta->DeleteUpload(id); };
+    Status dropped = co_await Offload(drop);
+    if (!dropped.ok())
+      ctx_.log->warn("upload cleanup failed upload={} err={}", session.id, dropped);
+    co_return Err(std::move(st));
+  }
+  co_return file;
+}
+
+awaitable<Result<OpenedFile>> BlobService::OpenFile(std::string id) {
+  MetaStore* meta = ctx_.meta;
+  auto get = [meta, id] { return meta->GetFile(id); };
+  Result<FileRecord> file = co_await Offload(get);
+  if (!file) co_return Err(file.error());
+  OpenedFile out;
+  out.reader = std::make_unique<ChunkReader>(ctx_, file->chunks, file->size);
+  out.record = std::move(*file);
+  co_return out;
+}
+
+awaitable<Status> BlobService::DeleteFile(std::string id) {
+  MetaStore* meta = ctx_.meta;
+  auto del = [meta, id] { return meta->DeleteFile(id); };
+  Result<FileRecord> file = co_await Offload(del);
+  if (!file) co_return file.error();
+  co_return Status::Ok();
+}
+
+// ---- Manifests and tags ----
+
+awaitable<Status> BlobService::PutManifest(std::string repo, std::optional<std::string> tag,
+                                           ManifestRecord manifest, Digest* missing) {
+  MetaStore* meta = ctx_.meta;
+  auto put = [meta, &repo, &manifest, &tag, missing] {
+    return meta->PutManifest(repo, manifest, tag, missing);
+  };
+  Status st = co_await Offload(put);
+  if (!st.ok()) co_return st;
+  ctx_.log->info("manifest stored repo={} digest={} tag={} type={}", repo,
+                 manifest.digest.ToString(), tag.value_or(""), manifest.media_type);
+  Event e{EventKind::kManifestCommitted, repo,
+          manifest.digest.ToString(),    manifest.digest,
+          manifest.media_type,           manifest.content.size()};
+  events_.Publish(e);
+  if (tag) {
+    e.kind = EventKind::kTagCommitted;
+    e.reference = *tag;
+    events_.Publish(e);
+  }
+  co_return Status::Ok();
+}
+
+awaitable<Result<ManifestRecord>> BlobService::GetManifest(std::string repo, Reference ref) {
+  MetaStore* meta = ctx_.meta;
+  Digest digest = ref.digest;
+  if (!ref.is_digest()) {
+    auto resolve = [meta, &repo, &ref] { return meta->ResolveTag(repo, ref.tag); };
+    Result<Digest> d = co_await Offload(resolve);
+    if (!d) {
+      if (d.error().code() != Code::kNotFound) co_return Err(d.error());
+      co_return co_await read_through_->GetManifest(std::move(repo), std::move(ref));
+    }
+    digest = std::move(*d);
+  }
+  auto get = [meta, &repo, &digest] { return meta->GetManifest(repo, digest); };
+  Result<ManifestRecord> m = co_await Offload(get);
+  if (m || m.error().code() != Code::kNotFound) co_return m;
+  co_return co_await read_through_->GetManifest(std::move(repo), std::move(ref));
+}
+
+awaitable<Status> BlobService::DeleteManifest(std::string repo, Reference ref) {
+  MetaStore* meta = ctx_.meta;
+  auto del = [meta, &repo, &ref] {
+    return ref.is_digest() ? meta->DeleteManifest(repo, ref.digest)
+                           : meta->DeleteTag(repo, ref.tag);
+  };
+  Status st = co_await Offload(del);
+  if (!st.ok()) co_return st;
+  ctx_.log->info("manifest deleted repo={} reference={}", repo, ref.ToString());
+  Event e;
+  e.kind = ref.is_digest() ? EventKind::kManifestDeleted : EventKind::kTagDeleted;
+  e.repo = std::move(repo);
+  e.reference = ref.ToString();
+  e.digest = ref.digest;
+  events_.Publish(e);
+  co_return Status::Ok();
+}
+
+}  // namespace wharf

@@ -1,0 +1,37 @@
+// ReadThroughSource: where the blob service looks for a blob or manifest the local store
+// lacks. Pull-through caches of upstream registries and site caches will implement it; today
+// the only implementation is NoReadThrough.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "blob/blob_reader.h"
+#include "common/asio.h"
+#include "common/digest.h"
+#include "common/status.h"
+#include "meta/meta_store.h"
+#include "registry/names.h"
+
+namespace wharf {
+
+class ReadThroughSource {
+ public:
+  virtual ~ReadThroughSource() = default;
+  // The blob `digest` of `repo`. kNotFound when the source lacks it too; kUnavailable when the
+  // source cannot answer now.
+  virtual awaitable<Result<std::unique_ptr<BlobReader>>> OpenBlob(std::string repo,
+                                                                  Digest digest) = 0;
+  // The manifest `ref` (tag or digest) of `repo`; its digest names content. kNotFound,
+  // kUnavailable as OpenBlob.
+  virtual awaitable<Result<ManifestRecord>> GetManifest(std::string repo, Reference ref) = 0;
+};
+
+// A registry without an upstream: every lookup is kNotFound.
+class NoReadThrough final : public ReadThroughSource {
+ public:
+  awaitable<Result<std::unique_ptr<BlobReader>>> OpenBlob(std::string repo, Digest digest) override;
+  awaitable<Result<ManifestRecord>> GetManifest(std::string repo, Reference ref) override;
+};
+
+}  // namespace wharf

@@ -1,0 +1,103 @@
+// ChunkCluster: the gateway's view of the chunk cluster (Speedy's ImageServer side), as an
+// interface. ClusterClient (cluster_client.h) is the implementation over HTTP; tests use the
+// in-memory FakeChunkCluster (tests/fakes/). Gateway code holds a ChunkCluster* only.
+//
+// What an implementation provides:
+//   - a cached cluster map (groups, members, states) and its refresh;
+//   - placement: the group for a new chunk, chosen with the master's policy;
+//   - a chunk written to every member of a group (Speedy's rule: stored only when all have it);
+//   - a chunk read from any member with verification and failover;
+//   - deletes from a whole group, and a single member's inventory and deletes (for the sweep).
+//
+// Every operation takes a trailing `request_id`: when not empty it travels with each call the
+// operation makes (X-Request-Id over HTTP), so a request's log lines can be joined across
+// processes. String views (data, request_id) must stay alive until the returned awaitable
+// completes.
+//
+// Threading: an implementation lives on one executor; call it from coroutines on that
+// executor only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chunkserver/chunk_client.h"
+#include "common/asio.h"
+#include "common/chunk_ref.h"
+#include "common/status.h"
+#include "master/cluster_map.h"
+
+namespace wharf {
+
+class ChunkCluster {
+ public:
+  virtual ~ChunkCluster() = default;
+
+  // Fetches the map now. kUnavailable if no master answered (the cached map stays).
+  virtual awaitable<Status> Refresh(std::string_view request_id = {}) = 0;
+  // A copy of the cached map (nullopt before the first successful fetch).
+  virtual std::optional<ClusterMap> map() const = 0;
+  // True if some group is writable in the cached map.
+  virtual bool writable() const = 0;
+  // How many groups a chunk write tries (ChooseGroup + PutChunkToGroup) before giving up.
+  virtual int max_write_attempts() const = 0;
+
+  // Chooses a group for a chunk of `size` bytes, not one of `exclude`. Returns a copy, which
+  // stays valid whatever happens to the cached map. kUnavailable if no group is writable (or
+  // there is no map yet).
+  virtual Result<GroupInfo> ChooseGroup(uint64_t size,
+                                        const std::set<std::string, std::less<>>& exclude,
+                                        std::string_view request_id = {}) = 0;
+
+  // Writes one chunk (id and checksum chosen by the caller) to every member of `group` in
+  // parallel. Ok only when every member acknowledged it durable; otherwise the first failure
+  // (kUnavailable, kNoSpace...) and the copies that landed are the caller's garbage.
+  virtual awaitable<Status> PutChunkToGroup(GroupInfo group, ChunkRef ref, std::string_view data,
+                                            std::string_view request_id = {}) = 0;
+
+  // Bytes [offset, offset+len) of a chunk. A whole-chunk read is verified against the chunk's
+  // checksum; on error or mismatch the next member is tried (active ones first).
+  // kRangeInvalid for a range outside the chunk; kUnavailable when no member could serve it;
+  // kCorruption when every copy was bad.
+  virtual awaitable<Result<std::string>> GetChunk(ChunkRef ref, uint64_t offset, uint64_t len,
+                                                  std::string_view request_id = {}) = 0;
+
+  // Deletes a chunk from every member of its group. Ok only if every member confirmed (deleted,
+  // or did not have it); kUnavailable if some member could not be reached or the group is not
+  // in the map.
+  virtual awaitable<Status> DeleteChunk(ChunkRef ref, std::string_view request_id = {}) = 0;
+
+  // One page of a member's inventory: up to `limit` chunks with ids after `after`.
+  // kUnavailable if the member cannot be reached; kInvalidArgument for a malformed answer.
+  virtual awaitable<Result<InventoryPage>> ListMemberChunks(MemberInfo member, std::string after,
+                                                            size_t limit,
+                                                            std::string_view request_id = {}) = 0;
+
+  // Deletes a chunk on one member only. true: deleted; false: the member did not have it.
+  virtual awaitable<Result<bool>> DeleteMemberChunk(MemberInfo member, std::string id,
+                                                    std::string_view request_id = {}) = 0;
+};
+
+// The members of `group` in read preference order: active ones first (rotated by `spread`, so
+// reads spread over them), then readonly ones, then the rest.
+std::vector<MemberInfo> ReadOrder(const GroupInfo& group, uint64_t spread);
+
+// Reads one member's copy: bytes [offset, offset+len), or the whole chunk when `whole`.
+using MemberRead = std::function<awaitable<Result<std::string>>(
+    const MemberInfo& member, uint64_t offset, uint64_t len, bool whole)>;
+
+// The read rule every implementation shares: tries `members` in order with `read`, takes the
+// first answer of the right length (verified against ref.checksum when it is the whole chunk),
+// counts failovers and bad copies. Errors as ChunkCluster::GetChunk. `on_failure` (may be
+// empty) is called for each member that could not serve.
+awaitable<Result<std::string>> ReadWithFailover(std::vector<MemberInfo> members, ChunkRef ref,
+                                                uint64_t offset, uint64_t len,
+                                                const MemberRead& read,
+                                                const std::function<void()>& on_failure);
+
+}  // namespace wharf

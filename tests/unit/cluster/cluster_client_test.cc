@@ -1,0 +1,309 @@
+// ClusterClient (the ChunkCluster over HTTP) against small in-process fake masters and
+// chunkservers on port 0.
+#include "cluster/cluster_client.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+
+#include "common/checksum.h"
+#include "common/chunk_id.h"
+#include "common/log.h"
+#include "http/range.h"
+#include "http/server.h"
+
+namespace wharf {
+namespace {
+
+// Speaks the chunk API of chunkserver.h from memory, and remembers every X-Request-Id.
+class FakeChunkserver {
+ public:
+  explicit FakeChunkserver(asio::any_io_executor ex)
+      : server_(std::make_unique<Server>(ex, ServerOptions{},
+                                         [this](Exchange& ex) { return Handle(ex); })) {
+    EXPECT_TRUE(server_->Listen("127.0.0.1:0").ok());
+    server_->Start();
+  }
+  ~FakeChunkserver() { server_->Stop(); }
+  std::string addr() const { return server_->local_address(); }
+
+  std::map<std::string, std::string> chunks;
+  std::vector<std::string> request_ids;
+  bool corrupt = false;
+
+ private:
+  awaitable<void> Handle(Exchange& ex) {
+    if (auto rid = ex.header("X-Request-Id"); !rid.empty()) request_ids.emplace_back(rid);
+    constexpr std::string_view kPrefix = "/v1/chunks/";
+    if (ex.path() == "/v1/chunks") {
+      nlohmann::json list = nlohmann::json::array();
+      for (const auto& [id, data] : chunks) {
+        list.push_back({{"id", id},
+                        {"size", data.size()},
+                        {"checksum", FormatChecksum(ChecksumOf(data))},
+                        {"mtime", 1234}});
+      }
+      nlohmann::json body = {{"chunks", list}, {"next", nullptr}};
+      (void)co_await ex.Respond(http::status::ok, body.dump());
+      co_return;
+    }
+    if (!ex.path().starts_with(kPrefix)) {
+      (void)co_await ex.Respond(http::status::not_found, "{}");
+      co_return;
+    }
+    const std::string id(ex.path().substr(kPrefix.size()));
+    if (ex.method() == http::verb::put) {
+      auto body = co_await ex.ReadAll(1u << 20);
+      if (!body || ParseChecksum(ex.header("X-Wharf-Checksum")) != ChecksumOf(*body)) {
+        (void)co_await ex.Respond(http::status::bad_request, "{}");
+        co_return;
+      }
+      chunks[id] = std::move(*body);
+      (void)co_await ex.Respond(http::status::created, "{}");
+      co_return;
+    }
+    auto it = chunks.find(id);
+    if (it == chunks.end()) {
+      (void)co_await ex.Respond(http::status::not_found, "{}");
+      co_return;
+    }
+    if (ex.method() == http::verb::delete_) {
+      chunks.erase(it);
+      (void)co_await ex.Respond(http::status::no_content, "");
+      co_return;
+    }
+    std::string data = it->second;
+    if (corrupt) data[0] ^= 1;
+    ex.AddHeader("X-Wharf-Checksum", FormatChecksum(ChecksumOf(it->second)));
+    if (auto h = ex.header(http::field::range); !h.empty()) {
+      auto range = ParseRangeHeader(h, data.size());
+      if (range && *range) {
+        (void)co_await ex.Respond(http::status::partial_content,
+                                  data.substr((*range)->first, (*range)->length()),
+                                  "application/octet-stream");
+        co_return;
+      }
+    }
+    (void)co_await ex.Respond(http::status::ok, data, "application/octet-stream");
+  }
+
+  std::unique_ptr<Server> server_;
+};
+
+// Serves `map` at /v1/map and remembers every X-Request-Id.
+class FakeMaster {
+ public:
+  explicit FakeMaster(asio::any_io_executor ex)
+      : server_(std::make_unique<Server>(ex, ServerOptions{},
+                                         [this](Exchange& ex) { return Handle(ex); })) {
+    EXPECT_TRUE(server_->Listen("127.0.0.1:0").ok());
+    server_->Start();
+  }
+  ~FakeMaster() { server_->Stop(); }
+  std::string addr() const { return server_->local_address(); }
+
+  ClusterMap map;
+  std::vector<std::string> request_ids;
+
+ private:
+  awaitable<void> Handle(Exchange& ex) {
+    if (auto rid = ex.header("X-Request-Id"); !rid.empty()) request_ids.emplace_back(rid);
+    (void)co_await ex.Respond(http::status::ok, map.ToJson(true).dump());
+  }
+  std::unique_ptr<Server> server_;
+};
+
+MemberInfo Member(std::string id, std::string addr, MemberState state = MemberState::kActive) {
+  MemberInfo m;
+  m.id = std::move(id);
+  m.addr = std::move(addr);
+  m.state = state;
+  m.capacity = m.free = 1ull << 40;
+  return m;
+}
+
+GroupInfo Group(std::string id, std::vector<MemberInfo> members) {
+  GroupInfo g;
+  g.id = std::move(id);
+  g.writable = true;
+  g.members = std::move(members);
+  return g;
+}
+
+// An address nothing listens on: a port bound once, then closed.
+std::string DeadAddress(asio::io_context& io) {
+  Server s(io.get_executor(), ServerOptions{}, [](Exchange&) -> awaitable<void> { co_return; });
+  EXPECT_TRUE(s.Listen("127.0.0.1:0").ok());
+  return s.local_address();
+}
+
+class ClusterClientTest : public ::testing::Test {
+ protected:
+  ClusterClientTest()
+      : master_(io_.get_executor()), cs1_(io_.get_executor()), cs2_(io_.get_executor()) {}
+
+  std::unique_ptr<ClusterClient> Client() {
+    ClusterClientOptions o;
+    o.masters = {DeadAddress(io_), master_.addr()};  // the first master is dead: skipped
+    return std::make_unique<ClusterClient>(io_.get_executor(), o);
+  }
+
+  template <typename F>
+  void Run(F f) {
+    bool done = false;
+    asio::co_spawn(
+        io_,
+        [&]() -> awaitable<void> {
+          co_await f();
+          done = true;
+          io_.stop();
+        },
+        asio::detached);
+    io_.run();
+    io_.restart();
+    ASSERT_TRUE(done);
+  }
+
+  asio::io_context io_;
+  FakeMaster master_;
+  FakeChunkserver cs1_, cs2_;
+};
+
+TEST_F(ClusterClientTest, WritesReadsListsAndDeletesAcrossTheGroupWithRequestIds) {
+  master_.map.version = 1;
+  master_.map.groups = {Group("g1", {Member("m1", cs1_.addr()), Member("m2", cs2_.addr())})};
+  auto client = Client();
+  const std::string data(10000, 'q');
+  const ChunkRef ref{"g1", NewChunkId(), data.size(), ChecksumOf(data)};
+  Run([&]() -> awaitable<void> {
+    EXPECT_TRUE((co_await client->Refresh("rid-map")).ok());
+    EXPECT_TRUE(client->writable());
+    auto g = client->ChooseGroup(data.size(), {});
+    EXPECT_TRUE(g.has_value());
+    if (!g) co_return;
+    EXPECT_TRUE((co_await client->PutChunkToGroup(*g, ref, data, "rid-put")).ok());
+    auto whole = co_await client->GetChunk(ref, 0, data.size(), "rid-get");
+    EXPECT_TRUE(whole.has_value() && *whole == data);
+    auto part = co_await client->GetChunk(ref, 100, 50);
+    EXPECT_TRUE(part.has_value() && *part == data.substr(100, 50));
+    auto bad = co_await client->GetChunk(ref, 9990, 11);
+    EXPECT_EQ(bad.error().code(), Code::kRangeInvalid);
+    auto page = co_await client->ListMemberChunks(g->members[0], "", 100, "rid-list");
+    EXPECT_TRUE(page.has_value());
+    if (page) {
+      EXPECT_EQ(page->chunks.size(), 1u);
+      EXPECT_EQ(page->chunks[0].id, ref.id);
+      EXPECT_EQ(page->chunks[0].size, data.size());
+      EXPECT_EQ(page->chunks[0].checksum, ref.checksum);
+      EXPECT_TRUE(page->next.empty());
+    }
+    EXPECT_TRUE((co_await client->DeleteChunk(ref, "rid-del")).ok());
+    auto again = co_await client->DeleteMemberChunk(g->members[1], ref.id, "rid-del1");
+    EXPECT_TRUE(again.has_value() && !*again);  // already gone
+  });
+  EXPECT_TRUE(cs1_.chunks.empty());
+  EXPECT_TRUE(cs2_.chunks.empty());
+  EXPECT_EQ(master_.request_ids, std::vector<std::string>{"rid-map"});
+  // Both members saw the put and the delete; one of them served the read.
+  for (auto* cs : {&cs1_, &cs2_}) {
+    EXPECT_NE(std::find(cs->request_ids.begin(), cs->request_ids.end(), "rid-put"),
+              cs->request_ids.end());
+    EXPECT_NE(std::find(cs->request_ids.begin(), cs->request_ids.end(), "rid-del"),
+              cs->request_ids.end());
+  }
+  size_t gets = 0;
+  for (auto* cs : {&cs1_, &cs2_}) {
+    gets += std::count(cs->request_ids.begin(), cs->request_ids.end(), "rid-get");
+  }
+  EXPECT_EQ(gets, 1u);
+  EXPECT_EQ(std::count(cs1_.request_ids.begin(), cs1_.request_ids.end(), "rid-list"), 1);
+  EXPECT_EQ(std::count(cs2_.request_ids.begin(), cs2_.request_ids.end(), "rid-del1"), 1);
+}
+
+TEST_F(ClusterClientTest, ReadFailsOverFromADeadMember) {
+  const std::string data(3000, 'd');
+  const ChunkRef ref{"g1", NewChunkId(), data.size(), ChecksumOf(data)};
+  cs2_.chunks[ref.id] = data;
+  // The dead member is active (read first); the live one readonly (read after it).
+  master_.map.groups = {Group("g1", {Member("dead", DeadAddress(io_)),
+                                     Member("live", cs2_.addr(), MemberState::kReadonly)})};
+  auto client = Client();
+  Run([&]() -> awaitable<void> {
+    EXPECT_TRUE((co_await client->Refresh()).ok());
+    for (int i = 0; i < 2; ++i) {
+      auto got = co_await client->GetChunk(ref, 0, data.size());
+      EXPECT_TRUE(got.has_value() && *got == data) << (got ? "" : got.error().ToString());
+    }
+    // A write needs every member: it fails, and so does a group delete.
+    GroupInfo g = client->map()->groups[0];
+    EXPECT_EQ((co_await client->PutChunkToGroup(g, ref, data)).code(), Code::kUnavailable);
+    EXPECT_EQ((co_await client->DeleteChunk(ref)).code(), Code::kUnavailable);
+  });
+}
+
+TEST_F(ClusterClientTest, CorruptCopyIsSkippedAndAllCorruptIsCorruption) {
+  const std::string data(5000, 'c');
+  const ChunkRef ref{"g1", NewChunkId(), data.size(), ChecksumOf(data)};
+  cs1_.chunks[ref.id] = data;
+  cs2_.chunks[ref.id] = data;
+  cs1_.corrupt = true;
+  master_.map.groups = {
+      Group("g1", {Member("m1", cs1_.addr()), Member("m2", cs2_.addr(), MemberState::kReadonly)})};
+  auto client = Client();
+  Run([&]() -> awaitable<void> {
+    EXPECT_TRUE((co_await client->Refresh()).ok());
+    auto got = co_await client->GetChunk(ref, 0, data.size());
+    EXPECT_TRUE(got.has_value() && *got == data);
+    cs2_.corrupt = true;
+    auto bad = co_await client->GetChunk(ref, 0, data.size());
+    EXPECT_FALSE(bad.has_value());
+    if (!bad) {
+      EXPECT_EQ(bad.error().code(), Code::kCorruption);
+    }
+  });
+}
+
+TEST_F(ClusterClientTest, ChosenGroupStaysValidAfterTheMapIsReplaced) {
+  master_.map.version = 1;
+  master_.map.groups = {Group("g1", {Member("m1", cs1_.addr())})};
+  auto client = Client();
+  const std::string data(100, 'v');
+  const ChunkRef ref{"g1", NewChunkId(), data.size(), ChecksumOf(data)};
+  Run([&]() -> awaitable<void> {
+    EXPECT_TRUE((co_await client->Refresh()).ok());
+    auto g = client->ChooseGroup(data.size(), {});
+    EXPECT_TRUE(g.has_value());
+    if (!g) co_return;
+    // The map changes under the writer: g1 now has another member, and a g2 appears.
+    master_.map.version = 2;
+    master_.map.groups = {Group("g1", {Member("m2", cs2_.addr())}),
+                          Group("g2", {Member("m3", cs2_.addr())})};
+    EXPECT_TRUE((co_await client->Refresh()).ok());
+    EXPECT_EQ(client->map()->version, 2u);
+    EXPECT_EQ(g->members.size(), 1u);
+    if (g->members.size() != 1) co_return;
+    EXPECT_EQ(g->members[0].id, "m1");
+    EXPECT_EQ(g->members[0].addr, cs1_.addr());
+    EXPECT_TRUE((co_await client->PutChunkToGroup(*g, ref, data)).ok());
+    auto excluded = client->ChooseGroup(data.size(), {"g1", "g2"});
+    EXPECT_EQ(excluded.error().code(), Code::kUnavailable);
+  });
+  EXPECT_EQ(cs1_.chunks.count(ref.id), 1u);
+  EXPECT_EQ(cs2_.chunks.count(ref.id), 0u);
+}
+
+TEST_F(ClusterClientTest, NoMasterReachableIsUnavailable) {
+  ClusterClientOptions o;
+  o.masters = {DeadAddress(io_)};
+  ClusterClient client(io_.get_executor(), o);
+  Run([&]() -> awaitable<void> {
+    EXPECT_EQ((co_await client.Refresh()).code(), Code::kUnavailable);
+    EXPECT_FALSE(client.map().has_value());
+    EXPECT_FALSE(client.writable());
+    EXPECT_EQ(client.ChooseGroup(1, {}).error().code(), Code::kUnavailable);
+  });
+}
+
+}  // namespace
+}  // namespace wharf

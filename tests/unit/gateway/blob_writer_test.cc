@@ -1,0 +1,177 @@
+// BlobWriter and ReadChunks over the in-memory FakeChunkCluster: pipelining and back-pressure,
+// a member failing mid-chunk, read failover, corrupt copies.
+#include <gtest/gtest.h>
+
+#include "common/checksum.h"
+#include "common/digest.h"
+#include "common/metrics.h"
+#include "blob/blob_writer.h"
+#include "unit/gateway/gateway_fixture.h"
+
+namespace wharf {
+namespace {
+
+std::string Pattern(size_t n, uint32_t seed) {
+  std::string s(n, '\0');
+  uint32_t x = seed * 2654435761u + 1;
+  for (auto& c : s) {
+    x = x * 1664525u + 1013904223u;
+    c = static_cast<char>(x >> 24);
+  }
+  return s;
+}
+
+class BlobWriterTest : public GatewayFixture {
+ protected:
+  // Writes `data` through a BlobWriter in 1000-byte pieces; returns Finish()'s result.
+  Result<std::vector<ChunkRef>> WriteBlob(const std::string& upload, const std::string& data,
+                                          Digest* digest = nullptr) {
+    Result<std::vector<ChunkRef>> out = Err(Internal("not run"));
+    Run([&]() -> awaitable<void> {
+      BlobWriter writer(blob_ctx_, upload, Hasher(DigestAlgorithm::kSha256));
+      for (size_t off = 0; off < data.size(); off += 1000) {
+        const size_t n = std::min<size_t>(1000, data.size() - off);
+        Status st = co_await writer.Write(data.data() + off, n);
+        if (!st.ok()) break;
+      }
+      out = co_await writer.Finish();
+      if (digest) *digest = writer.hasher().Finish();
+    });
+    return out;
+  }
+
+  Result<std::string> ReadAll(const std::vector<ChunkRef>& chunks, uint64_t offset, uint64_t len) {
+    std::string got;
+    Status st = Internal("not run");
+    Run([&]() -> awaitable<void> {
+      std::string* sink_to = &got;
+      std::function<awaitable<Status>(std::string_view)> sink =
+          [sink_to](std::string_view piece) -> awaitable<Status> {
+        sink_to->append(piece);
+        co_return Status::Ok();
+      };
+      st = co_await ReadChunks(blob_ctx_, chunks, offset, len, sink);
+    });
+    if (!st.ok()) return Err(st);
+    return got;
+  }
+};
+
+uint64_t CounterValue(const std::string& name) { return Metrics().Counter(name, "").Value(); }
+
+TEST_F(BlobWriterTest, PipelinesChunksButNeverMoreThanInflightAtOnce) {
+  for (const char* m : {"a1", "a2", "b1", "b2"})
+    cluster_.faults(m).delay = std::chrono::milliseconds(20);
+  const std::string data = Pattern(10 * 4096 + 123, 1);
+  Digest digest;
+  auto refs = WriteBlob(NewUpload(), data, &digest);
+  ASSERT_TRUE(refs.has_value()) << refs.error().ToString();
+  ASSERT_EQ(refs->size(), 11u);
+  uint64_t total = 0;
+  for (const auto& r : *refs) total += r.size;
+  EXPECT_EQ(total, data.size());
+  EXPECT_EQ(digest, DigestOf(data));
+  // Pipelined: more than one chunk was in flight; bounded: never more than max_inflight.
+  EXPECT_EQ(cluster_.max_puts_in_flight(), options_.max_inflight_chunks);
+  EXPECT_EQ(cluster_.puts_in_flight(), 0u);
+  auto back = ReadAll(*refs, 0, data.size());
+  ASSERT_TRUE(back.has_value()) << back.error().ToString();
+  EXPECT_EQ(*back, data);
+}
+
+TEST_F(BlobWriterTest, BackPressureHoldsWithOneChunkInFlight) {
+  options_.max_inflight_chunks = 1;
+  cluster_.faults("a1").delay = std::chrono::milliseconds(10);
+  auto refs = WriteBlob(NewUpload(), Pattern(5 * 4096, 2));
+  ASSERT_TRUE(refs.has_value()) << refs.error().ToString();
+  EXPECT_EQ(refs->size(), 5u);
+  EXPECT_EQ(cluster_.max_puts_in_flight(), 1u);
+}
+
+TEST_F(BlobWriterTest, MemberFailingMidChunkSendsTheChunkToAnotherGroup) {
+  cluster_.faults("a2").fail_mid_chunk = true;  // g1 is chosen first, and fails
+  const std::string data = Pattern(3 * 4096, 3);
+  auto refs = WriteBlob(NewUpload(), data);
+  ASSERT_TRUE(refs.has_value()) << refs.error().ToString();
+  ASSERT_EQ(refs->size(), 3u);
+  for (size_t i = 0; i < refs->size(); ++i) {
+    const ChunkRef& r = (*refs)[i];
+    EXPECT_EQ(r.group, "g2");
+    EXPECT_EQ(cluster_.Copy("b1", r.id), data.substr(i * 4096, 4096));
+    EXPECT_EQ(cluster_.Copy("b2", r.id), data.substr(i * 4096, 4096));
+    auto state = meta_->GetChunkState(r.id);
+    ASSERT_TRUE(state.has_value());
+    EXPECT_EQ(*state, ChunkState::kLive);
+  }
+  // Every failed attempt's id was released in the ledger (its landed copies are garbage), and
+  // the retry took a new id.
+  size_t failed = 0;
+  for (const auto& a : cluster_.put_attempts()) {
+    if (a.ok) continue;
+    ++failed;
+    EXPECT_EQ(a.group, "g1");
+    auto state = meta_->GetChunkState(a.chunk_id);
+    ASSERT_TRUE(state.has_value());
+    EXPECT_EQ(*state, ChunkState::kGarbage) << a.chunk_id;
+    for (const auto& r : *refs) EXPECT_NE(r.id, a.chunk_id);
+  }
+  EXPECT_EQ(failed, 3u);
+  auto garbage = meta_->ListGarbageChunks(100);
+  ASSERT_TRUE(garbage.has_value());
+  EXPECT_EQ(garbage->size(), 3u);
+  auto back = ReadAll(*refs, 0, data.size());
+  ASSERT_TRUE(back.has_value()) << back.error().ToString();
+  EXPECT_EQ(*back, data);
+}
+
+TEST_F(BlobWriterTest, FailsWhenEveryGroupFails) {
+  cluster_.faults("a1").fail_put = true;
+  cluster_.faults("b2").fail_put = true;
+  cluster_.set_max_write_attempts(2);
+  auto refs = WriteBlob(NewUpload(), Pattern(4096, 4));
+  ASSERT_FALSE(refs.has_value());
+  EXPECT_EQ(refs.error().code(), Code::kUnavailable);
+}
+
+TEST_F(BlobWriterTest, ReadsFailOverFromADeadMember) {
+  const std::string data = Pattern(6 * 4096 + 7, 5);
+  auto refs = WriteBlob(NewUpload(), data);
+  ASSERT_TRUE(refs.has_value()) << refs.error().ToString();
+  const std::string group = refs->front().group;
+  const std::string dead = group == "g1" ? "a1" : "b1";
+  cluster_.faults(dead).unreachable = true;  // the map still says active
+  const uint64_t failovers = CounterValue("wharf_gateway_read_failovers_total");
+  for (int i = 0; i < 3; ++i) {
+    auto back = ReadAll(*refs, 0, data.size());
+    ASSERT_TRUE(back.has_value()) << back.error().ToString();
+    EXPECT_EQ(*back, data);
+  }
+  auto part = ReadAll(*refs, 5000, 9000);
+  ASSERT_TRUE(part.has_value()) << part.error().ToString();
+  EXPECT_EQ(*part, data.substr(5000, 9000));
+  EXPECT_GT(cluster_.calls(dead), 0u);
+  EXPECT_GT(CounterValue("wharf_gateway_read_failovers_total"), failovers);
+}
+
+TEST_F(BlobWriterTest, CorruptCopyIsSkipped) {
+  const std::string data = Pattern(4 * 4096, 6);
+  auto refs = WriteBlob(NewUpload(), data);
+  ASSERT_TRUE(refs.has_value()) << refs.error().ToString();
+  const bool g1 = refs->front().group == "g1";
+  cluster_.faults(g1 ? "a2" : "b2").corrupt = true;
+  const uint64_t mismatches = CounterValue("wharf_gateway_read_checksum_mismatch_total");
+  for (int i = 0; i < 2; ++i) {
+    auto back = ReadAll(*refs, 0, data.size());
+    ASSERT_TRUE(back.has_value()) << back.error().ToString();
+    EXPECT_EQ(*back, data);
+  }
+  EXPECT_GT(CounterValue("wharf_gateway_read_checksum_mismatch_total"), mismatches);
+  // Every copy bad: the read fails with kCorruption instead of serving bad bytes.
+  cluster_.faults(g1 ? "a1" : "b1").corrupt = true;
+  auto bad = ReadAll(*refs, 0, data.size());
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code(), Code::kCorruption);
+}
+
+}  // namespace
+}  // namespace wharf
