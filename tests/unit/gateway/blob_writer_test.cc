@@ -27,6 +27,7 @@ class BlobWriterTest : public GatewayFixture {
   Result<std::vector<ChunkRef>> WriteBlob(const std::string& upload, const std::string& data,
                                           Digest* digest = nullptr) {
     Result<std::vector<ChunkRef>> out = Err(Internal("not run"));
+    blob_ctx_ = BlobContextOf(ctx_);  // a test may have changed options_ since SetUp
     Run([&]() -> awaitable<void> {
       BlobWriter writer(blob_ctx_, upload, Hasher(DigestAlgorithm::kSha256));
       for (size_t off = 0; off < data.size(); off += 1000) {
