@@ -11,7 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # tests and benchmarks
   python3 python3-pytest python3-requests python3-xxhash skopeo podman buildah docker-registry wrk
-  procps openssl
+  procps openssl apache2-utils
 )
 # `make fuzz` only (FUZZ=1): clang with libFuzzer and the sanitizer runtimes, llvm-symbolizer.
 if [ "${FUZZ:-0}" = 1 ]; then

@@ -1,0 +1,100 @@
+// The one decision the gateway's auth filter asks for each request: who is calling (Basic
+// against htpasswd, Bearer against the token keys, a verified client certificate, or nobody)
+// and may they do this action on this repository. HTTP-free: the filter hands in header values
+// and answers with the verdict's status, challenge and Retry-After.
+//
+//   Decision d = auth.Authorize({.authorization = req["Authorization"], .remote = peer_ip,
+//                                .repository = name, .action = Action::kPush, .scopes = scopes});
+//   switch (d.verdict) {
+//     case Verdict::kAllow:        next(d.caller); break;
+//     case Verdict::kUnauthorized: 401 UNAUTHORIZED, WWW-Authenticate: d.challenge; break;
+//     case Verdict::kDenied:       403 DENIED; break;
+//     case Verdict::kThrottled:    429 TOOMANYREQUESTS, Retry-After: d.retry_after; break;
+//   }
+//   if (!d.failure.empty()) count wharf_gateway_auth_failures_total{reason=d.failure} and log.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "auth/htpasswd.h"
+#include "auth/policy.h"
+#include "auth/scope.h"
+#include "auth/throttle.h"
+#include "auth/token.h"
+
+namespace wharf::auth {
+
+// Every part is optional. Who may do what, by what is configured:
+// - nothing: open, everything is allowed (the gateway as it was);
+// - an access policy: the policy decides for Basic, certificate and anonymous callers;
+// - htpasswd or tokens but no policy: any authenticated caller may do everything, anonymous
+//   callers nothing (distribution's behaviour);
+// - a Bearer caller: the token's `access` claim decides repository actions (the policy was
+//   applied when the token was issued); file actions go to the policy for the token's subject.
+struct AuthenticatorParts {
+  std::shared_ptr<HtpasswdFile> htpasswd;
+  std::shared_ptr<TokenVerifier> tokens;
+  std::shared_ptr<AccessPolicyFile> policy;
+  std::shared_ptr<LoginThrottle> throttle;
+  std::string basic_realm = "wharf";
+  std::string token_realm;  // e.g. "https://host/v2/token"; when set, challenges are Bearer
+  std::string service;      // the Bearer challenge's service (= --token-service)
+};
+
+struct Caller {
+  Principal principal;                       // anonymous when no identity was proved
+  std::shared_ptr<const TokenClaims> token;  // set for Bearer callers
+};
+
+enum class Verdict { kAllow, kUnauthorized, kDenied, kThrottled };
+
+struct AuthRequest {
+  std::string_view authorization;  // the Authorization header value, "" when absent
+  std::string_view remote;         // the peer address (throttle key)
+  std::string_view cert_subject;   // a verified client certificate's subject, "" when none
+  std::string_view repository;     // "" for file API requests and the catalog
+  Action action = Action::kPull;
+  std::vector<Scope> scopes;  // what the challenge asks for (the request's resource)
+};
+
+struct Decision {
+  Verdict verdict = Verdict::kDenied;
+  Caller caller;
+  std::string challenge;       // the WWW-Authenticate value, for kUnauthorized
+  std::string failure;         // a metric label when credentials were refused: bad_password,
+                               // unknown_user, malformed, bad_token, unsupported_scheme,
+                               // throttled; "" otherwise
+  std::string failure_detail;  // a log line's detail for a failure
+  std::chrono::seconds retry_after{0};  // for kThrottled
+};
+
+// Thread-safe: the parts are.
+class Authenticator {
+ public:
+  explicit Authenticator(AuthenticatorParts parts) : parts_(std::move(parts)) {}
+
+  // Identity only (for the token endpoint and for catalog filtering): kAllow with the caller,
+  // or kUnauthorized / kThrottled.
+  Decision Identify(const AuthRequest& request) const;
+  // Identity, then permission for request.action on request.repository.
+  Decision Authorize(const AuthRequest& request) const;
+  // Whether an identified caller may do `action` on `repository` (rules above).
+  bool Allowed(const Caller& caller, std::string_view repository, Action action) const;
+  // True when nothing is configured: the gateway is open (it logs so at start).
+  bool open() const { return !parts_.htpasswd && !parts_.tokens && !parts_.policy; }
+
+ private:
+  Decision Refuse(const AuthRequest& request, std::string failure, std::string detail,
+                  std::string_view token_error) const;
+  Decision FromBasic(const AuthRequest& request) const;
+  Decision FromBearer(const AuthRequest& request) const;
+  std::string Challenge(const AuthRequest& request, std::string_view token_error) const;
+
+  const AuthenticatorParts parts_;
+};
+
+}  // namespace wharf::auth
