@@ -40,7 +40,7 @@ struct GatewayOptions {
   // Unix seconds: the one clock of the metadata store (which stamps upload sessions) and the
   // garbage collector (which expires them). Empty: the system clock. Tests inject a fake.
   std::function<int64_t()> now_unix;
-  std::string access_log = "stderr";      // off | stderr | FILE (http/access_log.h)
+  std::string access_log = "stderr";  // off | stderr | FILE (http/access_log.h)
 };
 
 // What every handler gets. Lives as long as the Gateway; used on the gateway's executor.

@@ -71,9 +71,9 @@ struct Server::State {
         "Transfer-Encoding with Content-Length, oversized chunk extensions or trailers.",
         l);
     connections = &Metrics().Gauge(prefix + "connections", "Open HTTP connections.", l);
-    head_timeouts = &Metrics().Counter(prefix + "head_timeouts_total",
-                                       "Connections closed because a request head was too slow.",
-                                       l);
+    head_timeouts =
+        &Metrics().Counter(prefix + "head_timeouts_total",
+                           "Connections closed because a request head was too slow.", l);
     latency = &Metrics().Histogram(prefix + "request_seconds", "Time to serve a request.", l);
   }
 };

@@ -1,11 +1,12 @@
 // BlobWriter and ReadChunks over the in-memory FakeChunkCluster: pipelining and back-pressure,
 // a member failing mid-chunk, read failover, corrupt copies.
+#include "blob/blob_writer.h"
+
 #include <gtest/gtest.h>
 
 #include "common/checksum.h"
 #include "common/digest.h"
 #include "common/metrics.h"
-#include "blob/blob_writer.h"
 #include "unit/gateway/gateway_fixture.h"
 
 namespace wharf {
