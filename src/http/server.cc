@@ -608,6 +608,21 @@ void Server::Stop() {
   });
 }
 
+// Answers a connection that is not taken with a bare 503 and closes it, counting why in
+// wharf_<component><counter_suffix>. The few bytes fit any fresh socket's send buffer.
+static void RefuseConnection(Server::State& st, tcp::socket& sock, std::string_view counter_suffix,
+                             std::string_view help) {
+  Metrics()
+      .Counter("wharf_" + st.options.component + std::string(counter_suffix), std::string(help),
+               st.options.metric_labels)
+      .Inc();
+  std::string_view msg =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+  boost::system::error_code ec;
+  asio::write(sock, asio::buffer(msg), ec);
+  sock.close(ec);
+}
+
 awaitable<void> Server::AcceptLoop() {
   auto st = state_;
   for (;;) {
@@ -622,28 +637,14 @@ awaitable<void> Server::AcceptLoop() {
     }
     const size_t active = st->active.load();
     if (active >= st->options.max_connections + st->options.reserved_connections) {
-      Metrics()
-          .Counter("wharf_" + st->options.component + "_http_connections_refused_total",
-                   "Connections closed at once because the connection bound was reached.",
-                   st->options.metric_labels)
-          .Inc();
-      std::string_view msg =
-          "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-      asio::write(sock, asio::buffer(msg), ec);
-      sock.close(ec);
+      RefuseConnection(*st, sock, "_http_connections_refused_total",
+                       "Connections closed at once because the connection bound was reached.");
       continue;
     }
     std::string ip = sock.remote_endpoint(ec).address().to_string();
     if (!st->Admit(ip)) {
-      Metrics()
-          .Counter("wharf_" + st->options.component + "_http_connections_over_address_limit_total",
-                   "Connections closed at once because their remote address held its limit.",
-                   st->options.metric_labels)
-          .Inc();
-      std::string_view msg =
-          "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-      asio::write(sock, asio::buffer(msg), ec);
-      sock.close(ec);
+      RefuseConnection(*st, sock, "_http_connections_over_address_limit_total",
+                       "Connections closed at once because their remote address held its limit.");
       continue;
     }
     st->active++;
