@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "meta/postgres/postgres_meta_store.h"
 #include "meta/sqlite/sqlite_meta_store.h"
 
 namespace wharf {
@@ -37,8 +38,9 @@ Result<std::unique_ptr<MetaStore>> OpenMetaStore(std::string_view url, MetaStore
     return std::unique_ptr<MetaStore>(std::move(store));
   }
   if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-    return Err(
-        Unsupported("the PostgreSQL meta store is not implemented yet; use sqlite:PATH for now"));
+    WHARF_ASSIGN_OR_RETURN(auto store,
+                           PostgresMetaStore::Open(std::string(url), std::move(options)));
+    return std::unique_ptr<MetaStore>(std::move(store));
   }
   // Only the scheme is echoed: a url may carry a password.
   std::string_view scheme = url.substr(0, url.find(':'));

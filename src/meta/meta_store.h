@@ -1,7 +1,7 @@
 // MetaStore: wharf's metadata — the chunk ownership ledger, upload sessions, plain files,
 // content-addressed blobs, and the OCI namespace (repositories, manifests, tags, referrers).
 //
-// One interface, several implementations (sqlite/ now, postgres/ later), all held to one
+// One interface, several implementations (sqlite/ and postgres/), all held to one
 // conformance suite: tests/conformance/meta_store_suite.h.
 //
 // Threading: every implementation is thread-safe. Every method BLOCKS on disk or network
@@ -299,7 +299,7 @@ struct MetaStoreOptions {
 
 // Opens the store named by `url`:
 //   sqlite:PATH        an SQLite database file (created with its schema if missing)
-//   postgres://...     kUnsupported for now (PostgreSQL support is planned)
+//   postgres://...     a PostgreSQL database (libpq url; its schema migrated at open)
 // kInvalidArgument: an unknown scheme or an empty path.
 Result<std::unique_ptr<MetaStore>> OpenMetaStore(std::string_view url,
                                                  MetaStoreOptions options = {});

@@ -13,6 +13,7 @@
 // and then includes this header for the fixture alone.
 #pragma once
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -35,7 +36,8 @@ namespace wharf::testing {
 struct MetaStoreCase {
   std::string name;
   std::string skip_reason;  // not empty: skip every test (e.g. no database reachable)
-  // Returns the url of a fresh, empty database; called once per test.
+  // Returns the url of a fresh, empty database; called once per test. "" when it cannot (it
+  // reports why with ADD_FAILURE): the test fails.
   std::function<std::string()> fresh_url;
 };
 
@@ -68,7 +70,17 @@ class MetaStoreSuite : public ::testing::TestWithParam<MetaStoreCase> {
   void SetUp() override {
     if (!GetParam().skip_reason.empty()) GTEST_SKIP() << GetParam().skip_reason;
     url_ = GetParam().fresh_url();
+    if (url_.empty()) GTEST_FAIL() << GetParam().name << ": no database to test on";
     Reopen();
+  }
+
+  // A second store object on the same database: what another gateway sees.
+  std::unique_ptr<MetaStore> OpenAnother() {
+    MetaStoreOptions options;
+    options.now_unix = [this] { return now_.load(); };
+    auto r = OpenMetaStore(url_, std::move(options));
+    EXPECT_TRUE(r) << r.error().ToString();
+    return r ? std::move(*r) : nullptr;
   }
 
   // Closes the store and opens the same database again.
@@ -903,6 +915,158 @@ TEST_P(MetaStoreSuite, ConcurrentMixedOperations) {
   auto tags = s().ListTags("repo0", "", 1000);
   META_ASSERT_OK(tags);
   EXPECT_EQ(tags->items.size(), size_t{kThreads * 7});
+}
+
+// ---- Two store objects on one database (two gateways sharing one namespace) ----
+
+TEST_P(MetaStoreSuite, TwoStoresSeeEachOthersWrites) {
+  std::unique_ptr<MetaStore> other = OpenAnother();
+  ASSERT_TRUE(other);
+  ManifestRecord m = Manifest("shared");
+  META_ASSERT_OK(s().PutManifest("r", m, "latest"));
+  EXPECT_EQ(Must(other->ResolveTag("r", "latest")), m.digest);
+  META_ASSERT_OK(other->DeleteTag("r", "latest"));
+  META_EXPECT_CODE(s().ResolveTag("r", "latest"), Code::kNotFound);
+  NewUpload("u1", "r", {Chunk("c1", 3)});
+  auto u = other->GetUpload("u1");
+  META_ASSERT_OK(u);
+  EXPECT_THAT(u->chunks, ElementsAre(Chunk("c1", 3)));
+  META_ASSERT_OK(other->AppendUpload("u1", 3, 5, "next", {Chunk("c2", 2)}));
+  EXPECT_EQ(Must(s().GetUpload("u1")).offset, 5u);
+}
+
+// Runs a(round) and b(round) at the same time, `rounds` times, each round starting together.
+inline void RaceRounds(int rounds, const std::function<void(int)>& a,
+                       const std::function<void(int)>& b) {
+  std::atomic<int> ready{0};
+  auto run = [&](const std::function<void(int)>& f) {
+    for (int r = 0; r < rounds; ++r) {
+      ready++;
+      while (ready.load() < 2 * (r + 1)) std::this_thread::yield();
+      f(r);
+    }
+  };
+  std::thread ta([&] { run(a); });
+  std::thread tb([&] { run(b); });
+  ta.join();
+  tb.join();
+}
+
+TEST_P(MetaStoreSuite, TwoStoresRaceOnOneUpload) {
+  std::unique_ptr<MetaStore> other = OpenAnother();
+  ASSERT_TRUE(other);
+  NewUpload("u1", "r");
+  constexpr int kRounds = 20;
+  std::vector<Status> sa(kRounds), sb(kRounds);
+  RaceRounds(
+      kRounds,
+      [&](int r) {
+        sa[r] = s().AppendUpload("u1", r, r + 1, "a", {Chunk(fmt::format("a{}", r), 1)});
+      },
+      [&](int r) {
+        sb[r] = other->AppendUpload("u1", r, r + 1, "b", {Chunk(fmt::format("b{}", r), 1)});
+      });
+  for (int r = 0; r < kRounds; ++r) {
+    // Exactly one PATCH of each round wins; the other sees the offset moved.
+    EXPECT_NE(sa[r].ok(), sb[r].ok()) << r << ": " << sa[r].ToString() << " / " << sb[r].ToString();
+    const Status& lost = sa[r].ok() ? sb[r] : sa[r];
+    EXPECT_EQ(lost.code(), Code::kConflict) << lost.ToString();
+    std::string loser = fmt::format("{}{}", sa[r].ok() ? "b" : "a", r);
+    EXPECT_EQ(StateOf(loser), ChunkState::kUnknown) << loser;
+  }
+  auto u = other->GetUpload("u1");
+  META_ASSERT_OK(u);
+  EXPECT_EQ(u->offset, uint64_t{kRounds});
+  EXPECT_EQ(u->chunks.size(), size_t{kRounds});
+}
+
+TEST_P(MetaStoreSuite, TwoStoresRaceOnOneBlob) {
+  std::unique_ptr<MetaStore> other = OpenAnother();
+  ASSERT_TRUE(other);
+  constexpr int kRounds = 10;
+  for (int r = 0; r < kRounds; ++r) {
+    NewUpload(fmt::format("ua{}", r), "ra", {Chunk(fmt::format("ca{}", r), 4)});
+    NewUpload(fmt::format("ub{}", r), "rb", {Chunk(fmt::format("cb{}", r), 4)});
+  }
+  std::vector<Result<bool>> ra(kRounds, false), rb(kRounds, false);
+  RaceRounds(
+      kRounds,
+      [&](int r) {
+        ra[r] = s().CommitBlob(fmt::format("ua{}", r), "ra",
+                               Blob(fmt::format("same {}", r), {Chunk(fmt::format("ca{}", r), 4)}));
+      },
+      [&](int r) {
+        rb[r] =
+            other->CommitBlob(fmt::format("ub{}", r), "rb",
+                              Blob(fmt::format("same {}", r), {Chunk(fmt::format("cb{}", r), 4)}));
+      });
+  for (int r = 0; r < kRounds; ++r) {
+    ASSERT_TRUE(ra[r] && rb[r]) << TextOf(ra[r]) << " / " << TextOf(rb[r]);
+    EXPECT_NE(*ra[r], *rb[r]) << "round " << r << ": exactly one stores the blob";
+    std::string winner = fmt::format("{}{}", *ra[r] ? "ca" : "cb", r);
+    std::string loser = fmt::format("{}{}", *ra[r] ? "cb" : "ca", r);
+    BlobRecord b = Must(other->GetBlob(DigestOf(fmt::format("same {}", r))));
+    ASSERT_EQ(b.chunks.size(), 1u);
+    EXPECT_EQ(b.chunks[0].id, winner);
+    EXPECT_EQ(StateOf(winner), ChunkState::kLive);
+    EXPECT_EQ(StateOf(loser), ChunkState::kGarbage);
+    EXPECT_TRUE(Must(s().BlobLinked("ra", b.digest)));
+    EXPECT_TRUE(Must(s().BlobLinked("rb", b.digest)));
+  }
+}
+
+TEST_P(MetaStoreSuite, TwoStoresRaceOnOneTag) {
+  std::unique_ptr<MetaStore> other = OpenAnother();
+  ASSERT_TRUE(other);
+  constexpr int kRounds = 20;
+  std::vector<Status> sa(kRounds), sb(kRounds);
+  RaceRounds(
+      kRounds,
+      [&](int r) { sa[r] = s().PutManifest("r", Manifest(fmt::format("a{}", r)), "latest"); },
+      [&](int r) { sb[r] = other->PutManifest("r", Manifest(fmt::format("b{}", r)), "latest"); });
+  for (int r = 0; r < kRounds; ++r) {
+    EXPECT_TRUE(sa[r].ok()) << sa[r].ToString();
+    EXPECT_TRUE(sb[r].ok()) << sb[r].ToString();
+  }
+  // One tag, pointing at the last round's winner; every manifest stored once.
+  auto tags = other->ListTags("r", "", 10);
+  META_ASSERT_OK(tags);
+  EXPECT_THAT(tags->items, ElementsAre("latest"));
+  Digest d = Must(s().ResolveTag("r", "latest"));
+  Digest last_a = DigestOf(fmt::format("a{}", kRounds - 1));
+  Digest last_b = DigestOf(fmt::format("b{}", kRounds - 1));
+  EXPECT_TRUE(d == last_a || d == last_b) << d.ToString();
+  for (int r = 0; r < kRounds; ++r) {
+    EXPECT_TRUE(Must(other->ManifestExists("r", DigestOf(fmt::format("a{}", r)))));
+    EXPECT_TRUE(Must(s().ManifestExists("r", DigestOf(fmt::format("b{}", r)))));
+  }
+}
+
+TEST_P(MetaStoreSuite, TwoStoresRaceOnOneManifest) {
+  // One store deletes the manifest while the other tags it: never a tag left pointing at a
+  // manifest that is gone, and each call either does its work or finds nothing to do.
+  std::unique_ptr<MetaStore> other = OpenAnother();
+  ASSERT_TRUE(other);
+  ManifestRecord m = Manifest("contested");
+  constexpr int kRounds = 20;
+  std::vector<Status> del(kRounds), put(kRounds);
+  for (int r = 0; r < kRounds; ++r) {
+    META_ASSERT_OK(s().PutManifest("r", m, "base"));
+    RaceRounds(
+        1, [&](int) { del[r] = s().DeleteManifest("r", m.digest); },
+        [&](int) { put[r] = other->PutManifest("r", m, fmt::format("t{}", r)); });
+    EXPECT_TRUE(del[r].ok() || del[r].code() == Code::kNotFound) << del[r].ToString();
+    EXPECT_TRUE(put[r].ok()) << put[r].ToString();
+    bool exists = Must(s().ManifestExists("r", m.digest));
+    auto tags = other->ListTags("r", "", 100);
+    META_ASSERT_OK(tags);
+    if (!exists) {
+      EXPECT_THAT(tags->items, IsEmpty()) << "round " << r;
+    } else {
+      EXPECT_THAT(tags->items, ElementsAre(fmt::format("t{}", r))) << "round " << r;
+      META_ASSERT_OK(s().DeleteManifest("r", m.digest));
+    }
+  }
 }
 
 #endif  // WHARF_META_STORE_SUITE_FIXTURE_ONLY
