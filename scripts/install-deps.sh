@@ -12,6 +12,9 @@ PACKAGES=(
   # tests and benchmarks
   python3 python3-pytest python3-requests python3-xxhash skopeo podman buildah docker-registry wrk
   procps openssl apache2-utils
+  # PostgreSQL server: the metadata store's tests start a private one (initdb, pg_ctl; Debian
+  # keeps them in /usr/lib/postgresql/*/bin, off PATH)
+  postgresql
 )
 # `make fuzz` only (FUZZ=1): clang with libFuzzer and the sanitizer runtimes, llvm-symbolizer.
 if [ "${FUZZ:-0}" = 1 ]; then

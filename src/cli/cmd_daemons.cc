@@ -121,7 +121,9 @@ int RunGateway(Args args) {
   AddCommon(app, &config, &log_level);
   app.add_option("--listen", o.listen, "HOST:PORT to serve on")->capture_default_str();
   app.add_option("--master", masters, "master HOST:PORT (repeatable, or comma-separated)");
-  app.add_option("--meta", o.meta_url, "metadata store: sqlite:PATH");
+  app.add_option("--meta", o.meta_url,
+                 "metadata store: sqlite:PATH, or postgres://USER@HOST:PORT/DB?... shared by "
+                 "every gateway of the cluster");
   app.add_option("--chunk-size", chunk_size, "size of the chunks blobs are cut into")
       ->capture_default_str();
   app.add_option("--inflight", o.max_inflight_chunks, "chunks in flight per upload")

@@ -29,6 +29,8 @@ int RunUp(Args args) {
       ->capture_default_str();
   app.add_option("--reserve", reserve, "free space each chunkserver keeps")->capture_default_str();
   app.add_option("--chunk-size", chunk_size, "chunk size")->capture_default_str();
+  app.add_option("--meta", o.meta_url,
+                 "the gateway's metadata store (default sqlite:DATA/meta.db; or postgres://...)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   app.add_option("--access-log", o.access_log, "the gateway's request log: off|stderr|FILE")
       ->capture_default_str();

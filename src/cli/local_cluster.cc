@@ -126,7 +126,7 @@ Status LocalCluster::StartDaemons() {
   GatewayOptions go;
   go.listen = options_.gateway_listen;
   go.masters = {master_->address()};
-  go.meta_url = "sqlite:" + data + "/meta.db";
+  go.meta_url = options_.meta_url.empty() ? "sqlite:" + data + "/meta.db" : options_.meta_url;
   go.chunk_size = options_.chunk_size;
   go.access_log = options_.access_log;
   gateway_ = std::make_unique<Gateway>(loop(), go);

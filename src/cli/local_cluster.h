@@ -6,7 +6,7 @@
 //     master/          the master's persisted member list (members.json)
 //     g1-a/ g1-b/      chunkservers of group g1 (one data directory each)
 //     g2-a/ g2-b/      chunkservers of group g2
-//     meta.db          the gateway's metadata store (SQLite)
+//     meta.db          the gateway's metadata store (SQLite), unless meta_url names another
 //
 //   LocalClusterOptions o;
 //   o.data_dir = tmp; o.base_port = 0; o.gateway_listen = "127.0.0.1:0";
@@ -45,6 +45,8 @@ struct LocalClusterOptions {
   Reserve reserve{.percent = false, .value = 0, .bytes = 1ull << 30};
   uint64_t chunk_size = 16u << 20;
   std::chrono::milliseconds heartbeat{1000};
+  // The gateway's metadata store (OpenMetaStore); empty: sqlite:<data_dir>/meta.db.
+  std::string meta_url;
   // The gateway's request log: off | stderr | FILE (http/access_log.h).
   std::string access_log = "stderr";
 

@@ -7,6 +7,7 @@
 #include "gateway/registry_handlers.h"
 #include "http/status_http.h"
 #include "meta/instrumented_meta_store.h"
+#include "meta/meta_url.h"
 
 namespace wharf {
 
@@ -17,7 +18,8 @@ Gateway::~Gateway() { Stop(); }
 
 Status Gateway::Start() {
   if (options_.masters.empty()) return InvalidArgument("at least one --master is required");
-  if (options_.meta_url.empty()) return InvalidArgument("--meta is required (sqlite:PATH)");
+  if (options_.meta_url.empty())
+    return InvalidArgument("--meta is required (sqlite:PATH or postgres://...)");
   if (options_.chunk_size < 4096) return InvalidArgument("--chunk-size must be at least 4KiB");
   if (auto hp = SplitHostPort(options_.listen); !hp) return hp.error();
   for (const auto& m : options_.masters) {
@@ -27,7 +29,12 @@ Status Gateway::Start() {
   GarbageCollector::Clock clock = options_.now_unix ? options_.now_unix : &SystemNowUnix;
   MetaStoreOptions mo;
   mo.now_unix = clock;
-  WHARF_ASSIGN_OR_RETURN(auto store, OpenMetaStore(options_.meta_url, mo));
+  auto opened = OpenMetaStore(options_.meta_url, mo);
+  if (!opened) {
+    return Status(opened.error().code(),
+                  "--meta " + RedactMetaUrl(options_.meta_url) + ": " + opened.error().message());
+  }
+  auto store = std::move(*opened);
   meta_ = std::make_unique<InstrumentedMetaStore>(std::move(store));  // times every call
   ClusterClientOptions co;
   co.masters = options_.masters;
@@ -55,8 +62,8 @@ Status Gateway::Start() {
   server_->Start();
   asio::co_spawn(ex_, CollectGarbageLoop(), asio::detached);
   ctx_.log->info("gateway listening addr={} masters={} meta={} chunk_size={}",
-                 server_->local_address(), options_.masters.size(), options_.meta_url,
-                 options_.chunk_size);
+                 server_->local_address(), options_.masters.size(),
+                 RedactMetaUrl(options_.meta_url), options_.chunk_size);
   return Status::Ok();
 }
 

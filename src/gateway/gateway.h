@@ -27,7 +27,7 @@ namespace wharf {
 struct GatewayOptions {
   std::string listen = "127.0.0.1:5000";
   std::vector<std::string> masters;
-  std::string meta_url;  // sqlite:PATH
+  std::string meta_url;  // sqlite:PATH or postgres://... (meta/meta_store.h OpenMetaStore)
   uint64_t chunk_size = 16u << 20;
   size_t max_inflight_chunks = 4;  // per upload: chunks being hashed/written at once
   PlacementPolicy policy = PlacementPolicy::kMostFree;

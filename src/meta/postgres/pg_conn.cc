@@ -27,10 +27,13 @@ std::string Trimmed(const char* msg) {
   std::string s = msg ? msg : "";
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   // libpq messages may span lines ("DETAIL: ..."): keep one line for logs and CLI errors.
-  for (char& c : s) {
-    if (c == '\n') c = ' ';
+  std::string out;
+  for (char c : s) {
+    if (c == '\n' || c == '\t') c = ' ';
+    if (c == ' ' && !out.empty() && out.back() == ' ') continue;
+    out += c;
   }
-  return s;
+  return out;
 }
 
 }  // namespace
