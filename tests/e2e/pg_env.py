@@ -103,6 +103,14 @@ class PgServer:
                 last = e
         raise RuntimeError(f"postgres did not start: {last}")
 
+    def start_again(self):
+        """Starts the stopped server again, on the same port and socket."""
+        opts = (f"-p {self.port} -k {self.sock} -c listen_addresses= -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
+        self._tool("pg_ctl", "-D", str(self.data), "-l", str(self.root / "postgres.log"), "-w",
+                   "-t", "60", "-o", opts, "start")
+        self.running = True
+
     def url(self, db: str) -> str:
         return f"postgres://{USER}@/{db}?host={self.sock}&port={self.port}"
 
@@ -123,13 +131,18 @@ class PgServer:
         self.psql("postgres", f"CREATE DATABASE {db}")
         return self.url(db)
 
-    def stop(self):
+    def stop_server(self):
+        """Stops the server, keeping its data (start_again starts it again)."""
         if self.running:
             try:
                 self._tool("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
             except (RuntimeError, subprocess.SubprocessError):
                 pass
             self.running = False
+
+    def stop(self):
+        """Stops the server for good and removes its dir."""
+        self.stop_server()
         if self._watch_w is not None:
             os.close(self._watch_w)  # the watchdog removes the dir
             self._watch_w = None

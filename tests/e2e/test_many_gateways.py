@@ -234,12 +234,34 @@ def test_database_down_at_run_time_gives_503_not_a_crash(wharf_bin, tmp_path):
         gw = c.add_gateway(meta=url, chunk_size="1MiB")
         reg = Registry("wharf", gw, c)
         digest, _ = push_image(reg, "down/img", "v1", [b"layer"])
-        server.stop()
+        server.stop_server()
         r = requests.get(reg.url("/v2/down/img/manifests/v1"), timeout=30)
         assert r.status_code == 503, f"{r.status_code} {r.text[:200]}"
         r = requests.post(reg.url("/v2/down/img/blobs/uploads/"), timeout=30)
         assert r.status_code == 503, f"{r.status_code} {r.text[:200]}"
         assert gw.alive(), "the gateway died with its database"
+        # Back: the pool drops its dead connections and opens new ones.
+        server.start_again()
+        r = requests.get(reg.url("/v2/down/img/manifests/v1"), timeout=30,
+                         headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+        assert r.status_code == 200, f"{r.status_code} {r.text[:200]}"
+        assert r.headers["Docker-Content-Digest"] == digest
     finally:
         c.close()
         server.stop()
+
+
+def test_wharf_up_on_postgres(wharf_bin, pg_server, tmp_path):  # noqa: F811
+    url = pg_server.fresh_database()
+    c = GatewayCluster(wharf_bin, tmp_path / "up")
+    try:
+        up = c.add_up(start=False)
+        up.opts["extra"] = ["--meta", url, "--chunk-size", "1MiB"]
+        up.start(timeout=30)
+        reg = Registry("wharf", up, c)
+        digest, body = push_image(reg, "up/img", "v1", [os.urandom(MiB + 3)])
+        db = url.split("@/", 1)[1].split("?")[0]
+        assert pg_server.psql(db, "SELECT count(*) FROM tags") == "1"
+        assert not (up.data_dir / "meta.db").exists()
+    finally:
+        c.close()
