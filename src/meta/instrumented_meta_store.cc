@@ -174,4 +174,30 @@ Result<std::vector<ReferrerRecord>> InstrumentedMetaStore::ListReferrers(const s
   return Timed("list_referrers", [&] { return inner_->ListReferrers(repo, subject); });
 }
 
+Result<GcPage> InstrumentedMetaStore::ListUnreferencedBlobLinks(const GcCursor& after,
+                                                                int64_t linked_before_unix,
+                                                                size_t limit) {
+  return Timed("list_unreferenced_blob_links",
+               [&] { return inner_->ListUnreferencedBlobLinks(after, linked_before_unix, limit); });
+}
+
+Result<GcFreed> InstrumentedMetaStore::CollectBlobLinks(const std::vector<GcItem>& links,
+                                                        int64_t linked_before_unix) {
+  return Timed("collect_blob_links",
+               [&] { return inner_->CollectBlobLinks(links, linked_before_unix); });
+}
+
+Result<GcPage> InstrumentedMetaStore::ListUntaggedManifests(const GcCursor& after,
+                                                            int64_t created_before_unix,
+                                                            size_t limit) {
+  return Timed("list_untagged_manifests",
+               [&] { return inner_->ListUntaggedManifests(after, created_before_unix, limit); });
+}
+
+Result<GcFreed> InstrumentedMetaStore::CollectManifests(const std::vector<GcItem>& manifests,
+                                                        int64_t created_before_unix) {
+  return Timed("collect_manifests",
+               [&] { return inner_->CollectManifests(manifests, created_before_unix); });
+}
+
 }  // namespace wharf

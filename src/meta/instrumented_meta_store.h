@@ -60,6 +60,14 @@ class InstrumentedMetaStore : public MetaStore {
   Result<bool> RepositoryExists(const std::string& repo) override;
   Result<std::vector<ReferrerRecord>> ListReferrers(const std::string& repo,
                                                     const Digest& subject) override;
+  Result<GcPage> ListUnreferencedBlobLinks(const GcCursor& after, int64_t linked_before_unix,
+                                           size_t limit) override;
+  Result<GcFreed> CollectBlobLinks(const std::vector<GcItem>& links,
+                                   int64_t linked_before_unix) override;
+  Result<GcPage> ListUntaggedManifests(const GcCursor& after, int64_t created_before_unix,
+                                       size_t limit) override;
+  Result<GcFreed> CollectManifests(const std::vector<GcItem>& manifests,
+                                   int64_t created_before_unix) override;
 
  private:
   // Runs `call`, observes its latency under `op` and counts its error, if any.

@@ -113,6 +113,50 @@ struct Page {
   bool more = false;  // true if names after the last item exist
 };
 
+// ---- Garbage collection (see "Garbage collection" in MetaStore) ----
+
+// A position in a collection scan. Items are scanned in byte-wise (repo, digest) order; the
+// default cursor is the start.
+struct GcCursor {
+  std::string repo;
+  std::string digest;  // as text, "sha256:<hex>"
+  bool at_start() const { return repo.empty() && digest.empty(); }
+  friend bool operator==(const GcCursor&, const GcCursor&) = default;
+};
+
+// A blob link or a manifest the collector may take: `digest` in repository `repo`.
+struct GcItem {
+  std::string repo;
+  Digest digest;
+  uint64_t size = 0;   // a blob's size, or a manifest's content bytes
+  uint64_t links = 0;  // blobs: how many repositories link the blob now (this one included)
+  friend bool operator==(const GcItem&, const GcItem&) = default;
+};
+
+// One bounded page of a scan.
+struct GcPage {
+  std::vector<GcItem> items;  // the scanned rows that qualified, in scan order
+  GcCursor next;              // continue after this; at_start() when the scan reached the end
+};
+
+// What one Collect call removed, in its transaction.
+struct GcFreed {
+  uint64_t manifests = 0;   // manifests deleted (referrers that went with them included)
+  uint64_t links = 0;       // blob links removed
+  uint64_t blobs = 0;       // blob records deleted (their last link went)
+  uint64_t blob_bytes = 0;  // the sizes of those blobs
+  uint64_t chunks = 0;      // chunks that became garbage
+  GcFreed& operator+=(const GcFreed& o) {
+    manifests += o.manifests;
+    links += o.links;
+    blobs += o.blobs;
+    blob_bytes += o.blob_bytes;
+    chunks += o.chunks;
+    return *this;
+  }
+  friend bool operator==(const GcFreed&, const GcFreed&) = default;
+};
+
 // Who owns a chunk in the ledger (see the top of this file).
 enum class ChunkOwnerKind { kUpload, kFile, kBlob };
 
@@ -290,6 +334,51 @@ class MetaStore {
   // Descriptors of the manifests in `repo` whose subject is `subject`, ordered by digest.
   virtual Result<std::vector<ReferrerRecord>> ListReferrers(const std::string& repo,
                                                             const Digest& subject) = 0;
+
+  // ---- Garbage collection ----
+  //
+  // Reachability: tags -> manifests -> (index children, referrers) -> blob links -> blobs ->
+  // chunks, within each repository. A blob LINK (the blob in one repository) is unreferenced
+  // when no manifest of that repository lists the blob; the blob record goes with its last
+  // link, and its chunks become garbage for the ledger's collection (ListGarbageChunks, then
+  // ForgetChunks once every member deleted them).
+  //
+  // The collector works in bounded pages: List* scans up to `limit` rows after a cursor and
+  // only reads; Collect* re-checks every condition inside ONE write transaction and skips the
+  // items that no longer qualify. So a manifest commit and the deletion of a blob it references
+  // cannot both succeed: PutManifest checks its references in its own transaction, and once a
+  // Collect has committed, the blob is gone for every reader (GetBlob, GetLinkedBlob,
+  // BlobLinked, LinkBlob: kNotFound; PutManifest: kNotFound naming it), while its chunks are
+  // deleted from the cluster only after that commit. Linking a blob (CommitBlob, PutBlob,
+  // LinkBlob) stamps the link with the store's clock, which is what the grace period counts.
+
+  // Scans up to `limit` blob links after `after` in (repo, digest) order and returns those
+  // that no manifest of their repository references and that were last linked before
+  // `linked_before_unix` (the store's clock). Items carry the blob's size and link count.
+  // kInvalidArgument: limit == 0.
+  virtual Result<GcPage> ListUnreferencedBlobLinks(const GcCursor& after,
+                                                   int64_t linked_before_unix, size_t limit) = 0;
+
+  // In one transaction: removes each listed link that is still unreferenced and still last
+  // linked before `linked_before_unix` (others are skipped, e.g. a manifest that committed
+  // since the listing keeps its blobs); a blob whose last link goes is deleted and its chunks
+  // become garbage. Unknown links are skipped. Only repo and digest of the items are read.
+  virtual Result<GcFreed> CollectBlobLinks(const std::vector<GcItem>& links,
+                                           int64_t linked_before_unix) = 0;
+
+  // Scans up to `limit` manifests after `after` in (repo, digest) order and returns the
+  // untagged ones created before `created_before_unix`: no tag of the repository points at it,
+  // no index of the repository lists it, and it has no subject present in the repository (a
+  // referrer follows its subject). kInvalidArgument: limit == 0.
+  virtual Result<GcPage> ListUntaggedManifests(const GcCursor& after, int64_t created_before_unix,
+                                               size_t limit) = 0;
+
+  // In one transaction: deletes each listed manifest that is still untagged (as above) and
+  // created before the cutoff, and with it, recursively, its referrers in the repository that
+  // no tag points at and no index lists (whatever their age). Others are skipped. Blob links
+  // they referenced are left for CollectBlobLinks.
+  virtual Result<GcFreed> CollectManifests(const std::vector<GcItem>& manifests,
+                                           int64_t created_before_unix) = 0;
 };
 
 struct MetaStoreOptions {

@@ -1072,3 +1072,8 @@ TEST_P(MetaStoreSuite, TwoStoresRaceOnOneManifest) {
 #endif  // WHARF_META_STORE_SUITE_FIXTURE_ONLY
 
 }  // namespace wharf::testing
+
+#ifndef WHARF_META_STORE_SUITE_FIXTURE_ONLY
+// The garbage collector's operations.
+#include "conformance/meta_store_gc_cases.h"
+#endif

@@ -1,6 +1,6 @@
 // PostgresMetaStore: opening, schema migrations, the transaction runner, the chunk ledger and
 // its helpers. Uploads and files: postgres_uploads.cc; blobs and the OCI namespace:
-// postgres_oci.cc.
+// postgres_oci.cc; the garbage collector's scans and collections: postgres_gc.cc.
 #include "meta/postgres/postgres_meta_store.h"
 
 #include <chrono>
@@ -101,6 +101,12 @@ CREATE TABLE tags (
   FOREIGN KEY (repo_id, digest) REFERENCES manifests(repo_id, digest) ON DELETE CASCADE
 );
 CREATE INDEX tags_by_digest ON tags(repo_id, digest);
+)sql",
+    // 2: blob links carry the time they were last made, for the collector's grace period.
+    // Links that exist at the upgrade count as made then.
+    R"sql(
+ALTER TABLE repo_blobs ADD COLUMN linked_unix bigint NOT NULL DEFAULT 0;
+UPDATE repo_blobs SET linked_unix = extract(epoch FROM now())::bigint;
 )sql",
 };
 constexpr int64_t kSchemaVersion = std::size(kMigrations);

@@ -9,8 +9,8 @@
 // the database, so running it again is safe). Reads of several rows that must agree run in a
 // REPEATABLE READ READ ONLY transaction; single-statement reads run alone.
 //
-// Schema: the tables of sqlite_meta_store.h with PostgreSQL types (bigint for 64-bit values,
-// bytea for byte payloads, text COLLATE "C" for names so that order is byte-wise), plus
+// Schema (version 2): the tables of sqlite_meta_store.h with PostgreSQL types (bigint for 64-bit
+// values, bytea for byte payloads, text COLLATE "C" for names so that order is byte-wise), plus
 //   wharf_schema(version)   one row: the applied version; kMigrations upgrades in order.
 // Migrations run at Open in one transaction holding pg_advisory_xact_lock(kMigrationLock), so
 // gateways starting at once migrate one at a time and the later ones find the work done.
@@ -84,6 +84,15 @@ class PostgresMetaStore final : public MetaStore {
   Result<std::vector<ReferrerRecord>> ListReferrers(const std::string& repo,
                                                     const Digest& subject) override;
 
+  Result<GcPage> ListUnreferencedBlobLinks(const GcCursor& after, int64_t linked_before_unix,
+                                           size_t limit) override;
+  Result<GcFreed> CollectBlobLinks(const std::vector<GcItem>& links,
+                                   int64_t linked_before_unix) override;
+  Result<GcPage> ListUntaggedManifests(const GcCursor& after, int64_t created_before_unix,
+                                       size_t limit) override;
+  Result<GcFreed> CollectManifests(const std::vector<GcItem>& manifests,
+                                   int64_t created_before_unix) override;
+
  private:
   enum class Mode {
     kWrite,  // BEGIN ISOLATION LEVEL SERIALIZABLE ... COMMIT, retried
@@ -125,7 +134,11 @@ class PostgresMetaStore final : public MetaStore {
   Result<std::optional<Digest>> FirstMissingRef(pg::Conn& c, int64_t repo_id,
                                                 const ManifestRecord& m);
   Result<int64_t> RepoId(pg::Conn& c, const std::string& name, bool create);
+  // Links (or re-links) the blob, stamping the link with Now().
   Status LinkBlobIn(pg::Conn& c, int64_t repo_id, const Digest& digest);
+  // Deletes blob `digest` if no repository links it any more; its chunks become garbage.
+  // Adds what went to `*freed` when given. Returns whether it was deleted.
+  Result<bool> DropBlobIfUnlinked(pg::Conn& c, const std::string& digest, GcFreed* freed);
   Result<bool> StoreBlob(pg::Conn& c, std::string_view from, const std::string& repo,
                          const BlobRecord& blob);
   Status InsertManifest(pg::Conn& c, int64_t repo_id, const ManifestRecord& m);

@@ -52,8 +52,31 @@ Result<int64_t> PostgresMetaStore::RepoId(Conn& c, const std::string& name, bool
 }
 
 Status PostgresMetaStore::LinkBlobIn(Conn& c, int64_t repo_id, const Digest& digest) {
-  return c.Do("INSERT INTO repo_blobs(repo_id, digest) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-              Params().Int(repo_id).Text(digest.ToString()));
+  return c.Do(
+      "INSERT INTO repo_blobs(repo_id, digest, linked_unix) VALUES ($1, $2, $3) "
+      "ON CONFLICT (repo_id, digest) DO UPDATE SET linked_unix = EXCLUDED.linked_unix",
+      Params().Int(repo_id).Text(digest.ToString()).Int(Now()));
+}
+
+Result<bool> PostgresMetaStore::DropBlobIfUnlinked(Conn& c, const std::string& digest,
+                                                   GcFreed* freed) {
+  WHARF_ASSIGN_OR_RETURN(Rows still, c.Exec("SELECT 1 FROM repo_blobs WHERE digest = $1 LIMIT 1",
+                                            Params().Text(digest)));
+  if (!still.empty()) return false;
+  WHARF_ASSIGN_OR_RETURN(
+      Rows rm, c.Exec("DELETE FROM blobs WHERE digest = $1 RETURNING size", Params().Text(digest)));
+  if (rm.empty()) return false;
+  const std::string owner = "blob:" + digest;  // ChunkOwner::Blob(digest).ToString()
+  WHARF_META_RETURN_IF_ERROR(DeleteChunkList(c, owner));
+  WHARF_ASSIGN_OR_RETURN(Rows released,
+                         c.Exec("UPDATE chunks SET owner = '', updated_unix = $1 WHERE owner = $2",
+                                Params().Int(Now()).Text(owner)));
+  if (freed) {
+    freed->blobs += 1;
+    freed->blob_bytes += rm.U64(0, 0);
+    freed->chunks += static_cast<uint64_t>(released.affected());
+  }
+  return true;
 }
 
 Result<bool> PostgresMetaStore::StoreBlob(Conn& c, std::string_view from, const std::string& repo,
@@ -173,14 +196,7 @@ Result<bool> PostgresMetaStore::UnlinkBlob(const std::string& repo, const Digest
                                   "(SELECT id FROM repositories WHERE name = $1)",
                                   Params().Text(repo).Text(d)));
     if (del.affected() == 0) return Err(NotFound(fmt::format("blob {} not linked in {}", d, repo)));
-    WHARF_ASSIGN_OR_RETURN(
-        Rows still, c.Exec("SELECT 1 FROM repo_blobs WHERE digest = $1 LIMIT 1", Params().Text(d)));
-    if (!still.empty()) return false;
-    WHARF_META_RETURN_IF_ERROR(c.Do("DELETE FROM blobs WHERE digest = $1", Params().Text(d)));
-    std::string owner = ChunkOwner::Blob(digest).ToString();
-    WHARF_META_RETURN_IF_ERROR(DeleteChunkList(c, owner));
-    WHARF_META_RETURN_IF_ERROR(ReleaseOwner(c, owner));
-    return true;
+    return DropBlobIfUnlinked(c, d, nullptr);
   });
 }
 

@@ -21,9 +21,36 @@ Result<int64_t> SqliteMetaStore::RepoId(const std::string& name, bool create) {
 
 Status SqliteMetaStore::LinkBlobLocked(int64_t repo_id, const Digest& digest) {
   WHARF_ASSIGN_OR_RETURN(Stmt ins,
-                         db_.Prepare("INSERT INTO repo_blobs(repo_id, digest) VALUES (?, ?) "
-                                     "ON CONFLICT DO NOTHING"));
-  return ins.Bind(1, repo_id).Bind(2, digest.ToString()).Run();
+                         db_.Prepare("INSERT INTO repo_blobs(repo_id, digest, linked_unix) "
+                                     "VALUES (?1, ?2, ?3) ON CONFLICT(repo_id, digest) "
+                                     "DO UPDATE SET linked_unix = ?3"));
+  return ins.Bind(1, repo_id).Bind(2, digest.ToString()).Bind(3, Now()).Run();
+}
+
+Result<bool> SqliteMetaStore::DropBlobIfUnlinkedLocked(const std::string& digest, GcFreed* freed) {
+  {
+    WHARF_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT 1 FROM repo_blobs WHERE digest = ?"));
+    WHARF_ASSIGN_OR_RETURN(bool still_linked, q.Bind(1, digest).Step());
+    if (still_linked) return false;
+  }
+  uint64_t size = 0;
+  {
+    WHARF_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT size FROM blobs WHERE digest = ?"));
+    WHARF_ASSIGN_OR_RETURN(bool found, q.Bind(1, digest).Step());
+    if (!found) return false;
+    size = q.U64(0);
+  }
+  WHARF_ASSIGN_OR_RETURN(Stmt rm, db_.Prepare("DELETE FROM blobs WHERE digest = ?"));
+  WHARF_META_RETURN_IF_ERROR(rm.Bind(1, digest).Run());
+  const std::string owner = "blob:" + digest;  // ChunkOwner::Blob(digest).ToString()
+  WHARF_META_RETURN_IF_ERROR(DeleteChunkList(owner));
+  WHARF_META_RETURN_IF_ERROR(ReleaseOwner(owner));
+  if (freed) {
+    freed->blobs += 1;
+    freed->blob_bytes += size;
+    freed->chunks += static_cast<uint64_t>(sqlite3_changes(db_.raw()));  // of ReleaseOwner
+  }
+  return true;
 }
 
 Result<bool> SqliteMetaStore::StoreBlobLocked(std::string_view from, const std::string& repo,
@@ -153,21 +180,9 @@ Result<bool> SqliteMetaStore::UnlinkBlob(const std::string& repo, const Digest& 
                          db_.Prepare("DELETE FROM repo_blobs WHERE repo_id = ? AND digest = ?"));
   WHARF_META_RETURN_IF_ERROR(del.Bind(1, repo_id).Bind(2, d).Run());
   if (del.Changes() == 0) return Err(NotFound(fmt::format("blob {} not linked in {}", d, repo)));
-  {
-    WHARF_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT 1 FROM repo_blobs WHERE digest = ?"));
-    WHARF_ASSIGN_OR_RETURN(bool still_linked, q.Bind(1, d).Step());
-    if (still_linked) {
-      WHARF_META_RETURN_IF_ERROR(txn.Commit());
-      return false;
-    }
-  }
-  WHARF_ASSIGN_OR_RETURN(Stmt rm, db_.Prepare("DELETE FROM blobs WHERE digest = ?"));
-  WHARF_META_RETURN_IF_ERROR(rm.Bind(1, d).Run());
-  std::string owner = ChunkOwner::Blob(digest).ToString();
-  WHARF_META_RETURN_IF_ERROR(DeleteChunkList(owner));
-  WHARF_META_RETURN_IF_ERROR(ReleaseOwner(owner));
+  WHARF_ASSIGN_OR_RETURN(bool deleted, DropBlobIfUnlinkedLocked(d, nullptr));
   WHARF_META_RETURN_IF_ERROR(txn.Commit());
-  return true;
+  return deleted;
 }
 
 }  // namespace wharf

@@ -96,6 +96,12 @@ CREATE TABLE tags (
 ) WITHOUT ROWID;
 CREATE INDEX tags_by_digest ON tags(repo_id, digest);
 )sql",
+    // 2: blob links carry the time they were last made, for the collector's grace period.
+    // Links that exist at the upgrade count as made then.
+    R"sql(
+ALTER TABLE repo_blobs ADD COLUMN linked_unix INTEGER NOT NULL DEFAULT 0;
+UPDATE repo_blobs SET linked_unix = CAST(strftime('%s', 'now') AS INTEGER);
+)sql",
 };
 constexpr int64_t kSchemaVersion = std::size(kMigrations);
 

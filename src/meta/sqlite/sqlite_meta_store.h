@@ -7,7 +7,7 @@
 // WAL mode still lets other processes (and a future pool of read-only connections, if
 // profiling asks for one) read while we write. busy_timeout covers other processes.
 //
-// Schema (version 1; `schema_version` holds the applied version, kMigrations in
+// Schema (version 2; `schema_version` holds the applied version, kMigrations in
 // sqlite_meta_store.cc upgrades older files in order):
 //
 //   schema_version(version)                    one row
@@ -23,7 +23,7 @@
 //   files(id PK, digest, size, content_type, created_unix)   chunks: owner "file:<id>"
 //   blobs(digest PK, size, created_unix)                     chunks: owner "blob:<digest>"
 //   repositories(id INTEGER PK, name UNIQUE)
-//     ├── repo_blobs(repo_id, digest → blobs)                PK (repo_id, digest)
+//     ├── repo_blobs(repo_id, digest → blobs, linked_unix)   PK (repo_id, digest)
 //     ├── manifests(repo_id, digest, media_type, content BLOB, subject NULL,
 //     │             artifact_type, annotations_json, created_unix)  PK (repo_id, digest)
 //     │     index (repo_id, subject): referrers
@@ -91,6 +91,15 @@ class SqliteMetaStore final : public MetaStore {
   Result<std::vector<ReferrerRecord>> ListReferrers(const std::string& repo,
                                                     const Digest& subject) override;
 
+  Result<GcPage> ListUnreferencedBlobLinks(const GcCursor& after, int64_t linked_before_unix,
+                                           size_t limit) override;
+  Result<GcFreed> CollectBlobLinks(const std::vector<GcItem>& links,
+                                   int64_t linked_before_unix) override;
+  Result<GcPage> ListUntaggedManifests(const GcCursor& after, int64_t created_before_unix,
+                                       size_t limit) override;
+  Result<GcFreed> CollectManifests(const std::vector<GcItem>& manifests,
+                                   int64_t created_before_unix) override;
+
  private:
   explicit SqliteMetaStore(MetaStoreOptions options);
   Status Migrate();
@@ -117,7 +126,13 @@ class SqliteMetaStore final : public MetaStore {
 
   // The repository's id, or 0 if absent (created first when `create`).
   Result<int64_t> RepoId(const std::string& name, bool create);
+  // Links (or re-links) the blob, stamping the link with Now().
   Status LinkBlobLocked(int64_t repo_id, const Digest& digest);
+  // Deletes blob `digest` if no repository links it any more; its chunks become garbage.
+  // Adds what went to `*freed` when given. Returns whether it was deleted.
+  Result<bool> DropBlobIfUnlinkedLocked(const std::string& digest, GcFreed* freed);
+  // Reads a GC scan whose rows are (repo, digest, size, links, qualifies).
+  Result<GcPage> ReadGcPage(sqlite::Stmt& stmt, size_t limit);
   // Inserts the blob if new (true) or discards `from`'s chunks (false), then links it.
   Result<bool> StoreBlobLocked(std::string_view from, const std::string& repo,
                                const BlobRecord& blob);

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <ctime>
 #include <filesystem>
 
 #include "conformance/meta_store_suite.h"
@@ -83,8 +84,41 @@ TEST(SqliteMetaStoreTest, UsesWalAndRecordsSchemaVersion) {
     return v;
   };
   EXPECT_EQ(scalar("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(scalar("SELECT version FROM schema_version"), "1");
+  EXPECT_EQ(scalar("SELECT version FROM schema_version"), "2");
   sqlite3_close(db);
+}
+
+// A version 1 file (blob links without linked_unix) is upgraded in place: its links are kept
+// and count as made at the upgrade, so the collector's grace period starts then.
+TEST(SqliteMetaStoreTest, MigratesVersion1LinksWithTheUpgradeTime) {
+  std::string path = FreshDir() + "/meta.db";
+  Digest d = DigestOf("old blob");
+  {
+    auto store = SqliteMetaStore::Open(path);
+    ASSERT_TRUE(store);
+    BlobRecord b{d, 3, {ChunkRef{"g1", "old1", 3, 7}}, 5};
+    ASSERT_TRUE((*store)->PutBlob("r", b));
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "ALTER TABLE repo_blobs DROP COLUMN linked_unix;"
+                         "UPDATE schema_version SET version = 1;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  const int64_t before = static_cast<int64_t>(std::time(nullptr));
+  auto store = SqliteMetaStore::Open(path);
+  ASSERT_TRUE(store) << store.error().ToString();
+  EXPECT_TRUE(*(*store)->BlobLinked("r", d));
+  auto young = (*store)->ListUnreferencedBlobLinks({}, before, 10);
+  ASSERT_TRUE(young);
+  EXPECT_TRUE(young->items.empty());
+  auto old = (*store)->ListUnreferencedBlobLinks({}, before + 3600, 10);
+  ASSERT_TRUE(old);
+  ASSERT_EQ(old->items.size(), 1u);
+  EXPECT_EQ(old->items[0].digest, d);
 }
 
 TEST(SqliteMetaStoreTest, RefusesNewerSchema) {
