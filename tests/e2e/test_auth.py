@@ -362,6 +362,23 @@ def test_hostile_authorization_headers_are_401(basic_reg):
     assert Client(basic_reg, ALICE).get("/v2/").status_code == 200  # still serving
 
 
+def test_htpasswd_and_policy_are_reread_when_they_change(basic_reg, files):
+    carol = Client(basic_reg, ("carol", "carol-pw"))
+    assert carol.get("/v2/").status_code == 401
+    run([HTPASSWD, "-B", "-b", str(files.htpasswd), "carol", "carol-pw"])
+    wait_until(lambda: carol.get("/v2/").status_code == 200, 15, "carol can log in",
+               interval=0.3)
+    assert carol.get("/v2/c/app/tags/list").status_code == 403
+    tmp = files.policy.with_suffix(".new")
+    tmp.write_text(POLICY + """  - repositories: ["c/*"]
+    users: [carol]
+    actions: [pull, push]
+""")
+    tmp.rename(files.policy)  # as editors and config management tools replace files
+    wait_until(lambda: carol.push_blob("c/app", b"carol's").status_code == 201, 15,
+               "carol may push to c/*", interval=0.3)
+
+
 def test_podman_login_push_pull_and_skopeo_creds(basic_reg, tmp_path):
     push_pull_with_clients(basic_reg, tmp_path, "a/pod")
 
