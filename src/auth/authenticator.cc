@@ -1,12 +1,37 @@
 #include "auth/authenticator.h"
 
+#include <algorithm>
+
+#include "auth/base64.h"
 #include "auth/credentials.h"
+#include "auth/grant.h"
 
 namespace wharf::auth {
+namespace {
+
+// containers/image (podman, skopeo, buildah) answers a Basic challenge it has no credentials
+// for with "Basic Og==", an empty user and password: that is an anonymous caller, not a failed
+// login (else anonymous pulls could never work behind a Basic challenge).
+bool EmptyBasic(std::string_view authorization) {
+  if (SchemeOf(authorization) != AuthScheme::kBasic || authorization.size() > 64) return false;
+  std::string_view rest = authorization.substr(5);
+  while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+  while (!rest.empty() && rest.back() == ' ') rest.remove_suffix(1);
+  auto decoded = Base64Decode(rest, 8);
+  return decoded && *decoded == ":";
+}
+
+}  // namespace
+
 std::string Authenticator::Challenge(const AuthRequest& request,
                                      std::string_view token_error) const {
-  if (parts_.token_realm.empty()) return BasicChallenge(parts_.basic_realm);
-  return BearerChallenge(parts_.token_realm, parts_.service, request.scopes, token_error);
+  if (!parts_.token_realm.empty()) {
+    return BearerChallenge(parts_.token_realm, parts_.service, request.scopes, token_error);
+  }
+  if (parts_.bearer && !request.token_realm.empty()) {
+    return BearerChallenge(request.token_realm, parts_.service, request.scopes, token_error);
+  }
+  return BasicChallenge(parts_.basic_realm);
 }
 
 Decision Authenticator::Refuse(const AuthRequest& request, std::string failure, std::string detail,
@@ -51,7 +76,7 @@ Decision Authenticator::FromBearer(const AuthRequest& request) const {
 
 Decision Authenticator::Identify(const AuthRequest& request) const {
   Decision d;
-  if (request.authorization.empty()) {
+  if (request.authorization.empty() || EmptyBasic(request.authorization)) {
     d.verdict = Verdict::kAllow;
     if (!request.cert_subject.empty()) {
       d.caller.principal = Principal::User("cert:" + std::string(request.cert_subject));
@@ -85,6 +110,48 @@ bool Authenticator::Allowed(const Caller& caller, std::string_view repository,
   std::shared_ptr<const AccessPolicy> policy = parts_.policy ? parts_.policy->Current() : nullptr;
   if (policy) return policy->Allowed(caller.principal, repository, action);
   return !caller.principal.anonymous();
+}
+
+std::vector<AccessEntry> Authenticator::Grant(const Caller& caller,
+                                              const std::vector<Scope>& scopes) const {
+  std::shared_ptr<const AccessPolicy> policy = parts_.policy ? parts_.policy->Current() : nullptr;
+  std::vector<AccessEntry> out;
+  if (policy) {
+    out = GrantedAccess(*policy, caller.principal, scopes);
+  } else if (!caller.principal.anonymous()) {
+    for (const Scope& scope : scopes) {
+      if (scope.type != "repository") continue;
+      AccessEntry entry{scope.type, scope.name, {}};
+      for (const std::string& a : scope.actions) {
+        std::vector<std::string> names{a};
+        if (a == "*") names = {"pull", "push", "delete"};
+        for (std::string& n : names) {
+          auto parsed = ParseAction(n);
+          if (!parsed || IsFileAction(*parsed)) continue;
+          if (std::find(entry.actions.begin(), entry.actions.end(), n) == entry.actions.end()) {
+            entry.actions.push_back(std::move(n));
+          }
+        }
+      }
+      if (!entry.actions.empty()) out.push_back(std::move(entry));
+    }
+  }
+  for (const Scope& scope : scopes) {
+    if (scope.type == "registry" && scope.name == "catalog" &&
+        std::find(scope.actions.begin(), scope.actions.end(), "*") != scope.actions.end()) {
+      out.push_back(AccessEntry{"registry", "catalog", {"*"}});
+      break;
+    }
+  }
+  return out;
+}
+
+bool Authenticator::MayList(const Caller& caller, std::string_view repository) const {
+  if (Allowed(caller, repository, Action::kPull)) return true;
+  if (!caller.token || !Grants(caller.token->access, "registry", "catalog", "*")) return false;
+  Caller as_subject;
+  as_subject.principal = caller.principal;
+  return Allowed(as_subject, repository, Action::kPull);
 }
 
 Decision Authenticator::Authorize(const AuthRequest& request) const {

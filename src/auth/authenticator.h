@@ -42,7 +42,10 @@ struct AuthenticatorParts {
   std::shared_ptr<LoginThrottle> throttle;
   std::string basic_realm = "wharf";
   std::string token_realm;  // e.g. "https://host/v2/token"; when set, challenges are Bearer
-  std::string service;      // the Bearer challenge's service (= --token-service)
+  // Challenges are Bearer even without a fixed token_realm (each request then names its own,
+  // AuthRequest::token_realm).
+  bool bearer = false;
+  std::string service;  // the Bearer challenge's service (= --token-service)
 };
 
 struct Caller {
@@ -59,6 +62,9 @@ struct AuthRequest {
   std::string_view repository;     // "" for file API requests and the catalog
   Action action = Action::kPull;
   std::vector<Scope> scopes;  // what the challenge asks for (the request's resource)
+  // The Bearer challenge's realm for this request when AuthenticatorParts::token_realm is
+  // empty (a gateway issuing its own tokens names its /v2/token by the request's Host).
+  std::string_view token_realm;
 };
 
 struct Decision {
@@ -84,8 +90,19 @@ class Authenticator {
   Decision Authorize(const AuthRequest& request) const;
   // Whether an identified caller may do `action` on `repository` (rules above).
   bool Allowed(const Caller& caller, std::string_view repository, Action action) const;
+  // The `access` claim of a token for `caller` asking for `scopes`: the policy's grant
+  // (GrantedAccess), or without a policy every requested repository action for an
+  // authenticated caller and nothing for an anonymous one. A "registry:catalog:*" scope is
+  // kept for any caller (the catalog lists only what the caller may pull anyway).
+  std::vector<AccessEntry> Grant(const Caller& caller, const std::vector<Scope>& scopes) const;
+  // Whether the caller may see `repository` in the catalog: pull by the rules above, or, for a
+  // Bearer caller whose token grants "registry:catalog:*", pull by the policy for its subject.
+  bool MayList(const Caller& caller, std::string_view repository) const;
+  // The WWW-Authenticate value that asks for credentials for `request` (its scopes).
+  std::string ChallengeFor(const AuthRequest& request) const { return Challenge(request, ""); }
   // True when nothing is configured: the gateway is open (it logs so at start).
   bool open() const { return !parts_.htpasswd && !parts_.tokens && !parts_.policy; }
+  const AuthenticatorParts& parts() const { return parts_; }
 
  private:
   Decision Refuse(const AuthRequest& request, std::string failure, std::string detail,

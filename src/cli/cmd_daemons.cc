@@ -3,6 +3,7 @@
 
 #include "chunkserver/chunkserver.h"
 #include "cli/commands.h"
+#include "cli/gateway_flags.h"
 #include "cli/run_loop.h"
 #include "common/config.h"
 #include "common/log.h"
@@ -116,6 +117,7 @@ int RunGateway(Args args) {
   CLI::App app{"wharf gateway: the registry and file API", "wharf gateway"};
   std::string config, log_level = "info", chunk_size = "16MiB", policy = "most_free";
   std::string upload_expiry = "24h", gc_interval = "10", max_manifest = "4MiB";
+  std::string token_ttl = "5m";
   std::vector<std::string> masters;
   GatewayOptions o;
   AddCommon(app, &config, &log_level);
@@ -139,8 +141,12 @@ int RunGateway(Args args) {
   app.add_option("--access-log", o.access_log,
                  "one line per request: off|stderr|FILE (appended; reopened on SIGHUP)")
       ->capture_default_str();
+  AddGatewayAuthFlags(app, &o.auth, &token_ttl);
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
   if (!SetLogLevel(log_level)) return ConfigError(role, "unknown --log-level " + log_level);
+  if (Status st = FinishGatewayAuthFlags(token_ttl, &o.auth); !st.ok()) {
+    return ConfigError(role, st.message());
+  }
   auto cs = ParseBytes(chunk_size);
   if (!cs) return ConfigError(role, "--chunk-size: " + cs.error().message());
   if (Status st = CheckChunkSize(*cs); !st.ok()) {

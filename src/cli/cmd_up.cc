@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/gateway_flags.h"
 #include "cli/local_cluster.h"
 #include "common/config.h"
 #include "common/log.h"
@@ -17,7 +18,7 @@ int RunUp(Args args) {
   CLI::App app{"wharf up: a whole cluster in one process", "wharf up"};
   LocalClusterOptions o;
   std::string log_level = "info", config;
-  std::string reserve = "1GiB", chunk_size = "16MiB";
+  std::string reserve = "1GiB", chunk_size = "16MiB", token_ttl = "5m";
   app.add_option("--config", config, "YAML file of flag values (flags win)");
   app.add_option("--data", o.data_dir, "data directory")->capture_default_str();
   app.add_option("--listen", o.gateway_listen, "HOST:PORT of the gateway (registry and file API)")
@@ -34,8 +35,12 @@ int RunUp(Args args) {
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   app.add_option("--access-log", o.access_log, "the gateway's request log: off|stderr|FILE")
       ->capture_default_str();
+  AddGatewayAuthFlags(app, &o.gateway_auth, &token_ttl);
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
   if (!SetLogLevel(log_level)) return ConfigError(role, "unknown --log-level " + log_level);
+  if (Status st = FinishGatewayAuthFlags(token_ttl, &o.gateway_auth); !st.ok()) {
+    return ConfigError(role, st.message());
+  }
   auto res = ParseReserve(reserve);
   if (!res) return ConfigError(role, "--reserve: " + res.error().message());
   o.reserve = *res;

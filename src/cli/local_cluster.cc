@@ -62,6 +62,10 @@ Status LocalClusterOptions::Validate() const {
   if (heartbeat <= std::chrono::milliseconds(0)) {
     return InvalidArgument("heartbeat interval must be positive");
   }
+  if (gateway_auth.enabled()) {
+    // Reads the files and keys (creates nothing) so that a bad one stops `wharf up` first.
+    if (auto auth = GatewayAuth::Load(gateway_auth); !auth) return auth.error();
+  }
   return Status::Ok();
 }
 
@@ -129,6 +133,7 @@ Status LocalCluster::StartDaemons() {
   go.meta_url = options_.meta_url.empty() ? "sqlite:" + data + "/meta.db" : options_.meta_url;
   go.chunk_size = options_.chunk_size;
   go.access_log = options_.access_log;
+  go.auth = options_.gateway_auth;
   gateway_ = std::make_unique<Gateway>(loop(), go);
   if (Status st = gateway_->Start(); !st.ok()) {
     return Status(st.code(), "gateway: " + st.message());

@@ -26,6 +26,7 @@
 #include "common/asio.h"
 #include "common/status.h"
 #include "common/units.h"
+#include "gateway/auth_config.h"
 
 namespace wharf {
 
@@ -49,6 +50,8 @@ struct LocalClusterOptions {
   std::string meta_url;
   // The gateway's request log: off | stderr | FILE (http/access_log.h).
   std::string access_log = "stderr";
+  // The gateway's access control (--htpasswd, --access, --token-*, --read-only).
+  GatewayAuthOptions gateway_auth;
 
   // kInvalidArgument naming the first bad option. Touches nothing.
   Status Validate() const;

@@ -2,6 +2,8 @@
 
 #include "common/async.h"
 #include "common/metrics.h"
+#include "gateway/auth_filter.h"
+#include "gateway/auth_token.h"
 #include "gateway/blob_serve.h"
 #include "gateway/file_api.h"
 #include "gateway/registry_handlers.h"
@@ -26,6 +28,9 @@ Status Gateway::Start() {
     if (auto hp = SplitHostPort(m); !hp) return hp.error();
   }
   WHARF_ASSIGN_OR_RETURN(access_log_, AccessLog::Open(options_.access_log));
+  if (options_.auth.enabled()) {
+    WHARF_ASSIGN_OR_RETURN(auth_, GatewayAuth::Load(options_.auth));
+  }
   GarbageCollector::Clock clock = options_.now_unix ? options_.now_unix : &SystemNowUnix;
   MetaStoreOptions mo;
   mo.now_unix = clock;
@@ -53,6 +58,7 @@ Status Gateway::Start() {
   ctx_.log = GetLogger("gateway");
   blobs_ = std::make_unique<BlobService>(BlobContextOf(ctx_));
   ctx_.blobs = blobs_.get();
+  ctx_.auth = auth_.get();
   BuildRouter();
   ServerOptions so;
   so.component = "gateway";
@@ -61,6 +67,15 @@ Status Gateway::Start() {
   cluster_->Start();
   server_->Start();
   asio::co_spawn(ex_, CollectGarbageLoop(), asio::detached);
+  if (auth_) {
+    asio::co_spawn(ex_, ReloadAuthLoop(), asio::detached);
+  } else {
+    ctx_.log->warn(
+        "gateway is open: no --htpasswd, --access or --token-* given, so anyone who reaches "
+        "addr={} may push, overwrite tags and delete images and files",
+        server_->local_address());
+  }
+  if (options_.auth.read_only) ctx_.log->warn("gateway is read-only: writes answer 405");
   ctx_.log->info("gateway listening addr={} masters={} meta={} chunk_size={}",
                  server_->local_address(), options_.masters.size(),
                  RedactMetaUrl(options_.meta_url), options_.chunk_size);
@@ -87,13 +102,32 @@ void Gateway::BuildRouter() {
   // every method of their paths themselves (405 UNSUPPORTED in the registry's error table).
   router_ = std::make_unique<Router>(Router::Options{.component = "gateway", .answer_405 = false});
   if (access_log_) router_->AddFilter(std::make_shared<AccessLogFilter>(access_log_));
+  if (options_.auth.read_only) router_->AddFilter(std::make_shared<ReadOnlyFilter>());
+  if (auth_) router_->AddFilter(std::make_shared<AuthFilter>(auth_.get()));
   AddOpsRoutes(*router_, [this] { return Health(); });
+  if (auth_ && auth_->issuer()) {
+    router_->Add({"token", {}, PathMatch::Exact("/v2/token"), [this](Exchange& ex) {
+                    ex.AddHeader("Docker-Distribution-API-Version", "registry/2.0");
+                    return HandleToken(*auth_, ex);
+                  }});
+  }
   router_->Add({"registry", {}, PathMatch::Subtree("/v2"), [this](Exchange& ex) {
                   return HandleRegistry(ctx_, ex);
                 }});
   router_->Add({"files", {}, PathMatch::Subtree("/files"), [this](Exchange& ex) {
                   return HandleFiles(ctx_, ex);
                 }});
+}
+
+awaitable<void> Gateway::ReloadAuthLoop() {
+  constexpr std::chrono::seconds kAuthReloadInterval{2};
+  GatewayAuth* auth = auth_.get();
+  auto reload = [auth] { auth->ReloadChangedFiles(); };
+  while (!stopped_) {
+    co_await SleepFor(kAuthReloadInterval);
+    if (stopped_) break;
+    co_await Offload(reload);
+  }
 }
 
 awaitable<void> Gateway::CollectGarbageLoop() {

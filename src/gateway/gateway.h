@@ -16,6 +16,7 @@
 #include "cluster/cluster_client.h"
 #include "common/asio.h"
 #include "common/log.h"
+#include "gateway/auth_config.h"
 #include "gateway/garbage_collector.h"
 #include "http/access_log.h"
 #include "http/router.h"
@@ -41,6 +42,8 @@ struct GatewayOptions {
   // garbage collector (which expires them). Empty: the system clock. Tests inject a fake.
   std::function<int64_t()> now_unix;
   std::string access_log = "stderr";  // off | stderr | FILE (http/access_log.h)
+  // Who may do what (gateway/auth_config.h). Nothing configured: the gateway is open.
+  GatewayAuthOptions auth;
 };
 
 // What every handler gets. Lives as long as the Gateway; used on the gateway's executor.
@@ -52,6 +55,8 @@ struct GatewayContext {
   const GatewayOptions* options = nullptr;
   Logger log;
   BlobService* blobs = nullptr;  // every content write and read of the handlers
+  // Access control; null when the gateway is open (every caller may do everything).
+  const GatewayAuth* auth = nullptr;
 };
 
 class Gateway {
@@ -70,6 +75,8 @@ class Gateway {
   void BuildRouter();
   // Runs a GarbageCollector round every gc_interval.
   awaitable<void> CollectGarbageLoop();
+  // Re-reads changed htpasswd and policy files every kAuthReloadInterval.
+  awaitable<void> ReloadAuthLoop();
 
   GatewayOptions options_;
   asio::any_io_executor ex_;
@@ -80,6 +87,7 @@ class Gateway {
   std::unique_ptr<Router> router_;         // outlives server_
   std::unique_ptr<Server> server_;
   std::unique_ptr<GarbageCollector> gc_;
+  std::unique_ptr<GatewayAuth> auth_;  // null when open
   GatewayContext ctx_;
   bool stopped_ = false;
 };

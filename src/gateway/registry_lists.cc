@@ -1,6 +1,7 @@
 // Listings: GET /v2/<name>/tags/list, GET /v2/_catalog (both with n/last pagination and a
 // Link header to the next page), GET /v2/<name>/referrers/<digest> (with artifactType).
 #include <charconv>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
@@ -58,6 +59,28 @@ void AddNextLink(Exchange& ex, const std::string& base, const PageRequest& req, 
   ex.AddHeader("Link", link);
 }
 
+// A page of the repositories `may_list` admits, after `last`, of at most n names: pages of
+// the store are read until n names are admitted or the store has no more.
+Result<Page> ListVisibleRepositories(MetaStore* meta, const std::string& last, size_t n,
+                                     const std::function<bool(const std::string&)>& may_list) {
+  Page out;
+  std::string cursor = last;
+  while (out.items.size() < n) {
+    WHARF_ASSIGN_OR_RETURN(Page page, meta->ListRepositories(cursor, n));
+    for (size_t i = 0; i < page.items.size(); ++i) {
+      if (!may_list(page.items[i])) continue;
+      out.items.push_back(page.items[i]);
+      if (out.items.size() == n) {
+        out.more = i + 1 < page.items.size() || page.more;
+        return out;
+      }
+    }
+    if (!page.more || page.items.empty()) return out;
+    cursor = page.items.back();
+  }
+  return out;
+}
+
 awaitable<bool> RequireGet(Exchange& ex) {
   if (ex.method() == http::verb::get || ex.method() == http::verb::head) co_return true;
   ex.AddHeader("Allow", "GET, HEAD");
@@ -98,8 +121,18 @@ awaitable<void> HandleCatalog(GatewayContext& ctx, Exchange& ex) {
   if (!co_await RequireGet(ex)) co_return;
   std::optional<PageRequest> req = co_await ParsePageRequest(ex);
   if (!req) co_return;
-  auto list = [&ctx, &req]() -> Result<Page> {
+  // With access control, only the repositories the caller may pull (the auth filter
+  // identified it).
+  std::function<bool(const std::string&)> may_list;
+  if (ctx.auth) {
+    std::shared_ptr<const auth::Caller> caller = ctx.auth->CallerOf(ex);
+    if (!caller) caller = std::make_shared<const auth::Caller>();
+    const auth::Authenticator* authn = &ctx.auth->authenticator();
+    may_list = [authn, caller](const std::string& repo) { return authn->MayList(*caller, repo); };
+  }
+  auto list = [&ctx, &req, &may_list]() -> Result<Page> {
     if (req->n == 0) return Page{};
+    if (may_list) return ListVisibleRepositories(ctx.meta, req->last, req->n, may_list);
     return ctx.meta->ListRepositories(req->last, req->n);
   };
   Result<Page> page = co_await Offload(list);

@@ -159,8 +159,36 @@ awaitable<void> MonolithicUpload(GatewayContext& ctx, Exchange& ex, Route route)
   (void)co_await ex.Respond(http::status::created, std::string(), "");
 }
 
+// Repositories a mount without `from` looks through for one the caller may pull that links
+// the blob; past this many it opens an ordinary upload instead.
+constexpr size_t kMaxMountSearch = 1000;
+
+// A repository that links `digest` and that `caller` may pull, or nullopt.
+Result<std::optional<std::string>> FindPullableSource(MetaStore* meta,
+                                                      const auth::Authenticator& authn,
+                                                      const auth::Caller& caller,
+                                                      const Digest& digest) {
+  std::string cursor;
+  size_t searched = 0;
+  while (searched < kMaxMountSearch) {
+    WHARF_ASSIGN_OR_RETURN(Page page, meta->ListRepositories(cursor, 500));
+    for (const std::string& repo : page.items) {
+      if (!authn.Allowed(caller, repo, auth::Action::kPull)) continue;
+      if (++searched > kMaxMountSearch) break;
+      WHARF_ASSIGN_OR_RETURN(bool linked, meta->BlobLinked(repo, digest));
+      if (linked) return std::optional<std::string>(repo);
+    }
+    if (!page.more || page.items.empty()) break;
+    cursor = page.items.back();
+  }
+  return std::optional<std::string>();
+}
+
 // Cross-repository mount. Returns true if it answered (201, or an error); false to fall back
-// to an ordinary upload, as the spec requires when the blob cannot be mounted.
+// to an ordinary upload, as the spec requires when the blob cannot be mounted. With access
+// control (push on the target was checked by the auth filter) a mount needs pull on `from`;
+// without `from` it links only a blob that some repository the caller may pull links, so a
+// caller cannot probe repositories it may not read for a digest and take their blobs.
 awaitable<bool> TryMount(GatewayContext& ctx, Exchange& ex, const Route& route, std::string mount) {
   Result<Digest> digest = Digest::Parse(mount);
   if (!digest) {
@@ -169,6 +197,26 @@ awaitable<bool> TryMount(GatewayContext& ctx, Exchange& ex, const Route& route, 
   }
   std::optional<std::string> from = ex.query("from");
   if (from && !ValidRepositoryName(*from)) co_return false;
+  if (ctx.auth) {
+    std::shared_ptr<const auth::Caller> caller = ctx.auth->CallerOf(ex);
+    if (!caller) caller = std::make_shared<const auth::Caller>();
+    const auth::Authenticator& authn = ctx.auth->authenticator();
+    if (from && !authn.Allowed(*caller, *from, auth::Action::kPull)) co_return false;
+    if (!from) {
+      MetaStore* meta = ctx.meta;
+      const Digest& d = *digest;
+      auto find = [meta, &authn, &caller, &d] {
+        return FindPullableSource(meta, authn, *caller, d);
+      };
+      Result<std::optional<std::string>> source = co_await Offload(find);
+      if (!source) {
+        co_await SendServerError(ctx, ex, source.error(), "mount blob");
+        co_return true;
+      }
+      if (!*source) co_return false;
+      from = std::move(*source);
+    }
+  }
   Result<bool> mounted = co_await ctx.blobs->Mount(route.name, *digest, std::move(from));
   if (!mounted) {
     co_await SendServerError(ctx, ex, mounted.error(), "mount blob");

@@ -2,12 +2,12 @@
 //
 //   2026-12-01T21:30:00.123 info [access] remote=127.0.0.1:53210 method=GET path=/v2/
 //       status=200 bytes_in=0 bytes_out=2 duration_ms=0.412 request_id=3f2a9c0d1e4b5a6f
-//       route=registry
+//       route=registry user=alice
 //
-// (one line; bytes are body bytes). Lines go through spdlog's async logger: the event loop
-// only queues them, a thread of the log's own writes them, so a slow disk never blocks the
-// loop. When the queue is full the oldest queued lines are dropped rather than block (counted
-// in wharf_access_log_dropped_total).
+// (one line; bytes are body bytes; user is the identity the auth filter proved, "-" for none).
+// Lines go through spdlog's async logger: the event loop only queues them, a thread of the log's
+// own writes them, so a slow disk never blocks the loop. When the queue is full the oldest queued
+// lines are dropped rather than block (counted in wharf_access_log_dropped_total).
 #pragma once
 
 #include <atomic>

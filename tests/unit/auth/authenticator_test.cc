@@ -116,6 +116,23 @@ TEST_F(AuthenticatorTest, AnonymousAndCertificateCallers) {
   EXPECT_EQ(c.caller.principal.name, "cert:CN=ci-bot");
 }
 
+TEST_F(AuthenticatorTest, EmptyBasicCredentialsAreAnonymous) {
+  // podman and skopeo send "Basic Og==" (":") when they have no credentials.
+  Authenticator auth = Make();
+  for (std::string_view h : {"Basic Og==", "basic  Og==  "}) {
+    Decision d = auth.Authorize(Req(h, "public/a", Action::kPull));
+    EXPECT_EQ(d.verdict, Verdict::kAllow) << h;
+    EXPECT_TRUE(d.caller.principal.anonymous());
+    EXPECT_EQ(d.failure, "");
+    EXPECT_EQ(auth.Authorize(Req(h, "team/a", Action::kPull)).verdict, Verdict::kUnauthorized);
+  }
+  // A user with an empty password is a login that fails, not anonymous.
+  Decision d =
+      auth.Authorize(Req(FormatBasicAuthorization("alice", ""), "public/a", Action::kPull));
+  EXPECT_EQ(d.verdict, Verdict::kUnauthorized);
+  EXPECT_EQ(d.failure, "bad_password");
+}
+
 TEST_F(AuthenticatorTest, BearerCallersGetWhatTheirTokenGrants) {
   Authenticator auth = Make(true, "https://host/v2/token");
   auto issued = issuer_->Issue("bob", "registry.test", {{"repository", "a/x", {"pull", "push"}}});

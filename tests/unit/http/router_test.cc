@@ -273,9 +273,9 @@ TEST_F(RouterTest, AccessLogWritesOneLinePerRequestToAFile) {
   EXPECT_NE(text.find("method=PUT path=/echo status=200 bytes_in=5 bytes_out=6 "),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("request_id=log-1 route=echo\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("request_id=log-1 route=echo user=-\n"), std::string::npos) << text;
   EXPECT_NE(text.find("method=GET path=/gone status=404 "), std::string::npos) << text;
-  EXPECT_NE(text.find("request_id=log-2 route=none\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("request_id=log-2 route=none user=-\n"), std::string::npos) << text;
   EXPECT_NE(text.find("remote=127.0.0.1:"), std::string::npos) << text;
   // Reopen after a rotation: later lines go to the new file.
   std::filesystem::rename(path, path + ".1");

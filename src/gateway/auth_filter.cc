@@ -1,0 +1,264 @@
+#include "gateway/auth_filter.h"
+
+#include "common/log.h"
+#include "common/log_throttle.h"
+#include "common/metrics.h"
+#include "gateway/registry_internal.h"
+#include "registry/names.h"
+#include "registry/route.h"
+
+namespace wharf {
+namespace {
+
+using auth::Action;
+using auth::Scope;
+using auth::Verdict;
+
+Scope RepositoryScope(const std::string& name, Action action) {
+  Scope s{"repository", "", name, {}};
+  switch (action) {
+    case Action::kPull:
+      s.actions = {"pull"};
+      break;
+    case Action::kPush:
+      s.actions = {"pull", "push"};  // what clients ask for before a push
+      break;
+    default:
+      s.actions = {std::string(auth::ActionName(action))};
+      break;
+  }
+  return s;
+}
+
+RequiredAccess Repository(std::string name, Action action) {
+  RequiredAccess need;
+  need.kind = RequiredAccess::Kind::kRepository;
+  need.scopes = {RepositoryScope(name, action)};
+  need.repository = std::move(name);
+  need.action = action;
+  return need;
+}
+
+bool IsRead(http::verb method) { return method == http::verb::get || method == http::verb::head; }
+
+// Reads need pull; DELETE needs delete; anything else needs push (PUT, and methods the
+// handlers answer 405 for, so that an anonymous caller learns nothing from the 405).
+Action ContentAction(http::verb method) {
+  if (IsRead(method)) return Action::kPull;
+  if (method == http::verb::delete_) return Action::kDelete;
+  return Action::kPush;
+}
+
+RequiredAccess ForRegistry(http::verb method, std::string_view path, std::string_view from) {
+  auto route = ParseRoute(path);
+  if (!route) return {};  // the handler answers 404 / NAME_INVALID: nothing to protect
+  RequiredAccess need;
+  switch (route->kind) {
+    case RouteKind::kBase:
+      need.kind = RequiredAccess::Kind::kIdentity;
+      return need;
+    case RouteKind::kCatalog:
+      need.kind = RequiredAccess::Kind::kCatalog;
+      need.scopes = {Scope{"registry", "", "catalog", {"*"}}};
+      return need;
+    case RouteKind::kTagsList:
+    case RouteKind::kReferrers:
+      return Repository(std::move(route->name), Action::kPull);
+    case RouteKind::kManifest:
+    case RouteKind::kBlob:
+      return Repository(std::move(route->name), ContentAction(method));
+    case RouteKind::kUploadStart:
+      need = Repository(std::move(route->name), Action::kPush);
+      if (!from.empty() && ValidRepositoryName(from) && from != need.repository) {
+        need.scopes.push_back(RepositoryScope(std::string(from), Action::kPull));
+      }
+      return need;
+    case RouteKind::kUpload:
+      return Repository(std::move(route->name), Action::kPush);
+  }
+  return need;
+}
+
+RequiredAccess ForFiles(http::verb method, std::string_view path) {
+  RequiredAccess need;
+  need.kind = RequiredAccess::Kind::kFiles;
+  bool collection = path == "/files" || path == "/files/";
+  if (!collection && IsRead(method)) {
+    need.action = Action::kFilesRead;
+  } else if (!collection && method == http::verb::delete_) {
+    need.action = Action::kFilesDelete;
+  } else {
+    need.action = Action::kFilesWrite;
+  }
+  return need;
+}
+
+// A Host header fit to name the token realm (host or host:port, or an IPv6 literal).
+bool SaneHost(std::string_view host) {
+  if (host.empty() || host.size() > 255) return false;
+  for (char c : host) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+CounterMetric& AuthFailureCounter(const std::string& reason) {
+  return Metrics().Counter("wharf_gateway_auth_failures_total",
+                           "Requests refused for their credentials (bad_password, unknown_user, "
+                           "malformed, bad_token, unsupported_scheme, account_mismatch), "
+                           "throttled, or denied.",
+                           {{"reason", reason}});
+}
+
+bool IsWrite(http::verb method) { return !IsRead(method) && method != http::verb::options; }
+
+RequiredAccess RequiredAccessFor(std::string_view route, http::verb method, std::string_view path,
+                                 std::string_view from) {
+  if (route == "registry") return ForRegistry(method, path, from);
+  if (route == "files") return ForFiles(method, path);
+  return {};
+}
+
+std::string_view RemoteAddress(std::string_view remote) {
+  if (remote.starts_with('[')) {
+    size_t close = remote.find(']');
+    return close == std::string_view::npos ? remote : remote.substr(1, close - 1);
+  }
+  size_t colon = remote.rfind(':');
+  return colon == std::string_view::npos ? remote : remote.substr(0, colon);
+}
+
+AuthAnswer DecideAccess(const auth::Authenticator& auth, const RequiredAccess& need,
+                        std::string_view authorization, std::string_view remote,
+                        std::string_view host) {
+  AuthAnswer a;
+  if (need.kind == RequiredAccess::Kind::kNone) {
+    a.proceed = true;
+    a.decision.verdict = Verdict::kAllow;
+    return a;
+  }
+  std::string realm = SaneHost(host) ? "http://" + std::string(host) + "/v2/token" : "/v2/token";
+  auth::AuthRequest r;
+  r.authorization = authorization;
+  r.remote = remote;
+  r.repository = need.repository;
+  r.action = need.action;
+  r.scopes = need.scopes;
+  r.token_realm = realm;
+  switch (need.kind) {
+    case RequiredAccess::Kind::kIdentity:
+      a.decision = auth.Identify(r);
+      if (a.decision.verdict == Verdict::kAllow && a.decision.caller.principal.anonymous()) {
+        a.decision.verdict = Verdict::kUnauthorized;
+        a.decision.challenge = auth.ChallengeFor(r);
+      }
+      break;
+    case RequiredAccess::Kind::kCatalog:
+      a.decision = auth.Identify(r);
+      break;
+    default:
+      a.decision = auth.Authorize(r);
+      break;
+  }
+  switch (a.decision.verdict) {
+    case Verdict::kAllow:
+      a.proceed = true;
+      break;
+    case Verdict::kUnauthorized:
+      a.status = 401;
+      a.error = OciError::kUnauthorized;
+      a.message = a.decision.failure.empty() ? "authentication required"
+                                             : "authentication failed: invalid credentials";
+      a.headers.emplace_back("WWW-Authenticate", a.decision.challenge);
+      break;
+    case Verdict::kDenied:
+      a.status = 403;
+      a.error = OciError::kDenied;
+      a.message = "requested access to the resource is denied: " +
+                  std::string(auth::ActionName(need.action)) +
+                  (need.repository.empty() ? std::string() : " on " + need.repository);
+      break;
+    case Verdict::kThrottled:
+      a.status = 429;
+      a.error = OciError::kTooManyRequests;
+      a.message = "too many failed logins from this address; retry later";
+      a.headers.emplace_back("Retry-After", std::to_string(a.decision.retry_after.count()));
+      break;
+  }
+  return a;
+}
+
+awaitable<Filter::Result> ReadOnlyFilter::OnRequest(Exchange& ex) {
+  const std::string& route = ex.context().route;
+  if ((route != "registry" && route != "files") || !IsWrite(ex.method())) {
+    co_return Result::kContinue;
+  }
+  static auto& refused = Metrics().Counter("wharf_gateway_read_only_refused_total",
+                                           "Writes refused because the gateway is read-only.");
+  refused.Inc();
+  if (route == "registry") ex.AddHeader("Docker-Distribution-API-Version", "registry/2.0");
+  ex.AddHeader("Allow", "GET, HEAD");
+  co_await registry::SendError(ex, OciError::kUnsupported,
+                               "the registry is read-only (maintenance): writes are refused, "
+                               "reads go on");
+  co_return Result::kStop;
+}
+
+awaitable<Filter::Result> AuthFilter::OnRequest(Exchange& ex) {
+  static Logger log = GetLogger("gateway");
+  static LogThrottle throttled_log;
+  const std::string& route = ex.context().route;
+  std::string from;
+  if (route == "registry" && ex.method() == http::verb::post && ex.query("mount")) {
+    from = ex.query("from").value_or("");
+  }
+  RequiredAccess need = RequiredAccessFor(route, ex.method(), ex.path(), from);
+  if (need.kind == RequiredAccess::Kind::kNone) co_return Result::kContinue;
+  std::string_view remote = RemoteAddress(ex.remote());
+  AuthAnswer a = DecideAccess(auth_->authenticator(), need, ex.header(http::field::authorization),
+                              remote, ex.header(http::field::host));
+  const auth::Decision& d = a.decision;
+  if (!d.failure.empty()) {
+    AuthFailureCounter(d.failure).Inc();
+    bool log_it = true;
+    std::string held;
+    if (d.failure == "throttled") {
+      auto n = throttled_log.Admit();
+      log_it = n.has_value();
+      if (n && *n > 0) held = " held_back=" + std::to_string(*n);
+    }
+    if (log_it) {
+      log->warn("auth failure reason={} remote={} route={} path={} request_id={} {}{}", d.failure,
+                remote, route, ex.path(), ex.request_id(), d.failure_detail, held);
+    }
+  } else if (d.verdict == Verdict::kDenied) {
+    AuthFailureCounter("denied").Inc();
+    log->info("access denied remote={} user={} action={} repository={} request_id={}", remote,
+              d.caller.principal.name, auth::ActionName(need.action), need.repository,
+              ex.request_id());
+  }
+  if (!d.caller.principal.anonymous()) {
+    Principal p;
+    p.subject = d.caller.principal.name;
+    if (d.caller.token) {
+      for (const auth::AccessEntry& e : d.caller.token->access) {
+        p.scopes.push_back(auth::FormatScope(Scope{e.type, "", e.name, e.actions}));
+      }
+    }
+    ex.context().principal = std::move(p);
+  }
+  if (a.proceed) {
+    auth_->Remember(ex, d.caller);
+    co_return Result::kContinue;
+  }
+  if (route == "registry") ex.AddHeader("Docker-Distribution-API-Version", "registry/2.0");
+  for (auto& [name, value] : a.headers) ex.AddHeader(name, value);
+  co_await registry::SendError(ex, a.error, a.message, nlohmann::json(), a.status);
+  co_return Result::kStop;
+}
+
+}  // namespace wharf

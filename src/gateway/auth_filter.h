@@ -1,0 +1,94 @@
+// The gateway's access control in its filter chain (http/router.h), before any handler runs:
+//
+//   ReadOnlyFilter   --read-only: every write to /v2 or /files answers 405 UNSUPPORTED.
+//   AuthFilter       maps the request to the access it needs (RequiredAccessFor), asks the
+//                    Authenticator, and answers 401 UNAUTHORIZED with the challenge, 403
+//                    DENIED or 429 TOOMANYREQUESTS with Retry-After; otherwise it records the
+//                    caller in the request context (and the access log) and lets it through.
+//
+// What each route needs:
+//   /healthz /metrics /v2/token        nothing (the token endpoint checks its own credentials)
+//   GET /v2/                           an identity (no credentials: 401, clients rely on it)
+//   /v2/_catalog                       any caller; the handler lists what it may pull
+//   tags/list, referrers, GET/HEAD manifests and blobs       pull
+//   PUT manifests, uploads (POST/PATCH/PUT/GET/DELETE)      push (a mount also pull on
+//                                                          `from`, checked by the handler)
+//   DELETE manifests and blobs         delete
+//   /files: GET/HEAD files:read, POST files:write, DELETE files:delete
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "auth/authenticator.h"
+#include "common/asio.h"
+#include "common/metrics.h"
+#include "gateway/auth_config.h"
+#include "http/router.h"
+#include "registry/errors.h"
+
+namespace wharf {
+
+struct RequiredAccess {
+  enum class Kind {
+    kNone,        // open (ops routes, the token endpoint, paths no route takes)
+    kIdentity,    // an authenticated caller (GET /v2/)
+    kCatalog,     // any caller, identified if credentials are sent
+    kRepository,  // `action` on `repository`
+    kFiles,       // `action` (a file action)
+  };
+  Kind kind = Kind::kNone;
+  std::string repository;
+  auth::Action action = auth::Action::kPull;
+  std::vector<auth::Scope> scopes;  // what a Bearer challenge asks for
+  bool operator==(const RequiredAccess&) const = default;
+};
+
+// The access a request needs (the table above). `route` is the router's route name
+// ("registry", "files", "token", "healthz", ...); `from` the query's `from` of a mount
+// (adds a pull scope on it to the challenge). Pure: no I/O.
+RequiredAccess RequiredAccessFor(std::string_view route, http::verb method, std::string_view path,
+                                 std::string_view from = {});
+
+// True for a method that changes something (everything but GET, HEAD and OPTIONS).
+bool IsWrite(http::verb method);
+
+// The filter's answer for one request, HTTP-free so that it is tested without a server.
+struct AuthAnswer {
+  bool proceed = false;  // let the request through (decision.caller is who calls)
+  unsigned status = 0;   // else answer this...
+  OciError error = OciError::kUnauthorized;
+  std::string message;
+  std::vector<std::pair<std::string, std::string>> headers;  // WWW-Authenticate, Retry-After
+  auth::Decision decision;
+};
+
+// `authorization`: the header's value; `remote`: the peer's address (no port); `host`: the
+// request's Host (names this gateway's token realm).
+AuthAnswer DecideAccess(const auth::Authenticator& auth, const RequiredAccess& need,
+                        std::string_view authorization, std::string_view remote,
+                        std::string_view host);
+
+// wharf_gateway_auth_failures_total{reason}.
+CounterMetric& AuthFailureCounter(const std::string& reason);
+
+// The address of "ip:port" ("[::1]:80" and "::1:80" too), for the login throttle.
+std::string_view RemoteAddress(std::string_view remote);
+
+class ReadOnlyFilter : public Filter {
+ public:
+  awaitable<Result> OnRequest(Exchange& ex) override;
+};
+
+class AuthFilter : public Filter {
+ public:
+  explicit AuthFilter(GatewayAuth* auth) : auth_(auth) {}
+  awaitable<Result> OnRequest(Exchange& ex) override;
+
+ private:
+  GatewayAuth* auth_;  // outlives the router
+};
+
+}  // namespace wharf

@@ -1,0 +1,306 @@
+// The gateway's auth filter without a server: which access each route needs, and what hostile
+// Authorization headers get (a 401, never a 500 or a crash).
+#include "gateway/auth_filter.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "auth/base64.h"
+#include "auth/credentials.h"
+#include "gateway/auth_token.h"
+#include "unit/auth/test_files.h"
+#include "unit/auth/test_keys.h"
+
+namespace wharf {
+namespace {
+
+using auth::Action;
+using auth::Scope;
+using Kind = RequiredAccess::Kind;
+
+constexpr char kHtpasswd[] =
+    "alice:$2y$05$tlRGztm6hjoeTlRAEdNL4O8zGZ2oOcM5m88DZip2YFzNyywlvEwqK\n";  // password "secret"
+constexpr char kPolicy[] = R"(
+rules:
+  - repositories: ["a/*"]
+    users: [alice]
+    actions: [pull, push]
+  - repositories: ["public/**"]
+    anonymous: true
+    actions: [pull]
+)";
+
+Scope Repo(std::string name, std::vector<std::string> actions) {
+  return Scope{"repository", "", std::move(name), std::move(actions)};
+}
+
+TEST(RequiredAccessTest, RegistryRoutesNeedTheSpecsActions) {
+  using http::verb;
+  struct Case {
+    verb method;
+    std::string path;
+    Kind kind;
+    std::string repo;
+    Action action;
+  };
+  const std::vector<Case> cases = {
+      {verb::get, "/v2/", Kind::kIdentity, "", Action::kPull},
+      {verb::get, "/v2", Kind::kIdentity, "", Action::kPull},
+      {verb::get, "/v2/_catalog", Kind::kCatalog, "", Action::kPull},
+      {verb::get, "/v2/a/b/tags/list", Kind::kRepository, "a/b", Action::kPull},
+      {verb::get, "/v2/a/manifests/latest", Kind::kRepository, "a", Action::kPull},
+      {verb::head, "/v2/a/manifests/latest", Kind::kRepository, "a", Action::kPull},
+      {verb::put, "/v2/a/manifests/latest", Kind::kRepository, "a", Action::kPush},
+      {verb::delete_, "/v2/a/manifests/sha256:" + std::string(64, 'a'), Kind::kRepository, "a",
+       Action::kDelete},
+      {verb::get, "/v2/a/blobs/sha256:" + std::string(64, 'a'), Kind::kRepository, "a",
+       Action::kPull},
+      {verb::delete_, "/v2/a/blobs/sha256:" + std::string(64, 'a'), Kind::kRepository, "a",
+       Action::kDelete},
+      {verb::post, "/v2/a/blobs/uploads/", Kind::kRepository, "a", Action::kPush},
+      {verb::patch, "/v2/a/blobs/uploads/" + std::string(32, 'f'), Kind::kRepository, "a",
+       Action::kPush},
+      {verb::get, "/v2/a/blobs/uploads/" + std::string(32, 'f'), Kind::kRepository, "a",
+       Action::kPush},
+      {verb::delete_, "/v2/a/blobs/uploads/" + std::string(32, 'f'), Kind::kRepository, "a",
+       Action::kPush},
+      {verb::get, "/v2/a/referrers/sha256:" + std::string(64, 'a'), Kind::kRepository, "a",
+       Action::kPull},
+      // A name that holds an endpoint's word is still a name.
+      {verb::get, "/v2/x/blobs/y/manifests/1", Kind::kRepository, "x/blobs/y", Action::kPull},
+      // Methods the handlers refuse with 405 still need push, so nobody learns from a 405.
+      {verb::post, "/v2/a/manifests/latest", Kind::kRepository, "a", Action::kPush},
+  };
+  for (const Case& c : cases) {
+    RequiredAccess need = RequiredAccessFor("registry", c.method, c.path);
+    EXPECT_EQ(need.kind, c.kind) << c.path;
+    EXPECT_EQ(need.repository, c.repo) << c.path;
+    if (c.kind == Kind::kRepository) {
+      EXPECT_EQ(need.action, c.action) << c.path;
+    }
+  }
+}
+
+TEST(RequiredAccessTest, ChallengeScopesAreWhatClientsAskFor) {
+  RequiredAccess pull = RequiredAccessFor("registry", http::verb::get, "/v2/team/app/tags/list");
+  EXPECT_EQ(pull.scopes, (std::vector<Scope>{Repo("team/app", {"pull"})}));
+  RequiredAccess push =
+      RequiredAccessFor("registry", http::verb::post, "/v2/team/app/blobs/uploads/");
+  EXPECT_EQ(push.scopes, (std::vector<Scope>{Repo("team/app", {"pull", "push"})}));
+  RequiredAccess mount =
+      RequiredAccessFor("registry", http::verb::post, "/v2/team/app/blobs/uploads/", "lib/base");
+  EXPECT_EQ(mount.scopes,
+            (std::vector<Scope>{Repo("team/app", {"pull", "push"}), Repo("lib/base", {"pull"})}));
+  // A `from` outside the name grammar adds nothing to the challenge.
+  RequiredAccess bad =
+      RequiredAccessFor("registry", http::verb::post, "/v2/a/blobs/uploads/", "Bad\",scope=\"x");
+  EXPECT_EQ(bad.scopes.size(), 1u);
+  RequiredAccess catalog = RequiredAccessFor("registry", http::verb::get, "/v2/_catalog");
+  std::vector<Scope> want{Scope{"registry", "", "catalog", {"*"}}};
+  EXPECT_EQ(catalog.scopes, want);
+}
+
+TEST(RequiredAccessTest, FilesOpsAndUnknownPaths) {
+  EXPECT_EQ(RequiredAccessFor("files", http::verb::post, "/files").action, Action::kFilesWrite);
+  EXPECT_EQ(RequiredAccessFor("files", http::verb::get, "/files/" + std::string(32, 'a')).action,
+            Action::kFilesRead);
+  EXPECT_EQ(
+      RequiredAccessFor("files", http::verb::delete_, "/files/" + std::string(32, 'a')).action,
+      Action::kFilesDelete);
+  EXPECT_EQ(RequiredAccessFor("files", http::verb::get, "/files").action, Action::kFilesWrite);
+  EXPECT_EQ(RequiredAccessFor("healthz", http::verb::get, "/healthz").kind, Kind::kNone);
+  EXPECT_EQ(RequiredAccessFor("metrics", http::verb::get, "/metrics").kind, Kind::kNone);
+  EXPECT_EQ(RequiredAccessFor("token", http::verb::get, "/v2/token").kind, Kind::kNone);
+  EXPECT_EQ(RequiredAccessFor("", http::verb::get, "/nothing").kind, Kind::kNone);
+  // Paths that name no endpoint are answered 404 by the handler: nothing to protect.
+  EXPECT_EQ(RequiredAccessFor("registry", http::verb::get, "/v2/a/nothing").kind, Kind::kNone);
+}
+
+TEST(RequiredAccessTest, WritesAndRemoteAddresses) {
+  EXPECT_FALSE(IsWrite(http::verb::get));
+  EXPECT_FALSE(IsWrite(http::verb::head));
+  EXPECT_TRUE(IsWrite(http::verb::put));
+  EXPECT_TRUE(IsWrite(http::verb::patch));
+  EXPECT_TRUE(IsWrite(http::verb::delete_));
+  EXPECT_TRUE(IsWrite(http::verb::post));
+  EXPECT_EQ(RemoteAddress("10.1.2.3:5000"), "10.1.2.3");
+  EXPECT_EQ(RemoteAddress("[::1]:80"), "::1");
+  EXPECT_EQ(RemoteAddress("::1:80"), "::1");
+  EXPECT_EQ(RemoteAddress("noport"), "noport");
+}
+
+TEST(QueryValuesTest, EveryValueDecoded) {
+  std::string_view q = "service=reg&scope=repository%3Aa%2Fb%3Apull&scope=repository:c:push+x&x";
+  EXPECT_EQ(QueryValues(q, "scope"),
+            (std::vector<std::string>{"repository:a/b:pull", "repository:c:push x"}));
+  EXPECT_EQ(QueryValues(q, "service"), std::vector<std::string>{"reg"});
+  EXPECT_EQ(QueryValues(q, "x"), std::vector<std::string>{""});
+  EXPECT_TRUE(QueryValues(q, "account").empty());
+  EXPECT_TRUE(QueryValues("", "scope").empty());
+}
+
+class DecideAccessTest : public ::testing::Test {
+ protected:
+  DecideAccessTest() {
+    auth::ReplaceFile(dir_.File("htpasswd"), kHtpasswd);
+    auth::ReplaceFile(dir_.File("access.yaml"), kPolicy);
+    auth::TestKeyPem key = auth::MakeEcKey();
+    auth::ReplaceFile(dir_.File("key.pem"), key.private_pem);
+  }
+  std::unique_ptr<GatewayAuth> Load(bool tokens, uint32_t max_failures = 100) {
+    GatewayAuthOptions o;
+    o.htpasswd = dir_.File("htpasswd");
+    o.access = dir_.File("access.yaml");
+    if (tokens) {
+      o.token_key = dir_.File("key.pem");
+      o.token_service = "registry.test";
+    }
+    o.max_login_failures = max_failures;
+    auto g = GatewayAuth::Load(o);
+    EXPECT_TRUE(g.has_value()) << g.error().ToString();
+    return std::move(*g);
+  }
+  AuthAnswer Decide(const GatewayAuth& g, std::string_view authorization,
+                    http::verb method = http::verb::get,
+                    std::string_view path = "/v2/a/x/manifests/latest") {
+    return DecideAccess(g.authenticator(), RequiredAccessFor("registry", method, path),
+                        authorization, "10.0.0.1", "reg.example:5000");
+  }
+  auth::TempDir dir_;
+};
+
+TEST_F(DecideAccessTest, BaseEndpointWantsAnIdentity) {
+  auto g = Load(false);
+  AuthAnswer a = Decide(*g, "", http::verb::get, "/v2/");
+  EXPECT_FALSE(a.proceed);
+  EXPECT_EQ(a.status, 401u);
+  ASSERT_EQ(a.headers.size(), 1u);
+  EXPECT_EQ(a.headers[0].first, "WWW-Authenticate");
+  EXPECT_EQ(a.headers[0].second, "Basic realm=\"wharf\"");
+  AuthAnswer ok =
+      Decide(*g, auth::FormatBasicAuthorization("alice", "secret"), http::verb::get, "/v2/");
+  EXPECT_TRUE(ok.proceed);
+  EXPECT_EQ(ok.decision.caller.principal.name, "alice");
+}
+
+TEST_F(DecideAccessTest, BearerChallengeNamesThisGatewaysTokenRealmAndTheScope) {
+  auto g = Load(true);
+  AuthAnswer a = Decide(*g, "", http::verb::put, "/v2/team/app/manifests/v1");
+  EXPECT_EQ(a.status, 401u);
+  ASSERT_EQ(a.headers.size(), 1u);
+  EXPECT_EQ(a.headers[0].second,
+            "Bearer realm=\"http://reg.example:5000/v2/token\",service=\"registry.test\","
+            "scope=\"repository:team/app:pull,push\"");
+  // A Host fit for no URL does not end up in the challenge.
+  AuthAnswer odd =
+      DecideAccess(g->authenticator(), RequiredAccessFor("registry", http::verb::get, "/v2/"), "",
+                   "10.0.0.1", "x\"y");
+  EXPECT_EQ(odd.headers[0].second, "Bearer realm=\"/v2/token\",service=\"registry.test\"");
+}
+
+TEST_F(DecideAccessTest, PolicyDecidesDeniedAndAnonymous) {
+  auto g = Load(false);
+  std::string alice = auth::FormatBasicAuthorization("alice", "secret");
+  EXPECT_TRUE(Decide(*g, alice, http::verb::put, "/v2/a/x/manifests/v1").proceed);
+  AuthAnswer denied = Decide(*g, alice, http::verb::put, "/v2/b/x/manifests/v1");
+  EXPECT_EQ(denied.status, 403u);
+  EXPECT_EQ(denied.error, OciError::kDenied);
+  EXPECT_TRUE(Decide(*g, "", http::verb::get, "/v2/public/x/manifests/v1").proceed);
+  AuthAnswer anon = Decide(*g, "", http::verb::get, "/v2/a/x/manifests/v1");
+  EXPECT_EQ(anon.status, 401u);
+  EXPECT_EQ(anon.error, OciError::kUnauthorized);
+  AuthAnswer wrong = Decide(*g, auth::FormatBasicAuthorization("alice", "nope"));
+  EXPECT_EQ(wrong.status, 401u);
+  EXPECT_EQ(wrong.decision.failure, "bad_password");
+}
+
+TEST_F(DecideAccessTest, HostileAuthorizationHeadersAreA401) {
+  auto g = Load(true);
+  auto b64 = [](std::string_view s) { return auth::Base64UrlEncode(s); };
+  std::string header = b64(R"({"alg":"ES256","typ":"JWT"})");
+  std::vector<std::string> hostile = {
+      "Basic " + std::string(64 * 1024, 'A'),
+      "Bearer " + std::string(64 * 1024, 'a'),
+      std::string(64 * 1024, 'x'),
+      "Basic !!!not-base64!!!",
+      "Basic " + auth::Base64UrlEncode("no-colon"),
+      "Basic =",
+      "Basic",
+      "Bearer",
+      "Bearer a.b",
+      "Bearer " + header + "." + b64("{}"),
+      "Bearer a.b.c.d.e.f.g.h.i",
+      "Bearer " + header + "." + b64("{not json") + "." + b64("sig"),
+      "Bearer " + b64("{not json") + "." + b64("{}") + "." + b64("sig"),
+      "Bearer " + b64(R"({"alg":"none"})") + "." + b64(R"({"sub":"alice"})") + ".",
+      "Bearer " + header + "." + b64(R"({"sub":"alice","exp":"soon","access":7})") + "." +
+          b64("sig"),
+      "Bearer " + b64("[1,2,3]") + "." + b64("null") + "." + b64(std::string(64, '\0')),
+      "Negotiate abc",
+      std::string("Basic \0\0\0", 9),
+  };
+  for (const std::string& h : hostile) {
+    AuthAnswer a = Decide(*g, h);
+    EXPECT_FALSE(a.proceed) << h.substr(0, 80);
+    EXPECT_EQ(a.status, 401u) << h.substr(0, 80);
+    EXPECT_EQ(a.error, OciError::kUnauthorized);
+    EXPECT_FALSE(a.decision.failure.empty()) << h.substr(0, 80);
+  }
+}
+
+TEST_F(DecideAccessTest, TooManyFailuresFromOneAddressAreThrottled) {
+  auto g = Load(false, 3);
+  std::string wrong = auth::FormatBasicAuthorization("alice", "wrong");
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Decide(*g, wrong).status, 401u);
+  AuthAnswer a = Decide(*g, auth::FormatBasicAuthorization("alice", "secret"));
+  EXPECT_EQ(a.status, 429u);
+  EXPECT_EQ(a.error, OciError::kTooManyRequests);
+  ASSERT_EQ(a.headers.size(), 1u);
+  EXPECT_EQ(a.headers[0].first, "Retry-After");
+  EXPECT_GE(std::stoi(a.headers[0].second), 1);
+  // Another address is not held back.
+  AuthAnswer other = DecideAccess(
+      g->authenticator(), RequiredAccessFor("registry", http::verb::get, "/v2/a/x/tags/list"),
+      auth::FormatBasicAuthorization("alice", "secret"), "10.0.0.2", "h");
+  EXPECT_TRUE(other.proceed);
+}
+
+TEST_F(DecideAccessTest, BadFilesStopTheStartWithOneLine) {
+  auth::ReplaceFile(dir_.File("weak"), "bob:$apr1$abcdefgh$0123456789012345678901\n");
+  GatewayAuthOptions o;
+  o.htpasswd = dir_.File("weak");
+  auto g = GatewayAuth::Load(o);
+  ASSERT_FALSE(g.has_value());
+  EXPECT_NE(g.error().message().find("--htpasswd"), std::string::npos) << g.error().ToString();
+  EXPECT_NE(g.error().message().find("bob"), std::string::npos) << g.error().ToString();
+  EXPECT_EQ(g.error().message().find('\n'), std::string::npos);
+
+  o = GatewayAuthOptions{};
+  o.access = dir_.File("missing.yaml");
+  EXPECT_FALSE(GatewayAuth::Load(o).has_value());
+
+  o = GatewayAuthOptions{};
+  auth::ReplaceFile(dir_.File("bad.yaml"), "rules: [{repositories: ['a'], actions: [pul]}]\n");
+  o.access = dir_.File("bad.yaml");
+  auto p = GatewayAuth::Load(o);
+  ASSERT_FALSE(p.has_value());
+  EXPECT_NE(p.error().message().find("--access"), std::string::npos) << p.error().ToString();
+
+  o = GatewayAuthOptions{};
+  o.token_public_keys = {dir_.File("key.pem")};
+  EXPECT_FALSE(GatewayAuth::Load(o).has_value());  // no --token-issuer/--token-service
+  o.token_issuer = "auth.example";
+  o.token_service = "reg";
+  EXPECT_FALSE(GatewayAuth::Load(o).has_value());  // no --auth-realm
+  o.realm = "https://auth.example/token";
+  EXPECT_TRUE(GatewayAuth::Load(o).has_value());
+  o.token_public_keys = {dir_.File("htpasswd")};
+  auto k = GatewayAuth::Load(o);
+  ASSERT_FALSE(k.has_value());
+  EXPECT_NE(k.error().message().find("--token-public-key"), std::string::npos)
+      << k.error().ToString();
+}
+
+}  // namespace
+}  // namespace wharf
