@@ -157,7 +157,7 @@ awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Shared> shared, std::shared
     if (!group) {
       st = group.error();
       if (attempt + 1 < ctx.cluster->max_write_attempts()) {
-        (void)co_await ctx.cluster->Refresh();
+        (void)co_await ctx.cluster->Refresh(ctx.request_id);
         exclude.clear();
         co_await SleepFor(std::chrono::milliseconds(500));
         continue;
@@ -176,7 +176,7 @@ awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Shared> shared, std::shared
     auto record = [meta, owner, refs] { return meta->RecordChunks(owner, refs); };
     st = co_await Offload(record);  // intent first: a crash leaves a collectable chunk
     if (!st.ok()) break;
-    st = co_await ctx.cluster->PutChunkToGroup(target, ref, piece->data);
+    st = co_await ctx.cluster->PutChunkToGroup(target, ref, piece->data, ctx.request_id);
     if (st.ok()) {
       piece->ref = ref;
       chunks_written.Inc();
@@ -246,7 +246,7 @@ awaitable<Status> ReadChunks(const BlobContext& ctx, const std::vector<ChunkRef>
   };
   auto start = [&ctx](const ChunkRef& ref) {
     auto f = std::make_shared<Fetch>(ctx.ex);
-    asio::co_spawn(ctx.ex, ctx.cluster->GetChunk(ref, 0, ref.size),
+    asio::co_spawn(ctx.ex, ctx.cluster->GetChunk(ref, 0, ref.size, ctx.request_id),
                    [f](std::exception_ptr e, Result<std::string> r) {
                      f->data =
                          e ? Result<std::string>(Err(Internal("chunk fetch threw"))) : std::move(r);

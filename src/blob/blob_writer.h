@@ -37,6 +37,9 @@ struct BlobContext {
   uint64_t chunk_size = 16u << 20;
   size_t max_inflight_chunks = 4;  // per writer: chunks being hashed/written at once
   Logger log;
+  // The id of the client request this work is for, sent with every chunk call (X-Request-Id)
+  // so that a chunkserver's log lines join the gateway's; empty: none.
+  std::string request_id;
 };
 
 class BlobWriter {

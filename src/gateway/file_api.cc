@@ -29,7 +29,7 @@ awaitable<void> PostFile(GatewayContext& ctx, Exchange& ex) {
   std::string content_type = header.empty() ? "application/octet-stream" : std::string(header);
   ExchangeSource body(ex);
   // A named argument: GCC 12 miscompiles a conditional's temporary inside a co_await.
-  Result<FileRecord> file = co_await ctx.blobs->PutFile(content_type, body);
+  Result<FileRecord> file = co_await ctx.blobs->PutFile(content_type, body, ex.request_id());
   if (!file) {
     aborted.Inc();
     if (file.error().code() != Code::kCancelled) {
@@ -46,7 +46,7 @@ awaitable<void> PostFile(GatewayContext& ctx, Exchange& ex) {
 }
 
 awaitable<void> GetFile(GatewayContext& ctx, Exchange& ex, std::string id) {
-  Result<OpenedFile> file = co_await ctx.blobs->OpenFile(std::move(id));
+  Result<OpenedFile> file = co_await ctx.blobs->OpenFile(std::move(id), ex.request_id());
   if (!file) {
     co_await RespondError(ex, file.error());
     co_return;

@@ -13,7 +13,8 @@ namespace {
 
 awaitable<void> GetBlob(GatewayContext& ctx, Exchange& ex, const Route& route,
                         const Digest& digest) {
-  Result<std::unique_ptr<BlobReader>> blob = co_await ctx.blobs->OpenBlob(route.name, digest);
+  Result<std::unique_ptr<BlobReader>> blob =
+      co_await ctx.blobs->OpenBlob(route.name, digest, ex.request_id());
   if (!blob) {
     if (blob.error().code() == Code::kNotFound) {
       co_await SendError(ex, OciError::kBlobUnknown,

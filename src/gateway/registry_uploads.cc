@@ -93,7 +93,7 @@ awaitable<void> PatchUpload(GatewayContext& ctx, Exchange& ex, Route route) {
   std::optional<BodyClaim> claim = co_await ParseClaim(ex, *u);
   if (!claim) co_return;
   ExchangeSource body(ex);
-  Result<uint64_t> end = co_await ctx.blobs->Append(*u, *claim, body);
+  Result<uint64_t> end = co_await ctx.blobs->Append(*u, *claim, body, ex.request_id());
   if (!end) {  // the session is as it was
     co_await SendUploadError(ctx, ex, u->repo(), u->id(), u->offset(), end.error(),
                              "write upload body");
@@ -129,7 +129,8 @@ awaitable<void> PutUpload(GatewayContext& ctx, Exchange& ex, Route route) {
   const uint64_t offset = u->offset();
   ExchangeSource source(ex);
   ByteSource* body = ex.chunked() || ex.content_length().value_or(0) > 0 ? &source : nullptr;
-  Result<BlobInfo> blob = co_await ctx.blobs->Commit(std::move(*u), *want, *claim, body);
+  Result<BlobInfo> blob =
+      co_await ctx.blobs->Commit(std::move(*u), *want, *claim, body, ex.request_id());
   if (!blob) {
     co_await SendUploadError(ctx, ex, std::move(repo), std::move(id), offset, blob.error(),
                              "commit blob");
@@ -143,7 +144,7 @@ awaitable<void> MonolithicUpload(GatewayContext& ctx, Exchange& ex, Route route)
   std::optional<Digest> want = co_await DigestParam(ex);
   if (!want) co_return;
   ExchangeSource body(ex);
-  Result<BlobInfo> blob = co_await ctx.blobs->PutBlob(route.name, *want, body);
+  Result<BlobInfo> blob = co_await ctx.blobs->PutBlob(route.name, *want, body, ex.request_id());
   if (!blob) {
     Status st = blob.error();
     if (st.code() == Code::kDigestMismatch) {
