@@ -137,7 +137,17 @@ int RunGateway(Args args) {
   app.add_option("--access-log", o.access_log,
                  "one line per request: off|stderr|FILE (appended; reopened on SIGHUP)")
       ->capture_default_str();
+  std::vector<std::string> trusted_proxies;
+  app.add_option("--public-url", o.public_url,
+                 "base of the absolute URLs sent to clients, e.g. https://registry.example.com");
+  app.add_option("--trusted-proxy", trusted_proxies,
+                 "address or network whose X-Forwarded-Proto/Host are believed (repeatable)");
+  bool refuse_foreign = false;
+  app.add_flag("--refuse-foreign-layers", refuse_foreign,
+               "refuse manifests whose foreign (non-distributable) layers were not pushed here");
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
+  o.trusted_proxies = SplitCommas(trusted_proxies);
+  o.allow_foreign_layers = !refuse_foreign;
   if (!SetLogLevel(log_level)) return ConfigError(role, "unknown --log-level " + log_level);
   auto cs = ParseBytes(chunk_size);
   if (!cs) return ConfigError(role, "--chunk-size: " + cs.error().message());

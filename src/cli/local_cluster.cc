@@ -53,6 +53,7 @@ Status LocalClusterOptions::Validate() const {
   }
   WHARF_RETURN_IF_ERROR(ValidateListen("--cluster-host", host + ":0"));
   WHARF_RETURN_IF_ERROR(ValidateListen("--listen", gateway_listen));
+  if (auto urls = PublicUrl::Make(public_url, trusted_proxies); !urls) return urls.error();
   if (reserve.value < 0 || (reserve.percent && reserve.value > 100)) {
     return InvalidArgument("--reserve must be 0%..100% or a size");
   }
@@ -129,6 +130,9 @@ Status LocalCluster::StartDaemons() {
   go.meta_url = "sqlite:" + data + "/meta.db";
   go.chunk_size = options_.chunk_size;
   go.access_log = options_.access_log;
+  go.public_url = options_.public_url;
+  go.trusted_proxies = options_.trusted_proxies;
+  go.allow_foreign_layers = options_.allow_foreign_layers;
   gateway_ = std::make_unique<Gateway>(loop(), go);
   if (Status st = gateway_->Start(); !st.ok()) {
     return Status(st.code(), "gateway: " + st.message());

@@ -47,6 +47,10 @@ struct LocalClusterOptions {
   std::chrono::milliseconds heartbeat{1000};
   // The gateway's request log: off | stderr | FILE (http/access_log.h).
   std::string access_log = "stderr";
+  // The gateway's public base URL and trusted proxies (GatewayOptions).
+  std::string public_url;
+  std::vector<std::string> trusted_proxies;
+  bool allow_foreign_layers = true;
 
   // kInvalidArgument naming the first bad option. Touches nothing.
   Status Validate() const;

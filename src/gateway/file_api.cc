@@ -5,6 +5,7 @@
 
 #include "common/metrics.h"
 #include "gateway/blob_serve.h"
+#include "http/conditional.h"
 #include "http/status_http.h"
 
 namespace wharf {
@@ -39,7 +40,7 @@ awaitable<void> PostFile(GatewayContext& ctx, Exchange& ex) {
     co_return;
   }
   stored.Inc();
-  ex.AddHeader("Location", "/files/" + file->id);
+  ex.AddHeader("Location", ctx.urls.Absolute(ex, "/files/" + file->id));
   ex.AddHeader("ETag", "\"" + file->digest.ToString() + "\"");
   json out = {{"id", file->id}, {"digest", file->digest.ToString()}, {"size", file->size}};
   (void)co_await ex.Respond(http::status::created, out.dump());
@@ -51,8 +52,10 @@ awaitable<void> GetFile(GatewayContext& ctx, Exchange& ex, std::string id) {
     co_await RespondError(ex, file.error());
     co_return;
   }
-  ex.AddHeader("ETag", "\"" + file->record.digest.ToString() + "\"");
+  const std::string etag = "\"" + file->record.digest.ToString() + "\"";
+  ex.AddHeader("ETag", etag);
   ex.AddHeader("Docker-Content-Digest", file->record.digest.ToString());
+  if (co_await RespondIfNotModified(ex, etag)) co_return;
   (void)co_await ServeBlob(ctx, ex, *file->reader, file->record.content_type);
 }
 

@@ -17,6 +17,7 @@
 #include "common/asio.h"
 #include "common/log.h"
 #include "gateway/garbage_collector.h"
+#include "gateway/public_url.h"
 #include "http/access_log.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -41,6 +42,12 @@ struct GatewayOptions {
   // garbage collector (which expires them). Empty: the system clock. Tests inject a fake.
   std::function<int64_t()> now_unix;
   std::string access_log = "stderr";  // off | stderr | FILE (http/access_log.h)
+  // The base of the absolute URLs the gateway sends (gateway/public_url.h): "" = from the
+  // request's Host; X-Forwarded-* are believed only from these addresses or networks.
+  std::string public_url;
+  std::vector<std::string> trusted_proxies;
+  // Manifests may name foreign (non-distributable) layers with URLs without their blobs here.
+  bool allow_foreign_layers = true;
 };
 
 // What every handler gets. Lives as long as the Gateway; used on the gateway's executor.
@@ -52,6 +59,7 @@ struct GatewayContext {
   const GatewayOptions* options = nullptr;
   Logger log;
   BlobService* blobs = nullptr;  // every content write and read of the handlers
+  PublicUrl urls;                // absolute URLs for Location headers
 };
 
 class Gateway {

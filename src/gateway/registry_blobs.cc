@@ -7,6 +7,7 @@
 
 #include "gateway/blob_serve.h"
 #include "gateway/registry_internal.h"
+#include "http/conditional.h"
 
 namespace wharf::registry {
 namespace {
@@ -25,8 +26,10 @@ awaitable<void> GetBlob(GatewayContext& ctx, Exchange& ex, const Route& route,
     co_return;
   }
   ex.AddHeader("Docker-Content-Digest", digest.ToString());
-  ex.AddHeader("ETag", "\"" + digest.ToString() + "\"");
+  const std::string etag = "\"" + digest.ToString() + "\"";
+  ex.AddHeader("ETag", etag);
   ex.AddHeader("Cache-Control", "max-age=31536000");
+  if (co_await RespondIfNotModified(ex, etag)) co_return;
   Status st = co_await ServeBlob(ctx, ex, **blob, "application/octet-stream");
   if (!st.ok()) {
     ctx.log->warn("blob read failed repo={} digest={} request_id={} err={}", route.name,

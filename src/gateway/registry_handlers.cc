@@ -41,16 +41,19 @@ awaitable<void> SendServerError(GatewayContext& ctx, Exchange& ex, Status st, st
   }
 }
 
-std::string BlobLocation(const std::string& name, const Digest& digest) {
-  return "/v2/" + name + "/blobs/" + digest.ToString();
+std::string BlobLocation(const GatewayContext& ctx, const Exchange& ex, const std::string& name,
+                         const Digest& digest) {
+  return ctx.urls.Absolute(ex, "/v2/" + name + "/blobs/" + digest.ToString());
 }
 
-std::string UploadLocation(const std::string& name, const std::string& upload_id) {
-  return "/v2/" + name + "/blobs/uploads/" + upload_id;
+std::string UploadLocation(const GatewayContext& ctx, const Exchange& ex, const std::string& name,
+                           const std::string& upload_id) {
+  return ctx.urls.Absolute(ex, "/v2/" + name + "/blobs/uploads/" + upload_id);
 }
 
-std::string ManifestLocation(const std::string& name, const Digest& digest) {
-  return "/v2/" + name + "/manifests/" + digest.ToString();
+std::string ManifestLocation(const GatewayContext& ctx, const Exchange& ex, const std::string& name,
+                             const Digest& digest) {
+  return ctx.urls.Absolute(ex, "/v2/" + name + "/manifests/" + digest.ToString());
 }
 
 std::string UploadRange(uint64_t offset) {
