@@ -1,6 +1,7 @@
 #include "blob/blob_writer.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "common/async.h"
@@ -148,12 +149,26 @@ awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Shared> shared, std::shared
   std::set<std::string, std::less<>> exclude;
   Status st = Unavailable("no writable group");
   const ChunkOwner owner = ChunkOwner::Upload(w.upload_id);
+  std::optional<std::chrono::steady_clock::time_point> wait_deadline;
   for (int attempt = 0; attempt < ctx.cluster->max_write_attempts(); ++attempt) {
     if (w.abandoned) {  // the writer is gone: nobody would list this chunk
       st = Cancelled("upload writer abandoned");
       break;
     }
     auto group = ctx.cluster->ChooseGroup(piece->data.size(), exclude);
+    if (!group && exclude.empty()) {
+      // No group is writable at all (members starting or catching up, a group just
+      // filled): wait a bounded time for one; waiting is not an attempt.
+      const auto now = std::chrono::steady_clock::now();
+      if (!wait_deadline) wait_deadline = now + ctx.writable_wait;
+      if (now < *wait_deadline) {
+        st = group.error();
+        (void)co_await ctx.cluster->Refresh(ctx.request_id);
+        co_await SleepFor(std::chrono::milliseconds(200));
+        --attempt;
+        continue;
+      }
+    }
     if (!group) {
       st = group.error();
       if (attempt + 1 < ctx.cluster->max_write_attempts()) {

@@ -59,7 +59,11 @@ awaitable<void> Chunkserver::HeartbeatLoop() {
       }
       reachable[master] = ok;
     }
-    co_await SleepFor(options_.heartbeat);
+    // Sleeps a heartbeat interval, or less when the state changes (catch-up ended): the
+    // master learns at once that this member serves.
+    heartbeat_wake_->expires_after(options_.heartbeat);
+    boost::system::error_code ec;
+    co_await heartbeat_wake_->async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
 }
 
@@ -104,6 +108,12 @@ awaitable<void> Chunkserver::CatchUp() {
         log_->warn("catch-up from peer failed peer={} err={}", peer.id, synced.error());
       }
       if (!syncing_) break;
+      if (peers.empty() && NothingToLearn(*map)) {
+        log_->info("every peer of group={} is known and empty: nothing to catch up, serving",
+                   options_.group);
+        syncing_ = false;
+        break;
+      }
       if (peers.empty() && std::chrono::steady_clock::now() - started > grace) {
         log_->info("no active peer in group={}: nothing to catch up from, serving", options_.group);
         syncing_ = false;
@@ -116,6 +126,21 @@ awaitable<void> Chunkserver::CatchUp() {
     }
     co_await SleepFor(options_.heartbeat / 2);
   }
+  if (heartbeat_wake_) heartbeat_wake_->cancel();  // report the new state now
+}
+
+bool Chunkserver::NothingToLearn(const ClusterMap& map) const {
+  const GroupInfo* g = map.FindGroup(options_.group);
+  if (!g) return false;
+  size_t peers = 0;
+  for (const auto& m : g->members) {
+    if (m.id == options_.id) continue;
+    // An offline peer may hold chunks it has not reported; one with chunks may hold some we
+    // lack (it becomes active after its own catch-up, and then we copy from it).
+    if (m.state == MemberState::kOffline || m.chunks > 0) return false;
+    ++peers;
+  }
+  return peers > 0;
 }
 
 awaitable<Result<uint64_t>> Chunkserver::SyncFrom(HttpClient& client, const MemberInfo& peer) {

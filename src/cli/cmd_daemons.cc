@@ -145,7 +145,14 @@ int RunGateway(Args args) {
   bool refuse_foreign = false;
   app.add_flag("--refuse-foreign-layers", refuse_foreign,
                "refuse manifests whose foreign (non-distributable) layers were not pushed here");
+  std::string writable_wait = "5s";
+  app.add_option("--writable-wait", writable_wait,
+                 "how long a write waits for a writable group before answering 503")
+      ->capture_default_str();
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
+  auto ww = ParseDuration(writable_wait);
+  if (!ww || ww->count() > 600'000) return ConfigError(role, "--writable-wait: bad duration");
+  o.writable_wait = *ww;
   o.trusted_proxies = SplitCommas(trusted_proxies);
   o.allow_foreign_layers = !refuse_foreign;
   if (!SetLogLevel(log_level)) return ConfigError(role, "unknown --log-level " + log_level);

@@ -60,6 +60,13 @@ int RunUp(Args args) {
     std::cout << "  chunkserver  " << m.address << "  (" << m.id << ", group " << m.group << ")\n";
   }
   std::cout << "  status:      wharf status --master " << cluster.master_address() << std::endl;
+  // "ready" only once a push would be taken: every member has reported and caught up.
+  if (Status st = cluster.WaitUntilWritable(std::chrono::seconds(30)); st.ok()) {
+    std::cout << "wharf up: ready" << std::endl;
+  } else {
+    GetLogger("wharf")->warn("the cluster is not writable yet ({}); see wharf status --master {}",
+                             st.message(), cluster.master_address());
+  }
 
   asio::io_context io;
   asio::signal_set signals(io, SIGINT, SIGTERM);

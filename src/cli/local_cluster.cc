@@ -140,6 +140,18 @@ Status LocalCluster::StartDaemons() {
   return Status::Ok();
 }
 
+Status LocalCluster::WaitUntilWritable(std::chrono::milliseconds timeout) {
+  if (!running_ || !gateway_) return Unavailable("the cluster is not running");
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    Status health;
+    RunOn(loops_[1 + chunkservers_.size()]->io.get_executor(),
+          [&] { health = gateway_->Health(); });
+    if (health.ok() || std::chrono::steady_clock::now() >= deadline) return health;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 void LocalCluster::Stop() {
   if (stopped_) return;
   stopped_ = true;

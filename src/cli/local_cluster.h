@@ -77,6 +77,9 @@ class LocalCluster {
   Status Start();
   // Stops every daemon and joins the threads. Idempotent.
   void Stop();
+  // Waits until the gateway sees a writable group (its /healthz would answer 200), at most
+  // `timeout`. Ok, or the gateway's last health error. After a successful Start().
+  Status WaitUntilWritable(std::chrono::milliseconds timeout);
 
   // Bound addresses ("127.0.0.1:40123"), valid after a successful Start().
   std::string master_address() const;

@@ -31,6 +31,8 @@ struct GatewayOptions {
   std::string meta_url;  // sqlite:PATH
   uint64_t chunk_size = 16u << 20;
   size_t max_inflight_chunks = 4;  // per upload: chunks being hashed/written at once
+  // A write finding no writable group waits this long for one before answering 503.
+  std::chrono::milliseconds writable_wait{5000};
   PlacementPolicy policy = PlacementPolicy::kMostFree;
   std::string named_group;
   uint64_t max_manifest_bytes = 4u << 20;

@@ -229,5 +229,28 @@ TEST_F(BlobWriterTest, ClientRequestIdTravelsWithEveryChunkCall) {
   }
 }
 
+// A write that finds no writable group (members still starting) waits for one, a bounded
+// time, instead of failing at once.
+TEST_F(BlobWriterTest, WriteWaitsForAWritableGroup) {
+  options_.writable_wait = std::chrono::milliseconds(5000);
+  cluster_.set_has_map(false);
+  asio::steady_timer later(io_, std::chrono::milliseconds(2500));
+  FakeChunkCluster* cluster = &cluster_;
+  later.async_wait([cluster](const boost::system::error_code&) { cluster->set_has_map(true); });
+  const std::string data = Pattern(2 * 4096, 3);
+  auto refs = WriteBlob(NewUpload(), data);
+  ASSERT_TRUE(refs.has_value()) << refs.error().ToString();
+  EXPECT_EQ(refs->size(), 2u);
+}
+
+TEST_F(BlobWriterTest, WriteGivesUpWhenNoGroupBecomesWritable) {
+  options_.writable_wait = std::chrono::milliseconds(200);
+  cluster_.set_max_write_attempts(1);
+  cluster_.set_has_map(false);
+  auto refs = WriteBlob(NewUpload(), Pattern(4096, 4));
+  ASSERT_FALSE(refs.has_value());
+  EXPECT_EQ(refs.error().code(), Code::kUnavailable);
+}
+
 }  // namespace
 }  // namespace wharf
