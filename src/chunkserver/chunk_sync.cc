@@ -124,7 +124,9 @@ awaitable<void> Chunkserver::CatchUp() {
       syncing_ = false;
       break;
     }
-    co_await SleepFor(options_.heartbeat / 2);
+    // Polls the map often: peers register within moments of each other.
+    co_await SleepFor(std::min<std::chrono::milliseconds>(options_.heartbeat / 2,
+                                                          std::chrono::milliseconds(200)));
   }
   if (heartbeat_wake_) heartbeat_wake_->cancel();  // report the new state now
 }

@@ -239,3 +239,42 @@ def test_refuse_foreign_layers_switch(proxied):
     body = small_image(reg, "win/app", [foreign_layer()])
     r = put_manifest(reg, "win/app", "ltsc", body)
     assert_oci_error(r, 400, "MANIFEST_BLOB_UNKNOWN")
+
+
+def test_wharf_up_is_writable_when_it_says_ready(wharf_bin, tmp_path):
+    """A push right after the "ready" line succeeds: skopeo and others do not retry a 503.
+    (Before, members stayed `syncing` for 3-4 s after the banner, even on an empty disk.)"""
+    import subprocess
+    import time
+
+    from cluster import free_port
+    port = free_port()
+    p = subprocess.Popen([wharf_bin, "up", "--data", str(tmp_path / "data"), "--listen",
+                          f"127.0.0.1:{port}", "--cluster-port", "0", "--reserve", "64MiB",
+                          "--access-log", "off"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        lines = []
+        while time.monotonic() < deadline:
+            line = p.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("wharf up: ready"):
+                break
+        assert lines and lines[-1].startswith("wharf up: ready"), "".join(lines)
+        # At once: a blob of several chunks, then a manifest.
+        data = os.urandom(3 << 20)
+        d = sha256_digest(data)
+        r = requests.post(f"http://127.0.0.1:{port}/v2/ready/app/blobs/uploads/",
+                          params={"digest": d}, data=data, timeout=30)
+        assert r.status_code == 201, (r.status_code, r.text)
+        r = requests.get(f"http://127.0.0.1:{port}/v2/ready/app/blobs/{d}", timeout=30)
+        assert r.status_code == 200 and r.content == data
+        # Members with nothing to catch up never wait out the grace: all are active now.
+        status = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        assert status.status_code == 200
+    finally:
+        p.kill()
+        p.wait(timeout=30)
