@@ -26,7 +26,16 @@ awaitable<void> Chunkserver::HeartbeatLoop() {
   static auto& failures = Metrics().Counter("wharf_chunkserver_heartbeat_failures_total",
                                             "Heartbeats a master did not accept.");
   std::map<std::string, bool> reachable;
+  // A write probe every ~10 s, and every heartbeat while writes fail (to notice recovery):
+  // a directory that cannot be written turns the member read-only even with no write load.
+  const uint64_t probe_every = std::max<uint64_t>(
+      1, static_cast<uint64_t>(std::chrono::milliseconds(10'000) / options_.heartbeat));
+  uint64_t beats = 0;
   while (!stopped_) {
+    if (beats++ % probe_every == 0 || !store_->Health().ok()) {
+      auto probe = [this] { return store_->ProbeWrite(); };
+      (void)co_await Offload(probe);
+    }
     auto get_space = [this] { return store_->Space(); };
     auto space = co_await Offload(get_space);
     HeartbeatReport r;

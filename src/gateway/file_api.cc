@@ -81,6 +81,13 @@ awaitable<void> HandleFiles(GatewayContext& ctx, Exchange& ex) {
     co_await RespondError(ex, Unsupported("use POST /files"));
     co_return;
   }
+  const http::verb m = ex.method();
+  if (m != http::verb::get && m != http::verb::head && m != http::verb::delete_) {
+    // The method is wrong whatever the id (a PUT of a new name is not how files are made).
+    ex.AddHeader("Allow", "GET, HEAD, DELETE");
+    co_await RespondError(ex, Unsupported("method not allowed: files are created by POST /files"));
+    co_return;
+  }
   std::string id(path.substr(kFilesPrefix.size()));
   if (!ValidFileId(id)) {
     co_await RespondError(ex, NotFound("no such file"));

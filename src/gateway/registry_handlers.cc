@@ -36,7 +36,9 @@ awaitable<void> SendServerError(GatewayContext& ctx, Exchange& ex, Status st, st
       co_return;
     default:
       ctx.log->error("registry failure op={} request_id={} err={}", what, ex.request_id(), st);
-      co_await SendError(ex, OciError::kInternal, what + ": " + st.ToString());
+      // The detail (SQL, an OS error) is logged above; the client gets the request id.
+      co_await SendError(ex, OciError::kInternal,
+                         what + " failed: internal error (request id " + ex.request_id() + ")");
       co_return;
   }
 }

@@ -278,3 +278,14 @@ def test_wharf_up_is_writable_when_it_says_ready(wharf_bin, tmp_path):
     finally:
         p.kill()
         p.wait(timeout=30)
+
+
+def test_files_wrong_method_is_405_whatever_the_id(wharf_registry):
+    reg = wharf_registry
+    for path in ("/files/x", "/files/not-an-id", "/files/" + "a" * 32):
+        r = requests.put(reg.url(path), data=b"data", timeout=10)
+        assert r.status_code == 405, (path, r.status_code)
+        assert set(r.headers["Allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "DELETE"}
+        assert r.json()["error"]["code"]
+    r = requests.get(reg.url("/files/x"), timeout=10)
+    assert r.status_code == 404
