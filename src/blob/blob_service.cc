@@ -78,9 +78,16 @@ awaitable<Result<Upload>> BlobService::ResumeUpload(std::string repo, std::strin
   co_return Upload{std::move(*s), std::move(*hasher)};
 }
 
+BlobContext BlobService::ContextFor(std::string request_id) const {
+  BlobContext ctx = ctx_;
+  ctx.request_id = std::move(request_id);
+  return ctx;
+}
+
 awaitable<Result<BlobService::Written>> BlobService::WriteBody(std::string upload_id, Hasher hasher,
-                                                               ByteSource& body) {
-  BlobWriter writer(ctx_, std::move(upload_id), std::move(hasher));
+                                                               ByteSource& body,
+                                                               std::string request_id) {
+  BlobWriter writer(ContextFor(std::move(request_id)), std::move(upload_id), std::move(hasher));
   Status st = co_await writer.WriteFrom(body);
   // Finish even after a failure: it waits for the chunks in flight.
   Result<std::vector<ChunkRef>> chunks = co_await writer.Finish();
@@ -95,9 +102,11 @@ awaitable<Result<BlobService::Written>> BlobService::WriteBody(std::string uploa
 
 awaitable<Result<BlobService::Written>> BlobService::AppendBody(Upload& upload,
                                                                 const BodyClaim& claim,
-                                                                ByteSource& body) {
+                                                                ByteSource& body,
+                                                                std::string request_id) {
   // The upload's hasher moves into the writer; the caller puts the writer's back.
-  Result<Written> w = co_await WriteBody(upload.id(), std::move(upload.hasher), body);
+  Result<Written> w =
+      co_await WriteBody(upload.id(), std::move(upload.hasher), body, std::move(request_id));
   if (!w) co_return Err(NotAConflict(std::move(w).error()));
   if (claim.range && w->bytes != claim.range->length) {
     co_await ReleaseWritten(w->chunks);
@@ -125,9 +134,10 @@ awaitable<void> BlobService::DropSession(std::string id) {
   }
 }
 
-awaitable<Result<uint64_t>> BlobService::Append(Upload& upload, BodyClaim claim, ByteSource& body) {
+awaitable<Result<uint64_t>> BlobService::Append(Upload& upload, BodyClaim claim, ByteSource& body,
+                                                std::string request_id) {
   if (Status st = CheckClaim(upload, claim); !st.ok()) co_return Err(std::move(st));
-  Result<Written> w = co_await AppendBody(upload, claim, body);
+  Result<Written> w = co_await AppendBody(upload, claim, body, std::move(request_id));
   if (!w) co_return Err(std::move(w).error());
   const uint64_t end = upload.offset() + w->bytes;
   std::string state = w->hasher.SaveState();
@@ -151,14 +161,16 @@ awaitable<Result<uint64_t>> BlobService::Append(Upload& upload, BodyClaim claim,
 }
 
 awaitable<Result<Digest>> BlobService::HashChunks(std::vector<ChunkRef> chunks, uint64_t size,
-                                                  DigestAlgorithm algorithm) {
+                                                  DigestAlgorithm algorithm,
+                                                  std::string request_id) {
   auto hasher = std::make_shared<Hasher>(algorithm);
   ByteSink sink = [hasher](std::string_view piece) -> awaitable<Status> {
     auto update = [&hasher, piece] { hasher->Update(piece); };
     co_await Offload(update);
     co_return Status::Ok();
   };
-  Status st = co_await ReadChunks(ctx_, chunks, 0, size, sink);
+  const BlobContext ctx = ContextFor(std::move(request_id));
+  Status st = co_await ReadChunks(ctx, chunks, 0, size, sink);
   if (!st.ok()) co_return Err(std::move(st));
   co_return hasher->Finish();
 }
@@ -187,12 +199,12 @@ awaitable<Result<BlobInfo>> BlobService::CommitSession(std::string repo, std::st
 }
 
 awaitable<Result<BlobInfo>> BlobService::Commit(Upload upload, Digest want, BodyClaim claim,
-                                                ByteSource* body) {
+                                                ByteSource* body, std::string request_id) {
   if (Status st = CheckClaim(upload, claim); !st.ok()) co_return Err(std::move(st));
   std::vector<ChunkRef> chunks = std::move(upload.session.chunks);
   uint64_t size = upload.offset();
   if (body) {
-    Result<Written> w = co_await AppendBody(upload, claim, *body);
+    Result<Written> w = co_await AppendBody(upload, claim, *body, request_id);
     if (!w) co_return Err(std::move(w).error());
     chunks.insert(chunks.end(), w->chunks.begin(), w->chunks.end());
     size += w->bytes;
@@ -202,7 +214,7 @@ awaitable<Result<BlobInfo>> BlobService::Commit(Upload upload, Digest want, Body
   if (want.algorithm() == DigestAlgorithm::kSha256) {
     actual = upload.hasher.Finish();
   } else {
-    Result<Digest> d = co_await HashChunks(chunks, size, want.algorithm());
+    Result<Digest> d = co_await HashChunks(chunks, size, want.algorithm(), request_id);
     if (!d) co_return Err(d.error());
     actual = *d;
   }
@@ -216,10 +228,12 @@ awaitable<Status> BlobService::Cancel(const Upload& upload) {
   co_return co_await Offload(drop);
 }
 
-awaitable<Result<BlobInfo>> BlobService::PutBlob(std::string repo, Digest want, ByteSource& body) {
+awaitable<Result<BlobInfo>> BlobService::PutBlob(std::string repo, Digest want, ByteSource& body,
+                                                 std::string request_id) {
   Result<std::string> id = co_await StartUpload(repo);
   if (!id) co_return Err(id.error());
-  Result<Written> w = co_await WriteBody(*id, Hasher(want.algorithm()), body);
+  Result<Written> w =
+      co_await WriteBody(*id, Hasher(want.algorithm()), body, std::move(request_id));
   if (!w) {
     co_await DropSession(*id);
     co_return Err(std::move(w).error());
@@ -251,13 +265,14 @@ awaitable<Result<bool>> BlobService::Mount(std::string repo, Digest digest,
 // ---- Blob reads and deletes ----
 
 awaitable<Result<std::unique_ptr<BlobReader>>> BlobService::OpenBlob(std::string repo,
-                                                                     Digest digest) {
+                                                                     Digest digest,
+                                                                     std::string request_id) {
   MetaStore* meta = ctx_.meta;
   auto get = [meta, &repo, &digest] { return meta->GetLinkedBlob(repo, digest); };
   Result<BlobRecord> blob = co_await Offload(get);
   if (blob) {
-    co_return std::unique_ptr<BlobReader>(
-        std::make_unique<ChunkReader>(ctx_, std::move(blob->chunks), blob->size));
+    co_return std::unique_ptr<BlobReader>(std::make_unique<ChunkReader>(
+        ContextFor(std::move(request_id)), std::move(blob->chunks), blob->size));
   }
   if (blob.error().code() != Code::kNotFound) co_return Err(blob.error());
   co_return co_await read_through_->OpenBlob(std::move(repo), std::move(digest));
@@ -275,14 +290,15 @@ awaitable<Status> BlobService::DeleteBlob(std::string repo, Digest digest) {
 
 // ---- Plain files ----
 
-awaitable<Result<FileRecord>> BlobService::PutFile(std::string content_type, ByteSource& body) {
+awaitable<Result<FileRecord>> BlobService::PutFile(std::string content_type, ByteSource& body,
+                                                   std::string request_id) {
   MetaStore* meta = ctx_.meta;
   UploadSession session;
   session.id = RandomHex(16);
   auto create = [meta, session] { return meta->CreateUpload(session); };
   Status st = co_await Offload(create);
   if (!st.ok()) co_return Err(std::move(st));
-  Result<Written> w = co_await WriteBody(session.id, Hasher(), body);
+  Result<Written> w = co_await WriteBody(session.id, Hasher(), body, std::move(request_id));
   FileRecord file;
   if (w) {
     file.id = RandomHex(16);
@@ -307,13 +323,14 @@ awaitable<Result<FileRecord>> BlobService::PutFile(std::string content_type, Byt
   co_return file;
 }
 
-awaitable<Result<OpenedFile>> BlobService::OpenFile(std::string id) {
+awaitable<Result<OpenedFile>> BlobService::OpenFile(std::string id, std::string request_id) {
   MetaStore* meta = ctx_.meta;
   auto get = [meta, id] { return meta->GetFile(id); };
   Result<FileRecord> file = co_await Offload(get);
   if (!file) co_return Err(file.error());
   OpenedFile out;
-  out.reader = std::make_unique<ChunkReader>(ctx_, file->chunks, file->size);
+  out.reader =
+      std::make_unique<ChunkReader>(ContextFor(std::move(request_id)), file->chunks, file->size);
   out.record = std::move(*file);
   co_return out;
 }

@@ -76,6 +76,9 @@ class BlobService {
   void Subscribe(EventSubscriber subscriber) { events_.Subscribe(std::move(subscriber)); }
   const BlobContext& context() const { return ctx_; }
 
+  // `request_id` (every method that moves chunk bytes takes one; may be empty) names the
+  // client request the chunk calls are for: it travels to the chunkservers as X-Request-Id.
+
   // ---- Blob uploads (OCI) ----
 
   // A new, empty session in `repo`; returns its id.
@@ -92,19 +95,22 @@ class BlobService {
   // offset first (what was written is released). kConflict: the body's length differs from
   // the claimed range (released). kNotFound: the session vanished. Errors of `body`
   // (kCancelled, kInvalidArgument) and of the cluster (kUnavailable) as they come.
-  awaitable<Result<uint64_t>> Append(Upload& upload, BodyClaim claim, ByteSource& body);
+  awaitable<Result<uint64_t>> Append(Upload& upload, BodyClaim claim, ByteSource& body,
+                                     std::string request_id = {});
 
   // Appends `body` when given (the same checks as Append; a refused body leaves the session
   // as it was), verifies `want` over every byte and commits the blob. kDigestMismatch: the
   // content hashes otherwise; the session is deleted. kNotFound: the session vanished.
-  awaitable<Result<BlobInfo>> Commit(Upload upload, Digest want, BodyClaim claim, ByteSource* body);
+  awaitable<Result<BlobInfo>> Commit(Upload upload, Digest want, BodyClaim claim, ByteSource* body,
+                                     std::string request_id = {});
 
   // Deletes the session; its chunks become garbage. kNotFound.
   awaitable<Status> Cancel(const Upload& upload);
 
   // A monolithic upload: a session of its own, `body`, and Commit. kDigestMismatch as Commit;
   // on any failure nothing stays.
-  awaitable<Result<BlobInfo>> PutBlob(std::string repo, Digest want, ByteSource& body);
+  awaitable<Result<BlobInfo>> PutBlob(std::string repo, Digest want, ByteSource& body,
+                                      std::string request_id = {});
 
   // Links blob `digest` into `repo`: from repository `from` when given (it must link the
   // blob), else any stored blob of that digest. false: nothing to mount (the caller falls back
@@ -114,7 +120,8 @@ class BlobService {
   // ---- Blob reads and deletes ----
 
   // The blob as linked in `repo`, else from the read-through source. kNotFound.
-  awaitable<Result<std::unique_ptr<BlobReader>>> OpenBlob(std::string repo, Digest digest);
+  awaitable<Result<std::unique_ptr<BlobReader>>> OpenBlob(std::string repo, Digest digest,
+                                                          std::string request_id = {});
 
   // Removes the blob's link from `repo` (the blob goes with its last link). kNotFound: not
   // linked.
@@ -123,9 +130,10 @@ class BlobService {
   // ---- Plain files ----
 
   // Stores `body` as a new file. Errors of the body and the cluster as Append; nothing stays.
-  awaitable<Result<FileRecord>> PutFile(std::string content_type, ByteSource& body);
+  awaitable<Result<FileRecord>> PutFile(std::string content_type, ByteSource& body,
+                                        std::string request_id = {});
   // kNotFound.
-  awaitable<Result<OpenedFile>> OpenFile(std::string id);
+  awaitable<Result<OpenedFile>> OpenFile(std::string id, std::string request_id = {});
   // kNotFound.
   awaitable<Status> DeleteFile(std::string id);
 
@@ -146,18 +154,22 @@ class BlobService {
 
  private:
   struct Written;
-  awaitable<Result<Written>> WriteBody(std::string upload_id, Hasher hasher, ByteSource& body);
+  // The service's context for one client request: chunk calls carry its id.
+  BlobContext ContextFor(std::string request_id) const;
+  awaitable<Result<Written>> WriteBody(std::string upload_id, Hasher hasher, ByteSource& body,
+                                       std::string request_id);
   // Streams `body` under the upload and checks its length against the claim; on a refusal
   // or failure nothing of it stays live.
   // Its hasher moves into the writer: on success the caller takes Written::hasher back.
-  awaitable<Result<Written>> AppendBody(Upload& upload, const BodyClaim& claim, ByteSource& body);
+  awaitable<Result<Written>> AppendBody(Upload& upload, const BodyClaim& claim, ByteSource& body,
+                                        std::string request_id);
   awaitable<void> ReleaseWritten(const std::vector<ChunkRef>& chunks);
   awaitable<void> DropSession(std::string id);
   awaitable<Result<BlobInfo>> CommitSession(std::string repo, std::string upload_id, Digest want,
                                             Digest actual, uint64_t size,
                                             std::vector<ChunkRef> chunks);
   awaitable<Result<Digest>> HashChunks(std::vector<ChunkRef> chunks, uint64_t size,
-                                       DigestAlgorithm algorithm);
+                                       DigestAlgorithm algorithm, std::string request_id);
 
   BlobContext ctx_;
   NoReadThrough none_;

@@ -1,6 +1,7 @@
 #include "blob/blob_writer.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "common/async.h"
@@ -148,16 +149,30 @@ awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Shared> shared, std::shared
   std::set<std::string, std::less<>> exclude;
   Status st = Unavailable("no writable group");
   const ChunkOwner owner = ChunkOwner::Upload(w.upload_id);
+  std::optional<std::chrono::steady_clock::time_point> wait_deadline;
   for (int attempt = 0; attempt < ctx.cluster->max_write_attempts(); ++attempt) {
     if (w.abandoned) {  // the writer is gone: nobody would list this chunk
       st = Cancelled("upload writer abandoned");
       break;
     }
     auto group = ctx.cluster->ChooseGroup(piece->data.size(), exclude);
+    if (!group && exclude.empty()) {
+      // No group is writable at all (members starting or catching up, a group just
+      // filled): wait a bounded time for one; waiting is not an attempt.
+      const auto now = std::chrono::steady_clock::now();
+      if (!wait_deadline) wait_deadline = now + ctx.writable_wait;
+      if (now < *wait_deadline) {
+        st = group.error();
+        (void)co_await ctx.cluster->Refresh(ctx.request_id);
+        co_await SleepFor(std::chrono::milliseconds(200));
+        --attempt;
+        continue;
+      }
+    }
     if (!group) {
       st = group.error();
       if (attempt + 1 < ctx.cluster->max_write_attempts()) {
-        (void)co_await ctx.cluster->Refresh();
+        (void)co_await ctx.cluster->Refresh(ctx.request_id);
         exclude.clear();
         co_await SleepFor(std::chrono::milliseconds(500));
         continue;
@@ -176,7 +191,7 @@ awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Shared> shared, std::shared
     auto record = [meta, owner, refs] { return meta->RecordChunks(owner, refs); };
     st = co_await Offload(record);  // intent first: a crash leaves a collectable chunk
     if (!st.ok()) break;
-    st = co_await ctx.cluster->PutChunkToGroup(target, ref, piece->data);
+    st = co_await ctx.cluster->PutChunkToGroup(target, ref, piece->data, ctx.request_id);
     if (st.ok()) {
       piece->ref = ref;
       chunks_written.Inc();
@@ -246,7 +261,7 @@ awaitable<Status> ReadChunks(const BlobContext& ctx, const std::vector<ChunkRef>
   };
   auto start = [&ctx](const ChunkRef& ref) {
     auto f = std::make_shared<Fetch>(ctx.ex);
-    asio::co_spawn(ctx.ex, ctx.cluster->GetChunk(ref, 0, ref.size),
+    asio::co_spawn(ctx.ex, ctx.cluster->GetChunk(ref, 0, ref.size, ctx.request_id),
                    [f](std::exception_ptr e, Result<std::string> r) {
                      f->data =
                          e ? Result<std::string>(Err(Internal("chunk fetch threw"))) : std::move(r);

@@ -12,6 +12,7 @@
 // active member (verified, with failover) while the previous one is handed to the sink.
 #pragma once
 
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -36,7 +37,13 @@ struct BlobContext {
   MetaStore* meta = nullptr;
   uint64_t chunk_size = 16u << 20;
   size_t max_inflight_chunks = 4;  // per writer: chunks being hashed/written at once
+  // How long a chunk write waits for a writable group when there is none (e.g. members
+  // still starting) before it fails with kUnavailable.
+  std::chrono::milliseconds writable_wait{5000};
   Logger log;
+  // The id of the client request this work is for, sent with every chunk call (X-Request-Id)
+  // so that a chunkserver's log lines join the gateway's; empty: none.
+  std::string request_id;
 };
 
 class BlobWriter {

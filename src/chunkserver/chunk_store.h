@@ -159,9 +159,15 @@ class ChunkStore {
   // Capacity, free space and reserve, summed over the data directories. kIOError.
   virtual Result<SpaceInfo> Space() = 0;
 
-  // Ok, or the sticky kIOError recorded by the first failed fsync: the store then refuses
-  // every mutation and the chunkserver should report itself read-only.
+  // Ok, or why the chunkserver should report itself read-only: the sticky kIOError recorded
+  // by the first failed fsync (the store then refuses every mutation, until a restart), or a
+  // write fault — a chunk write or probe that could not create, write or rename a file (a
+  // read-only remount, an immutable directory) — until a ProbeWrite() succeeds.
   virtual Status Health() = 0;
+
+  // Creates, writes, syncs and removes a small file in every data directory. A failure is
+  // recorded as a write fault (see Health()); success clears one. Returns the probe's result.
+  virtual Status ProbeWrite() = 0;
 };
 
 }  // namespace wharf

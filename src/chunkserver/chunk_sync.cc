@@ -26,7 +26,16 @@ awaitable<void> Chunkserver::HeartbeatLoop() {
   static auto& failures = Metrics().Counter("wharf_chunkserver_heartbeat_failures_total",
                                             "Heartbeats a master did not accept.");
   std::map<std::string, bool> reachable;
+  // A write probe every ~10 s, and every heartbeat while writes fail (to notice recovery):
+  // a directory that cannot be written turns the member read-only even with no write load.
+  const uint64_t probe_every = std::max<uint64_t>(
+      1, static_cast<uint64_t>(std::chrono::milliseconds(10'000) / options_.heartbeat));
+  uint64_t beats = 0;
   while (!stopped_) {
+    if (beats++ % probe_every == 0 || !store_->Health().ok()) {
+      auto probe = [this] { return store_->ProbeWrite(); };
+      (void)co_await Offload(probe);
+    }
     auto get_space = [this] { return store_->Space(); };
     auto space = co_await Offload(get_space);
     HeartbeatReport r;
@@ -59,7 +68,11 @@ awaitable<void> Chunkserver::HeartbeatLoop() {
       }
       reachable[master] = ok;
     }
-    co_await SleepFor(options_.heartbeat);
+    // Sleeps a heartbeat interval, or less when the state changes (catch-up ended): the
+    // master learns at once that this member serves.
+    heartbeat_wake_->expires_after(options_.heartbeat);
+    boost::system::error_code ec;
+    co_await heartbeat_wake_->async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
 }
 
@@ -104,6 +117,12 @@ awaitable<void> Chunkserver::CatchUp() {
         log_->warn("catch-up from peer failed peer={} err={}", peer.id, synced.error());
       }
       if (!syncing_) break;
+      if (peers.empty() && NothingToLearn(*map)) {
+        log_->info("every peer of group={} is known and empty: nothing to catch up, serving",
+                   options_.group);
+        syncing_ = false;
+        break;
+      }
       if (peers.empty() && std::chrono::steady_clock::now() - started > grace) {
         log_->info("no active peer in group={}: nothing to catch up from, serving", options_.group);
         syncing_ = false;
@@ -114,8 +133,25 @@ awaitable<void> Chunkserver::CatchUp() {
       syncing_ = false;
       break;
     }
-    co_await SleepFor(options_.heartbeat / 2);
+    // Polls the map often: peers register within moments of each other.
+    co_await SleepFor(std::min<std::chrono::milliseconds>(options_.heartbeat / 2,
+                                                          std::chrono::milliseconds(200)));
   }
+  if (heartbeat_wake_) heartbeat_wake_->cancel();  // report the new state now
+}
+
+bool Chunkserver::NothingToLearn(const ClusterMap& map) const {
+  const GroupInfo* g = map.FindGroup(options_.group);
+  if (!g) return false;
+  size_t peers = 0;
+  for (const auto& m : g->members) {
+    if (m.id == options_.id) continue;
+    // An offline peer may hold chunks it has not reported; one with chunks may hold some we
+    // lack (it becomes active after its own catch-up, and then we copy from it).
+    if (m.state == MemberState::kOffline || m.chunks > 0) return false;
+    ++peers;
+  }
+  return peers > 0;
 }
 
 awaitable<Result<uint64_t>> Chunkserver::SyncFrom(HttpClient& client, const MemberInfo& peer) {

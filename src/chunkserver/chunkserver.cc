@@ -114,6 +114,7 @@ Status Chunkserver::Start() {
   server_->Start();
   log_->info("chunkserver listening id={} group={} addr={} chunks={} dirs={}", options_.id,
              options_.group, addr_, store_->Count(), options_.dirs.size());
+  heartbeat_wake_.emplace(ex_);
   asio::co_spawn(ex_, HeartbeatLoop(), asio::detached);
   asio::co_spawn(ex_, CatchUp(), asio::detached);
   asio::co_spawn(ex_, ScrubLoop(), asio::detached);

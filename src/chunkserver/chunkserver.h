@@ -77,6 +77,10 @@ class Chunkserver {
   awaitable<Result<ClusterMap>> FetchMap(HttpClient& client);
   // Active peers of this group in `map` (not this member).
   std::vector<MemberInfo> ActivePeers(const ClusterMap& map) const;
+  // True when the map lists at least one peer of this group and every peer is online and
+  // holds no chunk: nobody has anything this member could lack (a new cluster, or new members
+  // starting together), so it need not wait out the catch-up grace.
+  bool NothingToLearn(const ClusterMap& map) const;
   // Copies all of the peer's chunks this store lacks. Returns how many were fetched.
   awaitable<Result<uint64_t>> SyncFrom(HttpClient& client, const MemberInfo& peer);
   // Fetches one chunk from `peer_addr` into the store, verifying its checksum.
@@ -96,6 +100,7 @@ class Chunkserver {
   std::unique_ptr<Router> router_;  // outlives server_
   std::unique_ptr<Server> server_;
   std::atomic<bool> syncing_{true};
+  std::optional<asio::steady_timer> heartbeat_wake_;  // the heartbeat loop's sleep (Start())
   std::atomic<bool> stopped_{false};
   std::atomic<uint64_t> busy_{0};
   std::string addr_;

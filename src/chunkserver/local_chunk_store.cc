@@ -68,6 +68,9 @@ struct LocalChunkStore::Counters {
                                         "Unexpected files ignored by the startup scan.", l)),
         failed(Metrics().Gauge("wharf_chunkserver_store_failed",
                                "1 after a failed fsync: the store refuses writes.", l)),
+        write_faults(Metrics().Gauge(
+            "wharf_chunkserver_store_write_fault",
+            "1 while chunk writes fail (until a write probe succeeds): reported read-only.", l)),
         fsync_seconds(Metrics().Histogram("wharf_chunkserver_fsync_seconds",
                                           "Latency of chunk and directory fsyncs.", l)) {}
   CounterMetric& writes;
@@ -79,6 +82,7 @@ struct LocalChunkStore::Counters {
   CounterMetric& no_space;
   CounterMetric& unknown_files;
   GaugeMetric& failed;
+  GaugeMetric& write_faults;
   HistogramMetric& fsync_seconds;
 };
 
@@ -105,7 +109,7 @@ class LocalChunkWriter : public ChunkWriter {
           fmt::format("chunk {}: more than the announced {} bytes", id_, header_.size)));
     }
     if (Status st = store_->CheckSticky(); !st.ok()) return Finish(st);
-    if (Status st = file_->Append(data, n); !st.ok()) return Finish(st);
+    if (Status st = file_->Append(data, n); !st.ok()) return Finish(store_->NoteWriteFault(st));
     hasher_.Update(data, n);
     written_ += n;
     return Status::Ok();
@@ -372,7 +376,50 @@ Status LocalChunkStore::SetSticky(const Status& st) {
   return st;
 }
 
-Status LocalChunkStore::Health() { return CheckSticky(); }
+Status LocalChunkStore::NoteWriteFault(const Status& st) {
+  if (st.code() != Code::kIOError) return st;
+  std::lock_guard lock(mu_);
+  if (write_fault_.ok()) {
+    write_fault_ = IOError("writes fail: " + st.message());
+    counters_->write_faults.Set(1);
+    log_->error("chunk write failed, reporting read-only until a write probe succeeds err={}", st);
+  }
+  return st;
+}
+
+Status LocalChunkStore::Health() {
+  WHARF_RETURN_IF_ERROR(CheckSticky());
+  std::lock_guard lock(mu_);
+  return write_fault_;
+}
+
+Status LocalChunkStore::ProbeWrite() {
+  Status st;
+  for (size_t d = 0; d < dirs_.size() && st.ok(); ++d) {
+    const std::string path = TmpDir(d) + "/.write-probe-" + RandomHex(8);
+    auto file = env_->NewWritableFile(path);
+    if (!file) {
+      st = file.error();
+      break;
+    }
+    static constexpr char kProbe[] = "wharf write probe\n";
+    st = (*file)->Append(kProbe, sizeof(kProbe) - 1);
+    if (st.ok()) st = (*file)->Sync();
+    if (st.ok()) st = (*file)->Close();
+    file->reset();
+    Status removed = env_->Remove(path);
+    if (st.ok() && !removed.ok() && removed.code() != Code::kNotFound) st = removed;
+    if (!st.ok()) st = IOError(fmt::format("data directory {}: {}", dirs_[d], st.message()));
+  }
+  if (!st.ok()) return NoteWriteFault(st);
+  std::lock_guard lock(mu_);
+  if (!write_fault_.ok()) {
+    write_fault_ = Status::Ok();
+    counters_->write_faults.Set(0);
+    log_->info("write probe succeeded: chunk store writable again");
+  }
+  return st;
+}
 
 void LocalChunkStore::BeginMutation(std::unique_lock<std::mutex>& lock, const std::string& id) {
   mutation_done_.wait(lock, [&] { return mutating_.count(id) == 0; });
@@ -415,7 +462,7 @@ Result<std::unique_ptr<ChunkWriter>> LocalChunkStore::BeginWrite(const std::stri
   if (!st.ok()) {
     ReleaseSpace(dir, file_bytes);
     counters_->write_failures.Inc();
-    return Err(st);
+    return Err(NoteWriteFault(st));
   }
   return std::unique_ptr<ChunkWriter>(
       std::make_unique<LocalChunkWriter>(this, id, dir, header, tmp, std::move(*file)));
@@ -451,9 +498,9 @@ Status LocalChunkStore::Publish(const std::string& id, size_t dir, const std::st
 // Called with `id` marked as mutating (so no other commit/delete of it runs), mu_ unlocked.
 Status LocalChunkStore::RenameIntoPlace(const std::string& id, size_t dir,
                                         const std::string& tmp_path) {
-  WHARF_RETURN_IF_ERROR(EnsureSubdir(dir, id));
+  if (Status st = EnsureSubdir(dir, id); !st.ok()) return NoteWriteFault(st);
   std::string path = ChunkPath(dir, id);
-  WHARF_RETURN_IF_ERROR(env_->Rename(tmp_path, path));
+  if (Status st = env_->Rename(tmp_path, path); !st.ok()) return NoteWriteFault(st);
   std::string parent = ChunkDir(dir, id);
   Status st = Timed(counters_->fsync_seconds, [&] { return env_->SyncDir(parent); });
   if (!st.ok()) {

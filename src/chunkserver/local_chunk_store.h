@@ -88,6 +88,7 @@ class LocalChunkStore : public ChunkStore {
   uint64_t Count() override;
   Result<SpaceInfo> Space() override;
   Status Health() override;
+  Status ProbeWrite() override;
 
   // The path of chunk `id`'s file, or "" if the store does not hold it (tests corrupt it).
   std::string ChunkPathForTest(const std::string& id);
@@ -121,6 +122,9 @@ class LocalChunkStore : public ChunkStore {
   // Records an fsync failure: from now on every mutation fails.
   Status SetSticky(const Status& st);
   Status CheckSticky();
+  // Records a failed file operation of a write (not an fsync): Health() reports it until a
+  // ProbeWrite() succeeds. Returns `st`.
+  Status NoteWriteFault(const Status& st);
   // Waits until no commit/delete of `id` is in flight, then marks one in flight.
   void BeginMutation(std::unique_lock<std::mutex>& lock, const std::string& id);
   void EndMutation(const std::string& id);
@@ -143,6 +147,7 @@ class LocalChunkStore : public ChunkStore {
   std::mutex mu_;
   std::condition_variable mutation_done_;
   Status sticky_;                          // guarded by mu_
+  Status write_fault_;                     // guarded by mu_
   std::map<std::string, Entry> index_;     // guarded by mu_; sorted for List
   std::set<std::string> mutating_;         // guarded by mu_; ids with a commit/delete running
   std::vector<uint64_t> pending_;          // guarded by mu_; bytes of writes in progress per dir

@@ -128,4 +128,6 @@ Result<SpaceInfo> ValidatingChunkStore::Space() {
 
 Status ValidatingChunkStore::Health() { return inner_->Health(); }
 
+Status ValidatingChunkStore::ProbeWrite() { return inner_->ProbeWrite(); }
+
 }  // namespace wharf

@@ -42,6 +42,7 @@ class ValidatingChunkStore : public ChunkStore {
   uint64_t Count() override;
   Result<SpaceInfo> Space() override;
   Status Health() override;
+  Status ProbeWrite() override;
 
  private:
   friend class ValidatingChunkWriter;

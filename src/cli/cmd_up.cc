@@ -36,7 +36,17 @@ int RunUp(Args args) {
   app.add_option("--access-log", o.access_log, "the gateway's request log: off|stderr|FILE")
       ->capture_default_str();
   AddGatewayAuthFlags(app, &o.gateway_auth, &token_ttl);
+  std::vector<std::string> trusted_proxies;
+  app.add_option("--public-url", o.public_url,
+                 "base of the absolute URLs sent to clients, e.g. https://registry.example.com");
+  app.add_option("--trusted-proxy", trusted_proxies,
+                 "address or network whose X-Forwarded-Proto/Host are believed (repeatable)");
+  bool refuse_foreign = false;
+  app.add_flag("--refuse-foreign-layers", refuse_foreign,
+               "refuse manifests whose foreign (non-distributable) layers were not pushed here");
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
+  o.trusted_proxies = SplitCommas(trusted_proxies);
+  o.allow_foreign_layers = !refuse_foreign;
   if (!SetLogLevel(log_level)) return ConfigError(role, "unknown --log-level " + log_level);
   if (Status st = FinishGatewayAuthFlags(token_ttl, &o.gateway_auth); !st.ok()) {
     return ConfigError(role, st.message());
@@ -57,6 +67,13 @@ int RunUp(Args args) {
     std::cout << "  chunkserver  " << m.address << "  (" << m.id << ", group " << m.group << ")\n";
   }
   std::cout << "  status:      wharf status --master " << cluster.master_address() << std::endl;
+  // "ready" only once a push would be taken: every member has reported and caught up.
+  if (Status st = cluster.WaitUntilWritable(std::chrono::seconds(30)); st.ok()) {
+    std::cout << "wharf up: ready" << std::endl;
+  } else {
+    GetLogger("wharf")->warn("the cluster is not writable yet ({}); see wharf status --master {}",
+                             st.message(), cluster.master_address());
+  }
 
   asio::io_context io;
   asio::signal_set signals(io, SIGINT, SIGTERM);

@@ -53,6 +53,7 @@ Status LocalClusterOptions::Validate() const {
   }
   WHARF_RETURN_IF_ERROR(ValidateListen("--cluster-host", host + ":0"));
   WHARF_RETURN_IF_ERROR(ValidateListen("--listen", gateway_listen));
+  if (auto urls = PublicUrl::Make(public_url, trusted_proxies); !urls) return urls.error();
   if (reserve.value < 0 || (reserve.percent && reserve.value > 100)) {
     return InvalidArgument("--reserve must be 0%..100% or a size");
   }
@@ -134,11 +135,26 @@ Status LocalCluster::StartDaemons() {
   go.chunk_size = options_.chunk_size;
   go.access_log = options_.access_log;
   go.auth = options_.gateway_auth;
+  go.public_url = options_.public_url;
+  go.trusted_proxies = options_.trusted_proxies;
+  go.allow_foreign_layers = options_.allow_foreign_layers;
   gateway_ = std::make_unique<Gateway>(loop(), go);
   if (Status st = gateway_->Start(); !st.ok()) {
     return Status(st.code(), "gateway: " + st.message());
   }
   return Status::Ok();
+}
+
+Status LocalCluster::WaitUntilWritable(std::chrono::milliseconds timeout) {
+  if (!running_ || !gateway_) return Unavailable("the cluster is not running");
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    Status health;
+    RunOn(loops_[1 + chunkservers_.size()]->io.get_executor(),
+          [&] { health = gateway_->Health(); });
+    if (health.ok() || std::chrono::steady_clock::now() >= deadline) return health;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 void LocalCluster::Stop() {

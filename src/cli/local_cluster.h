@@ -52,6 +52,10 @@ struct LocalClusterOptions {
   std::string access_log = "stderr";
   // The gateway's access control (--htpasswd, --access, --token-*, --read-only).
   GatewayAuthOptions gateway_auth;
+  // The gateway's public base URL and trusted proxies (GatewayOptions).
+  std::string public_url;
+  std::vector<std::string> trusted_proxies;
+  bool allow_foreign_layers = true;
 
   // kInvalidArgument naming the first bad option. Touches nothing.
   Status Validate() const;
@@ -78,6 +82,9 @@ class LocalCluster {
   Status Start();
   // Stops every daemon and joins the threads. Idempotent.
   void Stop();
+  // Waits until the gateway sees a writable group (its /healthz would answer 200), at most
+  // `timeout`. Ok, or the gateway's last health error. After a successful Start().
+  Status WaitUntilWritable(std::chrono::milliseconds timeout);
 
   // Bound addresses ("127.0.0.1:40123"), valid after a successful Start().
   std::string master_address() const;

@@ -48,7 +48,11 @@ awaitable<void> ClusterClient::RefreshLoop() {
     } else if (uint64_t failures = refresh_log_.Reset(); failures > 0) {
       log_->info("cluster map refresh works again after {} failures", failures);
     }
-    auto wait = st.ok() ? options_.refresh : std::chrono::milliseconds(500);
+    // Sooner while nothing is writable (members starting, a group filled): writes are
+    // waiting for the first map that shows a writable group.
+    auto wait = !st.ok()     ? std::chrono::milliseconds(500)
+                : writable() ? options_.refresh
+                             : std::chrono::milliseconds(200);
     for (auto waited = std::chrono::milliseconds(0); waited < wait && !refresh_now_ && !stopped_;
          waited += std::chrono::milliseconds(100)) {
       co_await SleepFor(std::chrono::milliseconds(100));

@@ -5,6 +5,7 @@
 
 #include "common/metrics.h"
 #include "gateway/blob_serve.h"
+#include "http/conditional.h"
 #include "http/status_http.h"
 
 namespace wharf {
@@ -29,7 +30,7 @@ awaitable<void> PostFile(GatewayContext& ctx, Exchange& ex) {
   std::string content_type = header.empty() ? "application/octet-stream" : std::string(header);
   ExchangeSource body(ex);
   // A named argument: GCC 12 miscompiles a conditional's temporary inside a co_await.
-  Result<FileRecord> file = co_await ctx.blobs->PutFile(content_type, body);
+  Result<FileRecord> file = co_await ctx.blobs->PutFile(content_type, body, ex.request_id());
   if (!file) {
     aborted.Inc();
     if (file.error().code() != Code::kCancelled) {
@@ -39,20 +40,22 @@ awaitable<void> PostFile(GatewayContext& ctx, Exchange& ex) {
     co_return;
   }
   stored.Inc();
-  ex.AddHeader("Location", "/files/" + file->id);
+  ex.AddHeader("Location", ctx.urls.Absolute(ex, "/files/" + file->id));
   ex.AddHeader("ETag", "\"" + file->digest.ToString() + "\"");
   json out = {{"id", file->id}, {"digest", file->digest.ToString()}, {"size", file->size}};
   (void)co_await ex.Respond(http::status::created, out.dump());
 }
 
 awaitable<void> GetFile(GatewayContext& ctx, Exchange& ex, std::string id) {
-  Result<OpenedFile> file = co_await ctx.blobs->OpenFile(std::move(id));
+  Result<OpenedFile> file = co_await ctx.blobs->OpenFile(std::move(id), ex.request_id());
   if (!file) {
     co_await RespondError(ex, file.error());
     co_return;
   }
-  ex.AddHeader("ETag", "\"" + file->record.digest.ToString() + "\"");
+  const std::string etag = "\"" + file->record.digest.ToString() + "\"";
+  ex.AddHeader("ETag", etag);
   ex.AddHeader("Docker-Content-Digest", file->record.digest.ToString());
+  if (co_await RespondIfNotModified(ex, etag)) co_return;
   (void)co_await ServeBlob(ctx, ex, *file->reader, file->record.content_type);
 }
 
@@ -76,6 +79,13 @@ awaitable<void> HandleFiles(GatewayContext& ctx, Exchange& ex) {
     }
     ex.AddHeader("Allow", "POST");
     co_await RespondError(ex, Unsupported("use POST /files"));
+    co_return;
+  }
+  const http::verb m = ex.method();
+  if (m != http::verb::get && m != http::verb::head && m != http::verb::delete_) {
+    // The method is wrong whatever the id (a PUT of a new name is not how files are made).
+    ex.AddHeader("Allow", "GET, HEAD, DELETE");
+    co_await RespondError(ex, Unsupported("method not allowed: files are created by POST /files"));
     co_return;
   }
   std::string id(path.substr(kFilesPrefix.size()));

@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "gateway/auth_config.h"
 #include "gateway/garbage_collector.h"
+#include "gateway/public_url.h"
 #include "http/access_log.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -31,6 +32,8 @@ struct GatewayOptions {
   std::string meta_url;  // sqlite:PATH or postgres://... (meta/meta_store.h OpenMetaStore)
   uint64_t chunk_size = 16u << 20;
   size_t max_inflight_chunks = 4;  // per upload: chunks being hashed/written at once
+  // A write finding no writable group waits this long for one before answering 503.
+  std::chrono::milliseconds writable_wait{5000};
   PlacementPolicy policy = PlacementPolicy::kMostFree;
   std::string named_group;
   uint64_t max_manifest_bytes = 4u << 20;
@@ -44,6 +47,12 @@ struct GatewayOptions {
   std::string access_log = "stderr";  // off | stderr | FILE (http/access_log.h)
   // Who may do what (gateway/auth_config.h). Nothing configured: the gateway is open.
   GatewayAuthOptions auth;
+  // The base of the absolute URLs the gateway sends (gateway/public_url.h): "" = from the
+  // request's Host; X-Forwarded-* are believed only from these addresses or networks.
+  std::string public_url;
+  std::vector<std::string> trusted_proxies;
+  // Manifests may name foreign (non-distributable) layers with URLs without their blobs here.
+  bool allow_foreign_layers = true;
 };
 
 // What every handler gets. Lives as long as the Gateway; used on the gateway's executor.
@@ -57,6 +66,7 @@ struct GatewayContext {
   BlobService* blobs = nullptr;  // every content write and read of the handlers
   // Access control; null when the gateway is open (every caller may do everything).
   const GatewayAuth* auth = nullptr;
+  PublicUrl urls;                // absolute URLs for Location headers
 };
 
 class Gateway {

@@ -7,13 +7,15 @@
 
 #include "gateway/blob_serve.h"
 #include "gateway/registry_internal.h"
+#include "http/conditional.h"
 
 namespace wharf::registry {
 namespace {
 
 awaitable<void> GetBlob(GatewayContext& ctx, Exchange& ex, const Route& route,
                         const Digest& digest) {
-  Result<std::unique_ptr<BlobReader>> blob = co_await ctx.blobs->OpenBlob(route.name, digest);
+  Result<std::unique_ptr<BlobReader>> blob =
+      co_await ctx.blobs->OpenBlob(route.name, digest, ex.request_id());
   if (!blob) {
     if (blob.error().code() == Code::kNotFound) {
       co_await SendError(ex, OciError::kBlobUnknown,
@@ -24,8 +26,10 @@ awaitable<void> GetBlob(GatewayContext& ctx, Exchange& ex, const Route& route,
     co_return;
   }
   ex.AddHeader("Docker-Content-Digest", digest.ToString());
-  ex.AddHeader("ETag", "\"" + digest.ToString() + "\"");
+  const std::string etag = "\"" + digest.ToString() + "\"";
+  ex.AddHeader("ETag", etag);
   ex.AddHeader("Cache-Control", "max-age=31536000");
+  if (co_await RespondIfNotModified(ex, etag)) co_return;
   Status st = co_await ServeBlob(ctx, ex, **blob, "application/octet-stream");
   if (!st.ok()) {
     ctx.log->warn("blob read failed repo={} digest={} request_id={} err={}", route.name,

@@ -36,21 +36,26 @@ awaitable<void> SendServerError(GatewayContext& ctx, Exchange& ex, Status st, st
       co_return;
     default:
       ctx.log->error("registry failure op={} request_id={} err={}", what, ex.request_id(), st);
-      co_await SendError(ex, OciError::kInternal, what + ": " + st.ToString());
+      // The detail (SQL, an OS error) is logged above; the client gets the request id.
+      co_await SendError(ex, OciError::kInternal,
+                         what + " failed: internal error (request id " + ex.request_id() + ")");
       co_return;
   }
 }
 
-std::string BlobLocation(const std::string& name, const Digest& digest) {
-  return "/v2/" + name + "/blobs/" + digest.ToString();
+std::string BlobLocation(const GatewayContext& ctx, const Exchange& ex, const std::string& name,
+                         const Digest& digest) {
+  return ctx.urls.Absolute(ex, "/v2/" + name + "/blobs/" + digest.ToString());
 }
 
-std::string UploadLocation(const std::string& name, const std::string& upload_id) {
-  return "/v2/" + name + "/blobs/uploads/" + upload_id;
+std::string UploadLocation(const GatewayContext& ctx, const Exchange& ex, const std::string& name,
+                           const std::string& upload_id) {
+  return ctx.urls.Absolute(ex, "/v2/" + name + "/blobs/uploads/" + upload_id);
 }
 
-std::string ManifestLocation(const std::string& name, const Digest& digest) {
-  return "/v2/" + name + "/manifests/" + digest.ToString();
+std::string ManifestLocation(const GatewayContext& ctx, const Exchange& ex, const std::string& name,
+                             const Digest& digest) {
+  return ctx.urls.Absolute(ex, "/v2/" + name + "/manifests/" + digest.ToString());
 }
 
 std::string UploadRange(uint64_t offset) {

@@ -24,10 +24,14 @@ awaitable<void> SendError(Exchange& ex, OciError e, std::string message = std::s
 // (logged). Callers map the codes that mean bad input themselves before calling this.
 awaitable<void> SendServerError(GatewayContext& ctx, Exchange& ex, Status st, std::string what);
 
-// "Location" values.
-std::string BlobLocation(const std::string& name, const Digest& digest);
-std::string UploadLocation(const std::string& name, const std::string& upload_id);
-std::string ManifestLocation(const std::string& name, const Digest& digest);
+// "Location" values: absolute URLs on the gateway's public base for this request
+// (gateway/public_url.h), relative when it has none.
+std::string BlobLocation(const GatewayContext& ctx, const Exchange& ex, const std::string& name,
+                         const Digest& digest);
+std::string UploadLocation(const GatewayContext& ctx, const Exchange& ex, const std::string& name,
+                           const std::string& upload_id);
+std::string ManifestLocation(const GatewayContext& ctx, const Exchange& ex,
+                             const std::string& name, const Digest& digest);
 // The value of an upload's Range header: "0-<offset-1>" ("0-0" when nothing was received,
 // as distribution answers).
 std::string UploadRange(uint64_t offset);

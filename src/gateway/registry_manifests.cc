@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "gateway/registry_internal.h"
+#include "http/conditional.h"
 #include "registry/manifest.h"
 #include "registry/names.h"
 
@@ -34,7 +35,31 @@ awaitable<std::optional<Reference>> ParseRef(Exchange& ex, const Route& route) {
   co_return std::nullopt;
 }
 
-ManifestRecord MakeRecord(Digest digest, std::string body, ManifestInfo info) {
+// The `tag` parameters of a query string, in order, duplicates dropped. kInvalidArgument for
+// an invalid tag or more than kMaxQueryTags of them.
+Result<std::vector<std::string>> TagsOfQuery(std::string_view query) {
+  constexpr size_t kMaxQueryTags = 64;
+  std::vector<std::string> tags;
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    std::string_view part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const size_t eq = part.find('=');
+    if (PercentDecode(part.substr(0, eq)) != "tag") continue;
+    std::string tag =
+        eq == std::string_view::npos ? std::string() : PercentDecode(part.substr(eq + 1));
+    if (!ValidTag(tag)) return Err(InvalidArgument("invalid tag in ?tag=: " + tag.substr(0, 128)));
+    if (std::find(tags.begin(), tags.end(), tag) != tags.end()) continue;
+    if (tags.size() == kMaxQueryTags) {
+      return Err(InvalidArgument("more than " + std::to_string(kMaxQueryTags) + " tags in ?tag="));
+    }
+    tags.push_back(std::move(tag));
+  }
+  return tags;
+}
+
+// `allow_foreign`: foreign layers need not be stored here (GatewayOptions).
+ManifestRecord MakeRecord(Digest digest, std::string body, ManifestInfo info, bool allow_foreign) {
   ManifestRecord m;
   m.digest = std::move(digest);
   m.media_type = std::move(info.media_type);
@@ -43,6 +68,7 @@ ManifestRecord MakeRecord(Digest digest, std::string body, ManifestInfo info) {
   m.artifact_type = std::move(info.artifact_type);
   m.annotations_json = std::move(info.annotations);
   m.blobs = std::move(info.blobs);
+  if (!allow_foreign) m.blobs.insert(m.blobs.end(), info.foreign.begin(), info.foreign.end());
   m.manifests = std::move(info.manifests);
   m.created_unix = static_cast<int64_t>(std::time(nullptr));
   return m;
@@ -63,10 +89,19 @@ awaitable<std::optional<std::string>> ReadManifestBody(GatewayContext& ctx, Exch
   co_return std::nullopt;
 }
 
+// Stores `record` in `name` and points each of `tags` at it (none: untagged).
 awaitable<void> StoreManifest(GatewayContext& ctx, Exchange& ex, std::string name,
-                              std::optional<std::string> tag, ManifestRecord record) {
+                              std::vector<std::string> tags, ManifestRecord record) {
   Digest missing;
-  Status st = co_await ctx.blobs->PutManifest(name, tag, record, &missing);
+  Status st;
+  if (tags.empty()) {
+    st = co_await ctx.blobs->PutManifest(name, std::nullopt, record, &missing);
+  }
+  for (const std::string& tag : tags) {
+    std::optional<std::string> one = tag;
+    st = co_await ctx.blobs->PutManifest(name, one, record, &missing);
+    if (!st.ok()) break;
+  }
   if (!st.ok()) {
     if (st.code() == Code::kNotFound) {
       nlohmann::json detail = nlohmann::json::object();
@@ -82,9 +117,10 @@ awaitable<void> StoreManifest(GatewayContext& ctx, Exchange& ex, std::string nam
     }
     co_return;
   }
-  ex.AddHeader("Location", ManifestLocation(name, record.digest));
+  ex.AddHeader("Location", ManifestLocation(ctx, ex, name, record.digest));
   ex.AddHeader("Docker-Content-Digest", record.digest.ToString());
   if (record.subject) ex.AddHeader("OCI-Subject", record.subject->ToString());
+  for (const std::string& tag : tags) ex.AddHeader("OCI-Tag", tag);
   (void)co_await ex.Respond(http::status::created, std::string(), "");
 }
 
@@ -105,10 +141,21 @@ awaitable<void> PutManifest(GatewayContext& ctx, Exchange& ex, Route route, Refe
                        "manifest digest is " + digest.ToString() + ", not " + ref.ToString());
     co_return;
   }
-  std::optional<std::string> tag;
-  if (!ref.is_digest()) tag = ref.tag;
-  ManifestRecord record = MakeRecord(digest, std::move(*body), std::move(*info));
-  co_await StoreManifest(ctx, ex, route.name, std::move(tag), std::move(record));
+  std::vector<std::string> tags;
+  if (!ref.is_digest()) {
+    tags.push_back(ref.tag);
+  } else {
+    // PUT by digest with ?tag=T (repeatable): the spec's way to push and tag at once.
+    Result<std::vector<std::string>> query_tags = TagsOfQuery(ex.query_string());
+    if (!query_tags) {
+      co_await SendError(ex, OciError::kManifestInvalid, query_tags.error().message());
+      co_return;
+    }
+    tags = std::move(*query_tags);
+  }
+  ManifestRecord record =
+      MakeRecord(digest, std::move(*body), std::move(*info), ctx.options->allow_foreign_layers);
+  co_await StoreManifest(ctx, ex, route.name, std::move(tags), std::move(record));
 }
 
 awaitable<void> GetManifest(GatewayContext& ctx, Exchange& ex, Route route, Reference ref) {
@@ -122,7 +169,9 @@ awaitable<void> GetManifest(GatewayContext& ctx, Exchange& ex, Route route, Refe
     co_return;
   }
   ex.AddHeader("Docker-Content-Digest", m->digest.ToString());
-  ex.AddHeader("ETag", "\"" + m->digest.ToString() + "\"");
+  const std::string etag = "\"" + m->digest.ToString() + "\"";
+  ex.AddHeader("ETag", etag);
+  if (co_await RespondIfNotModified(ex, etag)) co_return;
   (void)co_await ex.Respond(http::status::ok, std::move(m->content), m->media_type);
 }
 

@@ -19,9 +19,9 @@
 namespace wharf::registry {
 namespace {
 
-void AddUploadHeaders(Exchange& ex, const std::string& name, const std::string& id,
-                      uint64_t offset) {
-  ex.AddHeader("Location", UploadLocation(name, id));
+void AddUploadHeaders(const GatewayContext& ctx, Exchange& ex, const std::string& name,
+                      const std::string& id, uint64_t offset) {
+  ex.AddHeader("Location", UploadLocation(ctx, ex, name, id));
   ex.AddHeader("Range", UploadRange(offset));
   ex.AddHeader("Docker-Upload-UUID", id);
 }
@@ -42,7 +42,7 @@ awaitable<std::optional<Upload>> LoadSession(GatewayContext& ctx, Exchange& ex,
 
 // What a PATCH or PUT says about its body: Content-Range (parsed) and Content-Length. A
 // malformed Content-Range sends 416 (with the session's Range) and returns nullopt.
-awaitable<std::optional<BodyClaim>> ParseClaim(Exchange& ex, const Upload& u) {
+awaitable<std::optional<BodyClaim>> ParseClaim(GatewayContext& ctx, Exchange& ex, const Upload& u) {
   BodyClaim claim;
   claim.length = ex.content_length();
   std::string_view header = ex.header(http::field::content_range);
@@ -52,7 +52,7 @@ awaitable<std::optional<BodyClaim>> ParseClaim(Exchange& ex, const Upload& u) {
     claim.range = BodyClaim::Range{range->first, range->length()};
     co_return claim;
   }
-  AddUploadHeaders(ex, u.repo(), u.id(), u.offset());
+  AddUploadHeaders(ctx, ex, u.repo(), u.id(), u.offset());
   co_await SendError(ex, OciError::kRangeInvalid,
                      "malformed Content-Range: " + range.error().message());
   co_return std::nullopt;
@@ -65,7 +65,7 @@ awaitable<void> SendUploadError(GatewayContext& ctx, Exchange& ex, std::string r
                                 uint64_t offset, Status st, std::string what) {
   switch (st.code()) {
     case Code::kRangeInvalid:
-      AddUploadHeaders(ex, repo, id, offset);
+      AddUploadHeaders(ctx, ex, repo, id, offset);
       co_await SendError(ex, OciError::kRangeInvalid, st.message());
       co_return;
     case Code::kConflict:
@@ -82,24 +82,25 @@ awaitable<void> SendUploadError(GatewayContext& ctx, Exchange& ex, std::string r
   }
 }
 
-void AddBlobHeaders(Exchange& ex, const std::string& name, const Digest& digest) {
-  ex.AddHeader("Location", BlobLocation(name, digest));
+void AddBlobHeaders(const GatewayContext& ctx, Exchange& ex, const std::string& name,
+                    const Digest& digest) {
+  ex.AddHeader("Location", BlobLocation(ctx, ex, name, digest));
   ex.AddHeader("Docker-Content-Digest", digest.ToString());
 }
 
 awaitable<void> PatchUpload(GatewayContext& ctx, Exchange& ex, Route route) {
   std::optional<Upload> u = co_await LoadSession(ctx, ex, route);
   if (!u) co_return;
-  std::optional<BodyClaim> claim = co_await ParseClaim(ex, *u);
+  std::optional<BodyClaim> claim = co_await ParseClaim(ctx, ex, *u);
   if (!claim) co_return;
   ExchangeSource body(ex);
-  Result<uint64_t> end = co_await ctx.blobs->Append(*u, *claim, body);
+  Result<uint64_t> end = co_await ctx.blobs->Append(*u, *claim, body, ex.request_id());
   if (!end) {  // the session is as it was
     co_await SendUploadError(ctx, ex, u->repo(), u->id(), u->offset(), end.error(),
                              "write upload body");
     co_return;
   }
-  AddUploadHeaders(ex, u->repo(), u->id(), *end);
+  AddUploadHeaders(ctx, ex, u->repo(), u->id(), *end);
   (void)co_await ex.Respond(http::status::accepted, std::string(), "");
 }
 
@@ -123,19 +124,20 @@ awaitable<void> PutUpload(GatewayContext& ctx, Exchange& ex, Route route) {
   if (!want) co_return;
   std::optional<Upload> u = co_await LoadSession(ctx, ex, route);
   if (!u) co_return;
-  std::optional<BodyClaim> claim = co_await ParseClaim(ex, *u);
+  std::optional<BodyClaim> claim = co_await ParseClaim(ctx, ex, *u);
   if (!claim) co_return;
   std::string repo = u->repo(), id = u->id();  // for the headers of an error
   const uint64_t offset = u->offset();
   ExchangeSource source(ex);
   ByteSource* body = ex.chunked() || ex.content_length().value_or(0) > 0 ? &source : nullptr;
-  Result<BlobInfo> blob = co_await ctx.blobs->Commit(std::move(*u), *want, *claim, body);
+  Result<BlobInfo> blob =
+      co_await ctx.blobs->Commit(std::move(*u), *want, *claim, body, ex.request_id());
   if (!blob) {
     co_await SendUploadError(ctx, ex, std::move(repo), std::move(id), offset, blob.error(),
                              "commit blob");
     co_return;
   }
-  AddBlobHeaders(ex, route.name, blob->digest);
+  AddBlobHeaders(ctx, ex, route.name, blob->digest);
   (void)co_await ex.Respond(http::status::created, std::string(), "");
 }
 
@@ -143,7 +145,7 @@ awaitable<void> MonolithicUpload(GatewayContext& ctx, Exchange& ex, Route route)
   std::optional<Digest> want = co_await DigestParam(ex);
   if (!want) co_return;
   ExchangeSource body(ex);
-  Result<BlobInfo> blob = co_await ctx.blobs->PutBlob(route.name, *want, body);
+  Result<BlobInfo> blob = co_await ctx.blobs->PutBlob(route.name, *want, body, ex.request_id());
   if (!blob) {
     Status st = blob.error();
     if (st.code() == Code::kDigestMismatch) {
@@ -155,7 +157,7 @@ awaitable<void> MonolithicUpload(GatewayContext& ctx, Exchange& ex, Route route)
     }
     co_return;
   }
-  AddBlobHeaders(ex, route.name, blob->digest);
+  AddBlobHeaders(ctx, ex, route.name, blob->digest);
   (void)co_await ex.Respond(http::status::created, std::string(), "");
 }
 
@@ -223,7 +225,7 @@ awaitable<bool> TryMount(GatewayContext& ctx, Exchange& ex, const Route& route, 
     co_return true;
   }
   if (!*mounted) co_return false;
-  AddBlobHeaders(ex, route.name, *digest);
+  AddBlobHeaders(ctx, ex, route.name, *digest);
   (void)co_await ex.Respond(http::status::created, std::string(), "");
   co_return true;
 }
@@ -231,7 +233,7 @@ awaitable<bool> TryMount(GatewayContext& ctx, Exchange& ex, const Route& route, 
 awaitable<void> UploadStatus(GatewayContext& ctx, Exchange& ex, Route route) {
   std::optional<Upload> u = co_await LoadSession(ctx, ex, route);
   if (!u) co_return;
-  AddUploadHeaders(ex, u->repo(), u->id(), u->offset());
+  AddUploadHeaders(ctx, ex, u->repo(), u->id(), u->offset());
   (void)co_await ex.Respond(http::status::no_content, std::string(), "");
 }
 
@@ -269,7 +271,7 @@ awaitable<void> HandleUploadStart(GatewayContext& ctx, Exchange& ex, Route route
     co_await SendServerError(ctx, ex, id.error(), "create upload");
     co_return;
   }
-  AddUploadHeaders(ex, route.name, *id, 0);
+  AddUploadHeaders(ctx, ex, route.name, *id, 0);
   (void)co_await ex.Respond(http::status::accepted, std::string(), "");
 }
 

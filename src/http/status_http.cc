@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/log.h"
+
 namespace wharf {
 
 http::status HttpStatusOf(const Status& st) {
@@ -37,7 +39,14 @@ std::string ErrorJsonBody(const Status& st) {
 }
 
 awaitable<void> RespondError(Exchange& ex, Status st) {
-  (void)co_await ex.Respond(HttpStatusOf(st), ErrorJsonBody(st));
+  const http::status code = HttpStatusOf(st);
+  if (code == http::status::internal_server_error) {
+    // The detail (a store's or the OS's text) is for the log, not for the client.
+    static const Logger log = GetLogger("http");
+    log->error("internal error path={} request_id={} err={}", ex.path(), ex.request_id(), st);
+    st = Status(st.code(), "internal error (request id " + ex.request_id() + ")");
+  }
+  (void)co_await ex.Respond(code, ErrorJsonBody(st));
 }
 
 }  // namespace wharf

@@ -186,17 +186,59 @@ Result<Descriptor> DescriptorFromJson(const Json& obj, std::string_view where) {
   return d;
 }
 
-// Appends the digests of the descriptor array `key` (required or optional) to `out`.
+// A layer descriptor clients fetch from its own URLs (Windows base layers): a non-distributable
+// media type and at least one URL, each absolute http(s) without a fragment. A
+// non-distributable layer without URLs is an ordinary blob (it must be pushed).
+Result<bool> IsForeignLayer(const Json& obj, std::string_view where) {
+  static constexpr std::string_view kForeignTypes[] = {
+      "application/vnd.oci.image.layer.nondistributable.v1.tar",
+      "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+      "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+      "application/vnd.docker.image.rootfs.foreign.diff.tar",
+      "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+  };
+  auto mt = obj.find("mediaType");
+  auto urls = obj.find("urls");
+  if (mt == obj.end() || !mt->is_string() || urls == obj.end() || !urls->is_array() ||
+      urls->empty()) {
+    return false;
+  }
+  const std::string& type = mt->get_ref<const std::string&>();
+  bool foreign_type = false;
+  for (std::string_view t : kForeignTypes) foreign_type = foreign_type || type == t;
+  if (!foreign_type) return false;
+  for (const Json& u : *urls) {
+    const std::string& url = u.get_ref<const std::string&>();  // strings: checked already
+    const bool http = url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0;
+    if (!http || url.size() > 2048 || url.find('#') != std::string::npos ||
+        url.find_first_of(" \t\r\n") != std::string::npos) {
+      return Err(InvalidArgument(fmt::format("{}.urls: not an absolute http(s) URL", where)));
+    }
+  }
+  return true;
+}
+
+// Appends the digests of the descriptor array `key` (required or optional) to `out`; with
+// `foreign`, foreign layers (IsForeignLayer) go there instead.
 Status AppendDescriptorArray(const Json& doc, const char* key, bool required,
-                             std::vector<Digest>* out) {
+                             std::vector<Digest>* out, std::vector<Digest>* foreign = nullptr) {
   auto it = doc.find(key);
   if (it == doc.end()) {
     return required ? InvalidArgument(fmt::format("no {} array", key)) : Status::Ok();
   }
   if (!it->is_array()) return InvalidArgument(fmt::format("{}: not an array", key));
   for (size_t i = 0; i < it->size(); ++i) {
-    auto d = DescriptorFromJson((*it)[i], fmt::format("{}[{}]", key, i));
+    const std::string where = fmt::format("{}[{}]", key, i);
+    auto d = DescriptorFromJson((*it)[i], where);
     if (!d) return d.error();
+    if (foreign) {
+      Result<bool> is_foreign = IsForeignLayer((*it)[i], where);
+      if (!is_foreign) return is_foreign.error();
+      if (*is_foreign) {
+        foreign->push_back(d->digest);
+        continue;
+      }
+    }
     out->push_back(d->digest);
   }
   return Status::Ok();
@@ -251,7 +293,8 @@ Status ParseImageManifest(const Json& doc, ManifestInfo* info) {
   auto config = DescriptorFromJson(*config_it, "config");
   if (!config) return config.error();
   info->blobs.push_back(config->digest);
-  WHARF_RETURN_IF_ERROR(AppendDescriptorArray(doc, "layers", /*required=*/true, &info->blobs));
+  WHARF_RETURN_IF_ERROR(
+      AppendDescriptorArray(doc, "layers", /*required=*/true, &info->blobs, &info->foreign));
   // "blobs" of the artifact-manifest draft that some tools still produce.
   WHARF_RETURN_IF_ERROR(AppendDescriptorArray(doc, "blobs", /*required=*/false, &info->blobs));
   WHARF_RETURN_IF_ERROR(ParseCommonFields(doc, info));

@@ -56,9 +56,12 @@ struct Descriptor {
 
 // What the registry needs from a valid manifest.
 struct ManifestInfo {
-  std::string media_type;         // one of the four known media types
-  bool is_index = false;          // an OCI index or a Docker manifest list
-  std::vector<Digest> blobs;      // image manifest: config, layers, then any "blobs" entries
+  std::string media_type;     // one of the four known media types
+  bool is_index = false;      // an OCI index or a Docker manifest list
+  std::vector<Digest> blobs;  // image manifest: config, layers, then any "blobs" entries
+  // Foreign (non-distributable) layers with URLs: clients fetch them from those URLs, so the
+  // registry need not hold them. Not in `blobs`.
+  std::vector<Digest> foreign;
   std::vector<Digest> manifests;  // index: the child manifests
   std::optional<Digest> subject;  // the "subject" descriptor's digest (referrers API)
   // "artifactType", or for an image manifest without one, the config's mediaType (as the

@@ -321,6 +321,26 @@ TEST_F(LocalChunkStoreFaultTest, FailedDeleteSyncIsSticky) {
   EXPECT_EQ(store_->Health().code(), Code::kIOError);
 }
 
+// A directory that cannot be written (read-only remount, chattr +i): the probe finds it even
+// without write traffic, and keeps the store reported read-only until it can write again.
+TEST_F(LocalChunkStoreFaultTest, WriteProbeReportsAnUnwritableDirectory) {
+  EXPECT_TRUE(store_->ProbeWrite().ok());
+  EXPECT_TRUE(store_->Health().ok());
+  EXPECT_EQ(FilesIn(root_ + "/d0/tmp"), 0u) << "the probe leaves nothing";
+  env_->FailNth(Op::kCreate, 1, /*sticky=*/true);
+  EXPECT_EQ(store_->ProbeWrite().code(), Code::kIOError);
+  EXPECT_EQ(store_->Health().code(), Code::kIOError);
+  EXPECT_EQ(Metrics().Gauge("wharf_chunkserver_store_write_fault", "", labels_).Value(), 1.0);
+  EXPECT_EQ(store_->ProbeWrite().code(), Code::kIOError) << "still failing";
+  EXPECT_EQ(store_->Health().code(), Code::kIOError);
+  env_->ClearFaults();
+  EXPECT_TRUE(store_->ProbeWrite().ok());
+  EXPECT_TRUE(store_->Health().ok());
+  EXPECT_EQ(Metrics().Gauge("wharf_chunkserver_store_write_fault", "", labels_).Value(), 0.0);
+  env_->FailNth(Op::kSync, 1);
+  EXPECT_EQ(store_->ProbeWrite().code(), Code::kIOError) << "an unsyncable probe fails too";
+}
+
 TEST_F(LocalChunkStoreFaultTest, FailedWriteIsNotSticky) {
   std::string id = NewChunkId();
   env_->FailNth(Op::kWrite, 2);  // the 1st write is the header, the 2nd the data
@@ -329,6 +349,9 @@ TEST_F(LocalChunkStoreFaultTest, FailedWriteIsNotSticky) {
   EXPECT_EQ((*w)->Append("data").code(), Code::kIOError);
   EXPECT_EQ(FilesIn(root_ + "/d0/tmp"), 0u) << "aborted at once";
   EXPECT_EQ((*w)->Commit().code(), Code::kIOError);
+  // Not sticky, but reported (the member turns read-only) until a write probe succeeds.
+  EXPECT_EQ(store_->Health().code(), Code::kIOError);
+  EXPECT_TRUE(store_->ProbeWrite().ok());
   EXPECT_TRUE(store_->Health().ok());
   EXPECT_TRUE(Put(id, "data").ok());
   EXPECT_EQ(Counter("wharf_chunkserver_chunk_write_failures_total"), 1u);
@@ -341,6 +364,8 @@ TEST_F(LocalChunkStoreFaultTest, FailedTempCreateOrRenameLeavesNothing) {
   EXPECT_EQ(Put(NewChunkId(), "b").code(), Code::kIOError);
   EXPECT_EQ(FilesIn(root_ + "/d0/tmp"), 0u);
   EXPECT_EQ(FilesIn(root_ + "/d0/chunks"), 0u);
+  EXPECT_EQ(store_->Health().code(), Code::kIOError);
+  EXPECT_TRUE(store_->ProbeWrite().ok());
   EXPECT_TRUE(store_->Health().ok());
   EXPECT_TRUE(Put(NewChunkId(), "c").ok());
 }

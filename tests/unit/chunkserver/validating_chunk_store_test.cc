@@ -57,6 +57,7 @@ class RecordingStore : public ChunkStore {
   uint64_t Count() override { return 0; }
   Result<SpaceInfo> Space() override { return SpaceInfo{}; }
   Status Health() override { return Status::Ok(); }
+  Status ProbeWrite() override { return Status::Ok(); }
   int stats = 0;
 };
 

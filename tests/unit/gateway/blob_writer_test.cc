@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
+#include "blob/blob_service.h"
 #include "common/checksum.h"
 #include "common/digest.h"
 #include "common/metrics.h"
@@ -173,6 +176,80 @@ TEST_F(BlobWriterTest, CorruptCopyIsSkipped) {
   auto bad = ReadAll(*refs, 0, data.size());
   ASSERT_FALSE(bad.has_value());
   EXPECT_EQ(bad.error().code(), Code::kCorruption);
+}
+
+// A ByteSource over a string, 1000 bytes per read.
+class TestSource final : public ByteSource {
+ public:
+  explicit TestSource(std::string data) : data_(std::move(data)) {}
+  awaitable<Result<size_t>> Read(void* buf, size_t n) override {
+    size_t k = std::min({n, size_t{1000}, data_.size() - pos_});
+    std::memcpy(buf, data_.data() + pos_, k);
+    pos_ += k;
+    co_return k;
+  }
+
+ private:
+  std::string data_;
+  size_t pos_ = 0;
+};
+
+// The client's request id reaches every chunk call made for it, on writes and reads, so a
+// chunkserver's log lines can be joined with the gateway's.
+TEST_F(BlobWriterTest, ClientRequestIdTravelsWithEveryChunkCall) {
+  BlobService blobs(blob_ctx_);
+  const std::string data = Pattern(3 * 4096 + 5, 7);
+  const Digest digest = DigestOf(data);
+  Run([&]() -> awaitable<void> {
+    TestSource body(data);
+    auto put = co_await blobs.PutBlob("team/app", digest, body, "req-put");
+    EXPECT_TRUE(put) << put.error().ToString();
+  });
+  ASSERT_FALSE(cluster_.request_ids().empty());
+  for (const std::string& id : cluster_.request_ids()) EXPECT_EQ(id, "req-put");
+  const size_t after_put = cluster_.request_ids().size();
+  EXPECT_GE(after_put, 4u);  // one call per chunk at least
+  std::string got;
+  Run([&]() -> awaitable<void> {
+    auto reader = co_await blobs.OpenBlob("team/app", digest, "req-get");
+    EXPECT_TRUE(reader);
+    if (!reader) co_return;
+    std::string* out = &got;
+    ByteSink sink = [out](std::string_view piece) -> awaitable<Status> {
+      out->append(piece);
+      co_return Status::Ok();
+    };
+    Status st = co_await (*reader)->Read(0, (*reader)->size(), sink);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+  });
+  EXPECT_EQ(got, data);
+  ASSERT_GT(cluster_.request_ids().size(), after_put);
+  for (size_t i = after_put; i < cluster_.request_ids().size(); ++i) {
+    EXPECT_EQ(cluster_.request_ids()[i], "req-get");
+  }
+}
+
+// A write that finds no writable group (members still starting) waits for one, a bounded
+// time, instead of failing at once.
+TEST_F(BlobWriterTest, WriteWaitsForAWritableGroup) {
+  options_.writable_wait = std::chrono::milliseconds(5000);
+  cluster_.set_has_map(false);
+  asio::steady_timer later(io_, std::chrono::milliseconds(2500));
+  FakeChunkCluster* cluster = &cluster_;
+  later.async_wait([cluster](const boost::system::error_code&) { cluster->set_has_map(true); });
+  const std::string data = Pattern(2 * 4096, 3);
+  auto refs = WriteBlob(NewUpload(), data);
+  ASSERT_TRUE(refs.has_value()) << refs.error().ToString();
+  EXPECT_EQ(refs->size(), 2u);
+}
+
+TEST_F(BlobWriterTest, WriteGivesUpWhenNoGroupBecomesWritable) {
+  options_.writable_wait = std::chrono::milliseconds(200);
+  cluster_.set_max_write_attempts(1);
+  cluster_.set_has_map(false);
+  auto refs = WriteBlob(NewUpload(), Pattern(4096, 4));
+  ASSERT_FALSE(refs.has_value());
+  EXPECT_EQ(refs.error().code(), Code::kUnavailable);
 }
 
 }  // namespace

@@ -469,5 +469,42 @@ TEST(AnnotationsTest, RoundTripAndHostile) {
   }
 }
 
+TEST(ParseManifestTest, ForeignLayersWithUrlsNeedNoBlob) {
+  Json m = ImageManifest();
+  Json win = Desc("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", '3', 1000);
+  win["urls"] = Json::array({"https://mcr.microsoft.com/v2/windows/blobs/" + Sha('3')});
+  Json oci = Desc("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", '4', 10);
+  oci["urls"] = Json::array({"http://example.com/layer"});
+  // Non-distributable but without URLs: an ordinary blob, which must be pushed.
+  Json no_urls = Desc("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", '5', 10);
+  // URLs on an ordinary layer type do not make it foreign.
+  Json plain = Desc("application/vnd.oci.image.layer.v1.tar+gzip", '6', 10);
+  plain["urls"] = Json::array({"https://example.com/x"});
+  m["layers"].push_back(win);
+  m["layers"].push_back(oci);
+  m["layers"].push_back(no_urls);
+  m["layers"].push_back(plain);
+  auto r = Parse(m);
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(r->blobs, (std::vector<Digest>{D('c'), D('1'), D('2'), D('5'), D('6')}));
+  EXPECT_EQ(r->foreign, (std::vector<Digest>{D('3'), D('4')}));
+}
+
+TEST(ParseManifestTest, ForeignLayerUrlsMustBeAbsoluteHttp) {
+  for (const char* bad : {"ftp://example.com/x", "/relative", "https://example.com/x#frag",
+                          "https://exa mple.com/x", "javascript:alert(1)", ""}) {
+    Json m = ImageManifest();
+    Json win = Desc("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", '3', 1000);
+    win["urls"] = Json::array({"https://ok.example.com/a", bad});
+    m["layers"].push_back(win);
+    EXPECT_NE(Invalid(m).find("urls"), std::string::npos) << bad;
+  }
+  Json m = ImageManifest();
+  Json win = Desc("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", '3', 1000);
+  win["urls"] = Json::array({"https://example.com/" + std::string(3000, 'a')});
+  m["layers"].push_back(win);
+  EXPECT_NE(Invalid(m).find("urls"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace wharf
