@@ -32,6 +32,8 @@ int RunUp(Args args) {
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   app.add_option("--access-log", o.access_log, "the gateway's request log: off|stderr|FILE")
       ->capture_default_str();
+  app.add_option("--cluster-key", o.cluster_key_file,
+                 "the cluster's key file (default: DATA/cluster.key, created when absent)");
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
   if (!SetLogLevel(log_level)) return ConfigError(role, "unknown --log-level " + log_level);
   auto res = ParseReserve(reserve);
@@ -49,7 +51,8 @@ int RunUp(Args args) {
   for (const auto& m : cluster.members()) {
     std::cout << "  chunkserver  " << m.address << "  (" << m.id << ", group " << m.group << ")\n";
   }
-  std::cout << "  status:      wharf status --master " << cluster.master_address() << std::endl;
+  std::cout << "  status:      wharf status --master " << cluster.master_address()
+            << " --cluster-key " << cluster.cluster_key_file() << std::endl;
 
   asio::io_context io;
   asio::signal_set signals(io, SIGINT, SIGTERM);

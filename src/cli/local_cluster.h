@@ -7,6 +7,7 @@
 //     g1-a/ g1-b/      chunkservers of group g1 (one data directory each)
 //     g2-a/ g2-b/      chunkservers of group g2
 //     meta.db          the gateway's metadata store (SQLite)
+//     cluster.key      the cluster's shared secret (mode 0600), made at the first start
 //
 //   LocalClusterOptions o;
 //   o.data_dir = tmp; o.base_port = 0; o.gateway_listen = "127.0.0.1:0";
@@ -32,6 +33,7 @@ namespace wharf {
 class MasterServer;
 class Chunkserver;
 class Gateway;
+class ClusterKey;
 
 struct LocalClusterOptions {
   std::string data_dir = "./wharf-data";
@@ -47,6 +49,9 @@ struct LocalClusterOptions {
   std::chrono::milliseconds heartbeat{1000};
   // The gateway's request log: off | stderr | FILE (http/access_log.h).
   std::string access_log = "stderr";
+  // The cluster key file every daemon signs and verifies internal requests with; "" =
+  // <data_dir>/cluster.key, created (random, mode 0600) when absent.
+  std::string cluster_key_file;
 
   // kInvalidArgument naming the first bad option. Touches nothing.
   Status Validate() const;
@@ -77,6 +82,8 @@ class LocalCluster {
   // Bound addresses ("127.0.0.1:40123"), valid after a successful Start().
   std::string master_address() const;
   std::string gateway_address() const;
+  // The key file in use, valid after a successful Start().
+  const std::string& cluster_key_file() const { return key_file_; }
   const std::vector<Member>& members() const { return members_; }
   const LocalClusterOptions& options() const { return options_; }
 
@@ -92,6 +99,8 @@ class LocalCluster {
   std::vector<std::unique_ptr<Chunkserver>> chunkservers_;
   std::unique_ptr<Gateway> gateway_;
   std::vector<Member> members_;
+  std::string key_file_;
+  std::shared_ptr<const ClusterKey> key_;
   bool running_ = false;  // the threads run
   bool stopped_ = false;
 };

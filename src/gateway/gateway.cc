@@ -31,6 +31,7 @@ Status Gateway::Start() {
   meta_ = std::make_unique<InstrumentedMetaStore>(std::move(store));  // times every call
   ClusterClientOptions co;
   co.masters = options_.masters;
+  co.cluster_key = options_.cluster_key;
   co.policy = options_.policy;
   co.named_group = options_.named_group;
   cluster_ = std::make_unique<ClusterClient>(ex_, co);

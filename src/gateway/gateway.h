@@ -41,6 +41,8 @@ struct GatewayOptions {
   // garbage collector (which expires them). Empty: the system clock. Tests inject a fake.
   std::function<int64_t()> now_unix;
   std::string access_log = "stderr";  // off | stderr | FILE (http/access_log.h)
+  // Set: the gateway's requests to masters and chunkservers carry the cluster-key proof.
+  std::shared_ptr<const ClusterKey> cluster_key;
 };
 
 // What every handler gets. Lives as long as the Gateway; used on the gateway's executor.

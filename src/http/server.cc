@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "common/async.h"
+#include "common/checksum.h"
 #include "common/fs.h"
 #include "common/metrics.h"
 
@@ -270,6 +271,11 @@ bool Exchange::body_done() const { return conn_->parser_->is_done(); }
 
 bool Exchange::on_reserved_slot() const { return conn_->reserved_; }
 
+void Exchange::ExpectBodyChecksum(uint64_t xxh3) {
+  expected_body_checksum_ = xxh3;
+  body_checksum_ = std::make_shared<Checksummer>();
+}
+
 awaitable<Result<size_t>> Exchange::ReadSome(void* buf, size_t n) {
   auto& p = *conn_->parser_;
   if (conn_->buffer_.capacity() < kBodyReadBuffer) conn_->buffer_.reserve(kBodyReadBuffer);
@@ -303,7 +309,13 @@ awaitable<Result<size_t>> Exchange::ReadSome(void* buf, size_t n) {
       }
       co_return Err(InvalidArgument("malformed request body: " + ec.message()));
     }
-    if (p.is_done()) WHARF_CO_RETURN_IF_ERROR(conn_->CheckTrailers());
+    if (got > 0 && body_checksum_) body_checksum_->Update(buf, got);
+    if (p.is_done()) {
+      WHARF_CO_RETURN_IF_ERROR(conn_->CheckTrailers());
+      if (body_checksum_ && body_checksum_->Value() != expected_body_checksum_) {
+        co_return Err(DigestMismatch("request body does not match its X-Wharf-Checksum"));
+      }
+    }
     if (got > 0) {
       context_.bytes_in += got;
       co_return got;

@@ -49,6 +49,7 @@ struct ServerOptions {
 };
 
 class Connection;
+class Checksummer;
 
 // One request and its response. Owned by the connection; valid during the handler call.
 class Exchange {
@@ -86,6 +87,10 @@ class Exchange {
   // Reads the whole body; kTooLarge past `limit` bytes.
   awaitable<Result<std::string>> ReadAll(size_t limit);
   bool body_done() const;
+  // The body must hash to `xxh3` (common/checksum.h): once it has been read to its end,
+  // ReadSome answers kDigestMismatch instead of 0 when it does not. Set by the cluster-auth
+  // filter, whose signature covers the checksum, not the bytes (http/cluster_auth.h).
+  void ExpectBodyChecksum(uint64_t xxh3);
 
   // Response. Exactly one Respond or BeginResponse per exchange.
   // Headers added here go out with the response (Content-Length is set by wharf).
@@ -124,7 +129,9 @@ class Exchange {
   bool continue_sent_ = false;  // "100 Continue" answered to Expect
   unsigned status_ = 0;
   uint64_t body_remaining_ = 0;  // response bytes still owed
-  std::string head_bytes_;       // status line + headers not yet written
+  uint64_t expected_body_checksum_ = 0;
+  std::shared_ptr<Checksummer> body_checksum_;  // set by ExpectBodyChecksum
+  std::string head_bytes_;                      // status line + headers not yet written
 };
 
 using Handler = std::function<awaitable<void>(Exchange&)>;
