@@ -37,6 +37,15 @@ std::optional<int> UseClusterKey(const std::string& role, const std::string& pat
   return std::nullopt;
 }
 
+void AddTlsFlags(CLI::App& app, std::string* cert, std::string* key, std::string* client_ca) {
+  app.add_option("--tls-cert", *cert,
+                 "PEM certificate (a chain allowed) to serve HTTPS with; reloaded on SIGHUP");
+  app.add_option("--tls-key", *key, "PEM private key of --tls-cert (unencrypted)");
+  app.add_option("--tls-client-ca", *client_ca,
+                 "PEM CA certificates: ask clients for a certificate and accept only those "
+                 "they signed");
+}
+
 // Once the daemon runs: one warning line when it runs without a key.
 void WarnIfOpen(const std::string& role, const std::shared_ptr<const ClusterKey>& key) {
   if (key) return;
@@ -173,6 +182,7 @@ int RunGateway(Args args) {
   app.add_option("--access-log", o.access_log,
                  "one line per request: off|stderr|FILE (appended; reopened on SIGHUP)")
       ->capture_default_str();
+  AddTlsFlags(app, &o.tls_cert, &o.tls_key, &o.tls_client_ca);
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
   if (!SetLogLevel(log_level)) return ConfigError(role, "unknown --log-level " + log_level);
   auto cs = ParseBytes(chunk_size);
@@ -205,7 +215,11 @@ int RunGateway(Args args) {
   WarnIfOpen(role, o.cluster_key);
   std::cout << "gateway listening on " << gw.address() << std::endl;
   return RunUntilSignal(
-      io, [&] { gw.Stop(); }, 1, [] { AccessLog::ReopenAll(); });
+      io, [&] { gw.Stop(); }, 1,
+      [&gw] {
+        AccessLog::ReopenAll();
+        (void)gw.ReloadTls();  // logs what happened
+      });
 }
 
 }  // namespace wharf::cli

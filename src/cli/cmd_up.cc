@@ -2,6 +2,7 @@
 // a master, two groups of two chunkservers and a gateway; see cli/local_cluster.h for the data
 // layout), until SIGINT or SIGTERM.
 #include <csignal>
+#include <functional>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -32,6 +33,11 @@ int RunUp(Args args) {
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   app.add_option("--access-log", o.access_log, "the gateway's request log: off|stderr|FILE")
       ->capture_default_str();
+  app.add_option("--tls-cert", o.tls_cert,
+                 "the gateway's PEM certificate (a chain allowed); reloaded on SIGHUP");
+  app.add_option("--tls-key", o.tls_key, "the gateway's PEM private key");
+  app.add_option("--tls-client-ca", o.tls_client_ca,
+                 "ask the gateway's clients for certificates signed by these CAs");
   app.add_option("--cluster-key", o.cluster_key_file,
                  "the cluster's key file (default: DATA/cluster.key, created when absent)");
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
@@ -55,9 +61,19 @@ int RunUp(Args args) {
             << " --cluster-key " << cluster.cluster_key_file() << std::endl;
 
   asio::io_context io;
+  // SIGHUP: the gateway reloads its TLS certificate, and the cluster runs on.
+  asio::signal_set hup(io, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_hup =
+      [&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        (void)cluster.ReloadTls();  // the gateway logs what happened
+        hup.async_wait(on_hup);
+      };
+  hup.async_wait(on_hup);
   asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([](const boost::system::error_code& ec, int) {
+  signals.async_wait([&hup](const boost::system::error_code& ec, int) {
     if (!ec) GetLogger("wharf")->info("stopping the cluster");
+    hup.cancel();
   });
   io.run();
   cluster.Stop();

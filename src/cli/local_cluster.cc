@@ -140,11 +140,21 @@ Status LocalCluster::StartDaemons() {
   go.chunk_size = options_.chunk_size;
   go.access_log = options_.access_log;
   go.cluster_key = key_;
+  go.tls_cert = options_.tls_cert;
+  go.tls_key = options_.tls_key;
+  go.tls_client_ca = options_.tls_client_ca;
   gateway_ = std::make_unique<Gateway>(loop(), go);
   if (Status st = gateway_->Start(); !st.ok()) {
     return Status(st.code(), "gateway: " + st.message());
   }
   return Status::Ok();
+}
+
+Status LocalCluster::ReloadTls() {
+  if (!gateway_ || !running_) return Status::Ok();
+  Status st;
+  RunOn(loops_.back()->io.get_executor(), [&] { st = gateway_->ReloadTls(); });
+  return st;
 }
 
 void LocalCluster::Stop() {

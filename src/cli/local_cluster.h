@@ -52,6 +52,8 @@ struct LocalClusterOptions {
   // The cluster key file every daemon signs and verifies internal requests with; "" =
   // <data_dir>/cluster.key, created (random, mode 0600) when absent.
   std::string cluster_key_file;
+  // The gateway's TLS files (GatewayOptions): "" = plain HTTP.
+  std::string tls_cert, tls_key, tls_client_ca;
 
   // kInvalidArgument naming the first bad option. Touches nothing.
   Status Validate() const;
@@ -76,6 +78,8 @@ class LocalCluster {
   // its own thread. If a daemon fails to start (a port in use, a locked data directory...),
   // what was started is stopped again and its error returned. Call once.
   Status Start();
+  // The gateway reads its TLS files again (SIGHUP). Ok without TLS.
+  Status ReloadTls();
   // Stops every daemon and joins the threads. Idempotent.
   void Stop();
 

@@ -6,6 +6,7 @@
 #include "gateway/file_api.h"
 #include "gateway/registry_handlers.h"
 #include "http/status_http.h"
+#include "http/tls.h"
 #include "meta/instrumented_meta_store.h"
 
 namespace wharf {
@@ -50,15 +51,33 @@ Status Gateway::Start() {
   BuildRouter();
   ServerOptions so;
   so.component = "gateway";
+  if (!options_.tls_cert.empty() || !options_.tls_key.empty() || !options_.tls_client_ca.empty()) {
+    WHARF_ASSIGN_OR_RETURN(tls_, TlsContext::Load({.cert = options_.tls_cert,
+                                                   .key = options_.tls_key,
+                                                   .client_ca = options_.tls_client_ca}));
+    so.tls = tls_;
+  }
   server_ = std::make_unique<Server>(ex_, so, router_->AsHandler());
   WHARF_RETURN_IF_ERROR(server_->Listen(options_.listen));
   cluster_->Start();
   server_->Start();
   asio::co_spawn(ex_, CollectGarbageLoop(), asio::detached);
-  ctx_.log->info("gateway listening addr={} masters={} meta={} chunk_size={}",
-                 server_->local_address(), options_.masters.size(), options_.meta_url,
-                 options_.chunk_size);
+  ctx_.log->info(
+      "gateway listening addr={} tls={} client_certs={} masters={} meta={} chunk_size={}",
+      server_->local_address(), tls_ != nullptr, tls_ && tls_->verifies_clients(),
+      options_.masters.size(), options_.meta_url, options_.chunk_size);
   return Status::Ok();
+}
+
+Status Gateway::ReloadTls() {
+  if (!tls_) return Status::Ok();
+  Status st = tls_->Reload();
+  if (st.ok()) {
+    ctx_.log->info("tls certificate reloaded cert={}", options_.tls_cert);
+  } else {
+    ctx_.log->error("tls reload failed, the old certificate stays err={}", st);
+  }
+  return st;
 }
 
 void Gateway::Stop() {

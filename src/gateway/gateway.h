@@ -43,6 +43,9 @@ struct GatewayOptions {
   std::string access_log = "stderr";  // off | stderr | FILE (http/access_log.h)
   // Set: the gateway's requests to masters and chunkservers carry the cluster-key proof.
   std::shared_ptr<const ClusterKey> cluster_key;
+  // TLS (http/tls.h): PEM files; "" = plain HTTP. tls_client_ca: ask for and verify client
+  // certificates (their subject lands in RequestContext::tls_client_subject).
+  std::string tls_cert, tls_key, tls_client_ca;
 };
 
 // What every handler gets. Lives as long as the Gateway; used on the gateway's executor.
@@ -66,6 +69,9 @@ class Gateway {
   std::string address() const;
   // Ok once the cluster map has a writable group.
   Status Health() const;
+  // Reads the TLS certificate and key again (SIGHUP): new connections get them, open ones keep
+  // theirs. Ok without TLS; on error the old certificate stays.
+  Status ReloadTls();
 
  private:
   // The route table and filter chain every request goes through (http/router.h).
@@ -81,6 +87,7 @@ class Gateway {
   std::shared_ptr<AccessLog> access_log_;  // null when off
   std::unique_ptr<Router> router_;         // outlives server_
   std::unique_ptr<Server> server_;
+  std::shared_ptr<TlsContext> tls_;  // null without TLS
   std::unique_ptr<GarbageCollector> gc_;
   GatewayContext ctx_;
   bool stopped_ = false;

@@ -27,6 +27,8 @@ namespace wharf {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
+class TlsContext;  // http/tls.h
+
 struct ServerOptions {
   std::string component = "http";  // for logs and metric names: wharf_<component>_http_...
   size_t max_connections = 4096;
@@ -46,6 +48,9 @@ struct ServerOptions {
   // Added to this server's metric series, e.g. {{"member", "g1-a"}}: several daemons of one
   // component may share a process (`wharf up`), and each keeps its own series.
   Labels metric_labels;
+  // Set: every connection speaks TLS (1.2 or 1.3) with the context's current certificate; a
+  // client that speaks plain HTTP gets a 400 naming the problem and the connection closes.
+  std::shared_ptr<TlsContext> tls;
 };
 
 class Connection;
@@ -117,6 +122,8 @@ class Exchange {
   explicit Exchange(Connection* conn) : conn_(conn) {}
   awaitable<Status> WriteHead(http::status status, uint64_t content_length,
                               std::string_view content_type);
+  // SendFile over TLS: pread and write.
+  awaitable<Status> CopyFile(int fd, uint64_t offset, uint64_t len);
   Connection* conn_;
   http::request_header<> head_;
   std::string path_, query_;
