@@ -14,6 +14,12 @@ namespace {
 constexpr size_t kFetchBufferBytes = 1u << 20;
 }  // namespace
 
+ClientOptions Chunkserver::PeerClientOptions() const {
+  ClientOptions o;
+  o.cluster_key = options_.cluster_key;
+  return o;
+}
+
 std::string Chunkserver::ReportedState(const Result<SpaceInfo>& space) {
   if (syncing_) return "syncing";
   if (!store_->Health().ok()) return "readonly";
@@ -22,7 +28,8 @@ std::string Chunkserver::ReportedState(const Result<SpaceInfo>& space) {
 }
 
 awaitable<void> Chunkserver::HeartbeatLoop() {
-  HttpClient client(ex_, ClientOptions{std::chrono::seconds(2), std::chrono::seconds(5), 2});
+  HttpClient client(ex_, ClientOptions{std::chrono::seconds(2), std::chrono::seconds(5), 2,
+                                       options_.cluster_key});
   static auto& failures = Metrics().Counter("wharf_chunkserver_heartbeat_failures_total",
                                             "Heartbeats a master did not accept.");
   std::map<std::string, bool> reachable;
@@ -96,7 +103,7 @@ std::vector<MemberInfo> Chunkserver::ActivePeers(const ClusterMap& map) const {
 }
 
 awaitable<void> Chunkserver::CatchUp() {
-  HttpClient client(ex_);
+  HttpClient client(ex_, PeerClientOptions());
   // Grace before deciding that no peer can teach us anything: a few heartbeats, so that a
   // peer that is merely slow to report is not mistaken for an absent one.
   const auto grace =
@@ -230,7 +237,7 @@ awaitable<void> Chunkserver::ScrubLoop() {
                                             "Chunks re-verified by the scrubber.");
   static auto& corrupt = Metrics().Counter("wharf_chunkserver_scrub_corrupt_total",
                                            "Chunks the scrubber found corrupt.");
-  HttpClient client(ex_);
+  HttpClient client(ex_, PeerClientOptions());
   while (!stopped_) {
     co_await SleepFor(options_.scrub_interval);
     if (syncing_) continue;

@@ -12,6 +12,7 @@
 #include "common/fs.h"
 #include "common/metrics.h"
 #include "common/version.h"
+#include "http/cluster_auth.h"
 #include "http/range.h"
 #include "http/status_http.h"
 
@@ -133,6 +134,13 @@ void Chunkserver::BuildRouter() {
   Router::Options ro{.component = "chunkserver", .answer_405 = false};
   ro.metric_labels = {{"member", options_.id}};
   router_ = std::make_unique<Router>(std::move(ro));
+  if (options_.cluster_key) {
+    ClusterAuthFilter::Options ao;
+    ao.component = "chunkserver";
+    ao.metric_labels = {{"member", options_.id}};
+    ao.body_checked_by_handler = {"chunk_put"};  // HandlePut checks the data against it
+    router_->AddFilter(std::make_shared<ClusterAuthFilter>(options_.cluster_key, ao));
+  }
   AddOpsRoutes(*router_, [this] { return store_->Health(); });
   // Requests other than /healthz and /metrics count as load in heartbeats (busy_).
   auto busy = [this](auto fn) {

@@ -46,6 +46,9 @@ struct ChunkserverOptions {
   std::chrono::milliseconds scrub_interval{std::chrono::hours(1)};
   uint64_t scrub_rate = 64u << 20;  // bytes per second the scrubber may read
   uint64_t max_chunk_bytes = 1u << 30;
+  // Set: every route but /healthz and /metrics needs the cluster-key proof, and every request
+  // this member sends (heartbeats, catch-up, repair) carries it (http/cluster_auth.h).
+  std::shared_ptr<const ClusterKey> cluster_key;
 };
 
 class Chunkserver {
@@ -75,6 +78,8 @@ class Chunkserver {
   awaitable<void> CatchUp();
   awaitable<void> ScrubLoop();
   awaitable<Result<ClusterMap>> FetchMap(HttpClient& client);
+  // Options of the clients that reach peers and masters (they sign with the cluster key).
+  ClientOptions PeerClientOptions() const;
   // Active peers of this group in `map` (not this member).
   std::vector<MemberInfo> ActivePeers(const ClusterMap& map) const;
   // True when the map lists at least one peer of this group and every peer is online and

@@ -1,4 +1,4 @@
-// `wharf master` and `wharf chunkserver`.
+// `wharf master`, `wharf chunkserver` and `wharf gateway`.
 #include <iostream>
 
 #include "chunkserver/chunkserver.h"
@@ -10,6 +10,7 @@
 #include "common/units.h"
 #include "gateway/gateway.h"
 #include "http/access_log.h"
+#include "http/cluster_auth.h"
 #include "master/master_server.h"
 
 namespace wharf::cli {
@@ -20,6 +21,40 @@ void AddCommon(CLI::App& app, std::string* config, std::string* log_level) {
   app.add_option("--log-level", *log_level, "trace|debug|info|warn|error")->capture_default_str();
 }
 
+void AddClusterKey(CLI::App& app, std::string* path) {
+  app.add_option("--cluster-key", *path,
+                 "file of the cluster's shared secret (mode 0600, >= 32 bytes): internal "
+                 "requests are signed and verified with it");
+}
+
+// Loads --cluster-key into *key (empty path: none). Returns an exit code when the key file is
+// refused.
+std::optional<int> UseClusterKey(const std::string& role, const std::string& path,
+                                 std::shared_ptr<const ClusterKey>* key) {
+  if (path.empty()) return std::nullopt;
+  auto loaded = ClusterKey::Load(path);
+  if (!loaded) return ConfigError(role, loaded.error().message());
+  *key = std::move(*loaded);
+  return std::nullopt;
+}
+
+void AddTlsFlags(CLI::App& app, std::string* cert, std::string* key, std::string* client_ca) {
+  app.add_option("--tls-cert", *cert,
+                 "PEM certificate (a chain allowed) to serve HTTPS with; reloaded on SIGHUP");
+  app.add_option("--tls-key", *key, "PEM private key of --tls-cert (unencrypted)");
+  app.add_option("--tls-client-ca", *client_ca,
+                 "PEM CA certificates: ask clients for a certificate and accept only those "
+                 "they signed");
+}
+
+// Once the daemon runs: one warning line when it runs without a key.
+void WarnIfOpen(const std::string& role, const std::shared_ptr<const ClusterKey>& key) {
+  if (key) return;
+  GetLogger(role)->warn(
+      "no --cluster-key: internal requests are not authenticated, anyone who can reach the "
+      "cluster's ports can register members, read and delete chunks");
+}
+
 }  // namespace
 
 int RunMaster(Args args) {
@@ -27,8 +62,10 @@ int RunMaster(Args args) {
   CLI::App app{"wharf master: the topology tracker", "wharf master"};
   std::string config, log_level = "info", chunk_size = "16MiB", policy = "most_free";
   std::vector<std::string> peers;
+  std::string cluster_key;
   MasterOptions o;
   AddCommon(app, &config, &log_level);
+  AddClusterKey(app, &cluster_key);
   app.add_option("--listen", o.listen, "HOST:PORT to serve on")->capture_default_str();
   app.add_option("--data", o.data_dir, "directory for the persisted member list");
   app.add_option("--peer", peers, "another master (repeatable, or comma-separated)");
@@ -56,9 +93,11 @@ int RunMaster(Args args) {
     return ConfigError(role, "--offline-after must be more than 1.5 intervals");
   }
   o.peers = SplitCommas(peers);
+  if (auto rc = UseClusterKey(role, cluster_key, &o.cluster_key)) return *rc;
   asio::io_context io;
   MasterServer master(io.get_executor(), o);
   if (Status st = master.Start(); !st.ok()) return ConfigError(role, st.ToString());
+  WarnIfOpen(role, o.cluster_key);
   std::cout << "master listening on " << master.address() << std::endl;
   return RunUntilSignal(io, [&] { master.Stop(); });
 }
@@ -69,8 +108,10 @@ int RunChunkserver(Args args) {
   std::string config, log_level = "info", reserve = "10%", scrub_rate = "64MiB";
   std::string heartbeat = "2", scrub_interval = "3600", max_chunk = "1GiB";
   std::vector<std::string> masters;
+  std::string cluster_key;
   ChunkserverOptions o;
   AddCommon(app, &config, &log_level);
+  AddClusterKey(app, &cluster_key);
   app.add_option("--group", o.group, "the group this member belongs to");
   app.add_option("--id", o.id, "member id (default: generated once, kept in the first --dir)");
   app.add_option("--listen", o.listen, "HOST:PORT to serve on")->capture_default_str();
@@ -105,9 +146,11 @@ int RunChunkserver(Args args) {
   if (*mc == 0) return ConfigError(role, "--max-chunk: must be more than 0");
   o.max_chunk_bytes = *mc;
   o.masters = SplitCommas(masters);
+  if (auto rc = UseClusterKey(role, cluster_key, &o.cluster_key)) return *rc;
   asio::io_context io;
   Chunkserver cs(io.get_executor(), o);
   if (Status st = cs.Start(); !st.ok()) return ConfigError(role, st.ToString());
+  WarnIfOpen(role, o.cluster_key);
   std::cout << "chunkserver " << cs.id() << " listening on " << cs.address() << std::endl;
   return RunUntilSignal(io, [&] { cs.Stop(); });
 }
@@ -119,8 +162,10 @@ int RunGateway(Args args) {
   std::string upload_expiry = "24h", gc_interval = "10", max_manifest = "4MiB";
   std::string token_ttl = "5m";
   std::vector<std::string> masters;
+  std::string cluster_key;
   GatewayOptions o;
   AddCommon(app, &config, &log_level);
+  AddClusterKey(app, &cluster_key);
   app.add_option("--listen", o.listen, "HOST:PORT to serve on")->capture_default_str();
   app.add_option("--master", masters, "master HOST:PORT (repeatable, or comma-separated)");
   app.add_option("--meta", o.meta_url,
@@ -154,6 +199,7 @@ int RunGateway(Args args) {
   app.add_option("--writable-wait", writable_wait,
                  "how long a write waits for a writable group before answering 503")
       ->capture_default_str();
+  AddTlsFlags(app, &o.tls_cert, &o.tls_key, &o.tls_client_ca);
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
   auto ww = ParseDuration(writable_wait);
   if (!ww || ww->count() > 600'000) return ConfigError(role, "--writable-wait: bad duration");
@@ -187,12 +233,18 @@ int RunGateway(Args args) {
   if (*mm == 0) return ConfigError(role, "--max-manifest: must be more than 0");
   o.max_manifest_bytes = *mm;
   o.masters = SplitCommas(masters);
+  if (auto rc = UseClusterKey(role, cluster_key, &o.cluster_key)) return *rc;
   asio::io_context io;
   Gateway gw(io.get_executor(), o);
   if (Status st = gw.Start(); !st.ok()) return ConfigError(role, st.ToString());
+  WarnIfOpen(role, o.cluster_key);
   std::cout << "gateway listening on " << gw.address() << std::endl;
   return RunUntilSignal(
-      io, [&] { gw.Stop(); }, 1, [] { AccessLog::ReopenAll(); });
+      io, [&] { gw.Stop(); }, 1,
+      [&gw] {
+        AccessLog::ReopenAll();
+        (void)gw.ReloadTls();  // logs what happened
+      });
 }
 
 }  // namespace wharf::cli

@@ -10,6 +10,7 @@
 #include "common/units.h"
 #include "common/version.h"
 #include "http/client.h"
+#include "http/cluster_auth.h"
 #include "master/cluster_map.h"
 
 namespace wharf::cli {
@@ -58,9 +59,25 @@ std::string NotAMaster(unsigned status, const std::string& body) {
   return "";
 }
 
-// HTTP client options of the tools: short timeouts, one idle connection.
-ClientOptions ToolClientOptions() {
-  return ClientOptions{std::chrono::seconds(3), std::chrono::seconds(10), 1};
+// HTTP client options of the tools: short timeouts, one idle connection, the cluster key.
+ClientOptions ToolClientOptions(std::shared_ptr<const ClusterKey> key) {
+  return ClientOptions{std::chrono::seconds(3), std::chrono::seconds(10), 1, std::move(key)};
+}
+
+void AddClusterKey(CLI::App* app, std::string* path) {
+  app->add_option("--cluster-key", *path,
+                  "the cluster's key file, when the cluster is closed (masters answer 401 "
+                  "without it)");
+}
+
+// Loads `path` ("" = none) into *key; the exit code when the file is refused.
+std::optional<int> LoadToolKey(const std::string& role, const std::string& path,
+                               std::shared_ptr<const ClusterKey>* key) {
+  if (path.empty()) return std::nullopt;
+  auto loaded = ClusterKey::Load(path);
+  if (!loaded) return ConfigError(role, loaded.error().message());
+  *key = std::move(*loaded);
+  return std::nullopt;
 }
 
 }  // namespace
@@ -69,10 +86,14 @@ int RunStatus(Args args) {
   const std::string role = "status";
   CLI::App app{"wharf status: print the cluster", "wharf status"};
   std::string masters = "127.0.0.1:7700";
+  std::string key_path;
   bool as_json = false;
   app.add_option("--master", masters, "master HOST:PORT[,HOST:PORT...]")->capture_default_str();
   app.add_flag("--json", as_json, "print the status JSON for scripts");
+  AddClusterKey(&app, &key_path);
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
+  std::shared_ptr<const ClusterKey> key;
+  if (auto rc = LoadToolKey(role, key_path, &key)) return *rc;
   std::vector<std::string> list = SplitCommas({masters});
   if (list.empty()) return ConfigError(role, "--master is required");
   asio::io_context io;
@@ -80,7 +101,7 @@ int RunStatus(Args args) {
   asio::co_spawn(
       io,
       [&]() -> awaitable<void> {
-        HttpClient client(io.get_executor(), ToolClientOptions());
+        HttpClient client(io.get_executor(), ToolClientOptions(key));
         std::string errors;
         for (const auto& m : list) {
           auto r = co_await client.Request(m, http::verb::get, "/v1/status");
@@ -89,6 +110,12 @@ int RunStatus(Args args) {
               errors += fmt::format(" {} {};", m, why);
               continue;
             }
+          }
+          if (r && r->status == 401) {
+            errors += fmt::format(
+                " {}: HTTP 401, the cluster is closed: {};", m,
+                key ? "this --cluster-key is not its key" : "give its key with --cluster-key");
+            continue;
           }
           if (!r || r->status != 200) {
             errors += fmt::format(" {}: {};", m,
@@ -120,7 +147,7 @@ int RunMember(Args args) {
   CLI::App app{"wharf member: decommission members", "wharf member"};
   app.require_subcommand(1);
   CLI::App* rm = app.add_subcommand("rm", "forget a member for good, on every master");
-  std::string id, masters = "127.0.0.1:7700";
+  std::string id, masters = "127.0.0.1:7700", key_path;
   bool force = false;
   rm->add_option("id", id, "the member's id (as wharf status shows it)")->required();
   rm->add_option("--master", masters, "master HOST:PORT[,HOST:PORT...]: every one of them")
@@ -128,7 +155,10 @@ int RunMember(Args args) {
   rm->add_flag("--force", force,
                "remove it even though it was heard from recently (its group then runs on "
                "fewer copies)");
+  AddClusterKey(rm, &key_path);
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
+  std::shared_ptr<const ClusterKey> key;
+  if (auto rc = LoadToolKey(role, key_path, &key)) return *rc;
   if (Status st = ValidateId("member id", id); !st.ok()) return ConfigError(role, st.message());
   std::vector<std::string> list = SplitCommas({masters});
   if (list.empty()) return ConfigError(role, "--master is required");
@@ -137,7 +167,7 @@ int RunMember(Args args) {
   asio::co_spawn(
       io,
       [&]() -> awaitable<void> {
-        HttpClient client(io.get_executor(), ToolClientOptions());
+        HttpClient client(io.get_executor(), ToolClientOptions(key));
         // Masters keep their member lists independently: remove it from each.
         for (const auto& m : list) {
           std::string target = "/v1/members/" + id + (force ? "?force=1" : "");

@@ -2,6 +2,7 @@
 // a master, two groups of two chunkservers and a gateway; see cli/local_cluster.h for the data
 // layout), until SIGINT or SIGTERM.
 #include <csignal>
+#include <functional>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -44,6 +45,13 @@ int RunUp(Args args) {
   bool refuse_foreign = false;
   app.add_flag("--refuse-foreign-layers", refuse_foreign,
                "refuse manifests whose foreign (non-distributable) layers were not pushed here");
+  app.add_option("--tls-cert", o.tls_cert,
+                 "the gateway's PEM certificate (a chain allowed); reloaded on SIGHUP");
+  app.add_option("--tls-key", o.tls_key, "the gateway's PEM private key");
+  app.add_option("--tls-client-ca", o.tls_client_ca,
+                 "ask the gateway's clients for certificates signed by these CAs");
+  app.add_option("--cluster-key", o.cluster_key_file,
+                 "the cluster's key file (default: DATA/cluster.key, created when absent)");
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
   o.trusted_proxies = SplitCommas(trusted_proxies);
   o.allow_foreign_layers = !refuse_foreign;
@@ -66,7 +74,8 @@ int RunUp(Args args) {
   for (const auto& m : cluster.members()) {
     std::cout << "  chunkserver  " << m.address << "  (" << m.id << ", group " << m.group << ")\n";
   }
-  std::cout << "  status:      wharf status --master " << cluster.master_address() << std::endl;
+  std::cout << "  status:      wharf status --master " << cluster.master_address()
+            << " --cluster-key " << cluster.cluster_key_file() << std::endl;
   // "ready" only once a push would be taken: every member has reported and caught up.
   if (Status st = cluster.WaitUntilWritable(std::chrono::seconds(30)); st.ok()) {
     std::cout << "wharf up: ready" << std::endl;
@@ -76,9 +85,19 @@ int RunUp(Args args) {
   }
 
   asio::io_context io;
+  // SIGHUP: the gateway reloads its TLS certificate, and the cluster runs on.
+  asio::signal_set hup(io, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_hup =
+      [&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        (void)cluster.ReloadTls();  // the gateway logs what happened
+        hup.async_wait(on_hup);
+      };
+  hup.async_wait(on_hup);
   asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([](const boost::system::error_code& ec, int) {
+  signals.async_wait([&hup](const boost::system::error_code& ec, int) {
     if (!ec) GetLogger("wharf")->info("stopping the cluster");
+    hup.cancel();
   });
   io.run();
   cluster.Stop();

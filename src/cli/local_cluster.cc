@@ -5,8 +5,10 @@
 #include <future>
 
 #include "chunkserver/chunkserver.h"
+#include "common/fs.h"
 #include "common/units.h"
 #include "gateway/gateway.h"
+#include "http/cluster_auth.h"
 #include "http/server.h"
 #include "master/master_server.h"
 
@@ -95,6 +97,12 @@ Status LocalCluster::Start() {
 // spawns coroutines that run once the loop does).
 Status LocalCluster::StartDaemons() {
   const std::string& data = options_.data_dir;
+  key_file_ = options_.cluster_key_file.empty() ? data + "/cluster.key" : options_.cluster_key_file;
+  if (options_.cluster_key_file.empty()) WHARF_RETURN_IF_ERROR(MakeDirs(data));
+  auto key = options_.cluster_key_file.empty() ? ClusterKey::LoadOrCreate(key_file_)
+                                               : ClusterKey::Load(key_file_);
+  if (!key) return key.error();
+  key_ = *key;
   auto port = [&](int i) { return options_.base_port == 0 ? 0 : options_.base_port + i; };
   auto loop = [&]() -> asio::any_io_executor {
     loops_.push_back(std::make_unique<Daemon>());
@@ -105,6 +113,7 @@ Status LocalCluster::StartDaemons() {
   mo.listen = fmt::format("{}:{}", options_.host, port(0));
   mo.data_dir = data + "/master";
   mo.chunk_size = options_.chunk_size;
+  mo.cluster_key = key_;
   master_ = std::make_unique<MasterServer>(loop(), mo);
   if (Status st = master_->Start(); !st.ok()) return Status(st.code(), "master: " + st.message());
 
@@ -120,6 +129,7 @@ Status LocalCluster::StartDaemons() {
       co.reserve = options_.reserve;
       co.heartbeat = options_.heartbeat;
       co.max_chunk_bytes = std::max<uint64_t>(options_.chunk_size, 1u << 20);
+      co.cluster_key = key_;
       auto cs = std::make_unique<Chunkserver>(loop(), co);
       Status st = cs->Start();
       chunkservers_.push_back(std::move(cs));
@@ -138,6 +148,10 @@ Status LocalCluster::StartDaemons() {
   go.public_url = options_.public_url;
   go.trusted_proxies = options_.trusted_proxies;
   go.allow_foreign_layers = options_.allow_foreign_layers;
+  go.cluster_key = key_;
+  go.tls_cert = options_.tls_cert;
+  go.tls_key = options_.tls_key;
+  go.tls_client_ca = options_.tls_client_ca;
   gateway_ = std::make_unique<Gateway>(loop(), go);
   if (Status st = gateway_->Start(); !st.ok()) {
     return Status(st.code(), "gateway: " + st.message());
@@ -155,6 +169,13 @@ Status LocalCluster::WaitUntilWritable(std::chrono::milliseconds timeout) {
     if (health.ok() || std::chrono::steady_clock::now() >= deadline) return health;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+}
+
+Status LocalCluster::ReloadTls() {
+  if (!gateway_ || !running_) return Status::Ok();
+  Status st;
+  RunOn(loops_.back()->io.get_executor(), [&] { st = gateway_->ReloadTls(); });
+  return st;
 }
 
 void LocalCluster::Stop() {

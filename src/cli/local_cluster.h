@@ -7,6 +7,7 @@
 //     g1-a/ g1-b/      chunkservers of group g1 (one data directory each)
 //     g2-a/ g2-b/      chunkservers of group g2
 //     meta.db          the gateway's metadata store (SQLite), unless meta_url names another
+//     cluster.key      the cluster's shared secret (mode 0600), made at the first start
 //
 //   LocalClusterOptions o;
 //   o.data_dir = tmp; o.base_port = 0; o.gateway_listen = "127.0.0.1:0";
@@ -33,6 +34,7 @@ namespace wharf {
 class MasterServer;
 class Chunkserver;
 class Gateway;
+class ClusterKey;
 
 struct LocalClusterOptions {
   std::string data_dir = "./wharf-data";
@@ -56,6 +58,11 @@ struct LocalClusterOptions {
   std::string public_url;
   std::vector<std::string> trusted_proxies;
   bool allow_foreign_layers = true;
+  // The cluster key file every daemon signs and verifies internal requests with; "" =
+  // <data_dir>/cluster.key, created (random, mode 0600) when absent.
+  std::string cluster_key_file;
+  // The gateway's TLS files (GatewayOptions): "" = plain HTTP.
+  std::string tls_cert, tls_key, tls_client_ca;
 
   // kInvalidArgument naming the first bad option. Touches nothing.
   Status Validate() const;
@@ -80,6 +87,8 @@ class LocalCluster {
   // its own thread. If a daemon fails to start (a port in use, a locked data directory...),
   // what was started is stopped again and its error returned. Call once.
   Status Start();
+  // The gateway reads its TLS files again (SIGHUP). Ok without TLS.
+  Status ReloadTls();
   // Stops every daemon and joins the threads. Idempotent.
   void Stop();
   // Waits until the gateway sees a writable group (its /healthz would answer 200), at most
@@ -89,6 +98,8 @@ class LocalCluster {
   // Bound addresses ("127.0.0.1:40123"), valid after a successful Start().
   std::string master_address() const;
   std::string gateway_address() const;
+  // The key file in use, valid after a successful Start().
+  const std::string& cluster_key_file() const { return key_file_; }
   const std::vector<Member>& members() const { return members_; }
   const LocalClusterOptions& options() const { return options_; }
 
@@ -104,6 +115,8 @@ class LocalCluster {
   std::vector<std::unique_ptr<Chunkserver>> chunkservers_;
   std::unique_ptr<Gateway> gateway_;
   std::vector<Member> members_;
+  std::string key_file_;
+  std::shared_ptr<const ClusterKey> key_;
   bool running_ = false;  // the threads run
   bool stopped_ = false;
 };

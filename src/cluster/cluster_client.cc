@@ -8,7 +8,8 @@ namespace wharf {
 ClusterClient::ClusterClient(asio::any_io_executor ex, ClusterClientOptions options)
     : ex_(ex),
       options_(std::move(options)),
-      http_(ex, ClientOptions{std::chrono::seconds(3), std::chrono::seconds(60), 64}),
+      http_(ex, ClientOptions{std::chrono::seconds(3), std::chrono::seconds(60), 64,
+                              options_.cluster_key}),
       masters_(http_, options_.masters),
       chunks_(http_),
       log_(GetLogger("cluster")) {}

@@ -38,6 +38,9 @@ struct ClusterClientOptions {
   std::string named_group;
   // How many groups a chunk write tries before giving up.
   int max_write_attempts = 4;
+  // Set: every request to masters and chunkservers carries the cluster-key proof
+  // (http/cluster_auth.h).
+  std::shared_ptr<const ClusterKey> cluster_key;
 };
 
 class ClusterClient final : public ChunkCluster {

@@ -134,7 +134,7 @@ std::string_view RemoteAddress(std::string_view remote) {
 
 AuthAnswer DecideAccess(const auth::Authenticator& auth, const RequiredAccess& need,
                         std::string_view authorization, std::string_view remote,
-                        std::string_view host) {
+                        std::string_view host, std::string_view cert_subject) {
   AuthAnswer a;
   if (need.kind == RequiredAccess::Kind::kNone) {
     a.proceed = true;
@@ -145,6 +145,7 @@ AuthAnswer DecideAccess(const auth::Authenticator& auth, const RequiredAccess& n
   auth::AuthRequest r;
   r.authorization = authorization;
   r.remote = remote;
+  r.cert_subject = cert_subject;
   r.repository = need.repository;
   r.action = need.action;
   r.scopes = need.scopes;
@@ -219,8 +220,9 @@ awaitable<Filter::Result> AuthFilter::OnRequest(Exchange& ex) {
   RequiredAccess need = RequiredAccessFor(route, ex.method(), ex.path(), from);
   if (need.kind == RequiredAccess::Kind::kNone) co_return Result::kContinue;
   std::string_view remote = RemoteAddress(ex.remote());
-  AuthAnswer a = DecideAccess(auth_->authenticator(), need, ex.header(http::field::authorization),
-                              remote, ex.header(http::field::host));
+  AuthAnswer a =
+      DecideAccess(auth_->authenticator(), need, ex.header(http::field::authorization), remote,
+                   ex.header(http::field::host), ex.context().tls_client_subject);
   const auth::Decision& d = a.decision;
   if (!d.failure.empty()) {
     AuthFailureCounter(d.failure).Inc();

@@ -66,10 +66,11 @@ struct AuthAnswer {
 };
 
 // `authorization`: the header's value; `remote`: the peer's address (no port); `host`: the
-// request's Host (names this gateway's token realm).
+// request's Host (names this gateway's token realm); `cert_subject`: the verified TLS client
+// certificate's subject ("" when none), which the policy names "cert:<subject>".
 AuthAnswer DecideAccess(const auth::Authenticator& auth, const RequiredAccess& need,
                         std::string_view authorization, std::string_view remote,
-                        std::string_view host);
+                        std::string_view host, std::string_view cert_subject = {});
 
 // wharf_gateway_auth_failures_total{reason}.
 CounterMetric& AuthFailureCounter(const std::string& reason);

@@ -8,6 +8,7 @@
 #include "gateway/file_api.h"
 #include "gateway/registry_handlers.h"
 #include "http/status_http.h"
+#include "http/tls.h"
 #include "meta/instrumented_meta_store.h"
 #include "meta/meta_url.h"
 
@@ -44,6 +45,7 @@ Status Gateway::Start() {
   meta_ = std::make_unique<InstrumentedMetaStore>(std::move(store));  // times every call
   ClusterClientOptions co;
   co.masters = options_.masters;
+  co.cluster_key = options_.cluster_key;
   co.policy = options_.policy;
   co.named_group = options_.named_group;
   cluster_ = std::make_unique<ClusterClient>(ex_, co);
@@ -63,6 +65,12 @@ Status Gateway::Start() {
   BuildRouter();
   ServerOptions so;
   so.component = "gateway";
+  if (!options_.tls_cert.empty() || !options_.tls_key.empty() || !options_.tls_client_ca.empty()) {
+    WHARF_ASSIGN_OR_RETURN(tls_, TlsContext::Load({.cert = options_.tls_cert,
+                                                   .key = options_.tls_key,
+                                                   .client_ca = options_.tls_client_ca}));
+    so.tls = tls_;
+  }
   server_ = std::make_unique<Server>(ex_, so, router_->AsHandler());
   WHARF_RETURN_IF_ERROR(server_->Listen(options_.listen));
   cluster_->Start();
@@ -77,10 +85,22 @@ Status Gateway::Start() {
         server_->local_address());
   }
   if (options_.auth.read_only) ctx_.log->warn("gateway is read-only: writes answer 405");
-  ctx_.log->info("gateway listening addr={} masters={} meta={} chunk_size={}",
-                 server_->local_address(), options_.masters.size(),
-                 RedactMetaUrl(options_.meta_url), options_.chunk_size);
+  ctx_.log->info(
+      "gateway listening addr={} tls={} client_certs={} masters={} meta={} chunk_size={}",
+      server_->local_address(), tls_ != nullptr, tls_ && tls_->verifies_clients(),
+      options_.masters.size(), RedactMetaUrl(options_.meta_url), options_.chunk_size);
   return Status::Ok();
+}
+
+Status Gateway::ReloadTls() {
+  if (!tls_) return Status::Ok();
+  Status st = tls_->Reload();
+  if (st.ok()) {
+    ctx_.log->info("tls certificate reloaded cert={}", options_.tls_cert);
+  } else {
+    ctx_.log->error("tls reload failed, the old certificate stays err={}", st);
+  }
+  return st;
 }
 
 void Gateway::Stop() {

@@ -53,6 +53,11 @@ struct GatewayOptions {
   std::vector<std::string> trusted_proxies;
   // Manifests may name foreign (non-distributable) layers with URLs without their blobs here.
   bool allow_foreign_layers = true;
+  // Set: the gateway's requests to masters and chunkservers carry the cluster-key proof.
+  std::shared_ptr<const ClusterKey> cluster_key;
+  // TLS (http/tls.h): PEM files; "" = plain HTTP. tls_client_ca: ask for and verify client
+  // certificates (their subject lands in RequestContext::tls_client_subject).
+  std::string tls_cert, tls_key, tls_client_ca;
 };
 
 // What every handler gets. Lives as long as the Gateway; used on the gateway's executor.
@@ -66,7 +71,7 @@ struct GatewayContext {
   BlobService* blobs = nullptr;  // every content write and read of the handlers
   // Access control; null when the gateway is open (every caller may do everything).
   const GatewayAuth* auth = nullptr;
-  PublicUrl urls;                // absolute URLs for Location headers
+  PublicUrl urls;  // absolute URLs for Location headers
 };
 
 class Gateway {
@@ -79,6 +84,9 @@ class Gateway {
   std::string address() const;
   // Ok once the cluster map has a writable group.
   Status Health() const;
+  // Reads the TLS certificate and key again (SIGHUP): new connections get them, open ones keep
+  // theirs. Ok without TLS; on error the old certificate stays.
+  Status ReloadTls();
 
  private:
   // The route table and filter chain every request goes through (http/router.h).
@@ -96,6 +104,7 @@ class Gateway {
   std::shared_ptr<AccessLog> access_log_;  // null when off
   std::unique_ptr<Router> router_;         // outlives server_
   std::unique_ptr<Server> server_;
+  std::shared_ptr<TlsContext> tls_;  // null without TLS
   std::unique_ptr<GarbageCollector> gc_;
   std::unique_ptr<GatewayAuth> auth_;  // null when open
   GatewayContext ctx_;

@@ -103,12 +103,15 @@ void AccessLog::Record(const Exchange& ex) {
   double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - c.started)
           .count();
+  // A verified TLS client certificate's subject is quoted (it holds spaces and commas).
+  const std::string tls_client =
+      c.tls_client_subject.empty() ? "" : " tls_client=\"" + c.tls_client_subject + "\"";
   logger_->info(
       "remote={} method={} path={} status={} bytes_in={} bytes_out={} duration_ms={:.3f} "
-      "request_id={} route={} user={}",
+      "request_id={} route={} user={}{}",
       c.remote, ex.method_string(), ex.path(), ex.status_code(), c.bytes_in, c.bytes_out, ms,
       c.request_id, c.route.empty() ? std::string_view(Router::kNoRoute) : c.route,
-      c.principal ? std::string_view(c.principal->subject) : std::string_view("-"));
+      c.principal ? std::string_view(c.principal->subject) : std::string_view("-"), tls_client);
   size_t overruns = pool_->overrun_counter();
   size_t before = seen_overruns_.load();
   if (overruns > before && seen_overruns_.compare_exchange_strong(before, overruns)) {

@@ -2,6 +2,9 @@
 
 #include <limits>
 
+#include "common/checksum.h"
+#include "http/cluster_auth.h"
+
 namespace wharf {
 
 struct ClientCall::Conn {
@@ -15,6 +18,13 @@ struct ClientCall::Conn {
 
 namespace {
 bool Unsafe(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
+
+std::string_view FindHeader(const HeaderList& headers, std::string_view name) {
+  for (const auto& [k, v] : headers) {
+    if (beast::iequals(k, name)) return v;
+  }
+  return {};
+}
 }  // namespace
 
 HttpClient::HttpClient(asio::any_io_executor ex, ClientOptions options)
@@ -60,6 +70,15 @@ awaitable<Result<std::unique_ptr<ClientCall>>> HttpClient::Open(
     std::optional<uint64_t> content_length) {
   if (Unsafe(target) || target.empty() || target[0] != '/') {
     co_return Err(InvalidArgument("bad request target"));
+  }
+  if (options_.cluster_key) {
+    const std::string_view checksum = FindHeader(headers, kChecksumHeader);
+    if (content_length.value_or(0) > 0 && checksum.empty()) {
+      co_return Err(InvalidArgument("a signed request with a body needs X-Wharf-Checksum"));
+    }
+    HeaderList proof = SignRequest(*options_.cluster_key, http::to_string(method), target, checksum,
+                                   UnixMillisNow());
+    headers.insert(headers.end(), proof.begin(), proof.end());
   }
   WHARF_CO_ASSIGN_OR_RETURN(auto conn, co_await Connect(host_port));
   std::string head(http::to_string(method));
@@ -215,6 +234,9 @@ awaitable<Result<ClientResponse>> HttpClient::RequestOnce(std::string host_port,
                                                           bool* stale) {
   bool has_body = !body.empty() || method == http::verb::put || method == http::verb::post ||
                   method == http::verb::patch;
+  if (options_.cluster_key && !body.empty() && FindHeader(headers, kChecksumHeader).empty()) {
+    headers.emplace_back(std::string(kChecksumHeader), FormatChecksum(ChecksumOf(body)));
+  }
   auto opened = co_await Open(host_port, method, target, std::move(headers),
                               has_body ? std::optional<uint64_t>(body.size()) : std::nullopt);
   if (!opened) {

@@ -19,10 +19,15 @@
 
 namespace wharf {
 
+class ClusterKey;  // http/cluster_auth.h
+
 struct ClientOptions {
   std::chrono::milliseconds connect_timeout{std::chrono::seconds(5)};
   std::chrono::milliseconds io_timeout{std::chrono::seconds(60)};
   size_t max_idle_per_host = 32;
+  // Set: every request carries the cluster-key proof (http/cluster_auth.h). A request with a
+  // body then needs an X-Wharf-Checksum header: Request() adds it, Open() refuses without it.
+  std::shared_ptr<const ClusterKey> cluster_key;
 };
 
 struct ClientResponse {
@@ -75,7 +80,8 @@ class HttpClient {
   ~HttpClient();
 
   // Starts a request: connects (or reuses a pooled connection) and sends the head.
-  // content_length nullopt = no body. kUnavailable when the peer cannot be reached.
+  // content_length nullopt = no body. kUnavailable when the peer cannot be reached;
+  // kInvalidArgument for a signed request with a body but no X-Wharf-Checksum.
   awaitable<Result<std::unique_ptr<ClientCall>>> Open(std::string host_port, http::verb method,
                                                       std::string target, HeaderList headers,
                                                       std::optional<uint64_t> content_length);

@@ -27,6 +27,9 @@ struct RequestContext {
   // Name of the route that matched (used in logs and metrics); "" when none did.
   std::string route;
   std::optional<Principal> principal;
+  // Over TLS with client certificates (--tls-client-ca): the verified certificate's subject,
+  // RFC 2253 ("CN=ci-bot,O=team"), an identity the access policy can name. "" otherwise.
+  std::string tls_client_subject;
   std::chrono::steady_clock::time_point started;  // when the request head was read
   uint64_t bytes_in = 0;                          // request body bytes read
   uint64_t bytes_out = 0;                         // response body bytes written

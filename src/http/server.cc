@@ -9,8 +9,10 @@
 #include <unordered_map>
 
 #include "common/async.h"
+#include "common/checksum.h"
 #include "common/fs.h"
 #include "common/metrics.h"
+#include "http/tls.h"
 
 namespace wharf {
 namespace {
@@ -53,6 +55,8 @@ struct Server::State {
   CounterMetric* errors;
   CounterMetric* head_timeouts;
   CounterMetric* bad_framing;
+  CounterMetric* tls_failures;
+  CounterMetric* plain_on_tls;
   GaugeMetric* connections;
   HistogramMetric* latency;
   State(asio::any_io_executor e, ServerOptions o, Handler h)
@@ -71,6 +75,12 @@ struct Server::State {
         "Transfer-Encoding with Content-Length, oversized chunk extensions or trailers.",
         l);
     connections = &Metrics().Gauge(prefix + "connections", "Open HTTP connections.", l);
+    tls_failures = &Metrics().Counter(prefix + "tls_handshake_failures_total",
+                                      "TLS handshakes that failed (no or a bad client "
+                                      "certificate, no shared protocol version or cipher...).",
+                                      l);
+    plain_on_tls = &Metrics().Counter(prefix + "plaintext_on_tls_total",
+                                      "Connections that spoke plain HTTP to the TLS port.", l);
     head_timeouts =
         &Metrics().Counter(prefix + "head_timeouts_total",
                            "Connections closed because a request head was too slow.", l);
@@ -98,7 +108,12 @@ class Connection {
   awaitable<void> Run();
 
   std::shared_ptr<Server::State> st_;
-  beast::tcp_stream stream_;
+  beast::tcp_stream stream_;  // the socket and its timeouts, under TLS too
+  // Under TLS: the context the connection started with (a reload does not touch it) and the
+  // TLS stream over stream_.
+  std::shared_ptr<asio::ssl::context> tls_ctx_;
+  std::unique_ptr<asio::ssl::stream<beast::tcp_stream&>> tls_;
+  std::string tls_client_subject_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::buffer_body>> parser_;
   std::string remote_;
@@ -113,10 +128,22 @@ class Connection {
   void Arm(bool idle) {
     stream_.expires_after(idle ? st_->options.idle_timeout : st_->options.io_timeout);
   }
+  // The awaitable of `op(stream)`, on the TLS stream or the plain one (`op` is a generic
+  // lambda returning one Asio operation's awaitable; callers name it before co_await).
+  template <typename Op>
+  auto Io(Op& op) {
+    if (tls_) return op(*tls_);
+    return op(stream_);
+  }
+  // TLS: reads the first bytes, refuses plain HTTP with a 400, handshakes. false: close.
+  awaitable<bool> StartTls();
   awaitable<Status> Write(std::vector<asio::const_buffer> bufs) {
     boost::system::error_code ec;
     Arm(false);
-    co_await asio::async_write(stream_, bufs, asio::redirect_error(asio::use_awaitable, ec));
+    auto write = [&](auto& s) {
+      return asio::async_write(s, bufs, asio::redirect_error(asio::use_awaitable, ec));
+    };
+    co_await Io(write);
     if (ec) {
       broken_ = true;
       co_return Cancelled("write to client: " + ec.message());
@@ -148,8 +175,10 @@ class Connection {
         "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     boost::system::error_code ec;
     Arm(false);
-    co_await asio::async_write(stream_, asio::buffer(msg),
-                               asio::redirect_error(asio::use_awaitable, ec));
+    auto write = [&](auto& s) {
+      return asio::async_write(s, asio::buffer(msg), asio::redirect_error(asio::use_awaitable, ec));
+    };
+    co_await Io(write);
   }
   awaitable<void> Serve(Exchange& ex);
   // Runs the exchange's end-of-request observers; one that throws is a bug: logged, counted.
@@ -270,6 +299,11 @@ bool Exchange::body_done() const { return conn_->parser_->is_done(); }
 
 bool Exchange::on_reserved_slot() const { return conn_->reserved_; }
 
+void Exchange::ExpectBodyChecksum(uint64_t xxh3) {
+  expected_body_checksum_ = xxh3;
+  body_checksum_ = std::make_shared<Checksummer>();
+}
+
 awaitable<Result<size_t>> Exchange::ReadSome(void* buf, size_t n) {
   auto& p = *conn_->parser_;
   if (conn_->buffer_.capacity() < kBodyReadBuffer) conn_->buffer_.reserve(kBodyReadBuffer);
@@ -288,8 +322,10 @@ awaitable<Result<size_t>> Exchange::ReadSome(void* buf, size_t n) {
     p.get().body().size = n;
     boost::system::error_code ec;
     conn_->Arm(false);
-    co_await http::async_read(conn_->stream_, conn_->buffer_, p,
-                              asio::redirect_error(asio::use_awaitable, ec));
+    auto read = [&](auto& s) {
+      return http::async_read(s, conn_->buffer_, p, asio::redirect_error(asio::use_awaitable, ec));
+    };
+    co_await conn_->Io(read);
     if (ec == http::error::need_buffer) ec = {};
     size_t got = n - p.get().body().size;
     if (ec) {
@@ -303,7 +339,13 @@ awaitable<Result<size_t>> Exchange::ReadSome(void* buf, size_t n) {
       }
       co_return Err(InvalidArgument("malformed request body: " + ec.message()));
     }
-    if (p.is_done()) WHARF_CO_RETURN_IF_ERROR(conn_->CheckTrailers());
+    if (got > 0 && body_checksum_) body_checksum_->Update(buf, got);
+    if (p.is_done()) {
+      WHARF_CO_RETURN_IF_ERROR(conn_->CheckTrailers());
+      if (body_checksum_ && body_checksum_->Value() != expected_body_checksum_) {
+        co_return Err(DigestMismatch("request body does not match its X-Wharf-Checksum"));
+      }
+    }
     if (got > 0) {
       context_.bytes_in += got;
       co_return got;
@@ -418,6 +460,7 @@ awaitable<Status> Exchange::SendFile(int fd, uint64_t offset, uint64_t len) {
     WHARF_CO_RETURN_IF_ERROR(co_await conn_->Write(std::move(bufs)));
     head_bytes_.clear();
   }
+  if (conn_->tls_) co_return co_await CopyFile(fd, offset, len);
   auto& sock = conn_->stream_.socket();
   boost::system::error_code ec;
   sock.native_non_blocking(true, ec);
@@ -457,6 +500,36 @@ awaitable<Status> Exchange::SendFile(int fd, uint64_t offset, uint64_t len) {
   co_return Status::Ok();
 }
 
+awaitable<Status> Exchange::CopyFile(int fd, uint64_t offset, uint64_t len) {
+  // sendfile(2) cannot encrypt: read the file in pieces off the event loop and write them.
+  constexpr size_t kPiece = 256 * 1024;
+  auto buf = std::make_shared<std::vector<char>>(std::min<uint64_t>(len, kPiece));
+  while (len > 0) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(len, buf->size()));
+    auto read = [fd, offset, want, buf]() -> ssize_t {
+      for (;;) {
+        ssize_t n = ::pread(fd, buf->data(), want, static_cast<off_t>(offset));
+        if (n >= 0 || errno != EINTR) return n < 0 ? -errno : n;
+      }
+    };
+    ssize_t n = co_await Offload(read);
+    if (n <= 0) {
+      conn_->broken_ = true;
+      co_return n == 0 ? IOError("file shorter than expected") : ErrnoError("pread", -n);
+    }
+    std::vector<asio::const_buffer> bufs;
+    if (!head_bytes_.empty()) bufs.push_back(asio::buffer(head_bytes_));
+    bufs.push_back(asio::buffer(buf->data(), static_cast<size_t>(n)));
+    WHARF_CO_RETURN_IF_ERROR(co_await conn_->Write(std::move(bufs)));
+    head_bytes_.clear();
+    offset += static_cast<uint64_t>(n);
+    len -= static_cast<uint64_t>(n);
+    body_remaining_ -= static_cast<uint64_t>(n);
+    context_.bytes_out += static_cast<uint64_t>(n);
+  }
+  co_return Status::Ok();
+}
+
 awaitable<bool> Connection::Drain() {
   // Up to 1 MiB of unread request body is read and dropped; more than that is cheaper to
   // cut by closing the connection.
@@ -470,8 +543,10 @@ awaitable<bool> Connection::Drain() {
     parser_->get().body().size = sizeof sink;
     boost::system::error_code ec;
     Arm(false);
-    co_await http::async_read(stream_, buffer_, *parser_,
-                              asio::redirect_error(asio::use_awaitable, ec));
+    auto read = [&](auto& s) {
+      return http::async_read(s, buffer_, *parser_, asio::redirect_error(asio::use_awaitable, ec));
+    };
+    co_await Io(read);
     if (ec == http::error::need_buffer) ec = {};
     if (ec) co_return false;
     total += sizeof sink - parser_->get().body().size;
@@ -496,7 +571,46 @@ awaitable<void> Connection::Serve(Exchange& ex) {
   }
 }
 
+awaitable<bool> Connection::StartTls() {
+  boost::system::error_code ec;
+  stream_.expires_after(st_->options.head_timeout);
+  size_t n = co_await stream_.async_read_some(buffer_.prepare(1024),
+                                              asio::redirect_error(asio::use_awaitable, ec));
+  buffer_.commit(n);
+  if (ec || n == 0) co_return false;
+  // A TLS connection opens with a handshake record (content type 22); anything else is most
+  // likely a plain HTTP request: say so in plain HTTP rather than leave the client guessing.
+  if (static_cast<const unsigned char*>(buffer_.data().data())[0] != 0x16) {
+    st_->plain_on_tls->Inc();
+    static constexpr std::string_view kPlain =
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 34\r\n"
+        "Connection: close\r\n\r\nthis port speaks HTTPS, not HTTP\r\n";
+    co_await asio::async_write(stream_, asio::buffer(kPlain),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    co_return false;
+  }
+  tls_ctx_ = st_->options.tls->current();
+  tls_ = std::make_unique<asio::ssl::stream<beast::tcp_stream&>>(stream_, *tls_ctx_);
+  size_t used = co_await tls_->async_handshake(asio::ssl::stream_base::server, buffer_.data(),
+                                               asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    st_->tls_failures->Inc();
+    st_->log->debug("tls handshake failed remote={} err={}", remote_, ec.message());
+    tls_.reset();  // nothing more is said over it
+    co_return false;
+  }
+  buffer_.consume(used);
+  tls_client_subject_ = VerifiedPeerSubject(tls_->native_handle());
+  co_return true;
+}
+
 awaitable<void> Connection::Run() {
+  if (st_->options.tls && !co_await StartTls()) {
+    boost::system::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().close(ec);
+    co_return;
+  }
   for (bool first = true;; first = false) {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(st_->options.max_header_bytes));
@@ -509,14 +623,20 @@ awaitable<void> Connection::Run() {
       // Keep-alive: the next request may come after idle_timeout; from its first byte on, the
       // head has head_timeout, so that a slow head (slowloris) cannot hold the slot for long.
       Arm(true);
-      size_t n = co_await stream_.async_read_some(buffer_.prepare(1024),
-                                                  asio::redirect_error(asio::use_awaitable, ec));
+      auto read_some = [&](auto& s) {
+        return s.async_read_some(buffer_.prepare(1024),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+      };
+      size_t n = co_await Io(read_some);
       buffer_.commit(n);
       if (ec) break;
     }
     stream_.expires_after(st_->options.head_timeout);
-    co_await http::async_read_header(stream_, buffer_, *parser_,
+    auto read_header = [&](auto& s) {
+      return http::async_read_header(s, buffer_, *parser_,
                                      asio::redirect_error(asio::use_awaitable, ec));
+    };
+    co_await Io(read_header);
     if (ec == beast::error::timeout) st_->head_timeouts->Inc();
     if (ec) {
       st_->log->debug("read header failed remote={} err={}", remote_, ec.message());
@@ -544,6 +664,7 @@ awaitable<void> Connection::Run() {
     if (q != std::string_view::npos) ex.query_ = std::string(target.substr(q + 1));
     ex.context_.request_id = MakeRequestId(ex.header("X-Request-Id"));
     ex.context_.remote = remote_;
+    ex.context_.tls_client_subject = tls_client_subject_;
     co_await Serve(ex);
     RecordRequest(st_->options, ex.method_string(), ex.status_code());
     st_->latency->Observe(

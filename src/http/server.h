@@ -27,6 +27,8 @@ namespace wharf {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
+class TlsContext;  // http/tls.h
+
 struct ServerOptions {
   std::string component = "http";  // for logs and metric names: wharf_<component>_http_...
   size_t max_connections = 4096;
@@ -46,9 +48,13 @@ struct ServerOptions {
   // Added to this server's metric series, e.g. {{"member", "g1-a"}}: several daemons of one
   // component may share a process (`wharf up`), and each keeps its own series.
   Labels metric_labels;
+  // Set: every connection speaks TLS (1.2 or 1.3) with the context's current certificate; a
+  // client that speaks plain HTTP gets a 400 naming the problem and the connection closes.
+  std::shared_ptr<TlsContext> tls;
 };
 
 class Connection;
+class Checksummer;
 
 // One request and its response. Owned by the connection; valid during the handler call.
 class Exchange {
@@ -86,6 +92,10 @@ class Exchange {
   // Reads the whole body; kTooLarge past `limit` bytes.
   awaitable<Result<std::string>> ReadAll(size_t limit);
   bool body_done() const;
+  // The body must hash to `xxh3` (common/checksum.h): once it has been read to its end,
+  // ReadSome answers kDigestMismatch instead of 0 when it does not. Set by the cluster-auth
+  // filter, whose signature covers the checksum, not the bytes (http/cluster_auth.h).
+  void ExpectBodyChecksum(uint64_t xxh3);
 
   // Response. Exactly one Respond or BeginResponse per exchange.
   // Headers added here go out with the response (Content-Length is set by wharf).
@@ -112,6 +122,8 @@ class Exchange {
   explicit Exchange(Connection* conn) : conn_(conn) {}
   awaitable<Status> WriteHead(http::status status, uint64_t content_length,
                               std::string_view content_type);
+  // SendFile over TLS: pread and write.
+  awaitable<Status> CopyFile(int fd, uint64_t offset, uint64_t len);
   Connection* conn_;
   http::request_header<> head_;
   std::string path_, query_;
@@ -124,7 +136,9 @@ class Exchange {
   bool continue_sent_ = false;  // "100 Continue" answered to Expect
   unsigned status_ = 0;
   uint64_t body_remaining_ = 0;  // response bytes still owed
-  std::string head_bytes_;       // status line + headers not yet written
+  uint64_t expected_body_checksum_ = 0;
+  std::shared_ptr<Checksummer> body_checksum_;  // set by ExpectBodyChecksum
+  std::string head_bytes_;                      // status line + headers not yet written
 };
 
 using Handler = std::function<awaitable<void>(Exchange&)>;

@@ -8,6 +8,7 @@
 #include "common/fs.h"
 #include "common/metrics.h"
 #include "common/version.h"
+#include "http/cluster_auth.h"
 #include "http/status_http.h"
 
 namespace wharf {
@@ -78,6 +79,11 @@ void MasterServer::BuildRouter() {
   using V = http::verb;
   // A known path with another method is answered like an unknown path: 404.
   router_ = std::make_unique<Router>(Router::Options{.component = "master", .answer_405 = false});
+  if (options_.cluster_key) {
+    ClusterAuthFilter::Options ao;
+    ao.component = "master";
+    router_->AddFilter(std::make_shared<ClusterAuthFilter>(options_.cluster_key, ao));
+  }
   // /healthz: 503 while the member list cannot be saved.
   AddOpsRoutes(*router_, [this] { return topology_.PersistHealth(); });
   router_->Add({"heartbeat", {V::post}, PathMatch::Exact("/v1/heartbeat"), [this](Exchange& ex) {
@@ -188,7 +194,8 @@ awaitable<void> MasterServer::HandlePlacement(Exchange& ex) {
 }
 
 awaitable<void> MasterServer::ProbePeers() {
-  HttpClient client(ex_, ClientOptions{std::chrono::seconds(2), std::chrono::seconds(5), 2});
+  HttpClient client(ex_, ClientOptions{std::chrono::seconds(2), std::chrono::seconds(5), 2,
+                                       options_.cluster_key});
   auto& up = Metrics().Gauge("wharf_master_peers_up", "Peer masters answering /healthz.");
   while (!stopped_) {
     int n = 0;

@@ -37,6 +37,9 @@ struct MasterOptions {
   PlacementPolicy policy = PlacementPolicy::kMostFree;
   std::string named_group;
   double offline_after_intervals = 3;
+  // Set: every route but /healthz and /metrics needs the cluster-key proof
+  // (http/cluster_auth.h); unset, the master is open to anyone who reaches it.
+  std::shared_ptr<const ClusterKey> cluster_key;
 };
 
 class MasterServer {

@@ -17,6 +17,8 @@ every wait is a poll with a deadline.
 from __future__ import annotations
 
 import atexit
+import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -100,12 +102,49 @@ def url(addr: str, path: str) -> str:
     return f"http://{addr}{path}"
 
 
-def http_get(addr: str, path: str, timeout: float = 5.0, **kw) -> requests.Response:
+# ------------------------------------------------------------- the cluster key (closed cluster)
+
+
+def make_key_file(path: Path, secret: Optional[bytes] = None) -> Path:
+    """A key file as `wharf up` writes one: 64 hex characters, mode 0600."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write((secret if secret is not None else os.urandom(32).hex().encode()) + b"\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def read_key(path: Path) -> bytes:
+    return Path(path).read_bytes().rstrip(b" \t\r\n")
+
+
+def sign(secret: Optional[bytes], method: str, target: str, checksum: str = "",
+         date_ms: Optional[int] = None, nonce: Optional[str] = None) -> dict:
+    """The cluster-key proof headers (src/http/cluster_auth.h) for one request; {} without a
+    key. `target` is the path and query as sent."""
+    if secret is None:
+        return {}
+    date = str(date_ms if date_ms is not None else int(time.time() * 1000))
+    nonce = nonce or os.urandom(16).hex()
+    msg = "\n".join(["wharf-cluster-v1", method, target, date, nonce, checksum]).encode()
+    sig = hmac.new(secret, msg, hashlib.sha256).hexdigest()
+    h = {"X-Wharf-Date": date, "X-Wharf-Nonce": nonce, "X-Wharf-Signature": sig}
+    if checksum:
+        h["X-Wharf-Checksum"] = checksum
+    return h
+
+
+def http_get(addr: str, path: str, timeout: float = 5.0, key: Optional[bytes] = None,
+             **kw) -> requests.Response:
+    if key is not None:
+        kw["headers"] = {**kw.get("headers", {}), **sign(key, "GET", path)}
     return requests.get(url(addr, path), timeout=timeout, **kw)
 
 
-def get_json(addr: str, path: str, timeout: float = 5.0):
-    r = http_get(addr, path, timeout=timeout)
+def get_json(addr: str, path: str, timeout: float = 5.0, key: Optional[bytes] = None):
+    r = http_get(addr, path, timeout=timeout, key=key)
     r.raise_for_status()
     return r.json()
 
@@ -148,21 +187,24 @@ def metric(addr: str, name: str) -> float:
 
 
 def put_chunk(addr: str, chunk_id: str, data: bytes, checksum: Optional[str] = "auto",
-              timeout: float = 30.0) -> requests.Response:
+              timeout: float = 30.0, key: Optional[bytes] = None) -> requests.Response:
     headers = {"Content-Length": str(len(data))}
     if checksum == "auto":
         checksum = checksum_of(data)
     if checksum is not None:
         headers["X-Wharf-Checksum"] = checksum
+    headers.update(sign(key, "PUT", f"/v1/chunks/{chunk_id}", checksum or ""))
     return requests.put(url(addr, f"/v1/chunks/{chunk_id}"), data=data, headers=headers,
                         timeout=timeout)
 
 
-def get_chunk(addr: str, chunk_id: str, timeout: float = 30.0, **kw) -> requests.Response:
-    return requests.get(url(addr, f"/v1/chunks/{chunk_id}"), timeout=timeout, **kw)
+def get_chunk(addr: str, chunk_id: str, timeout: float = 30.0, key: Optional[bytes] = None,
+              **kw) -> requests.Response:
+    return http_get(addr, f"/v1/chunks/{chunk_id}", timeout=timeout, key=key, **kw)
 
 
-def inventory(addr: str, limit: Optional[int] = None, max_pages: int = 100000):
+def inventory(addr: str, limit: Optional[int] = None, max_pages: int = 100000,
+              key: Optional[bytes] = None):
     """The full chunk list of a chunkserver, following `next` until null. Returns (chunks, pages)."""
     chunks, pages = [], []
     after = None
@@ -173,7 +215,7 @@ def inventory(addr: str, limit: Optional[int] = None, max_pages: int = 100000):
         if limit is not None:
             q.append(f"limit={limit}")
         path = "/v1/chunks" + ("?" + "&".join(q) if q else "")
-        r = http_get(addr, path)
+        r = http_get(addr, path, key=key)
         assert r.status_code == 200, f"GET {path} on {addr}: {r.status_code} {r.text[:300]}"
         body = r.json()
         assert set(body) >= {"chunks", "next"}, f"inventory page shape: {body!r:.300}"
@@ -334,17 +376,18 @@ class Master(Process):
         a = ["--listen", p.addr, "--data", str(p.data_dir)]
         for peer in p.opts["peers"]:
             a += ["--peer", peer]
-        for k in ("chunk_size", "policy", "log_level"):
-            if p.opts.get(k) is not None:
-                a += ["--" + k.replace("_", "-"), str(p.opts[k])]
+        for k in ("chunk_size", "policy", "log_level", "cluster_key"):
+            v = p.opts.get(k, p.cluster.key_file if k == "cluster_key" else None)
+            if v is not None:
+                a += ["--" + k.replace("_", "-"), str(v)]
         return a + list(p.opts["extra"])
 
     def status(self, timeout: float = 5.0) -> dict:
-        return get_json(self.addr, "/v1/status", timeout=timeout)
+        return get_json(self.addr, "/v1/status", timeout=timeout, key=self.cluster.key)
 
     def placement(self, size: int = 1 << 20, **params) -> requests.Response:
         q = "&".join([f"size={size}"] + [f"{k}={v}" for k, v in params.items()])
-        return http_get(self.addr, f"/v1/placement?{q}")
+        return http_get(self.addr, f"/v1/placement?{q}", key=self.cluster.key)
 
 
 class ChunkServer(Process):
@@ -364,9 +407,11 @@ class ChunkServer(Process):
             a += ["--dir", str(d)]
         a += ["--master", p.opts.get("masters") or ",".join(m.addr for m in c.masters)]
         o = {"heartbeat": c.heartbeat, "scrub_interval": c.scrub_interval,
-             "scrub_rate": c.scrub_rate, "reserve": c.reserve, "log_level": c.log_level}
+             "scrub_rate": c.scrub_rate, "reserve": c.reserve, "log_level": c.log_level,
+             "cluster_key": c.key_file}
         o.update({k: v for k, v in p.opts.items() if k not in ("extra", "masters")})
-        for k in ("id", "reserve", "heartbeat", "scrub_interval", "scrub_rate", "log_level"):
+        for k in ("id", "reserve", "heartbeat", "scrub_interval", "scrub_rate", "log_level",
+                  "cluster_key"):
             if o.get(k) is not None:
                 a += ["--" + k.replace("_", "-"), str(o[k])]
         return a + list(p.opts["extra"])
@@ -376,7 +421,7 @@ class ChunkServer(Process):
         return self.dirs[0]
 
     def status(self, timeout: float = 5.0) -> dict:
-        return get_json(self.addr, "/v1/status", timeout=timeout)
+        return get_json(self.addr, "/v1/status", timeout=timeout, key=self.cluster.key)
 
     @property
     def member_id(self) -> str:
@@ -408,10 +453,16 @@ class ChunkServer(Process):
 
 
 class Cluster:
+    """key_file: every daemon gets --cluster-key with it (a closed cluster) and the helpers
+    sign their requests with it; None: an open cluster."""
+
     def __init__(self, bin_path: str, root: Path, heartbeat: float = 0.5,
                  scrub_interval: Optional[float] = 1.0, scrub_rate: Optional[str] = "1GiB",
-                 reserve: Optional[str] = "0", log_level: Optional[str] = None):
+                 reserve: Optional[str] = "0", log_level: Optional[str] = None,
+                 key_file: Optional[Path] = None):
         self.bin = bin_path
+        self.key_file = key_file
+        self.key: Optional[bytes] = read_key(key_file) if key_file is not None else None
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.heartbeat = heartbeat

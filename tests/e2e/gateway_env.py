@@ -54,9 +54,10 @@ class GatewayProc(Process):
         o = p.opts
         a = ["--listen", p.addr, "--master", o["masters"] or p.cluster.master_addrs,
              "--meta", o["meta"]]
-        for k in ("chunk_size", "gc_interval", "log_level"):
-            if o.get(k) is not None:
-                a += ["--" + k.replace("_", "-"), str(o[k])]
+        for k in ("chunk_size", "gc_interval", "log_level", "cluster_key"):
+            v = o.get(k, p.cluster.key_file if k == "cluster_key" else None)
+            if v is not None:
+                a += ["--" + k.replace("_", "-"), str(v)]
         return a + list(o["extra"])
 
     def start(self, timeout: float = 20.0, keep_port: bool = False, healthy: bool = True):
@@ -147,7 +148,7 @@ class GatewayCluster(wc.Cluster):
         """Chunks held by the (running) chunkservers, from their inventories."""
         members = list(members) if members is not None else \
             [cs for cs in self.all_chunkservers() if cs.alive()]
-        return sum(len(wc.inventory(cs.addr)[0]) for cs in members)
+        return sum(len(wc.inventory(cs.addr, key=self.key)[0]) for cs in members)
 
     def chunk_files(self) -> dict[str, list[tuple[wc.ChunkServer, Path]]]:
         """chunk id -> [(member, path of its file)] over every chunkserver's data dirs."""

@@ -29,6 +29,9 @@ rules:
   - repositories: ["public/**"]
     anonymous: true
     actions: [pull]
+  - repositories: ["ci/*"]
+    users: ["cert:CN=ci-bot"]
+    actions: [pull, push]
 )";
 
 Scope Repo(std::string name, std::vector<std::string> actions) {
@@ -197,6 +200,18 @@ TEST_F(DecideAccessTest, BearerChallengeNamesThisGatewaysTokenRealmAndTheScope) 
       DecideAccess(g->authenticator(), RequiredAccessFor("registry", http::verb::get, "/v2/"), "",
                    "10.0.0.1", "x\"y");
   EXPECT_EQ(odd.headers[0].second, "Bearer realm=\"/v2/token\",service=\"registry.test\"");
+}
+
+// A verified TLS client certificate is an identity the policy names "cert:<subject>".
+TEST_F(DecideAccessTest, ClientCertificateSubjectIsAnIdentity) {
+  auto g = Load(false);
+  auto need = RequiredAccessFor("registry", http::verb::put, "/v2/ci/app/manifests/v1");
+  AuthAnswer a = DecideAccess(g->authenticator(), need, "", "10.0.0.1", "reg", "CN=ci-bot");
+  EXPECT_TRUE(a.proceed);
+  AuthAnswer other = DecideAccess(g->authenticator(), need, "", "10.0.0.1", "reg", "CN=intruder");
+  EXPECT_FALSE(other.proceed);
+  AuthAnswer none = DecideAccess(g->authenticator(), need, "", "10.0.0.1", "reg");
+  EXPECT_EQ(none.status, 401u);
 }
 
 TEST_F(DecideAccessTest, PolicyDecidesDeniedAndAnonymous) {
