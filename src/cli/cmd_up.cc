@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/gc_flags.h"
 #include "cli/local_cluster.h"
 #include "common/config.h"
 #include "common/log.h"
@@ -17,7 +18,7 @@ int RunUp(Args args) {
   CLI::App app{"wharf up: a whole cluster in one process", "wharf up"};
   LocalClusterOptions o;
   std::string log_level = "info", config;
-  std::string reserve = "1GiB", chunk_size = "16MiB";
+  std::string reserve = "1GiB", chunk_size = "16MiB", gc_grace = "1h", gc_untagged_after;
   app.add_option("--config", config, "YAML file of flag values (flags win)");
   app.add_option("--data", o.data_dir, "data directory")->capture_default_str();
   app.add_option("--listen", o.gateway_listen, "HOST:PORT of the gateway (registry and file API)")
@@ -32,6 +33,11 @@ int RunUp(Args args) {
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   app.add_option("--access-log", o.access_log, "the gateway's request log: off|stderr|FILE")
       ->capture_default_str();
+  app.add_option("--gc-grace", gc_grace,
+                 "unreferenced blobs linked more recently than this are kept")
+      ->capture_default_str();
+  app.add_option("--gc-untagged-after", gc_untagged_after,
+                 "collect untagged manifests pushed longer ago than this (default: keep them)");
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
   if (!SetLogLevel(log_level)) return ConfigError(role, "unknown --log-level " + log_level);
   auto res = ParseReserve(reserve);
@@ -40,6 +46,10 @@ int RunUp(Args args) {
   auto cs = ParseBytes(chunk_size);
   if (!cs) return ConfigError(role, "--chunk-size: " + cs.error().message());
   o.chunk_size = *cs;
+  auto gcf = ParseGcFlags(gc_grace, gc_untagged_after);
+  if (!gcf) return ConfigError(role, gcf.error().message());
+  o.gc_grace = gcf->grace;
+  o.gc_untagged_after = gcf->untagged_after;
 
   LocalCluster cluster(o);
   if (Status st = cluster.Start(); !st.ok()) return ConfigError(role, st.message());

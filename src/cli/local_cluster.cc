@@ -129,6 +129,8 @@ Status LocalCluster::StartDaemons() {
   go.meta_url = "sqlite:" + data + "/meta.db";
   go.chunk_size = options_.chunk_size;
   go.access_log = options_.access_log;
+  go.gc_grace = options_.gc_grace;
+  go.gc_untagged_after = options_.gc_untagged_after;
   gateway_ = std::make_unique<Gateway>(loop(), go);
   if (Status st = gateway_->Start(); !st.ok()) {
     return Status(st.code(), "gateway: " + st.message());

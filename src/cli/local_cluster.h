@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -47,6 +48,9 @@ struct LocalClusterOptions {
   std::chrono::milliseconds heartbeat{1000};
   // The gateway's request log: off | stderr | FILE (http/access_log.h).
   std::string access_log = "stderr";
+  // The gateway's garbage collector (GatewayOptions::gc_grace, gc_untagged_after).
+  std::chrono::seconds gc_grace{3600};
+  std::optional<std::chrono::seconds> gc_untagged_after;
 
   // kInvalidArgument naming the first bad option. Touches nothing.
   Status Validate() const;
