@@ -346,10 +346,10 @@ def test_stress_pushes_and_deletes_while_the_collector_runs(make_gw_cluster):
     def deleter(n: int):
         rng = random.Random(100 + n)
         while not stop.is_set():
-            time.sleep(0.05)
+            time.sleep(0.4)  # slower than the pushers: live images accumulate
             with lock:
                 candidates = [k for k in acked if k not in deleted]
-                if len(candidates) < 3:
+                if len(candidates) < 5:
                     continue
                 key = rng.choice(candidates)
                 deleted.add(key)
