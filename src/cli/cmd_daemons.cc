@@ -4,6 +4,7 @@
 #include "chunkserver/chunkserver.h"
 #include "cli/commands.h"
 #include "cli/gateway_flags.h"
+#include "cli/gc_flags.h"
 #include "cli/run_loop.h"
 #include "common/config.h"
 #include "common/log.h"
@@ -161,6 +162,7 @@ int RunGateway(Args args) {
   std::string config, log_level = "info", chunk_size = "16MiB", policy = "most_free";
   std::string upload_expiry = "24h", gc_interval = "10", max_manifest = "4MiB";
   std::string token_ttl = "5m";
+  std::string gc_grace = "1h", gc_untagged_after;
   std::vector<std::string> masters;
   std::string cluster_key;
   GatewayOptions o;
@@ -181,6 +183,11 @@ int RunGateway(Args args) {
       ->capture_default_str();
   app.add_option("--gc-interval", gc_interval, "seconds between garbage collection passes")
       ->capture_default_str();
+  app.add_option("--gc-grace", gc_grace,
+                 "unreferenced blobs linked more recently than this are kept")
+      ->capture_default_str();
+  app.add_option("--gc-untagged-after", gc_untagged_after,
+                 "collect untagged manifests pushed longer ago than this (default: keep them)");
   app.add_option("--max-manifest", max_manifest, "largest manifest accepted")
       ->capture_default_str();
   app.add_option("--access-log", o.access_log,
@@ -228,6 +235,10 @@ int RunGateway(Args args) {
   auto gi = ParseDuration(gc_interval);
   if (!gi || gi->count() < 10) return ConfigError(role, "--gc-interval: bad duration");
   o.gc_interval = *gi;
+  auto gcf = ParseGcFlags(gc_grace, gc_untagged_after);
+  if (!gcf) return ConfigError(role, gcf.error().message());
+  o.gc_grace = gcf->grace;
+  o.gc_untagged_after = gcf->untagged_after;
   auto mm = ParseBytes(max_manifest);
   if (!mm) return ConfigError(role, "--max-manifest: " + mm.error().message());
   if (*mm == 0) return ConfigError(role, "--max-manifest: must be more than 0");

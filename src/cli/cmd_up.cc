@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/gateway_flags.h"
+#include "cli/gc_flags.h"
 #include "cli/local_cluster.h"
 #include "common/config.h"
 #include "common/log.h"
@@ -19,7 +20,8 @@ int RunUp(Args args) {
   CLI::App app{"wharf up: a whole cluster in one process", "wharf up"};
   LocalClusterOptions o;
   std::string log_level = "info", config;
-  std::string reserve = "1GiB", chunk_size = "16MiB", token_ttl = "5m";
+  std::string reserve = "1GiB", chunk_size = "16MiB", token_ttl = "5m", gc_grace = "1h";
+  std::string gc_untagged_after;
   app.add_option("--config", config, "YAML file of flag values (flags win)");
   app.add_option("--data", o.data_dir, "data directory")->capture_default_str();
   app.add_option("--listen", o.gateway_listen, "HOST:PORT of the gateway (registry and file API)")
@@ -52,6 +54,11 @@ int RunUp(Args args) {
                  "ask the gateway's clients for certificates signed by these CAs");
   app.add_option("--cluster-key", o.cluster_key_file,
                  "the cluster's key file (default: DATA/cluster.key, created when absent)");
+  app.add_option("--gc-grace", gc_grace,
+                 "unreferenced blobs linked more recently than this are kept")
+      ->capture_default_str();
+  app.add_option("--gc-untagged-after", gc_untagged_after,
+                 "collect untagged manifests pushed longer ago than this (default: keep them)");
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
   o.trusted_proxies = SplitCommas(trusted_proxies);
   o.allow_foreign_layers = !refuse_foreign;
@@ -65,6 +72,10 @@ int RunUp(Args args) {
   auto cs = ParseBytes(chunk_size);
   if (!cs) return ConfigError(role, "--chunk-size: " + cs.error().message());
   o.chunk_size = *cs;
+  auto gcf = ParseGcFlags(gc_grace, gc_untagged_after);
+  if (!gcf) return ConfigError(role, gcf.error().message());
+  o.gc_grace = gcf->grace;
+  o.gc_untagged_after = gcf->untagged_after;
 
   LocalCluster cluster(o);
   if (Status st = cluster.Start(); !st.ok()) return ConfigError(role, st.message());

@@ -19,5 +19,7 @@ int RunGateway(Args args);
 int RunPut(Args args);
 int RunGet(Args args);
 int RunRm(Args args);
+// `wharf gc`: one garbage collection pass (cmd_gc.cc).
+int RunGc(Args args);
 
 }  // namespace wharf::cli

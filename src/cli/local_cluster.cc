@@ -152,6 +152,8 @@ Status LocalCluster::StartDaemons() {
   go.tls_cert = options_.tls_cert;
   go.tls_key = options_.tls_key;
   go.tls_client_ca = options_.tls_client_ca;
+  go.gc_grace = options_.gc_grace;
+  go.gc_untagged_after = options_.gc_untagged_after;
   gateway_ = std::make_unique<Gateway>(loop(), go);
   if (Status st = gateway_->Start(); !st.ok()) {
     return Status(st.code(), "gateway: " + st.message());

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -63,6 +64,9 @@ struct LocalClusterOptions {
   std::string cluster_key_file;
   // The gateway's TLS files (GatewayOptions): "" = plain HTTP.
   std::string tls_cert, tls_key, tls_client_ca;
+  // The gateway's garbage collector (GatewayOptions::gc_grace, gc_untagged_after).
+  std::chrono::seconds gc_grace{3600};
+  std::optional<std::chrono::seconds> gc_untagged_after;
 
   // kInvalidArgument naming the first bad option. Touches nothing.
   Status Validate() const;

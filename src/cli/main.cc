@@ -28,6 +28,7 @@ tools:
   put          store a file through a gateway; prints its id
   get          fetch a stored file by id (stdout, or -o FILE)
   rm           delete a stored file by id
+  gc           one garbage collection pass (--dry-run: print what it would free)
 )";
 
 }  // namespace
@@ -53,7 +54,7 @@ int Main(int argc, char** argv) {
       {"status", RunStatus},   {"up", RunUp},
       {"gateway", RunGateway}, {"put", RunPut},
       {"get", RunGet},         {"rm", RunRm},
-      {"member", RunMember},
+      {"member", RunMember},   {"gc", RunGc},
   };
   auto it = kCommands.find(cmd);
   if (it == kCommands.end()) {

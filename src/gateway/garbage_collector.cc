@@ -1,6 +1,8 @@
 #include "gateway/garbage_collector.h"
 
 #include <algorithm>
+#include <chrono>
+#include <map>
 #include <vector>
 
 #include "common/async.h"
@@ -22,17 +24,194 @@ GarbageCollector::GarbageCollector(ChunkCluster* cluster, MetaStore* meta,
       now_unix_(now_unix ? std::move(now_unix) : Clock(&SystemNowUnix)),
       log_(GetLogger("gateway")) {}
 
-awaitable<void> GarbageCollector::RunOnce() {
+awaitable<GcReport> GarbageCollector::RunOnce() {
+  const auto start = std::chrono::steady_clock::now();
+  GcReport report;
   ++rounds_;
   if (options_.sweep_every > 0 && rounds_ % options_.sweep_every == 0) {
     co_await SweepInventories();
   }
-  co_await ExpireUploads();
-  if (!cluster_->map()) co_return;
-  co_await CollectGarbage();
+  co_await ExpireUploads(report);
+  if (options_.untagged_after) co_await CollectManifestsPage(report);
+  co_await CollectLinksPage(report);
+  if (cluster_->map()) co_await CollectGarbage(report);
+  Count(report);
+  Metrics()
+      .Histogram("wharf_gc_seconds", "Garbage collection rounds and passes, by duration.")
+      .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  co_return report;
 }
 
-awaitable<void> GarbageCollector::ExpireUploads() {
+awaitable<GcReport> GarbageCollector::RunPass() {
+  const auto start = std::chrono::steady_clock::now();
+  GcReport report;
+  if (options_.untagged_after) {
+    // Deleting an index (or a subject) makes its children (referrers) collectable on the next
+    // scan: repeat while a scan frees something, a few times at most.
+    for (int scan = 0; scan < 8 && !stopped_; ++scan) {
+      const uint64_t before = report.manifests;
+      manifest_cursor_ = {};
+      while (!stopped_ && co_await CollectManifestsPage(report)) {
+      }
+      if (report.manifests == before) break;
+    }
+  }
+  link_cursor_ = {};
+  while (!stopped_ && co_await CollectLinksPage(report)) {
+  }
+  for (int page = 0; page < 100000 && !stopped_ && cluster_->map(); ++page) {
+    const uint64_t before = report.chunks_deleted;
+    co_await CollectGarbage(report);
+    if (report.chunks_deleted == before) break;  // nothing more can go now
+  }
+  Count(report);
+  Metrics()
+      .Histogram("wharf_gc_seconds", "Garbage collection rounds and passes, by duration.")
+      .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  co_return report;
+}
+
+awaitable<Result<GcReport>> GarbageCollector::DryRun() {
+  MetaStore* meta = meta_;
+  const size_t limit = options_.scan_page;
+  GcReport report;
+  if (options_.untagged_after) {
+    const int64_t cutoff = now_unix_() - options_.untagged_after->count();
+    GcCursor cursor;
+    do {
+      auto list = [meta, cursor, cutoff, limit] {
+        return meta->ListUntaggedManifests(cursor, cutoff, limit);
+      };
+      auto page = co_await Offload(list);
+      if (!page) co_return Err(page.error());
+      report.manifests += page->items.size();
+      cursor = page->next;
+    } while (!cursor.at_start());
+  }
+  // digest -> (links listed, the item): a blob goes when every one of its links is listed.
+  std::map<std::string, std::pair<uint64_t, GcItem>> blobs;
+  const int64_t cutoff = now_unix_() - options_.grace.count();
+  GcCursor cursor;
+  do {
+    auto list = [meta, cursor, cutoff, limit] {
+      return meta->ListUnreferencedBlobLinks(cursor, cutoff, limit);
+    };
+    auto page = co_await Offload(list);
+    if (!page) co_return Err(page.error());
+    report.links += page->items.size();
+    for (GcItem& item : page->items) {
+      auto& entry = blobs[item.digest.ToString()];
+      entry.first += 1;
+      entry.second = std::move(item);
+    }
+    cursor = page->next;
+  } while (!cursor.at_start());
+  for (const auto& [text, entry] : blobs) {
+    if (entry.first < entry.second.links) continue;
+    report.blobs += 1;
+    report.blob_bytes += entry.second.size;
+    const Digest digest = entry.second.digest;
+    auto get = [meta, digest] { return meta->GetBlob(digest); };
+    auto blob = co_await Offload(get);
+    if (blob) report.chunks_released += blob->chunks.size();
+  }
+  constexpr size_t kMaxGarbage = 1'000'000;
+  auto list_garbage = [meta] { return meta->ListGarbageChunks(kMaxGarbage); };
+  auto garbage = co_await Offload(list_garbage);
+  if (!garbage) co_return Err(garbage.error());
+  report.chunks_pending = garbage->size();
+  for (const ChunkRef& ref : *garbage) report.bytes_pending += ref.size;
+  co_return report;
+}
+
+void GarbageCollector::Hook(GcStep step) const {
+  if (options_.hook_for_test) options_.hook_for_test(step);
+}
+
+void GarbageCollector::Count(const GcReport& report) const {
+  auto& m = Metrics();
+  m.Counter("wharf_gc_runs_total", "Garbage collection rounds and passes run.").Inc();
+  m.Counter("wharf_gc_bytes_freed_total",
+            "Bytes of garbage chunks deleted from every member of their group.")
+      .Inc(report.bytes_deleted);
+  const char* kHelp = "What garbage collection freed, by kind.";
+  m.Counter("wharf_gc_items_freed_total", kHelp, {{"kind", "manifest"}}).Inc(report.manifests);
+  m.Counter("wharf_gc_items_freed_total", kHelp, {{"kind", "blob_link"}}).Inc(report.links);
+  m.Counter("wharf_gc_items_freed_total", kHelp, {{"kind", "blob"}}).Inc(report.blobs);
+  m.Counter("wharf_gc_items_freed_total", kHelp, {{"kind", "chunk"}}).Inc(report.chunks_deleted);
+  m.Counter("wharf_gc_items_freed_total", kHelp, {{"kind", "upload"}}).Inc(report.uploads_expired);
+}
+
+awaitable<bool> GarbageCollector::CollectManifestsPage(GcReport& report) {
+  MetaStore* meta = meta_;
+  const int64_t cutoff = now_unix_() - options_.untagged_after->count();
+  const GcCursor after = manifest_cursor_;
+  const size_t limit = options_.scan_page;
+  auto list = [meta, after, cutoff, limit] {
+    return meta->ListUntaggedManifests(after, cutoff, limit);
+  };
+  auto page = co_await Offload(list);
+  if (!page) {
+    log_->warn("gc: listing untagged manifests failed err={}", page.error());
+    co_return false;
+  }
+  manifest_cursor_ = page->next;
+  Hook(GcStep::kManifestsListed);
+  if (!page->items.empty()) {
+    std::vector<GcItem> items = std::move(page->items);
+    auto collect = [meta, items, cutoff] { return meta->CollectManifests(items, cutoff); };
+    auto freed = co_await Offload(collect);
+    if (!freed) {
+      log_->warn("gc: collecting untagged manifests failed err={}", freed.error());
+      co_return false;
+    }
+    report.manifests += freed->manifests;
+    if (freed->manifests > 0) {
+      log_->info("gc: untagged manifests deleted count={} listed={}", freed->manifests,
+                 items.size());
+    }
+  }
+  Hook(GcStep::kManifestsCollected);
+  co_return !manifest_cursor_.at_start();
+}
+
+awaitable<bool> GarbageCollector::CollectLinksPage(GcReport& report) {
+  MetaStore* meta = meta_;
+  const int64_t cutoff = now_unix_() - options_.grace.count();
+  const GcCursor after = link_cursor_;
+  const size_t limit = options_.scan_page;
+  auto list = [meta, after, cutoff, limit] {
+    return meta->ListUnreferencedBlobLinks(after, cutoff, limit);
+  };
+  auto page = co_await Offload(list);
+  if (!page) {
+    log_->warn("gc: listing unreferenced blob links failed err={}", page.error());
+    co_return false;
+  }
+  link_cursor_ = page->next;
+  Hook(GcStep::kLinksListed);
+  if (!page->items.empty()) {
+    std::vector<GcItem> items = std::move(page->items);
+    auto collect = [meta, items, cutoff] { return meta->CollectBlobLinks(items, cutoff); };
+    auto freed = co_await Offload(collect);
+    if (!freed) {
+      log_->warn("gc: collecting blob links failed err={}", freed.error());
+      co_return false;
+    }
+    report.links += freed->links;
+    report.blobs += freed->blobs;
+    report.blob_bytes += freed->blob_bytes;
+    report.chunks_released += freed->chunks;
+    if (freed->links > 0) {
+      log_->info("gc: blob links removed links={} blobs={} bytes={} chunks={} listed={}",
+                 freed->links, freed->blobs, freed->blob_bytes, freed->chunks, items.size());
+    }
+  }
+  Hook(GcStep::kLinksCollected);
+  co_return !link_cursor_.at_start();
+}
+
+awaitable<void> GarbageCollector::ExpireUploads(GcReport& report) {
   static auto& expired = Metrics().Counter("wharf_gateway_gc_uploads_expired_total",
                                            "Upload sessions expired and released.");
   MetaStore* meta = meta_;
@@ -43,11 +222,14 @@ awaitable<void> GarbageCollector::ExpireUploads() {
   if (!stale) co_return;
   for (const auto& id : *stale) {
     auto drop = [meta, id] { return meta->DeleteUpload(id); };
-    if ((co_await Offload(drop)).ok()) expired.Inc();
+    if ((co_await Offload(drop)).ok()) {
+      expired.Inc();
+      ++report.uploads_expired;
+    }
   }
 }
 
-awaitable<void> GarbageCollector::CollectGarbage() {
+awaitable<void> GarbageCollector::CollectGarbage(GcReport& report) {
   static auto& reclaimed = Metrics().Counter("wharf_gateway_gc_chunks_reclaimed_total",
                                              "Garbage chunks deleted from every member.");
   static auto& deferred = Metrics().Counter("wharf_gateway_gc_chunks_deferred_total",
@@ -70,6 +252,7 @@ awaitable<void> GarbageCollector::CollectGarbage() {
   const auto map = cluster_->map();
   if (!map) co_return;
   std::vector<std::string> gone;
+  uint64_t gone_bytes = 0;
   size_t tried = 0;
   for (const auto& ref : *garbage) {
     if (tried >= kPage) break;
@@ -86,6 +269,7 @@ awaitable<void> GarbageCollector::CollectGarbage() {
     Status st = co_await cluster_->DeleteChunk(ref);
     if (st.ok()) {
       gone.push_back(ref.id);
+      gone_bytes += ref.size;
       deferred_.erase(ref.id);
     } else {
       if (deferred_.insert(ref.id).second) deferred.Inc();
@@ -95,7 +279,11 @@ awaitable<void> GarbageCollector::CollectGarbage() {
   if (!gone.empty()) {
     auto forget = [meta, gone] { return meta->ForgetChunks(gone); };
     Status st = co_await Offload(forget);
-    if (st.ok()) reclaimed.Inc(gone.size());
+    if (st.ok()) {
+      reclaimed.Inc(gone.size());
+      report.chunks_deleted += gone.size();
+      report.bytes_deleted += gone_bytes;
+    }
   }
 }
 

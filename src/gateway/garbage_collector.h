@@ -1,4 +1,5 @@
-// GarbageCollector: the one owner of reclaiming space in the cluster.
+// GarbageCollector: the one owner of reclaiming space in the cluster. Online: pushes, pulls and
+// deletes go on while it runs, and each round's work is bounded.
 //
 // Each round (RunOnce):
 //   1. every `sweep_every`-th round, the inventory sweep: every reachable member's chunks are
@@ -7,11 +8,24 @@
 //   2. upload sessions idle for `upload_expiry` are deleted (their chunks become garbage), by
 //      the metadata store's own clock: the cutoff comes from the same clock the store stamps
 //      `updated_unix` with;
-//   3. garbage chunks are deleted from every member of their group, then forgotten. A chunk
+//   3. with `untagged_after` set, one page (`scan_page` manifests) of the untagged-manifest
+//      scan: untagged manifests pushed longer ago than that are deleted with their referrers;
+//   4. one page (`scan_page` links) of the blob-link scan: links no manifest of their repository
+//      references, made longer ago than `grace`, are removed; a blob goes with its last link and
+//      its chunks become garbage. The scans go on from a cursor the next round, and start over
+//      at the end, so a full pass takes (manifests + links) / scan_page rounds;
+//   5. garbage chunks are deleted from every member of their group, then forgotten. A chunk
 //      stays in the ledger until every member confirmed, so a member that was down when its
 //      object was deleted is cleaned when it returns. Garbage on a group with an offline member
 //      is deferred without a network call, and asked for beyond the page so that it never
 //      starves newer garbage.
+//
+// Steps 3 and 4 list (a read), then collect: the store re-decides each item in one transaction
+// (MetaStore, "Garbage collection"), so a manifest that commits between the listing and the
+// collection keeps its blobs, and once a blob's deletion has committed, no manifest can commit
+// referencing it; its chunks leave the cluster only in step 5, after that commit. Correctness
+// does not depend on `grace`: a client slower than the grace between a blob push and its
+// manifest gets MANIFEST_BLOB_UNKNOWN and pushes the blob again.
 //
 // Threading: lives on the gateway's executor; RunOnce runs one round at a time (callers do not
 // overlap rounds). MetaStore calls are offloaded.
@@ -20,6 +34,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -30,11 +46,40 @@
 
 namespace wharf {
 
+// The points between the collector's steps where a test may act (hook_for_test).
+enum class GcStep {
+  kManifestsListed,     // a page of untagged manifests is decided, not yet collected
+  kManifestsCollected,  // their deletion committed
+  kLinksListed,         // a page of unreferenced blob links is decided, not yet collected
+  kLinksCollected,      // their deletion committed; no chunk of theirs deleted yet
+};
+
 struct GarbageCollectorOptions {
   std::chrono::seconds upload_expiry{24 * 3600};
   int sweep_every = 6;                    // inventory sweep every this many rounds; 0 = never
   std::chrono::seconds sweep_grace{600};  // unknown chunks younger than this are left alone
   size_t page = 256;                      // garbage chunks deleted per round
+  std::chrono::seconds grace{3600};       // unreferenced blob links younger than this stay
+  // Untagged manifests pushed longer ago than this are collected; nullopt: kept for ever.
+  std::optional<std::chrono::seconds> untagged_after;
+  size_t scan_page = 1000;  // manifests, and blob links, examined per round
+  // Test-only: called on the collector's executor between its steps (it may use the store
+  // directly, and must not block for long).
+  std::function<void(GcStep)> hook_for_test;
+};
+
+// What a round or a pass freed, or with DryRun would free.
+struct GcReport {
+  uint64_t manifests = 0;        // manifests deleted (referrers included)
+  uint64_t links = 0;            // blob links removed
+  uint64_t blobs = 0;            // blobs deleted (their last link went)
+  uint64_t blob_bytes = 0;       // the sizes of those blobs
+  uint64_t chunks_released = 0;  // chunks that became garbage with them
+  uint64_t chunks_deleted = 0;   // garbage chunks deleted from every member and forgotten
+  uint64_t bytes_deleted = 0;    // the bytes of those chunks
+  uint64_t chunks_pending = 0;   // DryRun: garbage chunks already waiting in the ledger...
+  uint64_t bytes_pending = 0;    // ...and their bytes
+  uint64_t uploads_expired = 0;  // idle upload sessions deleted
 };
 
 // Unix seconds from the system clock: the default clock of the gateway's store and collector.
@@ -50,7 +95,14 @@ class GarbageCollector {
                    Clock now_unix = {});
 
   // One round (see above). Never fails: errors are logged and counted, and retried next round.
-  awaitable<void> RunOnce();
+  awaitable<GcReport> RunOnce();
+  // `wharf gc`: steps 3 to 5 to the end of the scans (still page by page), then the garbage
+  // chunks until the ledger has none that can be deleted now. No sweep, no upload expiry.
+  awaitable<GcReport> RunPass();
+  // What RunPass would free now, reading only: untagged manifests (not counting the referrers
+  // that would go with them, nor what their deletion would make unreferenced), unreferenced
+  // links and the blobs whose every link is one, and the garbage chunks already waiting.
+  awaitable<Result<GcReport>> DryRun();
   // Makes a running round stop early (between pages of the sweep).
   void Stop() { stopped_ = true; }
 
@@ -59,8 +111,13 @@ class GarbageCollector {
   uint64_t rounds() const { return rounds_; }
 
  private:
-  awaitable<void> ExpireUploads();
-  awaitable<void> CollectGarbage();
+  awaitable<void> ExpireUploads(GcReport& report);
+  // One page of a scan; false when it reached the end (the cursor is back at the start).
+  awaitable<bool> CollectManifestsPage(GcReport& report);
+  awaitable<bool> CollectLinksPage(GcReport& report);
+  awaitable<void> CollectGarbage(GcReport& report);
+  void Hook(GcStep step) const;
+  void Count(const GcReport& report) const;
   awaitable<void> SweepInventories();
   awaitable<void> SweepMember(MemberInfo member, int64_t cutoff);
 
@@ -72,6 +129,8 @@ class GarbageCollector {
   uint64_t rounds_ = 0;
   bool stopped_ = false;
   std::set<std::string> deferred_;
+  GcCursor manifest_cursor_;
+  GcCursor link_cursor_;
 };
 
 }  // namespace wharf

@@ -53,6 +53,8 @@ Status Gateway::Start() {
   gco.upload_expiry = options_.upload_expiry;
   gco.sweep_every = options_.sweep_every;
   gco.sweep_grace = options_.sweep_grace;
+  gco.grace = options_.gc_grace;
+  gco.untagged_after = options_.gc_untagged_after;
   gc_ = std::make_unique<GarbageCollector>(cluster_.get(), meta_.get(), gco, clock);
   ctx_.ex = ex_;
   ctx_.cluster = cluster_.get();

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -41,6 +42,9 @@ struct GatewayOptions {
   std::chrono::milliseconds gc_interval{std::chrono::seconds(10)};
   int sweep_every = 6;                    // inventory sweep every this many GC passes
   std::chrono::seconds sweep_grace{600};  // unknown chunks younger than this are left alone
+  std::chrono::seconds gc_grace{3600};    // unreferenced blob links younger than this stay
+  // Untagged manifests pushed longer ago than this are collected; nullopt: kept.
+  std::optional<std::chrono::seconds> gc_untagged_after;
   // Unix seconds: the one clock of the metadata store (which stamps upload sessions) and the
   // garbage collector (which expires them). Empty: the system clock. Tests inject a fake.
   std::function<int64_t()> now_unix;

@@ -351,6 +351,14 @@ class MetaStore {
   // BlobLinked, LinkBlob: kNotFound; PutManifest: kNotFound naming it), while its chunks are
   // deleted from the cluster only after that commit. Linking a blob (CommitBlob, PutBlob,
   // LinkBlob) stamps the link with the store's clock, which is what the grace period counts.
+  //
+  // For implementers with several connections (PostgreSQL): "re-checks in one transaction" must
+  // hold against a concurrent PutManifest on another connection, whatever the isolation level.
+  // Under READ COMMITTED a NOT EXISTS in the DELETE's own WHERE does not see a manifest that
+  // commits while the DELETE waits; take conflicting row locks instead (PutManifest locks the
+  // links it checks FOR SHARE, Collect* locks the link or manifest FOR UPDATE and checks the
+  // references in a later statement), or run both SERIALIZABLE and retry serialization
+  // failures. The suite's GcTwoStores* cases race two store objects on one database.
 
   // Scans up to `limit` blob links after `after` in (repo, digest) order and returns those
   // that no manifest of their repository references and that were last linked before
