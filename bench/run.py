@@ -1,13 +1,16 @@
 #!/usr/bin/python3
 """wharf beside the reference registry (distribution 2.8), in one run.
 
-Starts on 127.0.0.1 a wharf cluster (1 master, 2 groups x 2 chunkservers, 1 gateway; separate
-processes) and Debian's docker-registry, runs every workload alternately (wharf, reference,
-wharf, reference, ...) for BENCH_ROUNDS rounds (default 3), and prints a markdown table of the
-medians, written to bench/results/latest.md.
+Starts on 127.0.0.1 the two wharf deployments — a cluster of separate processes (1 master,
+2 groups x 2 chunkservers, 1 gateway) and `wharf up` (the same daemons in one process) — and
+Debian's docker-registry, runs every workload alternately (cluster, up, reference, cluster, ...)
+for BENCH_ROUNDS rounds (default 3), and prints a markdown table of the medians with their
+min-max spread (a row whose spread is over 2x is marked noisy), the CPU seconds (user + system)
+the servers spent per GiB moved, and peak memory, written to bench/results/latest.md.
 
 Environment: BUILD_DIR (default build), BENCH_QUICK=1 (small sizes), BENCH_ROUNDS,
-BENCH_DIR (scratch directory parent, default /tmp), BENCH_OUT (default bench/results/latest.md).
+BENCH_BUSY=1 (a CPU hog pinned to core 0 for the run: the "busy machine" variant, written to
+bench/results/busy.md), BENCH_DIR (scratch directory parent, default /tmp), BENCH_OUT.
 """
 import json
 import os
@@ -29,7 +32,10 @@ WHARF = os.path.join(BUILD, "wharf")
 LOADGEN = os.path.join(BUILD, "wharf-loadgen")
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
-OUT = os.environ.get("BENCH_OUT", os.path.join(ROOT, "bench/results/latest.md"))
+BUSY = os.environ.get("BENCH_BUSY", "") not in ("", "0")
+OUT = os.environ.get("BENCH_OUT", os.path.join(ROOT, "bench/results",
+                                               "busy.md" if BUSY else "latest.md"))
+SYSTEMS = ("wharf", "wharf-up", "reference")  # in the order each workload runs
 
 # Sizes: full per the benchmark issue; quick for development.
 BIG = "128MiB" if QUICK else "1GiB"
@@ -39,6 +45,7 @@ RPS_SECS = 3 if QUICK else 10
 SKOPEO_LAYERS = 8 if QUICK else 64
 
 procs = []  # (name, Popen)
+owner = {}  # name -> system ("wharf", "wharf-up", "reference")
 
 
 def log(*a):
@@ -51,11 +58,35 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start(name, args, logdir):
+def start(name, args, logdir, system=None):
     f = open(os.path.join(logdir, name + ".log"), "w")
     p = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
     procs.append((name, p))
+    if system:
+        owner[name] = system
     return p
+
+
+def cpu_seconds(system):
+    """User + system CPU seconds used so far by the processes of `system`."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for name, p in procs:
+        if owner.get(name) != system:
+            continue
+        try:
+            with open(f"/proc/{p.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        except OSError:
+            pass
+    return total
+
+
+def start_hog(work):
+    """BENCH_BUSY: one core kept busy (pinned to core 0) for at most two hours."""
+    return start("hog", ["timeout", "7200", "taskset", "-c", "0", "/usr/bin/python3", "-c",
+                         "while True: pass"], os.path.join(work, "logs"))
 
 
 def stop_all():
@@ -102,7 +133,8 @@ def start_wharf(work):
     logdir = os.path.join(work, "logs")
     m = f"127.0.0.1:{free_port()}"
     common = ["--log-level", "warn"]
-    start("master", [WHARF, "master", "--listen", m, "--data", f"{work}/w/master"] + common, logdir)
+    start("master", [WHARF, "master", "--listen", m, "--data", f"{work}/w/master"] + common, logdir,
+          "wharf")
     for g in ("g1", "g2"):
         for member in ("a", "b"):
             mid = f"{g}-{member}"
@@ -110,12 +142,23 @@ def start_wharf(work):
             os.makedirs(d, exist_ok=True)
             start(mid, [WHARF, "chunkserver", "--group", g, "--id", mid, "--listen",
                         f"127.0.0.1:{free_port()}", "--dir", d, "--master", m, "--reserve", "0"]
-                  + common, logdir)
+                  + common, logdir, "wharf")
     gw = f"127.0.0.1:{free_port()}"
     start("gateway", [WHARF, "gateway", "--listen", gw, "--master", m, "--meta",
-                      f"sqlite:{work}/w/meta.db", "--chunk-size", "16MiB"] + common, logdir)
+                      f"sqlite:{work}/w/meta.db", "--chunk-size", "16MiB"] + common, logdir,
+          "wharf")
     # Ready when a file can be stored (all four members registered and writable).
     wait_http(f"http://{gw}/files", (201,), "wharf gateway", data=b"warm-up")
+    return gw
+
+
+def start_wharf_up(work):
+    gw = f"127.0.0.1:{free_port()}"
+    os.makedirs(f"{work}/up", exist_ok=True)
+    start("up", [WHARF, "up", "--data", f"{work}/up/data", "--listen", gw, "--cluster-port", "0",
+                 "--reserve", "0", "--chunk-size", "16MiB", "--access-log", "off",
+                 "--log-level", "warn"], os.path.join(work, "logs"), "wharf-up")
+    wait_http(f"http://{gw}/files", (201,), "wharf up", data=b"warm-up")
     return gw
 
 
@@ -138,7 +181,8 @@ storage:
 http:
   addr: 127.0.0.1:{port}
 """)
-    start("reference", ["/usr/bin/docker-registry", "serve", cfg], os.path.join(work, "logs"))
+    start("reference", ["/usr/bin/docker-registry", "serve", cfg], os.path.join(work, "logs"),
+          "reference")
     wait_http(f"http://127.0.0.1:{port}/v2/", (200,), "reference registry")
     return f"127.0.0.1:{port}"
 
@@ -213,7 +257,7 @@ def workloads(work, target, rnd, system):
             "rps", "--target", target, "--repo", f"bench/rps-{rnd}", "--kind", kind,
             "--seconds", RPS_SECS, "--conns", 32, "--seed", s + 4)
     yield "skopeo", lambda: skopeo(work, target, rnd, s + 5, system)
-    if system == "wharf":
+    if system != "reference":
         yield "files-small", lambda: loadgen("files", "--target", target, "--count", SMALL,
                                              "--size", "4KiB", "--conc", 16, "--seed", s + 6)
         yield "files-big", lambda: loadgen("files", "--target", target, "--size", BIG,
@@ -242,6 +286,17 @@ def limits(work):
     m = re.search(r"^(\d+) bytes.*copied, ([\d.,]+) s", r.stderr, re.M)
     out["disk"] = int(m.group(1)) / float(m.group(2).replace(",", ".")) / 1e6 if m else None
     os.unlink(f"{work}/dd.test")
+    # Two such writers at once (a group's two members), total MB/s / 2: the two-copy bound.
+    t0 = time.monotonic()
+    dds = [subprocess.Popen(["dd", "if=/dev/zero", f"of={work}/dd.test{i}", "bs=16M",
+                             f"count={count}", "oflag=dsync"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL) for i in range(2)]
+    ok = all(d.wait() == 0 for d in dds)
+    secs = time.monotonic() - t0
+    out["disk2"] = 2 * count * (16 << 20) / secs / 1e6 / 2 if ok and secs > 0 else None
+    for i in range(2):
+        if os.path.exists(f"{work}/dd.test{i}"):
+            os.unlink(f"{work}/dd.test{i}")
     return out
 
 
@@ -258,6 +313,123 @@ def fmt(v):
     return f"{v:,.0f}" if v >= 100 else f"{v:.2f}"
 
 
+def size_bytes(text):
+    m = re.fullmatch(r"(\d+)(KiB|MiB|GiB)", text)
+    return int(m.group(1)) << {"KiB": 10, "MiB": 20, "GiB": 30}[m.group(2)]
+
+
+# Bytes a workload moves through the server (push + pull), for CPU seconds per GiB.
+MOVED = {
+    "big": 2 * size_bytes(BIG),
+    "chunked": size_bytes(BIG),
+    "many": 2 * MANY * (16 << 20),
+    "skopeo": 2 * SKOPEO_LAYERS * (16 << 20),
+    "files-big": 2 * size_bytes(BIG),
+}
+
+
+def cell(vals):
+    """median [min–max] of a row's rounds, and whether the spread is over 2x."""
+    if not vals:
+        return "n/a", False
+    lo, hi, mid = min(vals), max(vals), statistics.median(vals)
+    noisy = lo > 0 and hi / lo > 2
+    return (f"{fmt(mid)} [{fmt(lo)}–{fmt(hi)}]" if len(vals) > 1 else fmt(mid)), noisy
+
+
+def ratio(w, r):
+    return f"{w / r:.2f}×" if w and r else "—"
+
+
+def run_rounds(work, targets, results, cpu, errors):
+    for rnd in range(ROUNDS):
+        per = {sys_: dict(workloads(work, t, rnd, sys_)) for sys_, t in targets.items()}
+        for key in per["wharf"]:
+            for sys_ in SYSTEMS:
+                fn = per[sys_].get(key)
+                if fn is None:
+                    continue
+                c0 = cpu_seconds(sys_)
+                try:
+                    lines = fn()
+                except Exception as e:  # noqa: BLE001 - a failed workload is a row "n/a"
+                    errors.append(f"round {rnd} {sys_} {key}: {e}")
+                    log(errors[-1])
+                    continue
+                if key in MOVED:
+                    cpu.setdefault((key, sys_), []).append(
+                        (cpu_seconds(sys_) - c0) / (MOVED[key] / (1 << 30)))
+                for j in lines:
+                    if j.get("errors"):
+                        errors.append(f"round {rnd} {sys_} {key}/{j['workload']}: "
+                                      f"{j['errors']} errors, first: {j.get('first_error')}")
+                        log(errors[-1])
+                        continue
+                    val = j.get("ops_per_s") if key.startswith(("small", "rps", "files-small")) \
+                        else j.get("MBps")
+                    results.setdefault((f"{key}/{j['workload']}", sys_), []).append(val)
+                    log(f"round {rnd} {sys_:9} {key}/{j['workload']}: {fmt(val)}")
+        shutil.rmtree(f"{work}/oci-{rnd}", ignore_errors=True)
+
+
+def table(results, cpu, mem, lim):
+    med = {k: statistics.median(v) for k, v in results.items() if v}
+    lines = ["| workload | wharf cluster | wharf up | reference | cluster ÷ ref | up ÷ ref | |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    for label, key, _, unit in ROWS:
+        cells, noisy = [], False
+        for sys_ in SYSTEMS:
+            c, n = cell(results.get((key, sys_)))
+            cells.append(c)
+            noisy = noisy or n
+        if key.split("/")[0] in ("files-small", "files-big"):
+            cells[2] = "— (no file API)"
+        r = med.get((key, "reference"))
+        lines.append(f"| {label} ({unit}) | {' | '.join(cells)} | "
+                     f"{ratio(med.get((key, 'wharf')), r)} | {ratio(med.get((key, 'wharf-up')), r)}"
+                     f" | {'noisy' if noisy else ''} |")
+    lines.append("| **CPU seconds (user + system) of the servers per GiB moved** | | | | | | |")
+    for key, what in (("big", f"push + pull 1 × {BIG}"), ("chunked", f"chunked push 1 × {BIG}"),
+                      ("many", f"push + pull {MANY} × 16 MiB"),
+                      ("skopeo", f"skopeo push + pull {SKOPEO_LAYERS} × 16 MiB"),
+                      ("files-big", f"file API put + get 1 × {BIG}")):
+        cells = [cell(cpu.get((key, sys_)))[0] for sys_ in SYSTEMS]
+        if key == "files-big":
+            cells[2] = "—"
+        m = {sys_: statistics.median(cpu[(key, sys_)]) for sys_ in SYSTEMS if cpu.get((key, sys_))}
+        # for CPU, lower is better: ratio = reference / wharf
+        lines.append(f"| CPU s/GiB, {what} | {' | '.join(cells)} | "
+                     f"{ratio(m.get('reference'), m.get('wharf'))} | "
+                     f"{ratio(m.get('reference'), m.get('wharf-up'))} | |")
+
+    def mib(k):
+        return None if k is None else k / 1024
+
+    gw, up, ref = mib(mem.get("gateway")), mib(mem.get("up")), mib(mem.get("reference"))
+    wharf_all = [mib(v) for n, v in mem.items() if owner.get(n) == "wharf" and v is not None]
+    cs = [mib(mem.get(n)) for n in ("g1-a", "g1-b", "g2-a", "g2-b") if mem.get(n)]
+    lines.append(f"| peak memory VmHWM, gateway / `wharf up` vs reference (MiB) | {fmt(gw)} | "
+                 f"{fmt(up)} | {fmt(ref)} | {(ref / gw if gw and ref else 0):.2f}× | "
+                 f"{(ref / up if up and ref else 0):.2f}× | |")
+    lines.append(f"| peak memory VmHWM, all 6 cluster processes vs reference (MiB) | "
+                 f"{fmt(sum(wharf_all))} | | {fmt(ref)} | "
+                 f"{(ref / sum(wharf_all) if wharf_all and ref else 0):.2f}× | | |")
+    lines.append(f"| (chunkservers {', '.join(fmt(c) for c in cs)}; master "
+                 f"{fmt(mib(mem.get('master')))} MiB) | | | | | | |")
+    lines.append(f"| limit: SHA-256, one core, 16 KiB blocks (MB/s) | {fmt(lim['sha256'])} | | | | | |")
+    lines.append(f"| limit: loopback TCP, one stream (MB/s) | {fmt(lim['tcp'])} | | | | | |")
+    lines.append(f"| limit: sequential disk write, sync per 16 MiB (MB/s) | {fmt(lim['disk'])} "
+                 f"| | | | | |")
+    lines.append(f"| limit: two concurrent writers, sync per 16 MiB, total ÷ 2 (MB/s) | "
+                 f"{fmt(lim['disk2'])} | | | | | |")
+    for key, what in (("big/push-mono", "monolithic"), ("chunked/push-chunked", "chunked")):
+        if lim["sha256"]:
+            fr = [f"{(med.get((key, sys_)) or 0) / lim['sha256']:.0%}" for sys_ in SYSTEMS]
+            lines.append(f"| push ({what}) as a fraction of the SHA-256 limit | "
+                         f"{' | '.join(fr)} | | | |")
+    return lines
+
+
 def main():
     for b in (WHARF, LOADGEN):
         if not os.access(b, os.X_OK):
@@ -267,88 +439,50 @@ def main():
     os.makedirs(os.path.join(work, "logs"))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     results = {}  # (key, system) -> [values]
+    cpu = {}  # (workload key, system) -> [CPU seconds per GiB moved]
     errors = []
     t_start = time.monotonic()
     try:
         lim = limits(work)
         log(f"limits: {lim}")
-        targets = {"wharf": start_wharf(work), "reference": start_reference(work)}
-        log(f"wharf gateway {targets['wharf']}, reference {targets['reference']}, work {work}")
-        for rnd in range(ROUNDS):
-            per = {sys_: dict(workloads(work, t, rnd, sys_)) for sys_, t in targets.items()}
-            for key in per["wharf"]:
-                for sys_ in ("wharf", "reference"):
-                    fn = per[sys_].get(key)
-                    if fn is None:
-                        continue
-                    try:
-                        lines = fn()
-                    except Exception as e:  # noqa: BLE001 - a failed workload is a row "n/a"
-                        errors.append(f"round {rnd} {sys_} {key}: {e}")
-                        log(errors[-1])
-                        continue
-                    for j in lines:
-                        if j.get("errors"):
-                            errors.append(f"round {rnd} {sys_} {key}/{j['workload']}: "
-                                          f"{j['errors']} errors, first: {j.get('first_error')}")
-                            log(errors[-1])
-                            continue
-                        val = j.get("ops_per_s") if key.startswith(("small", "rps", "files-small")) \
-                            else j.get("MBps")
-                        results.setdefault((f"{key}/{j['workload']}", sys_), []).append(val)
-                        log(f"round {rnd} {sys_:9} {key}/{j['workload']}: {fmt(val)}")
-            shutil.rmtree(f"{work}/oci-{rnd}", ignore_errors=True)
-        mem = {name: vm_hwm_kib(p) for name, p in procs}
+        targets = {"wharf": start_wharf(work), "wharf-up": start_wharf_up(work),
+                   "reference": start_reference(work)}
+        log(f"wharf gateway {targets['wharf']}, wharf up {targets['wharf-up']}, "
+            f"reference {targets['reference']}, work {work}")
+        if BUSY:
+            start_hog(work)
+        run_rounds(work, targets, results, cpu, errors)
+        mem = {name: vm_hwm_kib(p) for name, p in procs if name != "hog"}
     finally:
         stop_all()
         shutil.rmtree(work, ignore_errors=True)
 
-    med = {k: statistics.median(v) for k, v in results.items() if v}
-    lines = ["| workload | wharf | reference | ratio |", "|---|---:|---:|---:|"]
-    for label, key, _, unit in ROWS:
-        w, r = med.get((key, "wharf")), med.get((key, "reference"))
-        ratio = f"{w / r:.2f}×" if w and r else "—"
-        ref = fmt(r) if key.split("/")[0] not in ("files-small", "files-big") else "— (no file API)"
-        lines.append(f"| {label} ({unit}) | {fmt(w)} | {ref} | {ratio} |")
-
-    def mib(k):
-        return None if k is None else k / 1024
-
-    gw, ref = mib(mem.get("gateway")), mib(mem.get("reference"))
-    wharf_all = [mib(v) for n, v in mem.items() if n != "reference" and v is not None]
-    cs = [mib(mem.get(n)) for n in ("g1-a", "g1-b", "g2-a", "g2-b") if mem.get(n)]
-    lines.append(f"| peak memory VmHWM, gateway vs reference (MiB) | {fmt(gw)} | {fmt(ref)} | "
-                 f"{(ref / gw if gw and ref else 0):.2f}× |")
-    lines.append(f"| peak memory VmHWM, all 6 wharf processes vs reference (MiB) | "
-                 f"{fmt(sum(wharf_all))} | {fmt(ref)} | "
-                 f"{(ref / sum(wharf_all) if wharf_all and ref else 0):.2f}× |")
-    lines.append(f"| (chunkservers {', '.join(fmt(c) for c in cs)}; master "
-                 f"{fmt(mib(mem.get('master')))} MiB) | | | |")
-    lines.append(f"| limit: SHA-256, one core, 16 KiB blocks (MB/s) | {fmt(lim['sha256'])} | | |")
-    lines.append(f"| limit: loopback TCP, one stream (MB/s) | {fmt(lim['tcp'])} | | |")
-    lines.append(f"| limit: sequential disk write, sync per 16 MiB (MB/s) | {fmt(lim['disk'])} | | |")
-    for key, what in (("big/push-mono", "monolithic"), ("chunked/push-chunked", "chunked")):
-        w, r = med.get((key, "wharf")), med.get((key, "reference"))
-        if lim["sha256"]:
-            lines.append(f"| push ({what}) as a fraction of the SHA-256 limit | "
-                         f"{(w or 0) / lim['sha256']:.0%} | {(r or 0) / lim['sha256']:.0%} | |")
+    lines = table(results, cpu, mem, lim)
     mi = machine()
     rounds_txt = "\n".join(
         f"- {key} {sys_}: " + ", ".join(fmt(v) for v in vals)
         for (key, sys_), vals in sorted(results.items()))
-    text = f"""# wharf benchmark{" (quick mode)" if QUICK else ""}
+    ref_version = cmd(['docker-registry', '--version'])
+    busy_note = ("\n**Busy machine: a CPU hog (a Python busy loop) was pinned to core 0 for the "
+                 "whole run.**") if BUSY else ""
+    text = f"""# wharf benchmark{" (quick mode)" if QUICK else ""}{" — busy machine" if BUSY else ""}
 
 {mi['date']} · {mi['cpu']} · {mi['cores']} cores · Linux {mi['kernel']} · {ROUNDS} rounds,
-alternating wharf and reference per workload, median shown · {time.monotonic() - t_start:.0f} s.
+alternating wharf cluster, `wharf up` and reference per workload, median [min–max] shown ·
+{time.monotonic() - t_start:.0f} s.{busy_note}
 
-wharf: 1 master, 2 groups × 2 chunkservers, 1 gateway (16 MiB chunks, SQLite metadata), each a
-separate process. Reference: Debian's docker-registry (distribution {cmd(['docker-registry', '--version']).split()[-1] if cmd(['docker-registry', '--version']) else '?'}),
+wharf cluster: 1 master, 2 groups × 2 chunkservers, 1 gateway (16 MiB chunks, SQLite
+metadata), each a separate process. `wharf up`: the same daemons in one process. Reference:
+Debian's docker-registry (distribution {ref_version.split()[-1] if ref_version else '?'}),
 filesystem storage, in-memory blob descriptor cache. Client: `wharf-loadgen` (keep-alive pool,
 one thread; every pulled byte is SHA-256 verified), all on 127.0.0.1, sharing the same cores.
 
 **wharf writes every chunk to both members of a group, fsynced, while the reference writes each
 blob once (and does not fsync): wharf does twice the disk work.** MB/s = 10^6 bytes/s.
-Ratio = wharf / reference (> 1 is better for wharf); for memory, reference / wharf.
+Ratio = wharf / reference (> 1 is better for wharf); for memory and CPU, reference / wharf.
+A row is marked noisy when its max is over twice its min in some column. CPU seconds: user +
+system of the servers' processes (all six for the cluster) during the workload, divided by the
+bytes the workload pushed and pulled.
 
 {chr(10).join(lines)}
 

@@ -1,10 +1,12 @@
 #include "blob/blob_writer.h"
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 #include <set>
 
 #include "common/async.h"
+#include "common/buffer_pool.h"
 #include "common/checksum.h"
 #include "common/chunk_id.h"
 #include "common/fs.h"
@@ -34,7 +36,13 @@ awaitable<void> WaitUntil(asio::steady_timer& timer, Pred ready) {
 struct BlobWriter::Piece {
   explicit Piece(asio::any_io_executor ex) : hashed_timer(ex) {}
   size_t index = 0;
-  std::string data;
+  // The bytes: a small piece in `small`, a larger one in a pooled chunk buffer.
+  std::string small;
+  PooledBuffer big;
+  size_t size = 0;
+  std::string_view bytes() const {
+    return big ? std::string_view(big.data(), size) : std::string_view(small);
+  }
   ChunkRef ref;
   Status status;
   bool hashed = false;
@@ -84,21 +92,43 @@ awaitable<void> BlobWriter::ReleaseAbandoned(std::shared_ptr<Shared> shared,
   }
 }
 
+awaitable<Status> BlobWriter::Promote() {
+  PooledBuffer buf = co_await SharedBufferPool(shared_->ctx.chunk_size).Acquire();
+  if (!buf) co_return Internal("no memory for a chunk buffer");
+  std::memcpy(buf.data(), current_.data(), current_.size());
+  filled_ = current_.size();
+  std::string().swap(current_);
+  big_ = std::move(buf);
+  co_return Status::Ok();
+}
+
+bool BlobWriter::WantsPool(size_t more) const {
+  if (big_ || shared_->ctx.chunk_size <= kSmallPieceBytes) return false;
+  return !pieces_.empty() || current_.size() + more > kSmallPieceBytes;
+}
+
 awaitable<Status> BlobWriter::Write(const void* data, size_t n) {
   const uint64_t chunk = shared_->ctx.chunk_size;
   const char* p = static_cast<const char*>(data);
   while (n > 0) {
     if (!shared_->error.ok()) co_return shared_->error;
-    size_t take = std::min<uint64_t>(n, chunk - current_.size());
-    // Small blobs (the common registry case) get a small buffer; past 64 KiB, the whole chunk
-    // at once, so a large piece is never copied by regrowth.
-    const size_t need = current_.size() + take;
-    if (need > current_.capacity()) current_.reserve(need <= (64u << 10) ? (64u << 10) : chunk);
-    current_.append(p, take);
+    if (WantsPool(n)) WHARF_CO_RETURN_IF_ERROR(co_await Promote());
+    const size_t fill = big_ ? filled_ : current_.size();
+    const size_t take = std::min<uint64_t>(n, chunk - fill);
+    if (big_) {
+      std::memcpy(big_.data() + filled_, p, take);
+      filled_ += take;
+    } else {
+      // Small blobs (the common registry case) stay in a small string.
+      if (current_.capacity() < fill + take) {
+        current_.reserve(std::max({fill + take, 2 * current_.capacity(), size_t{4096}}));
+      }
+      current_.append(p, take);
+    }
     p += take;
     n -= take;
     bytes_ += take;
-    if (current_.size() == chunk) WHARF_CO_RETURN_IF_ERROR(co_await Dispatch());
+    if (fill + take == chunk) WHARF_CO_RETURN_IF_ERROR(co_await Dispatch());
   }
   co_return shared_->error;
 }
@@ -114,8 +144,15 @@ awaitable<Status> BlobWriter::Dispatch() {
   WHARF_CO_RETURN_IF_ERROR(co_await WaitForSlot(shared_->ctx.max_inflight_chunks - 1));
   auto piece = std::make_shared<Piece>(shared_->ctx.ex);
   piece->index = pieces_.size();
-  piece->data = std::move(current_);
-  current_ = std::string();
+  if (big_) {
+    piece->big = std::move(big_);
+    piece->size = filled_;
+    filled_ = 0;
+  } else {
+    piece->small = std::move(current_);
+    piece->size = piece->small.size();
+    current_ = std::string();
+  }
   if (!pieces_.empty()) piece->prev = pieces_.back();
   pieces_.push_back(piece);
   ++shared_->pending;
@@ -139,8 +176,9 @@ awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Shared> shared, std::shared
   const BlobContext& ctx = w.ctx;
   Hasher* hasher = &w.hasher;
   auto hash = [hasher, piece] {
-    hasher->Update(piece->data.data(), piece->data.size());
-    return ChecksumOf(piece->data.data(), piece->data.size());
+    const std::string_view b = piece->bytes();
+    hasher->Update(b.data(), b.size());
+    return ChecksumOf(b.data(), b.size());
   };
   uint64_t checksum = co_await Offload(hash);
   piece->hashed = true;
@@ -155,7 +193,7 @@ awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Shared> shared, std::shared
       st = Cancelled("upload writer abandoned");
       break;
     }
-    auto group = ctx.cluster->ChooseGroup(piece->data.size(), exclude);
+    auto group = ctx.cluster->ChooseGroup(piece->size, exclude);
     if (!group && exclude.empty()) {
       // No group is writable at all (members starting or catching up, a group just
       // filled): wait a bounded time for one; waiting is not an attempt.
@@ -183,7 +221,7 @@ awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Shared> shared, std::shared
     ChunkRef ref;
     ref.group = target.id;
     ref.id = NewChunkId();
-    ref.size = piece->data.size();
+    ref.size = piece->size;
     ref.checksum = checksum;
     std::vector<ChunkRef> refs;
     refs.push_back(ref);
@@ -191,7 +229,7 @@ awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Shared> shared, std::shared
     auto record = [meta, owner, refs] { return meta->RecordChunks(owner, refs); };
     st = co_await Offload(record);  // intent first: a crash leaves a collectable chunk
     if (!st.ok()) break;
-    st = co_await ctx.cluster->PutChunkToGroup(target, ref, piece->data, ctx.request_id);
+    st = co_await ctx.cluster->PutChunkToGroup(target, ref, piece->bytes(), ctx.request_id);
     if (st.ok()) {
       piece->ref = ref;
       chunks_written.Inc();
@@ -209,7 +247,8 @@ awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Shared> shared, std::shared
   }
   piece->status = st;
   if (!st.ok() && w.error.ok()) w.error = st;
-  std::string().swap(piece->data);  // free the buffer now (assignment would keep it)
+  std::string().swap(piece->small);  // free the bytes now (assignment would keep them)
+  piece->big.Release();              // back to the pool for the next piece
   piece->done = true;
   --w.pending;
   w.wake.cancel();
@@ -217,7 +256,7 @@ awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Shared> shared, std::shared
 
 awaitable<Result<std::vector<ChunkRef>>> BlobWriter::Finish() {
   Shared* s = shared_.get();
-  if (!current_.empty() && s->error.ok()) (void)co_await Dispatch();
+  if ((big_ ? filled_ : current_.size()) > 0 && s->error.ok()) (void)co_await Dispatch();
   co_await WaitUntil(s->wake, [s] { return s->pending == 0; });
   if (!s->error.ok()) co_return Err(s->error);
   std::vector<ChunkRef> refs;
@@ -228,94 +267,78 @@ awaitable<Result<std::vector<ChunkRef>>> BlobWriter::Finish() {
 }
 
 awaitable<Status> BlobWriter::WriteFrom(ByteSource& source) {
-  // Sized to the body when it is small: a zero-filled 1 MiB per 4 KiB push is waste.
-  const uint64_t announced = source.size_hint().value_or(1u << 20);
-  std::vector<char> buf(std::clamp<uint64_t>(announced, 4096, 1u << 20));
+  // A large body is read straight into pooled chunk buffers (no copy); a small one through a
+  // buffer sized to it (a zero-filled 1 MiB per 4 KiB push is waste).
+  const uint64_t announced = source.size_hint().value_or(kSmallPieceBytes);
+  const uint64_t chunk = shared_->ctx.chunk_size;
+  std::vector<char> staging;
   for (;;) {
-    auto n = co_await source.Read(buf.data(), buf.size());
     Shared* s = shared_.get();
+    if (!s->error.ok()) break;
+    if (WantsPool(announced)) {
+      Status st = co_await Promote();
+      if (!st.ok()) {
+        s->error = s->error.ok() ? st : s->error;
+        break;
+      }
+    }
+    char* dst;
+    size_t room;
+    if (big_) {
+      dst = big_.data() + filled_;
+      room = chunk - filled_;
+    } else {
+      if (staging.empty()) staging.resize(std::clamp<uint64_t>(announced, 4096, kSmallPieceBytes));
+      dst = staging.data();
+      room = staging.size();
+    }
+    auto n = co_await source.Read(dst, room);
     if (!n) {
       s->error = s->error.ok() ? n.error() : s->error;
       co_await WaitUntil(s->wake, [s] { return s->pending == 0; });
       co_return n.error();
     }
     if (*n == 0) break;
-    Status st = co_await Write(buf.data(), *n);
+    Status st;
+    if (big_) {
+      filled_ += *n;
+      bytes_ += *n;
+      if (filled_ == chunk) st = co_await Dispatch();
+    } else {
+      st = co_await Write(dst, *n);
+    }
     if (!st.ok()) {
       co_await WaitUntil(s->wake, [s] { return s->pending == 0; });
       co_return st;
     }
+  }
+  Shared* s = shared_.get();
+  if (!s->error.ok()) {
+    co_await WaitUntil(s->wake, [s] { return s->pending == 0; });
+    co_return s->error;
   }
   co_return Status::Ok();
 }
 
 awaitable<Status> ReadChunks(const BlobContext& ctx, const std::vector<ChunkRef>& chunks,
                              uint64_t offset, uint64_t len, const ByteSink& sink) {
-  // Whole chunks are fetched (so every copy is verified against its checksum) and sliced.
-  // The next chunks are fetched while the current one is sent.
-  struct Fetch {
-    explicit Fetch(asio::any_io_executor ex) : timer(ex) {}
-    bool done = false;
-    Result<std::string> data = std::string();
-    asio::steady_timer timer;
-  };
-  auto start = [&ctx](const ChunkRef& ref) {
-    auto f = std::make_shared<Fetch>(ctx.ex);
-    asio::co_spawn(ctx.ex, ctx.cluster->GetChunk(ref, 0, ref.size, ctx.request_id),
-                   [f](std::exception_ptr e, Result<std::string> r) {
-                     f->data =
-                         e ? Result<std::string>(Err(Internal("chunk fetch threw"))) : std::move(r);
-                     f->done = true;
-                     f->timer.cancel();
-                   });
-    return f;
-  };
-  // Chunks [i, j) are being fetched; up to kReadAhead beyond the one being sent, and since
-  // ReadOrder rotates over the active members, consecutive chunks come from different ones.
-  constexpr size_t kReadAhead = 2;
-  struct Pending {
-    std::shared_ptr<Fetch> fetch;
-    uint64_t start;  // offset of the chunk in the object
-    size_t index;
-  };
-  std::deque<Pending> inflight;
+  // Each chunk is streamed from a member as its bytes arrive (verified on the way, the tail
+  // held back until verified: ChunkCluster::StreamChunk), one chunk after the other. This
+  // replaced whole-chunk store-and-forward with read-ahead: a 16 MiB buffer per chunk in
+  // flight cost page faults and cache misses, and delayed the first byte by a whole chunk.
   uint64_t pos = 0;
-  size_t j = 0;
-  while (j < chunks.size() && pos + chunks[j].size <= offset) pos += chunks[j++].size;
   const uint64_t end = offset + len;
-  auto fill = [&] {
-    while (inflight.size() < kReadAhead && j < chunks.size() && pos < end && len > 0) {
-      inflight.push_back(Pending{start(chunks[j]), pos, j});
-      pos += chunks[j].size;
-      ++j;
-    }
-  };
-  Status result;
-  fill();
-  while (!inflight.empty()) {
-    Pending cur = inflight.front();
-    inflight.pop_front();
-    Fetch* c = cur.fetch.get();
-    co_await WaitUntil(c->timer, [c] { return c->done; });
-    if (!c->data) {
-      result = c->data.error();
-      break;
-    }
-    const ChunkRef& ref = chunks[cur.index];
-    uint64_t from = offset > cur.start ? offset - cur.start : 0;
-    uint64_t to = std::min<uint64_t>(ref.size, end - cur.start);
-    std::string data = std::move(*c->data);
-    cur.fetch.reset();  // free the fetch before sending; `data` holds the bytes
-    fill();
-    result = co_await sink(std::string_view(data).substr(from, to - from));
-    if (!result.ok()) break;
+  for (const ChunkRef& ref : chunks) {
+    if (len == 0 || pos >= end) break;
+    const uint64_t start = pos;
+    pos += ref.size;
+    if (pos <= offset) continue;
+    const uint64_t from = offset > start ? offset - start : 0;
+    const uint64_t to = std::min<uint64_t>(ref.size, end - start);
+    WHARF_CO_RETURN_IF_ERROR(
+        co_await ctx.cluster->StreamChunk(ref, from, to - from, sink, ctx.request_id));
   }
-  // Never leave a fetch running against this frame's chunk list.
-  for (auto& p : inflight) {
-    Fetch* f = p.fetch.get();
-    co_await WaitUntil(f->timer, [f] { return f->done; });
-  }
-  co_return result;
+  co_return Status::Ok();
 }
 
 }  // namespace wharf

@@ -23,6 +23,7 @@
 #include "blob/byte_source.h"
 #include "cluster/chunk_cluster.h"
 #include "common/asio.h"
+#include "common/buffer_pool.h"
 #include "common/digest.h"
 #include "common/log.h"
 #include "meta/meta_store.h"
@@ -84,9 +85,18 @@ class BlobWriter {
   static awaitable<void> ReleaseAbandoned(std::shared_ptr<Shared> shared,
                                           std::vector<std::shared_ptr<Piece>> pieces);
   awaitable<Status> WaitForSlot(size_t max_pending);
+  // Whether the piece being filled should move to a pooled chunk buffer before `more` bytes.
+  bool WantsPool(size_t more) const;
+  // Moves the piece being filled into a pooled chunk buffer (waits while the pool is drained).
+  awaitable<Status> Promote();
+
+  // Pieces up to this size stay in a small string; larger ones use a pooled chunk buffer.
+  static constexpr size_t kSmallPieceBytes = 64u << 10;
 
   std::shared_ptr<Shared> shared_;
-  std::string current_;  // the piece being filled
+  std::string current_;  // the piece being filled, while small
+  PooledBuffer big_;     // ... or once large (filled_ bytes of it)
+  size_t filled_ = 0;
   uint64_t bytes_ = 0;
   std::vector<std::shared_ptr<Piece>> pieces_;
   bool handed_over_ = false;  // Finish returned the chunks: the caller owns them now

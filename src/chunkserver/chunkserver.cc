@@ -7,6 +7,7 @@
 #include "chunkserver/local_chunk_store.h"
 #include "chunkserver/validating_chunk_store.h"
 #include "common/async.h"
+#include "common/buffer_pool.h"
 #include "common/checksum.h"
 #include "common/chunk_id.h"
 #include "common/fs.h"
@@ -22,6 +23,7 @@ namespace {
 using json = nlohmann::json;
 constexpr std::string_view kChunksPrefix = "/v1/chunks/";
 constexpr size_t kPutBufferBytes = 4u << 20;
+constexpr size_t kSmallPutBytes = 64u << 10;
 
 // Resolves the member id: the flag, else <first dir>/member_id, else a new one persisted there.
 Result<std::string> ResolveMemberId(const ChunkserverOptions& o) {
@@ -215,11 +217,29 @@ awaitable<void> Chunkserver::HandlePut(Exchange& ex, std::string id) {
     co_return;
   }
   std::shared_ptr<ChunkWriter> writer = std::move(*begun);
-  std::vector<char> buf(std::min<uint64_t>(kPutBufferBytes, std::max<uint64_t>(*size, 1)));
+  // A body buffer from the shared pool (mapped once, never zero-filled); a small chunk gets a
+  // small one of its own.
+  PooledBuffer pooled;
+  std::string small;
+  char* buf;
+  size_t buf_size;
+  if (*size > kSmallPutBytes) {
+    pooled = co_await SharedBufferPool(kPutBufferBytes).Acquire();
+    if (!pooled) {
+      co_await RespondError(ex, Internal("no memory for the body buffer"));
+      co_return;
+    }
+    buf = pooled.data();
+    buf_size = std::min<uint64_t>(kPutBufferBytes, *size);
+  } else {
+    small.resize(std::max<uint64_t>(*size, 1));
+    buf = small.data();
+    buf_size = small.size();
+  }
   for (;;) {
     size_t filled = 0;
-    while (filled < buf.size()) {
-      auto n = co_await ex.ReadSome(buf.data() + filled, buf.size() - filled);
+    while (filled < buf_size) {
+      auto n = co_await ex.ReadSome(buf + filled, buf_size - filled);
       if (!n) {
         st = n.error();
         break;
@@ -229,11 +249,11 @@ awaitable<void> Chunkserver::HandlePut(Exchange& ex, std::string id) {
     }
     if (!st.ok()) break;
     if (filled > 0) {
-      auto append = [writer, p = buf.data(), filled] { return writer->Append(p, filled); };
+      auto append = [writer, p = buf, filled] { return writer->Append(p, filled); };
       st = co_await Offload(append);
       if (!st.ok()) break;
     }
-    if (filled < buf.size()) break;  // end of body
+    if (filled < buf_size) break;  // end of body
   }
   auto commit = [writer] { return writer->Commit(); };
   if (st.ok()) st = co_await Offload(commit);

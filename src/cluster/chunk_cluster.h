@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -33,6 +34,12 @@
 #include "master/cluster_map.h"
 
 namespace wharf {
+
+// Receives bytes of a chunk read, in order. An error stops the read.
+using ChunkSink = std::function<awaitable<Status>(std::string_view)>;
+
+// The tail of every chunk copy that StreamChunk holds back until the copy is verified.
+inline constexpr uint64_t kVerifiedTailBytes = 1u << 20;
 
 class ChunkCluster {
  public:
@@ -67,6 +74,20 @@ class ChunkCluster {
   virtual awaitable<Result<std::string>> GetChunk(ChunkRef ref, uint64_t offset, uint64_t len,
                                                   std::string_view request_id = {}) = 0;
 
+  // Streams bytes [offset, offset+len) of a chunk to `sink` in order, as they arrive from a
+  // member. The whole copy is read and checked against ref.checksum incrementally; bytes
+  // outside the range are dropped. The last kVerifiedTailBytes of a copy (all of a chunk of
+  // that size or less) are handed on only once the copy verified, so a bad copy can never be
+  // passed on whole.
+  // Failover: a member that fails, or whose copy fails its checksum, before any byte of it was
+  // handed to `sink` is skipped for the next one (errors then as GetChunk). Once bytes were
+  // handed on, a failure ends the read with kUnavailable, or kCorruption for a bad copy: the
+  // caller must then abort what it was sending (the bytes it passed on may be wrong).
+  // A `sink` error stops the read and is returned. The default implementation reads the
+  // whole chunk with GetChunk and hands it on (verify-then-send).
+  virtual awaitable<Status> StreamChunk(ChunkRef ref, uint64_t offset, uint64_t len, ChunkSink sink,
+                                        std::string_view request_id = {});
+
   // Deletes a chunk from every member of its group. Ok only if every member confirmed (deleted,
   // or did not have it); kUnavailable if some member could not be reached or the group is not
   // in the map.
@@ -99,5 +120,17 @@ awaitable<Result<std::string>> ReadWithFailover(std::vector<MemberInfo> members,
                                                 uint64_t offset, uint64_t len,
                                                 const MemberRead& read,
                                                 const std::function<void()>& on_failure);
+
+// What StreamWithFailover needs of a member: the response to a GET of its whole copy, with
+// its head read (status 200), for the body to be read from.
+using MemberOpen =
+    std::function<awaitable<Result<std::unique_ptr<ClientCall>>>(const MemberInfo& member)>;
+
+// The streaming read rule (ChunkCluster::StreamChunk): tries `members` in order with `open`
+// while nothing was handed to `sink`, verifies incrementally, holds back the verified tail,
+// counts failovers and bad copies like ReadWithFailover. `on_failure` as there.
+awaitable<Status> StreamWithFailover(std::vector<MemberInfo> members, ChunkRef ref, uint64_t offset,
+                                     uint64_t len, const MemberOpen& open, const ChunkSink& sink,
+                                     const std::function<void()>& on_failure);
 
 }  // namespace wharf

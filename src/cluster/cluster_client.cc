@@ -120,6 +120,24 @@ awaitable<Result<std::string>> ClusterClient::GetChunk(ChunkRef ref, uint64_t of
                                       on_failure);
 }
 
+awaitable<Status> ClusterClient::StreamChunk(ChunkRef ref, uint64_t offset, uint64_t len,
+                                             ChunkSink sink, std::string_view request_id) {
+  std::vector<MemberInfo> members;
+  if (map_) {
+    if (const GroupInfo* g = map_->FindGroup(ref.group)) members = ReadOrder(*g, read_spread_++);
+  }
+  ChunkClient* chunks = &chunks_;
+  const std::string id = ref.id;
+  const std::string rid(request_id);
+  MemberOpen open = [chunks, id, rid](const MemberInfo& m) {
+    return chunks->OpenGet(m.addr, id, rid);
+  };
+  bool* refresh_now = &refresh_now_;
+  std::function<void()> on_failure = [refresh_now] { *refresh_now = true; };
+  co_return co_await StreamWithFailover(std::move(members), std::move(ref), offset, len, open, sink,
+                                        on_failure);
+}
+
 awaitable<Status> ClusterClient::DeleteChunk(ChunkRef ref, std::string_view request_id) {
   if (!map_) co_return Unavailable("no cluster map");
   const GroupInfo* g = map_->FindGroup(ref.group);

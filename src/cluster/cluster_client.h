@@ -62,6 +62,8 @@ class ClusterClient final : public ChunkCluster {
                                     std::string_view request_id = {}) override;
   awaitable<Result<std::string>> GetChunk(ChunkRef ref, uint64_t offset, uint64_t len,
                                           std::string_view request_id = {}) override;
+  awaitable<Status> StreamChunk(ChunkRef ref, uint64_t offset, uint64_t len, ChunkSink sink,
+                                std::string_view request_id = {}) override;
   awaitable<Status> DeleteChunk(ChunkRef ref, std::string_view request_id = {}) override;
   awaitable<Result<InventoryPage>> ListMemberChunks(MemberInfo member, std::string after,
                                                     size_t limit,

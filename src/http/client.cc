@@ -12,6 +12,9 @@ struct ClientCall::Conn {
   beast::tcp_stream stream;
   beast::flat_buffer buffer;
   std::optional<http::response_parser<http::buffer_body>> parser;
+  // A Content-Length body is read by ReadSome straight into the caller's buffer (Beast would
+  // read it into `buffer` first and copy it out): the bytes of it still to come.
+  std::optional<uint64_t> direct_left;
   bool reused = false;
   bool broken = false;
 };
@@ -61,6 +64,7 @@ void HttpClient::ReturnToPool(const std::string& host_port,
   auto& pool = idle_[host_port];
   if (pool.size() >= options_.max_idle_per_host) return;
   conn->parser.reset();
+  conn->direct_left.reset();
   conn->stream.expires_never();
   pool.push_back(std::move(conn));
 }
@@ -156,6 +160,10 @@ awaitable<Status> ClientCall::FinishRequest() {
   }
   status_ = conn_->parser->get().result_int();
   body_done_ = conn_->parser->is_done();
+  conn_->direct_left.reset();
+  if (!body_done_ && !conn_->parser->chunked() && conn_->parser->content_length()) {
+    conn_->direct_left = *conn_->parser->content_length();
+  }
   co_return Status::Ok();
 }
 
@@ -174,6 +182,7 @@ std::optional<uint64_t> ClientCall::content_length() const {
 }
 
 awaitable<Result<size_t>> ClientCall::ReadSome(void* buf, size_t n) {
+  if (conn_->direct_left) co_return co_await ReadDirect(buf, n);
   auto& p = *conn_->parser;
   // Beast reads as much as the buffer has room for: make that a lot, not ~1 KiB.
   if (conn_->buffer.capacity() < (256u << 10)) conn_->buffer.reserve(256u << 10);
@@ -197,6 +206,34 @@ awaitable<Result<size_t>> ClientCall::ReadSome(void* buf, size_t n) {
   }
   body_done_ = true;
   co_return size_t{0};
+}
+
+awaitable<Result<size_t>> ClientCall::ReadDirect(void* buf, size_t n) {
+  uint64_t& left = *conn_->direct_left;
+  if (left == 0 || n == 0) {
+    body_done_ = left == 0;
+    co_return size_t{0};
+  }
+  n = std::min<uint64_t>(n, left);
+  // What Beast read past the head first, then the socket (never past the body's end, so the
+  // connection can carry the next response).
+  size_t got = 0;
+  if (conn_->buffer.size() > 0) {
+    got = asio::buffer_copy(asio::buffer(buf, n), conn_->buffer.data());
+    conn_->buffer.consume(got);
+  } else {
+    boost::system::error_code ec;
+    conn_->stream.expires_after(client_->options().io_timeout);
+    got = co_await conn_->stream.async_read_some(asio::buffer(buf, n),
+                                                 asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      conn_->broken = true;
+      co_return Err(Unavailable("read body from " + host_port_ + ": " + ec.message()));
+    }
+  }
+  left -= got;
+  body_done_ = left == 0;
+  co_return got;
 }
 
 awaitable<Result<std::string>> ClientCall::ReadAll(size_t limit) {

@@ -66,6 +66,7 @@ class ClientCall {
   friend class HttpClient;
   struct Conn;
   ClientCall(HttpClient* client, std::string host_port, std::unique_ptr<Conn> conn, bool head);
+  awaitable<Result<size_t>> ReadDirect(void* buf, size_t n);
   HttpClient* client_;
   std::string host_port_;
   std::unique_ptr<Conn> conn_;

@@ -10,6 +10,7 @@
 #include "common/checksum.h"
 #include "common/chunk_id.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "http/range.h"
 #include "http/server.h"
 
@@ -31,6 +32,7 @@ class FakeChunkserver {
   std::map<std::string, std::string> chunks;
   std::vector<std::string> request_ids;
   bool corrupt = false;
+  size_t corrupt_at = 0;  // the byte a corrupt copy has flipped
 
  private:
   awaitable<void> Handle(Exchange& ex) {
@@ -74,7 +76,7 @@ class FakeChunkserver {
       co_return;
     }
     std::string data = it->second;
-    if (corrupt) data[0] ^= 1;
+    if (corrupt) data[corrupt_at < data.size() ? corrupt_at : 0] ^= 1;
     ex.AddHeader("X-Wharf-Checksum", FormatChecksum(ChecksumOf(it->second)));
     if (auto h = ex.header(http::field::range); !h.empty()) {
       auto range = ParseRangeHeader(h, data.size());
@@ -303,6 +305,120 @@ TEST_F(ClusterClientTest, NoMasterReachableIsUnavailable) {
     EXPECT_FALSE(client.writable());
     EXPECT_EQ(client.ChooseGroup(1, {}).error().code(), Code::kUnavailable);
   });
+}
+
+}  // namespace
+}  // namespace wharf
+
+namespace wharf {
+namespace {
+
+// Reads a chunk with StreamChunk, collecting what the sink got.
+struct Streamed {
+  Status status;
+  std::string bytes;
+};
+
+awaitable<Streamed> StreamAll(ClusterClient& client, ChunkRef ref, uint64_t offset, uint64_t len) {
+  auto out = std::make_shared<Streamed>();
+  ChunkSink sink = [out](std::string_view piece) -> awaitable<Status> {
+    out->bytes.append(piece);
+    co_return Status::Ok();
+  };
+  out->status = co_await client.StreamChunk(ref, offset, len, sink);
+  co_return *out;
+}
+
+std::string Pattern(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131) ^ (i >> 11));
+  return s;
+}
+
+TEST_F(ClusterClientTest, StreamedReadsAreExactForEveryRange) {
+  const std::string data = Pattern(3 * kVerifiedTailBytes + 12345);  // streamed + held tail
+  const ChunkRef ref{"g1", NewChunkId(), data.size(), ChecksumOf(data)};
+  cs1_.chunks[ref.id] = data;
+  cs2_.chunks[ref.id] = data;
+  master_.map.groups = {Group("g1", {Member("m1", cs1_.addr()), Member("m2", cs2_.addr())})};
+  auto client = Client();
+  Run([&]() -> awaitable<void> {
+    EXPECT_TRUE((co_await client->Refresh()).ok());
+    const std::vector<std::pair<uint64_t, uint64_t>> ranges = {
+        {0, data.size()},         {1, 10}, {kVerifiedTailBytes - 3, 7}, {data.size() - 5, 5},
+        {100, data.size() - 200}, {0, 0}};
+    for (auto [off, len] : ranges) {
+      Streamed got = co_await StreamAll(*client, ref, off, len);
+      EXPECT_TRUE(got.status.ok()) << got.status.ToString();
+      EXPECT_TRUE(got.bytes == data.substr(off, len)) << "range " << off << "+" << len;
+    }
+    Streamed bad = co_await StreamAll(*client, ref, data.size() - 1, 2);
+    EXPECT_EQ(bad.status.code(), Code::kRangeInvalid);
+  });
+}
+
+TEST_F(ClusterClientTest, StreamedReadOfASmallChunkFailsOverFromACorruptCopy) {
+  // A chunk of at most kVerifiedTailBytes is held back whole: a bad copy is never handed on.
+  const std::string data = Pattern(kVerifiedTailBytes);
+  const ChunkRef ref{"g1", NewChunkId(), data.size(), ChecksumOf(data)};
+  cs1_.chunks[ref.id] = data;
+  cs2_.chunks[ref.id] = data;
+  cs1_.corrupt = true;
+  cs1_.corrupt_at = 1000;
+  master_.map.groups = {
+      Group("g1", {Member("m1", cs1_.addr()), Member("m2", cs2_.addr(), MemberState::kReadonly)})};
+  auto& mismatches = Metrics().Counter("wharf_gateway_read_checksum_mismatch_total", "");
+  const uint64_t before = mismatches.Value();
+  auto client = Client();
+  Run([&]() -> awaitable<void> {
+    EXPECT_TRUE((co_await client->Refresh()).ok());
+    Streamed got = co_await StreamAll(*client, ref, 0, data.size());
+    EXPECT_TRUE(got.status.ok()) << got.status.ToString();
+    EXPECT_TRUE(got.bytes == data);
+    cs2_.corrupt = true;
+    Streamed bad = co_await StreamAll(*client, ref, 0, data.size());
+    EXPECT_EQ(bad.status.code(), Code::kCorruption);
+    EXPECT_TRUE(bad.bytes.empty());
+  });
+  EXPECT_EQ(mismatches.Value(), before + 3);
+}
+
+TEST_F(ClusterClientTest, StreamedReadOfALargeCorruptCopyEndsWithCorruptionNeverWithItsTail) {
+  // The flipped byte is in the streamed part: it was handed on before the copy could be
+  // checked, so the read cannot fail over and must end in an error (the caller cuts the
+  // response); the held-back tail is never handed on, so the bytes are always short.
+  const std::string data = Pattern(4 * kVerifiedTailBytes);
+  const ChunkRef ref{"g1", NewChunkId(), data.size(), ChecksumOf(data)};
+  cs1_.chunks[ref.id] = data;
+  cs2_.chunks[ref.id] = data;
+  cs1_.corrupt = true;
+  cs1_.corrupt_at = 10;
+  master_.map.groups = {
+      Group("g1", {Member("m1", cs1_.addr()), Member("m2", cs2_.addr(), MemberState::kReadonly)})};
+  auto& aborted = Metrics().Counter("wharf_gateway_read_aborted_total", "");
+  const uint64_t before = aborted.Value();
+  auto client = Client();
+  Run([&]() -> awaitable<void> {
+    EXPECT_TRUE((co_await client->Refresh()).ok());
+    Streamed bad = co_await StreamAll(*client, ref, 0, data.size());
+    EXPECT_EQ(bad.status.code(), Code::kCorruption);
+    EXPECT_EQ(bad.bytes.size(), data.size() - kVerifiedTailBytes);
+    // A range that ends before the flipped byte's piece is read from the same copy, the
+    // whole copy is still checked.
+    Streamed part = co_await StreamAll(*client, ref, 0, 5);
+    EXPECT_EQ(part.status.code(), Code::kCorruption);
+    // The flipped byte in the tail instead: caught before the tail is handed on, and the
+    // read fails over... too late, the head was handed on: still an error, never the tail.
+    cs1_.corrupt_at = data.size() - 1;
+    Streamed tail = co_await StreamAll(*client, ref, 0, data.size());
+    EXPECT_EQ(tail.status.code(), Code::kCorruption);
+    EXPECT_TRUE(tail.bytes == data.substr(0, data.size() - kVerifiedTailBytes));
+    // A range inside the tail alone: nothing was handed on, so it fails over to the good copy.
+    Streamed in_tail = co_await StreamAll(*client, ref, data.size() - 100, 100);
+    EXPECT_TRUE(in_tail.status.ok()) << in_tail.status.ToString();
+    EXPECT_TRUE(in_tail.bytes == data.substr(data.size() - 100));
+  });
+  EXPECT_EQ(aborted.Value(), before + 3);
 }
 
 }  // namespace
