@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/units.h"
 #include "gateway/garbage_collector.h"
+#include "http/cluster_auth.h"
 #include "meta/meta_store.h"
 
 namespace wharf::cli {
@@ -87,6 +88,9 @@ int RunGc(Args args) {
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   // Test-only: stop once at this step, print "paused at STEP", go on after a line on stdin.
   app.add_option("--pause-at-for-test", pause_at)->group("");
+  std::string key_path;
+  app.add_option("--cluster-key", key_path,
+                 "the cluster's key file, when the cluster is closed (wharf up: DATA/cluster.key)");
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
   if (!SetLogLevel(log_level)) return ConfigError(role, "unknown --log-level " + log_level);
   GarbageCollectorOptions o;
@@ -122,6 +126,11 @@ int RunGc(Args args) {
   asio::io_context io;
   ClusterClientOptions co;
   co.masters = list;
+  if (!key_path.empty()) {
+    auto key = ClusterKey::Load(key_path);
+    if (!key) return ConfigError(role, key.error().message());
+    co.cluster_key = std::move(*key);
+  }
   ClusterClient cluster(io.get_executor(), co);
   GarbageCollector gc(&cluster, store->get(), o);
   int rc = 1;
