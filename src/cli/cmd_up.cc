@@ -79,6 +79,23 @@ int RunUp(Args args) {
 
   LocalCluster cluster(o);
   if (Status st = cluster.Start(); !st.ok()) return ConfigError(role, st.message());
+  // Signals are caught from here on and queued until io.run(): a SIGHUP or SIGINT while
+  // waiting for "ready" below must not kill the process.
+  asio::io_context io;
+  // SIGHUP: the gateway reloads its TLS certificate, and the cluster runs on.
+  asio::signal_set hup(io, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_hup =
+      [&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        (void)cluster.ReloadTls();  // the gateway logs what happened
+        hup.async_wait(on_hup);
+      };
+  hup.async_wait(on_hup);
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&hup](const boost::system::error_code& ec, int) {
+    if (!ec) GetLogger("wharf")->info("stopping the cluster");
+    hup.cancel();
+  });
   std::cout << "wharf up: data in " << o.data_dir << "\n  gateway      "
             << cluster.gateway_address() << "  (registry: /v2/, files: /files)\n  master       "
             << cluster.master_address() << "\n";
@@ -95,21 +112,6 @@ int RunUp(Args args) {
                              st.message(), cluster.master_address());
   }
 
-  asio::io_context io;
-  // SIGHUP: the gateway reloads its TLS certificate, and the cluster runs on.
-  asio::signal_set hup(io, SIGHUP);
-  std::function<void(const boost::system::error_code&, int)> on_hup =
-      [&](const boost::system::error_code& ec, int) {
-        if (ec) return;
-        (void)cluster.ReloadTls();  // the gateway logs what happened
-        hup.async_wait(on_hup);
-      };
-  hup.async_wait(on_hup);
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&hup](const boost::system::error_code& ec, int) {
-    if (!ec) GetLogger("wharf")->info("stopping the cluster");
-    hup.cancel();
-  });
   io.run();
   cluster.Stop();
   std::cout << "wharf up: stopped" << std::endl;

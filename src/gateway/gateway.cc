@@ -28,7 +28,8 @@ Status Gateway::Start() {
   for (const auto& m : options_.masters) {
     if (auto hp = SplitHostPort(m); !hp) return hp.error();
   }
-  WHARF_ASSIGN_OR_RETURN(ctx_.urls, PublicUrl::Make(options_.public_url, options_.trusted_proxies));
+  WHARF_ASSIGN_OR_RETURN(ctx_.urls, PublicUrl::Make(options_.public_url, options_.trusted_proxies,
+                                                    /*tls=*/!options_.tls_cert.empty()));
   WHARF_ASSIGN_OR_RETURN(access_log_, AccessLog::Open(options_.access_log));
   if (options_.auth.enabled()) {
     WHARF_ASSIGN_OR_RETURN(auth_, GatewayAuth::Load(options_.auth));
