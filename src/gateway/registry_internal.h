@@ -30,8 +30,8 @@ std::string BlobLocation(const GatewayContext& ctx, const Exchange& ex, const st
                          const Digest& digest);
 std::string UploadLocation(const GatewayContext& ctx, const Exchange& ex, const std::string& name,
                            const std::string& upload_id);
-std::string ManifestLocation(const GatewayContext& ctx, const Exchange& ex,
-                             const std::string& name, const Digest& digest);
+std::string ManifestLocation(const GatewayContext& ctx, const Exchange& ex, const std::string& name,
+                             const Digest& digest);
 // The value of an upload's Range header: "0-<offset-1>" ("0-0" when nothing was received,
 // as distribution answers).
 std::string UploadRange(uint64_t offset);
