@@ -194,14 +194,8 @@ int RunGateway(Args args) {
                  "one line per request: off|stderr|FILE (appended; reopened on SIGHUP)")
       ->capture_default_str();
   AddGatewayAuthFlags(app, &o.auth, &token_ttl);
-  std::vector<std::string> trusted_proxies;
-  app.add_option("--public-url", o.public_url,
-                 "base of the absolute URLs sent to clients, e.g. https://registry.example.com");
-  app.add_option("--trusted-proxy", trusted_proxies,
-                 "address or network whose X-Forwarded-Proto/Host are believed (repeatable)");
-  bool refuse_foreign = false;
-  app.add_flag("--refuse-foreign-layers", refuse_foreign,
-               "refuse manifests whose foreign (non-distributable) layers were not pushed here");
+  GatewayUrlFlags url_flags;
+  AddGatewayUrlFlags(app, &url_flags);
   std::string writable_wait = "5s";
   app.add_option("--writable-wait", writable_wait,
                  "how long a write waits for a writable group before answering 503")
@@ -211,8 +205,9 @@ int RunGateway(Args args) {
   auto ww = ParseDuration(writable_wait);
   if (!ww || ww->count() > 600'000) return ConfigError(role, "--writable-wait: bad duration");
   o.writable_wait = *ww;
-  o.trusted_proxies = SplitCommas(trusted_proxies);
-  o.allow_foreign_layers = !refuse_foreign;
+  o.public_url = url_flags.public_url;
+  o.trusted_proxies = SplitCommas(url_flags.trusted_proxies);
+  o.allow_foreign_layers = !url_flags.refuse_foreign_layers;
   if (!SetLogLevel(log_level)) return ConfigError(role, "unknown --log-level " + log_level);
   if (Status st = FinishGatewayAuthFlags(token_ttl, &o.auth); !st.ok()) {
     return ConfigError(role, st.message());

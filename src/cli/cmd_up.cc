@@ -39,14 +39,8 @@ int RunUp(Args args) {
   app.add_option("--access-log", o.access_log, "the gateway's request log: off|stderr|FILE")
       ->capture_default_str();
   AddGatewayAuthFlags(app, &o.gateway_auth, &token_ttl);
-  std::vector<std::string> trusted_proxies;
-  app.add_option("--public-url", o.public_url,
-                 "base of the absolute URLs sent to clients, e.g. https://registry.example.com");
-  app.add_option("--trusted-proxy", trusted_proxies,
-                 "address or network whose X-Forwarded-Proto/Host are believed (repeatable)");
-  bool refuse_foreign = false;
-  app.add_flag("--refuse-foreign-layers", refuse_foreign,
-               "refuse manifests whose foreign (non-distributable) layers were not pushed here");
+  GatewayUrlFlags url_flags;
+  AddGatewayUrlFlags(app, &url_flags);
   app.add_option("--tls-cert", o.tls_cert,
                  "the gateway's PEM certificate (a chain allowed); reloaded on SIGHUP");
   app.add_option("--tls-key", o.tls_key, "the gateway's PEM private key");
@@ -60,8 +54,9 @@ int RunUp(Args args) {
   app.add_option("--gc-untagged-after", gc_untagged_after,
                  "collect untagged manifests pushed longer ago than this (default: keep them)");
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
-  o.trusted_proxies = SplitCommas(trusted_proxies);
-  o.allow_foreign_layers = !refuse_foreign;
+  o.public_url = url_flags.public_url;
+  o.trusted_proxies = SplitCommas(url_flags.trusted_proxies);
+  o.allow_foreign_layers = !url_flags.refuse_foreign_layers;
   if (!SetLogLevel(log_level)) return ConfigError(role, "unknown --log-level " + log_level);
   if (Status st = FinishGatewayAuthFlags(token_ttl, &o.gateway_auth); !st.ok()) {
     return ConfigError(role, st.message());

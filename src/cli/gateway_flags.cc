@@ -26,6 +26,15 @@ void AddGatewayAuthFlags(CLI::App& app, GatewayAuthOptions* o, std::string* ttl)
       ->capture_default_str();
 }
 
+void AddGatewayUrlFlags(CLI::App& app, GatewayUrlFlags* f) {
+  app.add_option("--public-url", f->public_url,
+                 "base of the absolute URLs sent to clients, e.g. https://registry.example.com");
+  app.add_option("--trusted-proxy", f->trusted_proxies,
+                 "address or network whose X-Forwarded-Proto/Host are believed (repeatable)");
+  app.add_flag("--refuse-foreign-layers", f->refuse_foreign_layers,
+               "refuse manifests whose foreign (non-distributable) layers were not pushed here");
+}
+
 Status FinishGatewayAuthFlags(const std::string& ttl, GatewayAuthOptions* o) {
   auto d = ParseDuration(ttl);
   if (!d) return InvalidArgument("--token-ttl: " + d.error().message());

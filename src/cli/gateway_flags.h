@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "common/config.h"
 #include "common/status.h"
@@ -15,5 +16,13 @@ namespace wharf::cli {
 void AddGatewayAuthFlags(CLI::App& app, GatewayAuthOptions* o, std::string* ttl);
 // kInvalidArgument for a bad --token-ttl or --max-login-failures.
 Status FinishGatewayAuthFlags(const std::string& ttl, GatewayAuthOptions* o);
+
+// The gateway's client-facing flags: --public-url, --trusted-proxy, --refuse-foreign-layers.
+struct GatewayUrlFlags {
+  std::string public_url;
+  std::vector<std::string> trusted_proxies;  // as given (comma lists not yet split)
+  bool refuse_foreign_layers = false;
+};
+void AddGatewayUrlFlags(CLI::App& app, GatewayUrlFlags* f);
 
 }  // namespace wharf::cli
