@@ -85,15 +85,31 @@ awaitable<Result<std::string>> ChunkClient::Get(std::string addr, std::string id
 awaitable<Result<std::unique_ptr<ClientCall>>> ChunkClient::OpenGet(std::string addr,
                                                                     std::string id,
                                                                     std::string_view request_id) {
-  auto call = co_await http_.Open(addr, http::verb::get, std::string(kChunks) + id,
-                                  RequestIdHeader(request_id), {});
-  if (!call) co_return Err(call.error());
-  WHARF_CO_RETURN_IF_ERROR(co_await (*call)->FinishRequest());
-  if ((*call)->status() != 200) {
-    co_return Err(Unavailable("peer " + addr + " answered " + std::to_string((*call)->status()) +
-                              " for chunk " + id));
+  // A pooled connection the member closed meanwhile (its idle timeout, a restart) fails as
+  // "stale": go again (the others in the pool may be stale too), as HttpClient::Request does.
+  auto is_stale = [](const Status& st) { return st.message().rfind("stale ", 0) == 0; };
+  for (int attempt = 0;; ++attempt) {
+    auto call = co_await http_.Open(addr, http::verb::get, std::string(kChunks) + id,
+                                    RequestIdHeader(request_id), {});
+    Status st;
+    if (call) {
+      ClientCall* c = call->get();
+      st = co_await c->FinishRequest();
+    } else {
+      st = call.error();
+    }
+    if (!st.ok()) {
+      // Each stale connection is dropped as it fails (fast: the peer closed it), so at most
+      // the idle pool's worth of attempts reaches a fresh connection.
+      if (is_stale(st) && attempt <= static_cast<int>(http_.options().max_idle_per_host)) continue;
+      co_return Err(std::move(st));
+    }
+    if ((*call)->status() != 200) {
+      co_return Err(Unavailable("peer " + addr + " answered " + std::to_string((*call)->status()) +
+                                " for chunk " + id));
+    }
+    co_return std::move(*call);
   }
-  co_return std::move(*call);
 }
 
 awaitable<Result<ChunkClient::Head>> ChunkClient::Stat(std::string addr, std::string id,

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 
+#include "common/async.h"
 #include "common/checksum.h"
 #include "common/chunk_id.h"
 #include "common/log.h"
@@ -20,9 +21,9 @@ namespace {
 // Speaks the chunk API of chunkserver.h from memory, and remembers every X-Request-Id.
 class FakeChunkserver {
  public:
-  explicit FakeChunkserver(asio::any_io_executor ex)
-      : server_(std::make_unique<Server>(ex, ServerOptions{},
-                                         [this](Exchange& ex) { return Handle(ex); })) {
+  explicit FakeChunkserver(asio::any_io_executor ex, ServerOptions options = {})
+      : server_(
+            std::make_unique<Server>(ex, options, [this](Exchange& ex) { return Handle(ex); })) {
     EXPECT_TRUE(server_->Listen("127.0.0.1:0").ok());
     server_->Start();
   }
@@ -354,6 +355,28 @@ TEST_F(ClusterClientTest, StreamedReadsAreExactForEveryRange) {
     }
     Streamed bad = co_await StreamAll(*client, ref, data.size() - 1, 2);
     EXPECT_EQ(bad.status.code(), Code::kRangeInvalid);
+  });
+}
+
+TEST_F(ClusterClientTest, StreamedReadRetriesOnceWhenThePooledConnectionWasClosed) {
+  // The only member holding the chunk closes idle connections quickly: the second read finds
+  // its pooled connection stale and must go again on a fresh one, not fail.
+  ServerOptions quick;
+  quick.idle_timeout = std::chrono::milliseconds(50);
+  FakeChunkserver cs(io_.get_executor(), quick);
+  const std::string data = Pattern(5000);
+  const ChunkRef ref{"g1", NewChunkId(), data.size(), ChecksumOf(data)};
+  cs.chunks[ref.id] = data;
+  master_.map.groups = {Group("g1", {Member("m1", cs.addr())})};
+  auto client = Client();
+  Run([&]() -> awaitable<void> {
+    EXPECT_TRUE((co_await client->Refresh()).ok());
+    for (int i = 0; i < 3; ++i) {
+      Streamed got = co_await StreamAll(*client, ref, 0, data.size());
+      EXPECT_TRUE(got.status.ok()) << "read " << i << ": " << got.status.ToString();
+      EXPECT_TRUE(got.bytes == data);
+      co_await SleepFor(std::chrono::milliseconds(300));
+    }
   });
 }
 
