@@ -11,6 +11,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/common_flags.h"
 #include "cli/gc_flags.h"
 #include "cluster/cluster_client.h"
 #include "common/config.h"
@@ -89,8 +90,9 @@ int RunGc(Args args) {
   // Test-only: stop once at this step, print "paused at STEP", go on after a line on stdin.
   app.add_option("--pause-at-for-test", pause_at)->group("");
   std::string key_path;
-  app.add_option("--cluster-key", key_path,
-                 "the cluster's key file, when the cluster is closed (wharf up: DATA/cluster.key)");
+  AddClusterKeyFlag(app, &key_path,
+                    "the cluster's key file, when the cluster is closed (wharf up: "
+                    "DATA/cluster.key)");
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
   if (!SetLogLevel(log_level)) return ConfigError(role, "unknown --log-level " + log_level);
   GarbageCollectorOptions o;
@@ -126,11 +128,7 @@ int RunGc(Args args) {
   asio::io_context io;
   ClusterClientOptions co;
   co.masters = list;
-  if (!key_path.empty()) {
-    auto key = ClusterKey::Load(key_path);
-    if (!key) return ConfigError(role, key.error().message());
-    co.cluster_key = std::move(*key);
-  }
+  if (auto rc = LoadClusterKeyFlag(role, key_path, &co.cluster_key)) return *rc;
   ClusterClient cluster(io.get_executor(), co);
   GarbageCollector gc(&cluster, store->get(), o);
   int rc = 1;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/common_flags.h"
 #include "common/config.h"
 #include "common/units.h"
 #include "common/version.h"
@@ -64,21 +65,8 @@ ClientOptions ToolClientOptions(std::shared_ptr<const ClusterKey> key) {
   return ClientOptions{std::chrono::seconds(3), std::chrono::seconds(10), 1, std::move(key)};
 }
 
-void AddClusterKey(CLI::App* app, std::string* path) {
-  app->add_option("--cluster-key", *path,
-                  "the cluster's key file, when the cluster is closed (masters answer 401 "
-                  "without it)");
-}
-
-// Loads `path` ("" = none) into *key; the exit code when the file is refused.
-std::optional<int> LoadToolKey(const std::string& role, const std::string& path,
-                               std::shared_ptr<const ClusterKey>* key) {
-  if (path.empty()) return std::nullopt;
-  auto loaded = ClusterKey::Load(path);
-  if (!loaded) return ConfigError(role, loaded.error().message());
-  *key = std::move(*loaded);
-  return std::nullopt;
-}
+constexpr const char* kToolKeyHelp =
+    "the cluster's key file, when the cluster is closed (masters answer 401 without it)";
 
 }  // namespace
 
@@ -90,10 +78,10 @@ int RunStatus(Args args) {
   bool as_json = false;
   app.add_option("--master", masters, "master HOST:PORT[,HOST:PORT...]")->capture_default_str();
   app.add_flag("--json", as_json, "print the status JSON for scripts");
-  AddClusterKey(&app, &key_path);
+  AddClusterKeyFlag(app, &key_path, kToolKeyHelp);
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
   std::shared_ptr<const ClusterKey> key;
-  if (auto rc = LoadToolKey(role, key_path, &key)) return *rc;
+  if (auto rc = LoadClusterKeyFlag(role, key_path, &key)) return *rc;
   std::vector<std::string> list = SplitCommas({masters});
   if (list.empty()) return ConfigError(role, "--master is required");
   asio::io_context io;
@@ -155,10 +143,10 @@ int RunMember(Args args) {
   rm->add_flag("--force", force,
                "remove it even though it was heard from recently (its group then runs on "
                "fewer copies)");
-  AddClusterKey(rm, &key_path);
+  AddClusterKeyFlag(*rm, &key_path, kToolKeyHelp);
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
   std::shared_ptr<const ClusterKey> key;
-  if (auto rc = LoadToolKey(role, key_path, &key)) return *rc;
+  if (auto rc = LoadClusterKeyFlag(role, key_path, &key)) return *rc;
   if (Status st = ValidateId("member id", id); !st.ok()) return ConfigError(role, st.message());
   std::vector<std::string> list = SplitCommas({masters});
   if (list.empty()) return ConfigError(role, "--master is required");

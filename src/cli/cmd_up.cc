@@ -6,71 +6,27 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "cli/gateway_flags.h"
-#include "cli/gc_flags.h"
-#include "cli/local_cluster.h"
-#include "common/config.h"
+#include "cli/daemon_flags.h"
 #include "common/log.h"
-#include "common/units.h"
+#include "http/cluster_auth.h"
 
 namespace wharf::cli {
 
 int RunUp(Args args) {
   const std::string role = "up";
   CLI::App app{"wharf up: a whole cluster in one process", "wharf up"};
-  LocalClusterOptions o;
-  std::string log_level = "info", config;
-  std::string reserve = "1GiB", chunk_size = "16MiB", token_ttl = "5m", gc_grace = "1h";
-  std::string gc_untagged_after;
-  app.add_option("--config", config, "YAML file of flag values (flags win)");
-  app.add_option("--data", o.data_dir, "data directory")->capture_default_str();
-  app.add_option("--listen", o.gateway_listen, "HOST:PORT of the gateway (registry and file API)")
-      ->capture_default_str();
-  app.add_option("--cluster-host", o.host, "address the cluster's daemons bind")
-      ->capture_default_str();
-  app.add_option("--cluster-port", o.base_port,
-                 "master port; chunkservers use the next four (0 = any free ports)")
-      ->capture_default_str();
-  app.add_option("--reserve", reserve, "free space each chunkserver keeps")->capture_default_str();
-  app.add_option("--chunk-size", chunk_size, "chunk size")->capture_default_str();
-  app.add_option("--meta", o.meta_url,
-                 "the gateway's metadata store (default sqlite:DATA/meta.db; or postgres://...)");
-  app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
-  app.add_option("--access-log", o.access_log, "the gateway's request log: off|stderr|FILE")
-      ->capture_default_str();
-  AddGatewayAuthFlags(app, &o.gateway_auth, &token_ttl);
-  GatewayUrlFlags url_flags;
-  AddGatewayUrlFlags(app, &url_flags);
-  app.add_option("--tls-cert", o.tls_cert,
-                 "the gateway's PEM certificate (a chain allowed); reloaded on SIGHUP");
-  app.add_option("--tls-key", o.tls_key, "the gateway's PEM private key");
-  app.add_option("--tls-client-ca", o.tls_client_ca,
-                 "ask the gateway's clients for certificates signed by these CAs");
-  app.add_option("--cluster-key", o.cluster_key_file,
-                 "the cluster's key file (default: DATA/cluster.key, created when absent)");
-  app.add_option("--gc-grace", gc_grace,
-                 "unreferenced blobs linked more recently than this are kept")
-      ->capture_default_str();
-  app.add_option("--gc-untagged-after", gc_untagged_after,
-                 "collect untagged manifests pushed longer ago than this (default: keep them)");
+  UpFlags f;
+  AddUpFlags(app, &f);
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
-  o.public_url = url_flags.public_url;
-  o.trusted_proxies = SplitCommas(url_flags.trusted_proxies);
-  o.allow_foreign_layers = !url_flags.refuse_foreign_layers;
-  if (!SetLogLevel(log_level)) return ConfigError(role, "unknown --log-level " + log_level);
-  if (Status st = FinishGatewayAuthFlags(token_ttl, &o.gateway_auth); !st.ok()) {
-    return ConfigError(role, st.message());
+  if (auto rc = ApplyLogLevel(role, f.common.log_level)) return *rc;
+  if (Status st = FinishUpFlags(&f); !st.ok()) return ConfigError(role, st.message());
+  const LocalClusterOptions& o = f.o;
+  if (f.common.check_config) {
+    if (Status st = o.Validate(); !st.ok()) return ConfigError(role, st.message());
+    std::shared_ptr<const ClusterKey> key;  // an explicit key file must exist
+    if (auto rc = LoadClusterKeyFlag(role, o.cluster_key_file, &key)) return *rc;
   }
-  auto res = ParseReserve(reserve);
-  if (!res) return ConfigError(role, "--reserve: " + res.error().message());
-  o.reserve = *res;
-  auto cs = ParseBytes(chunk_size);
-  if (!cs) return ConfigError(role, "--chunk-size: " + cs.error().message());
-  o.chunk_size = *cs;
-  auto gcf = ParseGcFlags(gc_grace, gc_untagged_after);
-  if (!gcf) return ConfigError(role, gcf.error().message());
-  o.gc_grace = gcf->grace;
-  o.gc_untagged_after = gcf->untagged_after;
+  if (auto rc = CheckConfigDone(role, f.common)) return *rc;
 
   LocalCluster cluster(o);
   if (Status st = cluster.Start(); !st.ok()) return ConfigError(role, st.message());

@@ -21,5 +21,9 @@ int RunGet(Args args);
 int RunRm(Args args);
 // `wharf gc`: one garbage collection pass (cmd_gc.cc).
 int RunGc(Args args);
+// `wharf config-reference` (hidden): prints docs/configuration.md (config_reference.cc).
+int RunConfigReference(Args args);
+// The markdown it prints, from the daemons' flag tables (daemon_flags.h).
+std::string ConfigReferenceMarkdown();
 
 }  // namespace wharf::cli

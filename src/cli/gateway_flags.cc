@@ -1,8 +1,33 @@
 #include "cli/gateway_flags.h"
 
+#include "cli/flag_checks.h"
+#include "cli/gc_flags.h"
+#include "common/limits.h"
 #include "common/units.h"
+#include "http/tls.h"
 
 namespace wharf::cli {
+namespace {
+
+using std::chrono::hours;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr hours kTenYears{10 * 366 * 24};
+
+// A duration for --gc-untagged-after, or "off".
+CLI::Validator DurationOrOff() {
+  CLI::Validator d = DurationIn(milliseconds(0), kTenYears);
+  return CLI::Validator(
+      [d](std::string& s) -> std::string {
+        if (s == "off" || s.empty()) return "";
+        std::string copy = s;
+        return d(copy);
+      },
+      "off|" + d.get_description(), "duration_or_off");
+}
+
+}  // namespace
 
 void AddGatewayAuthFlags(CLI::App& app, GatewayAuthOptions* o, std::string* ttl) {
   app.add_option("--htpasswd", o->htpasswd,
@@ -16,23 +41,93 @@ void AddGatewayAuthFlags(CLI::App& app, GatewayAuthOptions* o, std::string* ttl)
   app.add_option("--token-issuer", o->token_issuer, "iss of tokens made and accepted (wharf)");
   app.add_option("--token-service", o->token_service,
                  "audience of tokens, the challenges' service (wharf)");
-  app.add_option("--token-ttl", *ttl, "lifetime of issued tokens")->capture_default_str();
+  app.add_option("--token-ttl", *ttl, "lifetime of issued tokens")
+      ->capture_default_str()
+      ->check(DurationIn(seconds(1), hours(7 * 24)));
   app.add_option("--auth-realm", o->realm,
                  "Basic realm, or with tokens the token service's URL "
                  "(default: this gateway's /v2/token)");
   app.add_flag("--read-only", o->read_only, "maintenance: every write answers 405, reads go on");
   app.add_option("--max-login-failures", o->max_login_failures,
                  "failed logins per minute from one address before 429")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(IntIn(1, 1'000'000));
 }
 
 void AddGatewayUrlFlags(CLI::App& app, GatewayUrlFlags* f) {
   app.add_option("--public-url", f->public_url,
-                 "base of the absolute URLs sent to clients, e.g. https://registry.example.com");
+                 "base of the absolute URLs sent to clients, e.g. https://registry.example.com "
+                 "(default: from the request's Host)");
   app.add_option("--trusted-proxy", f->trusted_proxies,
                  "address or network whose X-Forwarded-Proto/Host are believed (repeatable)");
   app.add_flag("--refuse-foreign-layers", f->refuse_foreign_layers,
                "refuse manifests whose foreign (non-distributable) layers were not pushed here");
+}
+
+void AddTlsFlags(CLI::App& app, std::string* cert, std::string* key, std::string* client_ca) {
+  app.add_option("--tls-cert", *cert,
+                 "PEM certificate (a chain allowed) to serve HTTPS with; reloaded on SIGHUP");
+  app.add_option("--tls-key", *key, "PEM private key of --tls-cert (unencrypted)");
+  app.add_option("--tls-client-ca", *client_ca,
+                 "PEM CA certificates: ask clients for a certificate and accept only those "
+                 "they signed");
+}
+
+void AddGatewayFlags(CLI::App& app, GatewayFlagsFor who, GatewayFlags* f, GatewayOptions* o) {
+  const bool up = who == GatewayFlagsFor::kUp;
+  app.add_option("--listen", o->listen,
+                 up ? "HOST:PORT of the gateway (registry and file API)" : "HOST:PORT to serve on")
+      ->capture_default_str()
+      ->check(HostPort());
+  if (!up) {
+    app.add_option("--master", f->masters, "master HOST:PORT (repeatable, or comma-separated)");
+  }
+  app.add_option("--meta", o->meta_url,
+                 up ? "the gateway's metadata store (default sqlite:DATA/meta.db; or "
+                      "postgres://...)"
+                    : "metadata store: sqlite:PATH, or postgres://USER@HOST:PORT/DB?... shared "
+                      "by every gateway of the cluster (required)");
+  app.add_option("--chunk-size", f->chunk_size,
+                 up ? "chunk size (the master's and the gateway's)"
+                    : "size of the chunks blobs are cut into")
+      ->capture_default_str()
+      ->check(SizeIn(kMinChunkBytes, kMaxChunkBytes));
+  app.add_option("--inflight", o->max_inflight_chunks, "chunks in flight per upload")
+      ->capture_default_str()
+      ->check(IntIn(1, 64));
+  app.add_option("--policy", f->policy, "how the gateway picks the group of a write")
+      ->capture_default_str()
+      ->check(OneOf({"most_free", "round_robin", "named"}));
+  app.add_option("--group", o->named_group, "the group for --policy named");
+  app.add_option("--upload-expiry", f->upload_expiry, "idle upload sessions expire after this")
+      ->capture_default_str()
+      ->check(DurationIn(seconds(1), hours(366 * 24)));
+  app.add_option("--gc-interval", f->gc_interval,
+                 "time between garbage collection passes (plain number: seconds)")
+      ->capture_default_str()
+      ->check(DurationIn(milliseconds(10), hours(24)));
+  app.add_option("--gc-grace", f->gc_grace,
+                 "unreferenced blobs linked more recently than this are kept (whole seconds)")
+      ->capture_default_str()
+      ->check(DurationIn(milliseconds(0), kTenYears));
+  app.add_option("--gc-untagged-after", f->gc_untagged_after,
+                 "collect untagged manifests pushed longer ago than this (default: off, keep "
+                 "them)")
+      ->check(DurationOrOff());
+  app.add_option("--max-manifest", f->max_manifest, "largest manifest accepted (larger: 413)")
+      ->capture_default_str()
+      ->check(SizeIn(1, kMaxManifestBytes));
+  app.add_option("--access-log", o->access_log,
+                 up ? "the gateway's request log: off|stderr|FILE (appended; reopened on SIGHUP)"
+                    : "one line per request: off|stderr|FILE (appended; reopened on SIGHUP)")
+      ->capture_default_str();
+  AddGatewayAuthFlags(app, &o->auth, &f->token_ttl);
+  AddGatewayUrlFlags(app, &f->url);
+  app.add_option("--writable-wait", f->writable_wait,
+                 "how long a write waits for a writable group before answering 503")
+      ->capture_default_str()
+      ->check(DurationIn(milliseconds(0), std::chrono::minutes(10)));
+  AddTlsFlags(app, &o->tls_cert, &o->tls_key, &o->tls_client_ca);
 }
 
 Status FinishGatewayAuthFlags(const std::string& ttl, GatewayAuthOptions* o) {
@@ -40,6 +135,71 @@ Status FinishGatewayAuthFlags(const std::string& ttl, GatewayAuthOptions* o) {
   if (!d) return InvalidArgument("--token-ttl: " + d.error().message());
   o->token_ttl = std::chrono::duration_cast<std::chrono::seconds>(*d);
   if (o->max_login_failures < 1) return InvalidArgument("--max-login-failures must be at least 1");
+  return Status::Ok();
+}
+
+Status FinishGatewayFlags(const GatewayFlags& f, GatewayOptions* o) {
+  WHARF_RETURN_IF_ERROR(FinishGatewayAuthFlags(f.token_ttl, &o->auth));
+  o->public_url = f.url.public_url;
+  o->trusted_proxies = SplitCommas(f.url.trusted_proxies);
+  o->allow_foreign_layers = !f.url.refuse_foreign_layers;
+  auto cs = ParseBytes(f.chunk_size);
+  if (!cs) return InvalidArgument("--chunk-size: " + cs.error().message());
+  if (Status st = CheckChunkSize(*cs); !st.ok()) {
+    return InvalidArgument("--chunk-size: " + st.message());
+  }
+  o->chunk_size = *cs;
+  if (o->max_inflight_chunks < 1 || o->max_inflight_chunks > 64) {
+    return InvalidArgument("--inflight must be 1..64");
+  }
+  auto pol = ParsePlacementPolicy(f.policy);
+  if (!pol) return InvalidArgument("--policy: " + pol.error().message());
+  o->policy = *pol;
+  if (o->policy == PlacementPolicy::kNamed && o->named_group.empty()) {
+    return InvalidArgument("--policy named needs --group");
+  }
+  auto ue = ParseDuration(f.upload_expiry);
+  if (!ue || ue->count() < 1000) return InvalidArgument("--upload-expiry: bad duration");
+  o->upload_expiry = std::chrono::duration_cast<std::chrono::seconds>(*ue);
+  auto gi = ParseDuration(f.gc_interval);
+  if (!gi || gi->count() < 10) return InvalidArgument("--gc-interval: bad duration");
+  o->gc_interval = *gi;
+  auto gcf = ParseGcFlags(f.gc_grace, f.gc_untagged_after);
+  if (!gcf) return gcf.error();
+  o->gc_grace = gcf->grace;
+  o->gc_untagged_after = gcf->untagged_after;
+  auto mm = ParseBytes(f.max_manifest);
+  if (!mm) return InvalidArgument("--max-manifest: " + mm.error().message());
+  if (*mm == 0) return InvalidArgument("--max-manifest: must be more than 0");
+  o->max_manifest_bytes = *mm;
+  auto ww = ParseDuration(f.writable_wait);
+  if (!ww || ww->count() < 0 || ww->count() > 600'000) {
+    return InvalidArgument("--writable-wait: bad duration");
+  }
+  o->writable_wait = *ww;
+  o->masters = SplitCommas(f.masters);
+  return Status::Ok();
+}
+
+Status CheckGatewayFiles(const GatewayOptions& o) {
+  if (auto hp = SplitHostPort(o.listen); !hp)
+    return InvalidArgument("--listen: " + hp.error().message());
+  for (const auto& m : o.masters) {
+    if (auto hp = SplitHostPort(m); !hp)
+      return InvalidArgument("--master: " + hp.error().message());
+  }
+  if (auto urls = PublicUrl::Make(o.public_url, o.trusted_proxies, !o.tls_cert.empty()); !urls) {
+    return urls.error();
+  }
+  if (o.auth.enabled()) {
+    // Reads the files and keys (creates nothing).
+    if (auto auth = GatewayAuth::Load(o.auth); !auth) return auth.error();
+  }
+  if (!o.tls_cert.empty() || !o.tls_key.empty() || !o.tls_client_ca.empty()) {
+    auto tls =
+        TlsContext::Load({.cert = o.tls_cert, .key = o.tls_key, .client_ca = o.tls_client_ca});
+    if (!tls) return tls.error();
+  }
   return Status::Ok();
 }
 

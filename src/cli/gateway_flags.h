@@ -1,4 +1,5 @@
-// The gateway's access-control flags, shared by `wharf gateway` and `wharf up`.
+// The gateway's flags, defined once and added by both `wharf gateway` and `wharf up`, so the
+// one-process cluster takes every flag a gateway does (and its --config file every key).
 #pragma once
 
 #include <string>
@@ -7,6 +8,7 @@
 #include "common/config.h"
 #include "common/status.h"
 #include "gateway/auth_config.h"
+#include "gateway/gateway.h"
 
 namespace wharf::cli {
 
@@ -24,5 +26,40 @@ struct GatewayUrlFlags {
   bool refuse_foreign_layers = false;
 };
 void AddGatewayUrlFlags(CLI::App& app, GatewayUrlFlags* f);
+
+// --tls-cert, --tls-key, --tls-client-ca.
+void AddTlsFlags(CLI::App& app, std::string* cert, std::string* key, std::string* client_ca);
+
+// Who adds the gateway's flags: `wharf gateway`, or `wharf up` (whose --chunk-size is also the
+// master's, whose --meta defaults to sqlite:DATA/meta.db, and which sets --master itself).
+enum class GatewayFlagsFor { kGateway, kUp };
+
+// The gateway flags kept as text until FinishGatewayFlags parses them into GatewayOptions
+// (validators have checked each value by then).
+struct GatewayFlags {
+  std::string chunk_size = "16MiB";
+  std::string policy = "most_free";
+  std::string upload_expiry = "24h";
+  std::string gc_interval = "10";
+  std::string gc_grace = "1h";
+  std::string gc_untagged_after;
+  std::string max_manifest = "4MiB";
+  std::string token_ttl = "5m";
+  std::string writable_wait = "5s";
+  std::vector<std::string> masters;  // kGateway only
+  GatewayUrlFlags url;
+};
+
+// Adds every gateway flag but --cluster-key (each command describes its own) and --config /
+// --log-level (common_flags.h): --listen, --master (kGateway only), --meta, --chunk-size,
+// --inflight, --policy, --group, --upload-expiry, --gc-*, --max-manifest, --access-log,
+// --writable-wait, the access-control, URL and TLS flags. Plain values land in *o directly.
+void AddGatewayFlags(CLI::App& app, GatewayFlagsFor who, GatewayFlags* f, GatewayOptions* o);
+// Parses the text flags of `f` into *o. kInvalidArgument naming the flag.
+Status FinishGatewayFlags(const GatewayFlags& f, GatewayOptions* o);
+// What the gateway's Start() would refuse in its files without opening or creating anything:
+// --listen, --master, --public-url / --trusted-proxy, the access-control files and keys, the
+// TLS files. The metadata store is not opened (that creates it).
+Status CheckGatewayFiles(const GatewayOptions& o);
 
 }  // namespace wharf::cli

@@ -5,6 +5,7 @@
 #include <future>
 
 #include "chunkserver/chunkserver.h"
+#include "cli/gateway_flags.h"
 #include "common/fs.h"
 #include "common/units.h"
 #include "gateway/gateway.h"
@@ -54,8 +55,7 @@ Status LocalClusterOptions::Validate() const {
     return InvalidArgument(fmt::format("--cluster-port must be in 0..{}", 65535 - kChunkservers));
   }
   WHARF_RETURN_IF_ERROR(ValidateListen("--cluster-host", host + ":0"));
-  WHARF_RETURN_IF_ERROR(ValidateListen("--listen", gateway_listen));
-  if (auto urls = PublicUrl::Make(public_url, trusted_proxies); !urls) return urls.error();
+  WHARF_RETURN_IF_ERROR(ValidateListen("--listen", gateway.listen));
   if (reserve.value < 0 || (reserve.percent && reserve.value > 100)) {
     return InvalidArgument("--reserve must be 0%..100% or a size");
   }
@@ -65,11 +65,18 @@ Status LocalClusterOptions::Validate() const {
   if (heartbeat <= std::chrono::milliseconds(0)) {
     return InvalidArgument("heartbeat interval must be positive");
   }
-  if (gateway_auth.enabled()) {
-    // Reads the files and keys (creates nothing) so that a bad one stops `wharf up` first.
-    if (auto auth = GatewayAuth::Load(gateway_auth); !auth) return auth.error();
-  }
+  // Reads the gateway's files and keys (creates nothing) so that a bad one stops `wharf up`
+  // before anything starts.
+  WHARF_RETURN_IF_ERROR(cli::CheckGatewayFiles(gateway));
   return Status::Ok();
+}
+
+GatewayOptions GatewayOptionsFor(const LocalClusterOptions& o, const std::string& master) {
+  GatewayOptions go = o.gateway;
+  go.masters = {master};
+  if (go.meta_url.empty()) go.meta_url = "sqlite:" + o.data_dir + "/meta.db";
+  go.chunk_size = o.chunk_size;
+  return go;
 }
 
 LocalCluster::LocalCluster(LocalClusterOptions options) : options_(std::move(options)) {}
@@ -138,22 +145,8 @@ Status LocalCluster::StartDaemons() {
     }
   }
 
-  GatewayOptions go;
-  go.listen = options_.gateway_listen;
-  go.masters = {master_->address()};
-  go.meta_url = options_.meta_url.empty() ? "sqlite:" + data + "/meta.db" : options_.meta_url;
-  go.chunk_size = options_.chunk_size;
-  go.access_log = options_.access_log;
-  go.auth = options_.gateway_auth;
-  go.public_url = options_.public_url;
-  go.trusted_proxies = options_.trusted_proxies;
-  go.allow_foreign_layers = options_.allow_foreign_layers;
+  GatewayOptions go = GatewayOptionsFor(options_, master_->address());
   go.cluster_key = key_;
-  go.tls_cert = options_.tls_cert;
-  go.tls_key = options_.tls_key;
-  go.tls_client_ca = options_.tls_client_ca;
-  go.gc_grace = options_.gc_grace;
-  go.gc_untagged_after = options_.gc_untagged_after;
   gateway_ = std::make_unique<Gateway>(loop(), go);
   if (Status st = gateway_->Start(); !st.ok()) {
     return Status(st.code(), "gateway: " + st.message());

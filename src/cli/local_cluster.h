@@ -10,7 +10,7 @@
 //     cluster.key      the cluster's shared secret (mode 0600), made at the first start
 //
 //   LocalClusterOptions o;
-//   o.data_dir = tmp; o.base_port = 0; o.gateway_listen = "127.0.0.1:0";
+//   o.data_dir = tmp; o.base_port = 0; o.gateway.listen = "127.0.0.1:0";
 //   LocalCluster cluster(o);
 //   if (Status st = cluster.Start(); !st.ok()) ...   // nothing started, nothing created
 //   ... cluster.gateway_address() ...
@@ -28,13 +28,12 @@
 #include "common/asio.h"
 #include "common/status.h"
 #include "common/units.h"
-#include "gateway/auth_config.h"
+#include "gateway/gateway.h"
 
 namespace wharf {
 
 class MasterServer;
 class Chunkserver;
-class Gateway;
 class ClusterKey;
 
 struct LocalClusterOptions {
@@ -43,34 +42,27 @@ struct LocalClusterOptions {
   std::string host = "127.0.0.1";
   // The master's port; the chunkservers take the next four. 0 = any free ports.
   int base_port = 7700;
-  // HOST:PORT of the gateway (registry and file API); port 0 = any free port.
-  std::string gateway_listen = "127.0.0.1:5000";
   // Free space each chunkserver keeps.
   Reserve reserve{.percent = false, .value = 0, .bytes = 1ull << 30};
+  // The master's and the gateway's (gateway.chunk_size is overridden with it).
   uint64_t chunk_size = 16u << 20;
   std::chrono::milliseconds heartbeat{1000};
-  // The gateway's metadata store (OpenMetaStore); empty: sqlite:<data_dir>/meta.db.
-  std::string meta_url;
-  // The gateway's request log: off | stderr | FILE (http/access_log.h).
-  std::string access_log = "stderr";
-  // The gateway's access control (--htpasswd, --access, --token-*, --read-only).
-  GatewayAuthOptions gateway_auth;
-  // The gateway's public base URL and trusted proxies (GatewayOptions).
-  std::string public_url;
-  std::vector<std::string> trusted_proxies;
-  bool allow_foreign_layers = true;
   // The cluster key file every daemon signs and verifies internal requests with; "" =
   // <data_dir>/cluster.key, created (random, mode 0600) when absent.
   std::string cluster_key_file;
-  // The gateway's TLS files (GatewayOptions): "" = plain HTTP.
-  std::string tls_cert, tls_key, tls_client_ca;
-  // The gateway's garbage collector (GatewayOptions::gc_grace, gc_untagged_after).
-  std::chrono::seconds gc_grace{3600};
-  std::optional<std::chrono::seconds> gc_untagged_after;
+  // Every option of the gateway, as `wharf gateway` takes them (cli/gateway_flags.h), except
+  // what the cluster sets itself: masters (this cluster's master), chunk_size and
+  // cluster_key. gateway.listen: port 0 = any free port; gateway.meta_url "" =
+  // sqlite:<data_dir>/meta.db.
+  GatewayOptions gateway;
 
   // kInvalidArgument naming the first bad option. Touches nothing.
   Status Validate() const;
 };
+
+// The options the cluster's gateway runs with: o.gateway, with the cluster's master
+// (`master`, HOST:PORT), its chunk size and the default meta.db. The cluster key is set apart.
+GatewayOptions GatewayOptionsFor(const LocalClusterOptions& o, const std::string& master);
 
 class LocalCluster {
  public:

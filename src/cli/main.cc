@@ -50,11 +50,18 @@ int Main(int argc, char** argv) {
   }
   Args args(argv + 2, argv + argc);
   static const std::map<std::string, int (*)(Args)> kCommands = {
-      {"master", RunMaster},   {"chunkserver", RunChunkserver},
-      {"status", RunStatus},   {"up", RunUp},
-      {"gateway", RunGateway}, {"put", RunPut},
-      {"get", RunGet},         {"rm", RunRm},
-      {"member", RunMember},   {"gc", RunGc},
+      {"master", RunMaster},
+      {"chunkserver", RunChunkserver},
+      {"status", RunStatus},
+      {"up", RunUp},
+      {"gateway", RunGateway},
+      {"put", RunPut},
+      {"get", RunGet},
+      {"rm", RunRm},
+      {"member", RunMember},
+      {"gc", RunGc},
+      // Hidden: writes docs/configuration.md from the flag tables.
+      {"config-reference", RunConfigReference},
   };
   auto it = kCommands.find(cmd);
   if (it == kCommands.end()) {

@@ -34,7 +34,7 @@ class LocalClusterTest : public ::testing::Test {
     LocalClusterOptions o;
     o.data_dir = dir_ + "/data";
     o.base_port = 0;
-    o.gateway_listen = "127.0.0.1:0";
+    o.gateway.listen = "127.0.0.1:0";
     o.reserve = Reserve{false, 0};
     o.chunk_size = 64 * 1024;
     o.heartbeat = 200ms;
@@ -140,9 +140,9 @@ TEST_F(LocalClusterTest, BadOptionsStartNothingAndCreateNothing) {
     mutate(o);
     cases.emplace_back(std::move(name), o);
   };
-  add("listen not HOST:PORT", [](auto& o) { o.gateway_listen = "nonsense"; });
-  add("listen host not an IP", [](auto& o) { o.gateway_listen = "no.such.host:5000"; });
-  add("listen port out of range", [](auto& o) { o.gateway_listen = "127.0.0.1:99999"; });
+  add("listen not HOST:PORT", [](auto& o) { o.gateway.listen = "nonsense"; });
+  add("listen host not an IP", [](auto& o) { o.gateway.listen = "no.such.host:5000"; });
+  add("listen port out of range", [](auto& o) { o.gateway.listen = "127.0.0.1:99999"; });
   add("cluster host not an IP", [](auto& o) { o.host = "not an address"; });
   add("cluster port negative", [](auto& o) { o.base_port = -1; });
   add("cluster port leaves no room", [](auto& o) { o.base_port = 65534; });
@@ -170,7 +170,7 @@ TEST_F(LocalClusterTest, ADaemonThatCannotStartStopsTheOthers) {
   ASSERT_TRUE(first.Start().ok());
   LocalClusterOptions o = Options();
   o.data_dir = dir_ + "/second";
-  o.gateway_listen = first.gateway_address();  // in use
+  o.gateway.listen = first.gateway_address();  // in use
   LocalCluster second(o);
   Status st = second.Start();
   EXPECT_EQ(st.code(), Code::kUnavailable) << st.ToString();

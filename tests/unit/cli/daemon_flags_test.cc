@@ -1,0 +1,234 @@
+// The flag tables of the daemons (cli/daemon_flags.h): `wharf up` takes every flag of
+// `wharf gateway` (on the command line and in its --config file) and each reaches the gateway
+// LocalCluster starts; the validators refuse what is out of range with a one-line error.
+#include "cli/daemon_flags.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "cli/commands.h"
+
+namespace wharf::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Every field of GatewayOptions a flag can set, as text.
+std::string Describe(const GatewayOptions& o) {
+  std::string out;
+  auto add = [&](const char* k, const auto& v) { out += fmt::format("{}={}\n", k, v); };
+  add("listen", o.listen);
+  add("meta_url", o.meta_url);
+  add("chunk_size", o.chunk_size);
+  add("max_inflight_chunks", o.max_inflight_chunks);
+  add("writable_wait", o.writable_wait.count());
+  add("policy", static_cast<int>(o.policy));
+  add("named_group", o.named_group);
+  add("max_manifest_bytes", o.max_manifest_bytes);
+  add("upload_expiry", o.upload_expiry.count());
+  add("gc_interval", o.gc_interval.count());
+  add("gc_grace", o.gc_grace.count());
+  add("gc_untagged_after", o.gc_untagged_after ? o.gc_untagged_after->count() : -1);
+  add("access_log", o.access_log);
+  add("htpasswd", o.auth.htpasswd);
+  add("access", o.auth.access);
+  add("token_key", o.auth.token_key);
+  add("token_public_keys", fmt::format("{}", fmt::join(o.auth.token_public_keys, ",")));
+  add("token_issuer", o.auth.token_issuer);
+  add("token_service", o.auth.token_service);
+  add("token_ttl", o.auth.token_ttl.count());
+  add("realm", o.auth.realm);
+  add("read_only", o.auth.read_only);
+  add("max_login_failures", o.auth.max_login_failures);
+  add("public_url", o.public_url);
+  add("trusted_proxies", fmt::format("{}", fmt::join(o.trusted_proxies, ",")));
+  add("allow_foreign_layers", o.allow_foreign_layers);
+  add("tls_cert", o.tls_cert);
+  add("tls_key", o.tls_key);
+  add("tls_client_ca", o.tls_client_ca);
+  return out;
+}
+
+// A value other than the default for each gateway flag ("" for a switch).
+const std::map<std::string, std::string>& Samples() {
+  static const std::map<std::string, std::string> kSamples = {
+      {"--listen", "127.0.0.1:5999"},
+      {"--meta", "sqlite:/srv/wharf/meta.db"},
+      {"--chunk-size", "1MiB"},
+      {"--inflight", "7"},
+      {"--policy", "round_robin"},
+      {"--group", "g2"},
+      {"--upload-expiry", "2h"},
+      {"--gc-interval", "30s"},
+      {"--gc-grace", "5m"},
+      {"--gc-untagged-after", "7d"},
+      {"--max-manifest", "1MiB"},
+      {"--access-log", "off"},
+      {"--htpasswd", "/etc/wharf/htpasswd"},
+      {"--access", "/etc/wharf/access.yaml"},
+      {"--token-key", "/etc/wharf/token.key"},
+      {"--token-public-key", "k1=/etc/wharf/issuer.pem"},
+      {"--token-issuer", "issuer"},
+      {"--token-service", "service"},
+      {"--token-ttl", "10m"},
+      {"--auth-realm", "https://auth.example.com/token"},
+      {"--read-only", ""},
+      {"--max-login-failures", "3"},
+      {"--public-url", "https://registry.example.com"},
+      {"--trusted-proxy", "10.0.0.0/8"},
+      {"--refuse-foreign-layers", ""},
+      {"--writable-wait", "2s"},
+      {"--tls-cert", "/etc/wharf/server.pem"},
+      {"--tls-key", "/etc/wharf/server.key"},
+      {"--tls-client-ca", "/etc/wharf/ca.pem"},
+  };
+  return kSamples;
+}
+
+// Flags of `wharf gateway` that are not the gateway's own settings.
+const std::set<std::string> kNotGatewaySettings = {"--help",         "--config", "--log-level",
+                                                   "--check-config", "--master", "--cluster-key"};
+
+std::vector<std::string> OptionNames(const CLI::App& app) {
+  std::vector<std::string> names;
+  for (const CLI::Option* opt : app.get_options()) names.push_back(opt->get_name());
+  return names;
+}
+
+// The GatewayOptions `wharf gateway ARGS` would run with.
+GatewayOptions GatewayFrom(std::vector<std::string> args) {
+  CLI::App app;
+  GatewayCommandFlags f;
+  AddGatewayCommandFlags(app, &f);
+  args.push_back("--master=127.0.0.1:7700");
+  EXPECT_EQ(ParseCommandLine(app, "gateway", args), std::nullopt);
+  EXPECT_TRUE(FinishGatewayFlags(f.gateway, &f.o).ok());
+  return f.o;
+}
+
+// The GatewayOptions the gateway of `wharf up ARGS` would run with.
+GatewayOptions UpGatewayFrom(std::vector<std::string> args) {
+  CLI::App app;
+  UpFlags f;
+  AddUpFlags(app, &f);
+  EXPECT_EQ(ParseCommandLine(app, "up", args), std::nullopt);
+  Status st = FinishUpFlags(&f);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return GatewayOptionsFor(f.o, "127.0.0.1:7700");
+}
+
+std::vector<std::string> ArgsFor(const std::string& flag) {
+  const std::string& v = Samples().at(flag);
+  std::vector<std::string> args = {v.empty() ? flag : flag + "=" + v};
+  if (flag == "--policy") args.push_back("--group=g1");  // named needs a group; others don't
+  if (flag != "--meta") args.push_back("--meta=sqlite:/srv/m.db");  // up's default differs
+  return args;
+}
+
+TEST(DaemonFlagsTest, UpHasEveryGatewayFlagButMaster) {
+  CLI::App gw, up;
+  GatewayCommandFlags gf;
+  UpFlags uf;
+  AddGatewayCommandFlags(gw, &gf);
+  AddUpFlags(up, &uf);
+  std::vector<std::string> up_names = OptionNames(up);
+  for (const std::string& name : OptionNames(gw)) {
+    if (name == "--master") continue;
+    EXPECT_NE(std::find(up_names.begin(), up_names.end(), name), up_names.end())
+        << "wharf up lacks the gateway flag " << name;
+  }
+}
+
+TEST(DaemonFlagsTest, EveryGatewayFlagHasASample) {
+  CLI::App gw;
+  GatewayCommandFlags gf;
+  AddGatewayCommandFlags(gw, &gf);
+  for (const std::string& name : OptionNames(gw)) {
+    if (kNotGatewaySettings.contains(name)) continue;
+    EXPECT_TRUE(Samples().contains(name)) << "add a sample value for " << name;
+  }
+}
+
+TEST(DaemonFlagsTest, EachGatewayFlagGivenToUpReachesItsGateway) {
+  const std::string defaults = Describe(GatewayFrom({"--meta=sqlite:/srv/m.db"}));
+  for (const auto& [flag, value] : Samples()) {
+    std::vector<std::string> args = ArgsFor(flag);
+    const std::string gateway = Describe(GatewayFrom(args));
+    EXPECT_NE(gateway, defaults) << flag << " " << value << " changes nothing in wharf gateway";
+    EXPECT_EQ(Describe(UpGatewayFrom(args)), gateway) << "wharf up " << flag << " " << value;
+  }
+}
+
+TEST(DaemonFlagsTest, EveryGatewayKeyInUpsConfigFileReachesItsGateway) {
+  char tmpl[] = "/tmp/wharf_daemon_flags_test.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string path = std::string(tmpl) + "/up.yaml";
+  std::vector<std::string> flags;
+  {
+    std::ofstream yaml(path);
+    for (const auto& [flag, value] : Samples()) {
+      if (flag == "--policy") continue;  // round_robin and named --group together
+      std::string key = flag.substr(2);
+      std::replace(key.begin(), key.end(), '-', '_');
+      yaml << key << ": " << (value.empty() ? "true" : "\"" + value + "\"") << "\n";
+      flags.push_back(value.empty() ? flag : flag + "=" + value);
+    }
+  }
+  const std::string from_flags = Describe(GatewayFrom(flags));
+  EXPECT_EQ(Describe(UpGatewayFrom({"--config", path})), from_flags);
+  fs::remove_all(tmpl);
+}
+
+TEST(DaemonFlagsTest, OutOfRangeValuesAreRefused) {
+  const std::vector<std::vector<std::string>> bad = {
+      {"--inflight", "0"},        {"--inflight", "65"},          {"--chunk-size", "2TiB"},
+      {"--chunk-size", "1.5MiB"}, {"--upload-expiry", "0"},      {"--writable-wait", "11m"},
+      {"--policy", "fastest"},    {"--max-manifest", "0"},       {"--token-ttl", "banana"},
+      {"--gc-grace", "-1s"},      {"--max-login-failures", "0"}, {"--listen", "nonsense"},
+      {"--log-level", "loud"},
+  };
+  for (const auto& args : bad) {
+    for (const char* role : {"gateway", "up"}) {
+      CLI::App app;
+      GatewayCommandFlags gf;
+      UpFlags uf;
+      if (role == std::string("gateway")) {
+        AddGatewayCommandFlags(app, &gf);
+      } else {
+        AddUpFlags(app, &uf);
+      }
+      EXPECT_EQ(ParseCommandLine(app, role, {args[0] + "=" + args[1]}), 2)
+          << role << " " << args[0] << "=" << args[1];
+    }
+  }
+}
+
+TEST(DaemonFlagsTest, ConfigReferenceListsEveryFlagOfEveryDaemon) {
+  const std::string doc = ConfigReferenceMarkdown();
+  CLI::App apps[4];
+  MasterFlags mf;
+  ChunkserverFlags cf;
+  GatewayCommandFlags gf;
+  UpFlags uf;
+  AddMasterFlags(apps[0], &mf);
+  AddChunkserverFlags(apps[1], &cf);
+  AddGatewayCommandFlags(apps[2], &gf);
+  AddUpFlags(apps[3], &uf);
+  for (auto& app : apps) {
+    for (const std::string& name : OptionNames(app)) {
+      if (name == "--help") continue;
+      EXPECT_NE(doc.find("| `" + name + "` |"), std::string::npos) << name;
+    }
+  }
+  EXPECT_NE(doc.find("| `--inflight` | `inflight` | `4` | INT 1..64 |"), std::string::npos);
+  EXPECT_NE(doc.find("SIZE 4KiB..1GiB"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace wharf::cli
