@@ -148,6 +148,11 @@ Status PostgresMetaStore::Migrate() {
       return Unsupported(fmt::format("meta store schema version {} is newer than this binary's {}",
                                      version, kSchemaVersion));
     }
+    // A write at start: a role that may only read (or a read-only server) is refused now
+    // rather than at the first push.
+    if (Status st = c->Simple("UPDATE wharf_schema SET version = version"); !st.ok()) {
+      return Status(st.code(), "not writable: " + st.message());
+    }
     if (version == kSchemaVersion) return Status::Ok();
     for (int64_t i = version; i < kSchemaVersion; ++i) {
       WHARF_RETURN_IF_ERROR(c->Simple(kMigrations[i]));

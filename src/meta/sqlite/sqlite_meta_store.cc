@@ -2,6 +2,8 @@
 // Uploads and files: sqlite_uploads.cc; blobs: sqlite_blobs.cc; OCI: sqlite_manifests.cc.
 #include "meta/sqlite/sqlite_meta_store.h"
 
+#include <sqlite3.h>
+
 #include <chrono>
 
 #include "common/log.h"
@@ -115,8 +117,35 @@ Result<std::unique_ptr<SqliteMetaStore>> SqliteMetaStore::Open(const std::string
   std::unique_ptr<SqliteMetaStore> store(new SqliteMetaStore(std::move(options)));
   std::lock_guard lock(store->mu_);
   WHARF_META_RETURN_IF_ERROR(store->db_.Open(path));
+  WHARF_META_RETURN_IF_ERROR(store->ProbeWritable());
   WHARF_META_RETURN_IF_ERROR(store->Migrate());
   return store;
+}
+
+// SQLite opens a file it may not write (chattr +i, a read-only mount, no permission) read-only
+// without a word, and only the first write would fail. One write transaction at start finds
+// out. The message leaves the SQL out: "not writable (...): attempt to write a readonly
+// database".
+Status SqliteMetaStore::ProbeWritable() {
+  // sqlite3_exec on the raw handle: a read-only store is an expected start-up error here, not
+  // a degraded mode to log and count as SqliteError does.
+  sqlite3* db = db_.raw();
+  // Changed and changed back: SQLite skips writing a row rewritten with the same bytes.
+  constexpr const char* kProbe =
+      "BEGIN IMMEDIATE;"
+      "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
+      "UPDATE schema_version SET version = -version;"
+      "UPDATE schema_version SET version = -version;"
+      "COMMIT";
+  int rc = sqlite3_exec(db, kProbe, nullptr, nullptr, nullptr);
+  if (rc == SQLITE_OK) return Status::Ok();
+  std::string reason = sqlite3_errmsg(db);
+  if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+  const int primary = rc & 0xff;
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
+    return Unavailable("busy (another process holds its write lock): " + reason);
+  }
+  return IOError("not writable (a read-only file, directory or file system?): " + reason);
 }
 
 Status SqliteMetaStore::Migrate() {

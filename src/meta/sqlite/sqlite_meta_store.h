@@ -103,6 +103,8 @@ class SqliteMetaStore final : public MetaStore {
  private:
   explicit SqliteMetaStore(MetaStoreOptions options);
   Status Migrate();
+  // One write transaction: kIOError "not writable ..." when the file cannot be written.
+  Status ProbeWritable();
   int64_t Now() const;
 
   // ---- Helpers; all expect mu_ held (and a transaction open when they write). ----
