@@ -13,6 +13,7 @@ import requests
 
 import cluster as wc
 from gateway_env import make_gw_cluster  # noqa: F401  (fixture)
+from pg_env import pg_server  # noqa: F401  (fixture)
 
 
 def _one_line_error(res: subprocess.CompletedProcess, role: str) -> str:
@@ -132,3 +133,25 @@ def test_up_takes_gateway_flags_and_config_keys(make_gw_cluster, tmp_path):
     assert r.status_code == 413, (r.status_code, r.text)  # max_manifest from the file
     wc.wait_until(lambda: log.is_file() and "/v2/team/app/manifests/v1" in log.read_text(), 10,
                   "the request in --access-log FILE")
+
+
+def test_postgres_role_that_may_only_read_stops_the_gateway_at_start(wharf_bin, pg_server,
+                                                                      tmp_path):
+    # A role that can connect, create in the schema and read every table, but not write them:
+    # before, the gateway started on it and its first push failed.
+    from gateway_env import one_error_line, run_wharf
+    url = pg_server.fresh_database()
+    db = url.split("@/")[1].split("?")[0]
+    r = run_wharf(wharf_bin, "gc", "--meta", url, "--dry-run", timeout=60)  # migrates
+    assert r.returncode == 0, r.stderr
+    pg_server.psql(db, "CREATE ROLE reader_" + db + " LOGIN; "
+                   f"GRANT USAGE, CREATE ON SCHEMA public TO reader_{db}; "
+                   f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader_{db}")
+    reader = url.replace("postgres://wharf@", f"postgres://reader_{db}@")
+    try:
+        r = run_wharf(wharf_bin, "gateway", "--listen", f"127.0.0.1:{wc.free_port()}",
+                      "--master", "127.0.0.1:1", "--meta", reader, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the gateway started on a store its role may only read")
+    line = one_error_line(r, "gateway")
+    assert "not writable" in line, line
