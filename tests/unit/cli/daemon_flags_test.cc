@@ -13,6 +13,7 @@
 #include <set>
 
 #include "cli/commands.h"
+#include "cli/flag_checks.h"
 
 namespace wharf::cli {
 namespace {
@@ -228,6 +229,52 @@ TEST(DaemonFlagsTest, ConfigReferenceListsEveryFlagOfEveryDaemon) {
   }
   EXPECT_NE(doc.find("| `--inflight` | `inflight` | `4` | INT 1..64 |"), std::string::npos);
   EXPECT_NE(doc.find("SIZE 4KiB..1GiB"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace wharf::cli
+
+namespace wharf::cli {
+namespace {
+
+// The validators take whatever an operator typed (or a YAML file holds).
+TEST(FlagChecksTest, HostileValuesAreRefusedWithAReason) {
+  auto refuses = [](const CLI::Validator& v, std::string s) {
+    std::string copy = s;
+    return !v(copy).empty();
+  };
+  const CLI::Validator size = SizeIn(4096, 1u << 30);
+  const std::vector<std::string> bad_sizes = {
+      "",  "-1",     "4KB",  "1.5MiB", "16mb", "99999999999999999999999", "1EiB",
+      " ", "0x1000", "4K\n", "2GiB",   "4095", std::string("4K\0", 3)};
+  for (const std::string& s : bad_sizes) {
+    EXPECT_TRUE(refuses(size, s)) << "size " << s;
+  }
+  EXPECT_FALSE(refuses(size, "4KiB"));
+  EXPECT_FALSE(refuses(size, "1GiB"));
+  const CLI::Validator in = IntIn(1, 64);
+  for (std::string s : {"", "+", "-", "0", "65", "1x", " 1", "1.0", "99999999999999999999999"}) {
+    EXPECT_TRUE(refuses(in, s)) << "int " << s;
+  }
+  EXPECT_FALSE(refuses(in, "64"));
+  const CLI::Validator d = DurationIn(std::chrono::milliseconds(10), std::chrono::hours(1));
+  for (std::string s : {"", "ms", "-1s", "1ms", "2h", "1e400", "nan", "inf", "5 s"}) {
+    EXPECT_TRUE(refuses(d, s)) << "duration " << s;
+  }
+  EXPECT_FALSE(refuses(d, "10ms"));
+  EXPECT_FALSE(refuses(d, "1h"));
+  const CLI::Validator above = NumberAbove(1.5);
+  for (std::string s : {"", "1.5", "nan", "-inf", "2x"}) EXPECT_TRUE(refuses(above, s)) << s;
+  EXPECT_FALSE(refuses(above, "1.6"));
+  EXPECT_TRUE(refuses(OneOf({"a", "b"}), "A"));
+  EXPECT_TRUE(refuses(ReserveValue(), "101%"));
+  EXPECT_TRUE(refuses(ReserveValue(), "%"));
+  EXPECT_TRUE(refuses(HostPort(), "host"));
+  EXPECT_TRUE(refuses(HostPort(), "host:99999"));
+  EXPECT_EQ(SizeText(16u << 20), "16MiB");
+  EXPECT_EQ(SizeText(1000), "1000");
+  EXPECT_EQ(DurationText(std::chrono::milliseconds(90'000)), "90s");
+  EXPECT_EQ(DurationText(std::chrono::hours(24)), "24h");
 }
 
 }  // namespace
