@@ -57,7 +57,9 @@ std::string LowerCopy(std::string_view s) {
   return out;
 }
 
-// A quoted-string starting at s[*i] == '"' (RFC 9110 §5.6.4; quoted-pair unescaped).
+// A quoted-string starting at s[*i] == '"' (RFC 9110 §5.6.4). A backslash escapes only a
+// separator (a quote, a backslash, ...) and is kept before anything else, as Go's mime package
+// does: browsers send Windows paths in file names without escaping their backslashes.
 Result<std::string> QuotedString(std::string_view s, size_t* i) {
   std::string out;
   for (++*i; *i < s.size(); ++*i) {
@@ -66,9 +68,9 @@ Result<std::string> QuotedString(std::string_view s, size_t* i) {
       ++*i;
       return out;
     }
-    if (c == '\\') {
-      if (++*i == s.size()) break;
-      c = s[*i];
+    if (c == '\\' && *i + 1 < s.size() &&
+        std::string_view("()<>@,;:\\\"/[]?=").find(s[*i + 1]) != std::string_view::npos) {
+      c = s[++*i];
     }
     if (IsControl(c)) return Err(InvalidArgument("control character in a quoted string"));
     out.push_back(c);

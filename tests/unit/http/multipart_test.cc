@@ -183,6 +183,17 @@ TEST(MultipartParser, PreambleEpilogueAndPadding) {
   EXPECT_EQ(o.parts.at(0).body, "x");
 }
 
+TEST(MultipartParser, BackslashesEscapeOnlySeparators) {
+  Outcome o = Parse(
+      "--b\r\nContent-Disposition: form-data; name=f; filename=\"C:\\dir\\a \\\"q\\\" "
+      "\\\\x.txt\"\r\n"
+      "\r\nx\r\n--b--",
+      "b");
+  ASSERT_TRUE(o.status.ok()) << o.status.ToString();
+  EXPECT_EQ(o.parts.at(0).part.filename, "C:\\dir\\a \"q\" \\x.txt");
+  EXPECT_EQ(*CleanFileName(*o.parts.at(0).part.filename), "x.txt");
+}
+
 TEST(MultipartParser, TruncatedAnywhereIsAnError) {
   const std::string bin = Binary().substr(0, 200);
   const std::string body = Form("XyZboundary", bin);
