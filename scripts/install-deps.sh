@@ -11,7 +11,10 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # tests and benchmarks
   python3 python3-pytest python3-requests python3-xxhash skopeo podman buildah docker-registry wrk
-  procps openssl apache2-utils
+  procps openssl apache2-utils curl
+  # more registry clients for tests/e2e/test_more_clients.py: containerd's ctr, and Charliecloud's
+  # ch-image (charliecloud-builders; ch-image refuses to start without ch-run from -runtime)
+  containerd charliecloud-builders charliecloud-runtime
   # PostgreSQL server: the metadata store's tests start a private one (initdb, pg_ctl; Debian
   # keeps them in /usr/lib/postgresql/*/bin, off PATH)
   postgresql

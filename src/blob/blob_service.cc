@@ -291,7 +291,7 @@ awaitable<Status> BlobService::DeleteBlob(std::string repo, Digest digest) {
 // ---- Plain files ----
 
 awaitable<Result<FileRecord>> BlobService::PutFile(std::string content_type, ByteSource& body,
-                                                   std::string request_id) {
+                                                   std::string request_id, std::string name) {
   MetaStore* meta = ctx_.meta;
   UploadSession session;
   session.id = RandomHex(16);
@@ -307,6 +307,7 @@ awaitable<Result<FileRecord>> BlobService::PutFile(std::string content_type, Byt
     file.content_type = std::move(content_type);
     file.chunks = std::move(w->chunks);
     file.created_unix = NowUnix();
+    file.name = std::move(name);
     auto commit = [meta, id = session.id, file] { return meta->CommitFile(id, file); };
     st = co_await Offload(commit);
   } else {

@@ -129,9 +129,10 @@ class BlobService {
 
   // ---- Plain files ----
 
-  // Stores `body` as a new file. Errors of the body and the cluster as Append; nothing stays.
+  // Stores `body` as a new file under `name` (may be empty: no name). Errors of the body and
+  // the cluster as Append; nothing stays.
   awaitable<Result<FileRecord>> PutFile(std::string content_type, ByteSource& body,
-                                        std::string request_id = {});
+                                        std::string request_id = {}, std::string name = {});
   // kNotFound.
   awaitable<Result<OpenedFile>> OpenFile(std::string id, std::string request_id = {});
   // kNotFound.

@@ -5,7 +5,9 @@
 
 #include "common/metrics.h"
 #include "gateway/blob_serve.h"
+#include "gateway/file_form.h"
 #include "http/conditional.h"
+#include "http/multipart.h"
 #include "http/status_http.h"
 
 namespace wharf {
@@ -23,6 +25,10 @@ bool ValidFileId(std::string_view id) {
 }
 
 awaitable<void> PostFile(GatewayContext& ctx, Exchange& ex) {
+  if (IsMultipartFormData(ex.header(http::field::content_type))) {
+    co_await PostFormFiles(ctx, ex);
+    co_return;
+  }
   static auto& stored = Metrics().Counter("wharf_gateway_files_stored_total", "Files stored.");
   static auto& aborted = Metrics().Counter("wharf_gateway_file_uploads_failed_total",
                                            "File uploads that failed or were abandoned.");
@@ -55,6 +61,9 @@ awaitable<void> GetFile(GatewayContext& ctx, Exchange& ex, std::string id) {
   const std::string etag = "\"" + file->record.digest.ToString() + "\"";
   ex.AddHeader("ETag", etag);
   ex.AddHeader("Docker-Content-Digest", file->record.digest.ToString());
+  if (!file->record.name.empty()) {
+    ex.AddHeader("Content-Disposition", FormatContentDisposition(file->record.name));
+  }
   if (co_await RespondIfNotModified(ex, etag)) co_return;
   (void)co_await ServeBlob(ctx, ex, *file->reader, file->record.content_type);
 }

@@ -71,6 +71,7 @@ struct FileRecord {
   std::string content_type;
   std::vector<ChunkRef> chunks;  // sizes sum to `size`
   int64_t created_unix = 0;
+  std::string name;  // the uploader's file name (a form's filename), "" when none was given
   friend bool operator==(const FileRecord&, const FileRecord&) = default;
 };
 

@@ -392,6 +392,18 @@ TEST_P(MetaStoreSuite, CommitFileTransfersOwnership) {
   EXPECT_EQ(StateOf("c1"), ChunkState::kLive);
 }
 
+TEST_P(MetaStoreSuite, FileKeepsItsName) {
+  NewUpload("u1", "", {Chunk("c1", 5)});
+  FileRecord named = MakeFile("f1", {Chunk("c1", 5)});
+  named.name = "photo \xc3\xa9t\xc3\xa9 \"1\".jpg";
+  META_ASSERT_OK(s().CommitFile("u1", named));
+  EXPECT_EQ(Must(s().GetFile("f1")).name, named.name);
+  NewUpload("u2", "", {Chunk("c2", 5)});
+  META_ASSERT_OK(s().CommitFile("u2", MakeFile("f2", {Chunk("c2", 5)})));
+  EXPECT_EQ(Must(s().GetFile("f2")).name, "");
+  EXPECT_EQ(Must(s().DeleteFile("f1")).name, named.name);
+}
+
 TEST_P(MetaStoreSuite, CommitFileErrorsKeepTheSession) {
   NewUpload("u1", "", {Chunk("c1", 5)});
   META_EXPECT_CODE(s().CommitFile("nope", MakeFile("f1", {})), Code::kNotFound);

@@ -108,6 +108,10 @@ CREATE INDEX tags_by_digest ON tags(repo_id, digest);
 ALTER TABLE repo_blobs ADD COLUMN linked_unix bigint NOT NULL DEFAULT 0;
 UPDATE repo_blobs SET linked_unix = extract(epoch FROM now())::bigint;
 )sql",
+    // 3: files keep the name they were uploaded under (multipart/form-data uploads).
+    R"sql(
+ALTER TABLE files ADD COLUMN name text NOT NULL DEFAULT '';
+)sql",
 };
 constexpr int64_t kSchemaVersion = std::size(kMigrations);
 

@@ -113,14 +113,15 @@ Status PostgresMetaStore::CommitFile(std::string_view upload_id, const FileRecor
                            c.Exec("DELETE FROM uploads WHERE id = $1", Params().Text(upload_id)));
     if (del.affected() == 0) return NotFound(fmt::format("upload {}", upload_id));
     WHARF_ASSIGN_OR_RETURN(Rows ins,
-                           c.Exec("INSERT INTO files(id, digest, size, content_type, created_unix) "
-                                  "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                           c.Exec("INSERT INTO files(id, digest, size, content_type, created_unix, "
+                                  "name) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
                                   Params()
                                       .Text(f.id)
                                       .Text(f.digest.ToString())
                                       .U64(f.size)
                                       .Text(f.content_type)
-                                      .Int(f.created_unix)));
+                                      .Int(f.created_unix)
+                                      .Text(f.name)));
     if (ins.affected() == 0) return Conflict(fmt::format("file {} exists", f.id));
     std::string from = ChunkOwner::Upload(upload_id).ToString();
     std::string owner = ChunkOwner::File(f.id).ToString();
@@ -133,12 +134,13 @@ Status PostgresMetaStore::CommitFile(std::string_view upload_id, const FileRecor
 
 Result<FileRecord> PostgresMetaStore::ReadFile(Conn& c, std::string_view id) {
   WHARF_ASSIGN_OR_RETURN(Rows q,
-                         c.Exec("SELECT id, digest, size, content_type, created_unix FROM files "
-                                "WHERE id = $1",
+                         c.Exec("SELECT id, digest, size, content_type, created_unix, name FROM "
+                                "files WHERE id = $1",
                                 Params().Text(id)));
   if (q.empty()) return Err(NotFound(fmt::format("file {}", id)));
   WHARF_ASSIGN_OR_RETURN(Digest d, sqlite::StoredDigest(q.Text(0, 1)));
-  FileRecord f{q.Text(0, 0), std::move(d), q.U64(0, 2), q.Text(0, 3), {}, q.Int(0, 4)};
+  FileRecord f{q.Text(0, 0), std::move(d), q.U64(0, 2), q.Text(0, 3),
+               {},           q.Int(0, 4),  q.Text(0, 5)};
   WHARF_ASSIGN_OR_RETURN(f.chunks, ReadChunkList(c, ChunkOwner::File(id).ToString()));
   return f;
 }

@@ -128,9 +128,9 @@ Status SqliteMetaStore::CommitFile(std::string_view upload_id, const FileRecord&
     if (exists) return Conflict(fmt::format("file {} exists", f.id));
   }
   WHARF_ASSIGN_OR_RETURN(Stmt ins, db_.Prepare("INSERT INTO files(id, digest, size, content_type, "
-                                               "created_unix) VALUES (?, ?, ?, ?, ?)"));
+                                               "created_unix, name) VALUES (?, ?, ?, ?, ?, ?)"));
   ins.Bind(1, f.id).Bind(2, f.digest.ToString()).BindU64(3, f.size).Bind(4, f.content_type);
-  WHARF_RETURN_IF_ERROR(ins.Bind(5, f.created_unix).Run());
+  WHARF_RETURN_IF_ERROR(ins.Bind(5, f.created_unix).Bind(6, f.name).Run());
   std::string from = ChunkOwner::Upload(upload_id).ToString();
   std::string owner = ChunkOwner::File(f.id).ToString();
   WHARF_RETURN_IF_ERROR(DeleteChunkList(from));
@@ -144,12 +144,12 @@ Result<FileRecord> SqliteMetaStore::ReadFileLocked(std::string_view id) {
   FileRecord f;
   {
     WHARF_ASSIGN_OR_RETURN(
-        Stmt q, db_.Prepare("SELECT id, digest, size, content_type, created_unix FROM files "
-                            "WHERE id = ?"));
+        Stmt q, db_.Prepare("SELECT id, digest, size, content_type, created_unix, name FROM "
+                            "files WHERE id = ?"));
     WHARF_ASSIGN_OR_RETURN(bool found, q.Bind(1, id).Step());
     if (!found) return Err(NotFound(fmt::format("file {}", id)));
     WHARF_ASSIGN_OR_RETURN(Digest d, sqlite::StoredDigest(q.Text(1)));
-    f = FileRecord{q.Text(0), std::move(d), q.U64(2), q.Text(3), {}, q.Int(4)};
+    f = FileRecord{q.Text(0), std::move(d), q.U64(2), q.Text(3), {}, q.Int(4), q.Text(5)};
   }
   WHARF_ASSIGN_OR_RETURN(f.chunks, ReadChunkList(ChunkOwner::File(id).ToString()));
   return f;

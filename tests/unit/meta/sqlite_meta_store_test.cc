@@ -84,7 +84,7 @@ TEST(SqliteMetaStoreTest, UsesWalAndRecordsSchemaVersion) {
     return v;
   };
   EXPECT_EQ(scalar("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(scalar("SELECT version FROM schema_version"), "2");
+  EXPECT_EQ(scalar("SELECT version FROM schema_version"), "3");
   sqlite3_close(db);
 }
 
@@ -103,6 +103,7 @@ TEST(SqliteMetaStoreTest, MigratesVersion1LinksWithTheUpgradeTime) {
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db,
                          "ALTER TABLE repo_blobs DROP COLUMN linked_unix;"
+                         "ALTER TABLE files DROP COLUMN name;"
                          "UPDATE schema_version SET version = 1;",
                          nullptr, nullptr, nullptr),
             SQLITE_OK)
@@ -119,6 +120,42 @@ TEST(SqliteMetaStoreTest, MigratesVersion1LinksWithTheUpgradeTime) {
   ASSERT_TRUE(old);
   ASSERT_EQ(old->items.size(), 1u);
   EXPECT_EQ(old->items[0].digest, d);
+}
+
+// A version 2 file (files without a name) is upgraded in place: its files read back unnamed.
+TEST(SqliteMetaStoreTest, MigratesVersion2FilesWithoutNames) {
+  std::string path = FreshDir() + "/meta.db";
+  FileRecord f;
+  f.id = "f1";
+  f.digest = DigestOf("abc");
+  f.size = 3;
+  f.content_type = "text/plain";
+  f.chunks = {ChunkRef{"g1", "fc1", 3, 7}};
+  f.created_unix = 5;
+  {
+    auto store = SqliteMetaStore::Open(path);
+    ASSERT_TRUE(store);
+    UploadSession u;
+    u.id = "u1";
+    ASSERT_TRUE((*store)->CreateUpload(u).ok());
+    ASSERT_TRUE((*store)->RecordChunks(ChunkOwner::Upload("u1"), f.chunks).ok());
+    ASSERT_TRUE((*store)->CommitFile("u1", f).ok());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "ALTER TABLE files DROP COLUMN name;"
+                         "UPDATE schema_version SET version = 2;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  auto store = SqliteMetaStore::Open(path);
+  ASSERT_TRUE(store) << store.error().ToString();
+  auto got = (*store)->GetFile("f1");
+  ASSERT_TRUE(got) << got.error().ToString();
+  EXPECT_EQ(*got, f);
+  EXPECT_EQ(got->name, "");
 }
 
 TEST(SqliteMetaStoreTest, RefusesNewerSchema) {
