@@ -12,6 +12,8 @@ PACKAGES=(
   # tests and benchmarks
   python3 python3-pytest python3-requests python3-xxhash skopeo podman buildah docker-registry wrk
   procps openssl apache2-utils
+  # the status page's end-to-end test opens /ui/ in headless Chromium (screenshot, DOM)
+  chromium
   # PostgreSQL server: the metadata store's tests start a private one (initdb, pg_ctl; Debian
   # keeps them in /usr/lib/postgresql/*/bin, off PATH)
   postgresql
