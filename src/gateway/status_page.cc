@@ -74,7 +74,7 @@ th{background:#eee}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .yes{color:#17702a}.no{color:#b00020}
 .bar{width:14em;height:.9em;background:#e4e4e4;border-radius:3px;overflow:hidden;
 display:inline-block;vertical-align:middle}
-.fill{height:100%;background:#3a7bd5}.fill.high{background:#d9822b}.fill.full{background:#c62828}
+.fill{display:block;height:100%;background:#3a7bd5}.fill.high{background:#d9822b}.fill.full{background:#c62828}
 code{font-size:.9em}.err{color:#b00020}
 )css";
 

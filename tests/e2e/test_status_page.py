@@ -91,7 +91,7 @@ def test_status_page_in_chromium_and_gauges(make_gw_cluster, tmp_path):
               and m.get("wharf_gateway_stored_tags") == 1)
         return m if ok else None
 
-    m = wait_until(counted, 20, "stored totals in /metrics")
+    m = wait_until(counted, 30, "stored totals in /metrics", interval=0.5)
     assert m['wharf_gateway_stored_bytes{kind="blob"}'] >= sum(len(l) for l in layers)
     assert m['wharf_gateway_stored_bytes{kind="file"}'] == len(b"a file for the totals")
     assert m["wharf_gateway_stored_repositories"] == 1
