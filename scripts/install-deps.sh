@@ -15,6 +15,8 @@ PACKAGES=(
   # more registry clients for tests/e2e/test_more_clients.py: containerd's ctr, and Charliecloud's
   # ch-image (charliecloud-builders; ch-image refuses to start without ch-run from -runtime)
   containerd charliecloud-builders charliecloud-runtime
+  # the status page's end-to-end test opens /ui/ in headless Chromium (screenshot, DOM)
+  chromium
   # PostgreSQL server: the metadata store's tests start a private one (initdb, pg_ctl; Debian
   # keeps them in /usr/lib/postgresql/*/bin, off PATH)
   postgresql

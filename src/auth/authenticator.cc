@@ -154,6 +154,23 @@ bool Authenticator::MayList(const Caller& caller, std::string_view repository) c
   return Allowed(as_subject, repository, Action::kPull);
 }
 
+bool Authenticator::MayPullSomewhere(const Caller& caller) const {
+  if (open()) return true;
+  if (caller.token) {
+    for (const AccessEntry& e : caller.token->access) {
+      if (e.type == "registry" && e.name == "catalog") return true;  // MayList's rule
+      if (e.type == "repository" &&
+          std::find(e.actions.begin(), e.actions.end(), "pull") != e.actions.end()) {
+        return true;
+      }
+    }
+    return false;
+  }
+  std::shared_ptr<const AccessPolicy> policy = parts_.policy ? parts_.policy->Current() : nullptr;
+  if (policy) return policy->GrantsAnywhere(caller.principal, Action::kPull);
+  return !caller.principal.anonymous();
+}
+
 Decision Authenticator::Authorize(const AuthRequest& request) const {
   Decision d = Identify(request);
   if (d.verdict != Verdict::kAllow) return d;

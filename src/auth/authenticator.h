@@ -98,6 +98,9 @@ class Authenticator {
   // Whether the caller may see `repository` in the catalog: pull by the rules above, or, for a
   // Bearer caller whose token grants "registry:catalog:*", pull by the policy for its subject.
   bool MayList(const Caller& caller, std::string_view repository) const;
+  // Whether the caller may pull some repository (any name a rule or its token grants pull on):
+  // who may see the status page's repository section at all.
+  bool MayPullSomewhere(const Caller& caller) const;
   // The WWW-Authenticate value that asks for credentials for `request` (its scopes).
   std::string ChallengeFor(const AuthRequest& request) const { return Challenge(request, ""); }
   // True when nothing is configured: the gateway is open (it logs so at start).

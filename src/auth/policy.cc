@@ -301,6 +301,13 @@ std::set<Action> AccessPolicy::AllowedActions(const Principal& who,
   return out;
 }
 
+bool AccessPolicy::GrantsAnywhere(const Principal& who, Action action) const {
+  std::set<std::string> groups = GroupsOf(who);
+  return std::any_of(rules_.begin(), rules_.end(), [&](const Rule& rule) {
+    return !rule.patterns.empty() && rule.actions.contains(action) && Applies(rule, who, groups);
+  });
+}
+
 bool AccessPolicy::Allowed(const Principal& who, std::string_view repository, Action action) const {
   return AllowedActions(who, repository).contains(action);
 }

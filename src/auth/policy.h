@@ -75,6 +75,9 @@ class AccessPolicy {
   // For file actions `repository` is ignored.
   bool Allowed(const Principal& who, std::string_view repository, Action action) const;
   std::set<Action> AllowedActions(const Principal& who, std::string_view repository) const;
+  // Whether some rule grants `who` the repository action `action` on some pattern (on at
+  // least one repository name, existing or not).
+  bool GrantsAnywhere(const Principal& who, Action action) const;
   // The repositories of `names` that `who` may pull, in their order (for _catalog, and the
   // same for any list of repository names).
   std::vector<std::string> Filter(const Principal& who,

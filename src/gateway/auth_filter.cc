@@ -120,6 +120,12 @@ RequiredAccess RequiredAccessFor(std::string_view route, http::verb method, std:
                                  std::string_view from) {
   if (route == "registry") return ForRegistry(method, path, from);
   if (route == "files") return ForFiles(method, path);
+  if (route == "ui") {
+    RequiredAccess need;
+    need.kind = RequiredAccess::Kind::kStatusPage;
+    need.scopes = {Scope{"registry", "", "catalog", {"*"}}};
+    return need;
+  }
   return {};
 }
 
@@ -160,6 +166,14 @@ AuthAnswer DecideAccess(const auth::Authenticator& auth, const RequiredAccess& n
       break;
     case RequiredAccess::Kind::kCatalog:
       a.decision = auth.Identify(r);
+      break;
+    case RequiredAccess::Kind::kStatusPage:
+      a.decision = auth.Identify(r);
+      if (a.decision.verdict == Verdict::kAllow && a.decision.caller.principal.anonymous() &&
+          !auth.MayPullSomewhere(a.decision.caller)) {
+        a.decision.verdict = Verdict::kUnauthorized;
+        a.decision.challenge = auth.ChallengeFor(r);
+      }
       break;
     default:
       a.decision = auth.Authorize(r);

@@ -10,6 +10,8 @@
 //   /healthz /metrics /v2/token        nothing (the token endpoint checks its own credentials)
 //   GET /v2/                           an identity (no credentials: 401, clients rely on it)
 //   /v2/_catalog                       any caller; the handler lists what it may pull
+//   /ui/ (the status page)             a caller who may pull some repository, or any
+//                                      authenticated caller; the page lists what it may pull
 //   tags/list, referrers, GET/HEAD manifests and blobs       pull
 //   PUT manifests, uploads (POST/PATCH/PUT/GET/DELETE)      push (a mount also pull on
 //                                                          `from`, checked by the handler)
@@ -38,6 +40,7 @@ struct RequiredAccess {
     kCatalog,     // any caller, identified if credentials are sent
     kRepository,  // `action` on `repository`
     kFiles,       // `action` (a file action)
+    kStatusPage,  // an authenticated caller, or an anonymous one the policy lets pull somewhere
   };
   Kind kind = Kind::kNone;
   std::string repository;

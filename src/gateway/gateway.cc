@@ -7,6 +7,7 @@
 #include "gateway/blob_serve.h"
 #include "gateway/file_api.h"
 #include "gateway/registry_handlers.h"
+#include "gateway/status_page.h"
 #include "http/status_http.h"
 #include "http/tls.h"
 #include "meta/instrumented_meta_store.h"
@@ -65,6 +66,7 @@ Status Gateway::Start() {
   blobs_ = std::make_unique<BlobService>(BlobContextOf(ctx_));
   ctx_.blobs = blobs_.get();
   ctx_.auth = auth_.get();
+  ctx_.stats = &stats_;
   BuildRouter();
   ServerOptions so;
   so.component = "gateway";
@@ -79,6 +81,7 @@ Status Gateway::Start() {
   cluster_->Start();
   server_->Start();
   asio::co_spawn(ex_, CollectGarbageLoop(), asio::detached);
+  asio::co_spawn(ex_, StatsLoop(), asio::detached);
   if (auth_) {
     asio::co_spawn(ex_, ReloadAuthLoop(), asio::detached);
   } else {
@@ -141,6 +144,9 @@ void Gateway::BuildRouter() {
   router_->Add({"files", {}, PathMatch::Subtree("/files"), [this](Exchange& ex) {
                   return HandleFiles(ctx_, ex);
                 }});
+  router_->Add({"ui", {}, PathMatch::Subtree("/ui"), [this](Exchange& ex) {
+                  return HandleStatusPage(ctx_, ex);
+                }});
 }
 
 awaitable<void> Gateway::ReloadAuthLoop() {
@@ -157,7 +163,32 @@ awaitable<void> Gateway::ReloadAuthLoop() {
 awaitable<void> Gateway::CollectGarbageLoop() {
   while (!stopped_) {
     co_await SleepFor(options_.gc_interval);
-    co_await gc_->RunOnce();
+    GcReport report = co_await gc_->RunOnce();
+    stats_.UpdateGc(report, options_.now_unix ? options_.now_unix() : SystemNowUnix(),
+                    gc_->rounds());
+  }
+}
+
+awaitable<void> Gateway::StatsLoop() {
+  static auto& failures = Metrics().Counter("wharf_gateway_stats_failures_total",
+                                            "Counts of the stored totals that failed.");
+  MetaStore* meta = meta_.get();
+  auto count = [meta] { return meta->GetStoredTotals(); };
+  while (!stopped_) {
+    if (std::optional<ClusterMap> map = cluster_->map()) stats_.UpdateCluster(*map);
+    Result<StoredTotals> totals = co_await Offload(count);
+    if (totals) {
+      stats_.UpdateTotals(*totals, options_.now_unix ? options_.now_unix() : SystemNowUnix());
+      if (uint64_t n = stats_log_.Reset(); n > 0) {
+        ctx_.log->info("counting stored totals works again after failures={}", n);
+      }
+    } else {
+      failures.Inc();
+      if (auto n = stats_log_.Admit()) {
+        ctx_.log->warn("counting stored totals failed err={}{}", totals.error(), Held(*n));
+      }
+    }
+    co_await SleepFor(options_.stats_interval);
   }
 }
 

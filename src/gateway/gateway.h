@@ -17,8 +17,10 @@
 #include "cluster/cluster_client.h"
 #include "common/asio.h"
 #include "common/log.h"
+#include "common/log_throttle.h"
 #include "gateway/auth_config.h"
 #include "gateway/garbage_collector.h"
+#include "gateway/gateway_stats.h"
 #include "gateway/public_url.h"
 #include "http/access_log.h"
 #include "http/router.h"
@@ -43,6 +45,9 @@ struct GatewayOptions {
   int sweep_every = 6;                    // inventory sweep every this many GC passes
   std::chrono::seconds sweep_grace{600};  // unknown chunks younger than this are left alone
   std::chrono::seconds gc_grace{3600};    // unreferenced blob links younger than this stay
+  // How often the stats loop sets the capacity gauges from the cached cluster map and counts
+  // what the metadata store holds (GatewayStats; a table scan, so never per scrape).
+  std::chrono::milliseconds stats_interval{std::chrono::seconds(5)};
   // Untagged manifests pushed longer ago than this are collected; nullopt: kept.
   std::optional<std::chrono::seconds> gc_untagged_after;
   // Unix seconds: the one clock of the metadata store (which stamps upload sessions) and the
@@ -76,6 +81,8 @@ struct GatewayContext {
   // Access control; null when the gateway is open (every caller may do everything).
   const GatewayAuth* auth = nullptr;
   PublicUrl urls;  // absolute URLs for Location headers
+  // Capacity, stored totals and the GC's last round (the status page reads them).
+  const GatewayStats* stats = nullptr;
 };
 
 class Gateway {
@@ -97,6 +104,8 @@ class Gateway {
   void BuildRouter();
   // Runs a GarbageCollector round every gc_interval.
   awaitable<void> CollectGarbageLoop();
+  // Every stats_interval: capacity gauges from the cluster map, stored totals from the store.
+  awaitable<void> StatsLoop();
   // Re-reads changed htpasswd and policy files every kAuthReloadInterval.
   awaitable<void> ReloadAuthLoop();
 
@@ -111,6 +120,8 @@ class Gateway {
   std::shared_ptr<TlsContext> tls_;  // null without TLS
   std::unique_ptr<GarbageCollector> gc_;
   std::unique_ptr<GatewayAuth> auth_;  // null when open
+  GatewayStats stats_;
+  LogThrottle stats_log_;  // a store that is down would log every stats_interval
   GatewayContext ctx_;
   bool stopped_ = false;
 };

@@ -200,4 +200,8 @@ Result<GcFreed> InstrumentedMetaStore::CollectManifests(const std::vector<GcItem
                [&] { return inner_->CollectManifests(manifests, created_before_unix); });
 }
 
+Result<StoredTotals> InstrumentedMetaStore::GetStoredTotals() {
+  return Timed("get_stored_totals", [&] { return inner_->GetStoredTotals(); });
+}
+
 }  // namespace wharf

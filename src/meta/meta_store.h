@@ -114,6 +114,19 @@ struct Page {
   bool more = false;  // true if names after the last item exist
 };
 
+// What the store holds, for metrics and the status page (MetaStore::GetStoredTotals).
+struct StoredTotals {
+  uint64_t blobs = 0;           // blob records (each stored once, however many repos link it)
+  uint64_t blob_bytes = 0;      // the sum of their sizes
+  uint64_t manifests = 0;       // manifests, counted once per repository holding them
+  uint64_t manifest_bytes = 0;  // the sum of their content lengths
+  uint64_t files = 0;           // plain files of the file API
+  uint64_t file_bytes = 0;      // the sum of their sizes
+  uint64_t repositories = 0;    // repositories holding a blob link or a manifest
+  uint64_t tags = 0;            // tags over all repositories
+  friend bool operator==(const StoredTotals&, const StoredTotals&) = default;
+};
+
 // ---- Garbage collection (see "Garbage collection" in MetaStore) ----
 
 // A position in a collection scan. Items are scanned in byte-wise (repo, digest) order; the
@@ -335,6 +348,12 @@ class MetaStore {
   // Descriptors of the manifests in `repo` whose subject is `subject`, ordered by digest.
   virtual Result<std::vector<ReferrerRecord>> ListReferrers(const std::string& repo,
                                                             const Digest& subject) = 0;
+
+  // ---- Totals ----
+
+  // Counts and bytes of everything stored (StoredTotals), as of one consistent read. Scans
+  // whole tables: callers run it every few seconds at most, not per request.
+  virtual Result<StoredTotals> GetStoredTotals() = 0;
 
   // ---- Garbage collection ----
   //

@@ -1088,4 +1088,6 @@ TEST_P(MetaStoreSuite, TwoStoresRaceOnOneManifest) {
 #ifndef WHARF_META_STORE_SUITE_FIXTURE_ONLY
 // The garbage collector's operations.
 #include "conformance/meta_store_gc_cases.h"
+// GetStoredTotals.
+#include "conformance/meta_store_totals_cases.h"
 #endif

@@ -84,6 +84,8 @@ class PostgresMetaStore final : public MetaStore {
   Result<std::vector<ReferrerRecord>> ListReferrers(const std::string& repo,
                                                     const Digest& subject) override;
 
+  Result<StoredTotals> GetStoredTotals() override;
+
   Result<GcPage> ListUnreferencedBlobLinks(const GcCursor& after, int64_t linked_before_unix,
                                            size_t limit) override;
   Result<GcFreed> CollectBlobLinks(const std::vector<GcItem>& links,

@@ -411,4 +411,30 @@ Result<std::vector<ReferrerRecord>> PostgresMetaStore::ListReferrers(const std::
   });
 }
 
+Result<StoredTotals> PostgresMetaStore::GetStoredTotals() {
+  // One statement: one snapshot, so the counts agree with each other.
+  return RunFor<StoredTotals>(Mode::kAlone, [&](Conn& c) -> Result<StoredTotals> {
+    WHARF_ASSIGN_OR_RETURN(
+        Rows q, c.Exec("SELECT (SELECT count(*) FROM blobs), "
+                       "(SELECT coalesce(sum(size), 0)::bigint FROM blobs), "
+                       "(SELECT count(*) FROM manifests), "
+                       "(SELECT coalesce(sum(octet_length(content)), 0)::bigint FROM manifests), "
+                       "(SELECT count(*) FROM files), "
+                       "(SELECT coalesce(sum(size), 0)::bigint FROM files), "
+                       "(SELECT count(*) FROM repositories r WHERE " WHARF_PG_REPO_NONEMPTY "), "
+                       "(SELECT count(*) FROM tags)"));
+    if (q.empty()) return Err(Internal("stored totals: no row"));
+    StoredTotals t;
+    t.blobs = q.U64(0, 0);
+    t.blob_bytes = q.U64(0, 1);
+    t.manifests = q.U64(0, 2);
+    t.manifest_bytes = q.U64(0, 3);
+    t.files = q.U64(0, 4);
+    t.file_bytes = q.U64(0, 5);
+    t.repositories = q.U64(0, 6);
+    t.tags = q.U64(0, 7);
+    return t;
+  });
+}
+
 }  // namespace wharf

@@ -237,4 +237,30 @@ Result<std::vector<ReferrerRecord>> SqliteMetaStore::ListReferrers(const std::st
   return out;
 }
 
+Result<StoredTotals> SqliteMetaStore::GetStoredTotals() {
+  std::lock_guard lock(mu_);  // one connection, one statement: one consistent read
+  WHARF_ASSIGN_OR_RETURN(
+      Stmt q,
+      db_.Prepare("SELECT (SELECT count(*) FROM blobs), "
+                  "(SELECT coalesce(sum(size), 0) FROM blobs), "
+                  "(SELECT count(*) FROM manifests), "
+                  "(SELECT coalesce(sum(length(CAST(content AS BLOB))), 0) FROM manifests), "
+                  "(SELECT count(*) FROM files), "
+                  "(SELECT coalesce(sum(size), 0) FROM files), "
+                  "(SELECT count(*) FROM repositories r WHERE " WHARF_REPO_NONEMPTY "), "
+                  "(SELECT count(*) FROM tags)"));
+  WHARF_ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return Err(Internal("stored totals: no row"));
+  StoredTotals t;
+  t.blobs = q.U64(0);
+  t.blob_bytes = q.U64(1);
+  t.manifests = q.U64(2);
+  t.manifest_bytes = q.U64(3);
+  t.files = q.U64(4);
+  t.file_bytes = q.U64(5);
+  t.repositories = q.U64(6);
+  t.tags = q.U64(7);
+  return t;
+}
+
 }  // namespace wharf

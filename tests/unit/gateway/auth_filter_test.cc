@@ -230,6 +230,42 @@ TEST_F(DecideAccessTest, PolicyDecidesDeniedAndAnonymous) {
   EXPECT_EQ(wrong.decision.failure, "bad_password");
 }
 
+// The status page: an anonymous caller sees it only where the policy lets anonymous callers
+// pull something (the page then lists only that); otherwise the usual 401 challenge.
+TEST_F(DecideAccessTest, StatusPageWantsACallerWhoMayPullSomewhere) {
+  RequiredAccess need = RequiredAccessFor("ui", http::verb::get, "/ui/");
+  EXPECT_EQ(need.kind, Kind::kStatusPage);
+  auto g = Load(false);  // kPolicy: anonymous may pull public/**
+  EXPECT_TRUE(DecideAccess(g->authenticator(), need, "", "10.0.0.1", "reg").proceed);
+
+  auth::ReplaceFile(dir_.File("access.yaml"), R"(
+rules:
+  - repositories: ["a/*"]
+    users: [alice]
+    actions: [pull]
+  - repositories: ["**"]
+    anonymous: true
+    actions: [push]
+  - anonymous: true
+    actions: [files:read]
+)");
+  auto closed = Load(false);
+  AuthAnswer anon = DecideAccess(closed->authenticator(), need, "", "10.0.0.1", "reg");
+  EXPECT_FALSE(anon.proceed);
+  EXPECT_EQ(anon.status, 401u);
+  ASSERT_EQ(anon.headers.size(), 1u);
+  EXPECT_EQ(anon.headers[0].second, "Basic realm=\"wharf\"");
+  AuthAnswer alice =
+      DecideAccess(closed->authenticator(), need, auth::FormatBasicAuthorization("alice", "secret"),
+                   "10.0.0.1", "reg");
+  EXPECT_TRUE(alice.proceed);
+  EXPECT_EQ(alice.decision.caller.principal.name, "alice");
+  AuthAnswer wrong =
+      DecideAccess(closed->authenticator(), need, auth::FormatBasicAuthorization("alice", "nope"),
+                   "10.0.0.1", "reg");
+  EXPECT_EQ(wrong.status, 401u);
+}
+
 TEST_F(DecideAccessTest, HostileAuthorizationHeadersAreA401) {
   auto g = Load(true);
   auto b64 = [](std::string_view s) { return auth::Base64UrlEncode(s); };
