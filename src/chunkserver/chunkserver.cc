@@ -141,6 +141,7 @@ void Chunkserver::BuildRouter() {
     ao.component = "chunkserver";
     ao.metric_labels = {{"member", options_.id}};
     ao.body_checked_by_handler = {"chunk_put"};  // HandlePut checks the data against it
+    ao.verifier.names = ReceiverNames({options_.advertise, options_.listen});
     router_->AddFilter(std::make_shared<ClusterAuthFilter>(options_.cluster_key, ao));
   }
   AddOpsRoutes(*router_, [this] { return store_->Health(); });

@@ -68,6 +68,9 @@ int RunMaster(Args args) {
   AddCommon(app, &config, &log_level);
   AddClusterKey(app, &cluster_key);
   app.add_option("--listen", o.listen, "HOST:PORT to serve on")->capture_default_str();
+  app.add_option("--advertise", o.advertise,
+                 "HOST:PORT this master is reached by, when not the address connections arrive "
+                 "on (a DNS name, a NAT'd address; repeatable)");
   app.add_option("--data", o.data_dir, "directory for the persisted member list");
   app.add_option("--peer", peers, "another master (repeatable, or comma-separated)");
   app.add_option("--chunk-size", chunk_size, "chunk size gateways write")->capture_default_str();
@@ -116,7 +119,9 @@ int RunChunkserver(Args args) {
   app.add_option("--group", o.group, "the group this member belongs to");
   app.add_option("--id", o.id, "member id (default: generated once, kept in the first --dir)");
   app.add_option("--listen", o.listen, "HOST:PORT to serve on")->capture_default_str();
-  app.add_option("--advertise", o.advertise, "HOST:PORT reported to masters (default: listen)");
+  app.add_option("--advertise", o.advertise,
+                 "HOST:PORT reported to masters, and a name signed requests may address "
+                 "(default: listen)");
   app.add_option("--dir", o.dirs, "data directory (repeatable)");
   app.add_option("--master", masters, "master HOST:PORT (repeatable, or comma-separated)");
   app.add_option("--reserve", reserve, "free space kept: 10% or a size")->capture_default_str();

@@ -82,6 +82,9 @@ void MasterServer::BuildRouter() {
   if (options_.cluster_key) {
     ClusterAuthFilter::Options ao;
     ao.component = "master";
+    std::vector<std::string> names = options_.advertise;
+    names.push_back(options_.listen);
+    ao.verifier.names = ReceiverNames(names);
     router_->AddFilter(std::make_shared<ClusterAuthFilter>(options_.cluster_key, ao));
   }
   // /healthz: 503 while the member list cannot be saved.

@@ -27,20 +27,32 @@ std::shared_ptr<const ClusterKey> Key(const std::string& secret = kSecret) {
   return *k;
 }
 
-// A signed request as the HttpClient would send it, turned into what the verifier reads.
+constexpr std::string_view kMemberA = "10.0.0.1:7001";
+
+// A signed request as the HttpClient would send it to member A (kMemberA), turned into what
+// the verifier reads: by default it arrived at A (local == authority).
 struct Signed {
-  std::string method, target, date, nonce, signature, checksum;
+  std::string method, authority, target, date, nonce, signature, checksum;
   bool has_body = false;
+  std::string local;
   ClusterAuthVerifier::Request request() const {
-    return {method, target, date, nonce, signature, checksum, has_body};
+    return {method, target, authority, local, date, nonce, signature, checksum, has_body};
   }
 };
 
 Signed Sign(const ClusterKey& key, std::string method, std::string target,
-            std::string checksum = "", int64_t now = kNow) {
-  Signed s{std::move(method), std::move(target), "", "", "", std::move(checksum), false};
+            std::string checksum = "", int64_t now = kNow, std::string_view authority = kMemberA) {
+  Signed s{std::move(method),
+           std::string(authority),
+           std::move(target),
+           "",
+           "",
+           "",
+           std::move(checksum),
+           false,
+           std::string(authority)};
   s.has_body = !s.checksum.empty();
-  for (auto& [k, v] : SignRequest(key, s.method, s.target, s.checksum, now)) {
+  for (auto& [k, v] : SignRequest(key, s.method, s.authority, s.target, s.checksum, now)) {
     if (k == kDateHeader) s.date = v;
     if (k == kNonceHeader) s.nonce = v;
     if (k == kSignatureHeader) s.signature = v;
@@ -81,6 +93,8 @@ TEST_F(VerifierTest, EveryCoveredPartIsTamperEvident) {
     return v.Verify(s.request());
   };
   EXPECT_EQ(tampered([](Signed& s) { s.method = "GET"; }), Failure::kSignature);
+  EXPECT_EQ(tampered([](Signed& s) { s.authority = s.local = "10.0.0.2:7001"; }),
+            Failure::kSignature);
   EXPECT_EQ(tampered([](Signed& s) { s.target = "/v1/members/g1-b?force=1"; }),
             Failure::kSignature);
   EXPECT_EQ(tampered([](Signed& s) { s.target = "/v1/members/g1-a"; }), Failure::kSignature);
@@ -182,7 +196,67 @@ TEST_F(VerifierTest, NonceCacheIsBoundedAndNeverReopensAReplay) {
 TEST(ClusterAuthNames, FailureReasons) {
   EXPECT_EQ(ClusterAuthVerifier::FailureName(Failure::kReplay), "replay");
   EXPECT_EQ(ClusterAuthVerifier::FailureName(Failure::kSkew), "clock_skew");
-  EXPECT_EQ(SignedString("GET", "/a?b=c", "1", "n", ""), "wharf-cluster-v1\nGET\n/a?b=c\n1\nn\n");
+  EXPECT_EQ(ClusterAuthVerifier::FailureName(Failure::kReceiver), "receiver");
+  EXPECT_EQ(SignedString("GET", "h:1", "/a?b=c", "1", "n", ""),
+            "wharf-cluster-v2\nGET\nh:1\n/a?b=c\n1\nn\n");
+}
+
+// A request signed for member A and replayed to member B (same key, its own nonce cache)
+// within the window: B refuses it, whatever Host the replay carries.
+TEST_F(VerifierTest, ARequestForOneMemberIsRefusedByAnother) {
+  ClusterAuthVerifier a(key_, Opts()), b(key_, Opts());
+  const Signed for_a = Sign(*key_, "DELETE", "/v1/chunks/00112233445566778899aabbccddeeff");
+  Signed at_b = for_a;
+  at_b.local = "10.0.0.2:7001";  // arrived at B, Host still A's: the signature holds
+  EXPECT_EQ(b.Verify(at_b.request()), Failure::kReceiver);
+  at_b.authority = at_b.local;  // Host B's: the signature no longer holds
+  EXPECT_EQ(b.Verify(at_b.request()), Failure::kSignature);
+  EXPECT_EQ(b.nonces_for_test(), 0u);
+  EXPECT_EQ(a.Verify(for_a.request()), Failure::kNone);  // the genuine request at A passes
+  // Same host, another port (two members on one machine).
+  Signed port = for_a;
+  port.local = "10.0.0.1:7002";
+  EXPECT_EQ(b.Verify(port.request()), Failure::kReceiver);
+  // Without a Host there is nothing to bind to.
+  Signed bare = Sign(*key_, "GET", "/v1/map", "", kNow, "");
+  bare.local = "10.0.0.1:7001";
+  EXPECT_EQ(b.Verify(bare.request()), Failure::kReceiver);
+}
+
+TEST_F(VerifierTest, ReceiverNames) {
+  ClusterAuthVerifier::Options o = Opts();
+  o.names = ReceiverNames({"cs1.example:7001", "0.0.0.0:7001", "[::]:7001", "10.0.0.9:0", "",
+                           "nohost", "10.0.0.1:7001"});
+  EXPECT_EQ(o.names, (std::vector<std::string>{"cs1.example:7001", "10.0.0.1:7001"}));
+  ClusterAuthVerifier v(key_, o);
+  // A configured name, in any case, on a connection that arrived on another address (NAT).
+  EXPECT_TRUE(v.NamesReceiver("cs1.example:7001", "172.17.0.2:7001"));
+  EXPECT_TRUE(v.NamesReceiver("CS1.Example:7001", "172.17.0.2:7001"));
+  EXPECT_FALSE(v.NamesReceiver("cs2.example:7001", "172.17.0.2:7001"));
+  EXPECT_FALSE(v.NamesReceiver("cs1.example:7002", "172.17.0.2:7001"));
+  EXPECT_FALSE(v.NamesReceiver("cs1.example", "172.17.0.2:7001"));
+  // The address the connection arrived on.
+  EXPECT_TRUE(v.NamesReceiver("172.17.0.2:7001", "172.17.0.2:7001"));
+  EXPECT_TRUE(v.NamesReceiver("[::1]:7001", "[::1]:7001"));
+  EXPECT_FALSE(v.NamesReceiver("172.17.0.3:7001", "172.17.0.2:7001"));
+  // Loopback and wildcard names only on a loopback connection, with its port.
+  EXPECT_TRUE(v.NamesReceiver("localhost:7005", "127.0.0.1:7005"));
+  EXPECT_TRUE(v.NamesReceiver("LOCALHOST:7005", "[::1]:7005"));
+  EXPECT_TRUE(v.NamesReceiver("0.0.0.0:7005", "127.0.0.1:7005"));  // sent to a wildcard listen
+  EXPECT_FALSE(v.NamesReceiver("[::1]:7005", "127.0.0.1:7005"));   // maybe another daemon
+  EXPECT_FALSE(v.NamesReceiver("localhost:7005", "127.0.0.2:7005"));
+  EXPECT_FALSE(v.NamesReceiver("localhost:7006", "127.0.0.1:7005"));
+  EXPECT_FALSE(v.NamesReceiver("localhost:7005", "10.0.0.5:7005"));
+  EXPECT_FALSE(v.NamesReceiver("0.0.0.0:7005", "10.0.0.5:7005"));
+  EXPECT_FALSE(v.NamesReceiver("localhost.evil:7005", "127.0.0.1:7005"));
+  EXPECT_FALSE(v.NamesReceiver("localhost", "127.0.0.1:7005"));
+  EXPECT_FALSE(v.NamesReceiver(":7005", "127.0.0.1:7005"));
+  EXPECT_FALSE(v.NamesReceiver("127.0.0.2:7005", "127.0.0.1:7005"));
+  // Hostile values.
+  EXPECT_FALSE(v.NamesReceiver("", "127.0.0.1:7005"));
+  EXPECT_FALSE(v.NamesReceiver(std::string(64 * 1024, 'a'), "127.0.0.1:7005"));
+  EXPECT_FALSE(v.NamesReceiver("127.0.0.1:7005\r\nX: y", "127.0.0.1:7005"));
+  EXPECT_FALSE(v.NamesReceiver("127.0.0.1:7005", ""));
 }
 
 class KeyFileTest : public ::testing::Test {
