@@ -5,10 +5,11 @@
 namespace wharf::auth {
 namespace {
 
-std::string Sha256(std::string_view data) {
-  unsigned char d[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), d);
-  return std::string(reinterpret_cast<char*>(d), sizeof d);
+std::array<unsigned char, 32> Sha256(std::string_view data) {
+  static_assert(SHA256_DIGEST_LENGTH == 32);
+  std::array<unsigned char, 32> d;
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), d.data());
+  return d;
 }
 
 }  // namespace
@@ -16,6 +17,7 @@ std::string Sha256(std::string_view data) {
 std::shared_ptr<const TokenClaims> TokenCache::Get(std::string_view signature,
                                                    std::string_view signed_part,
                                                    Clock::time_point now) {
+  const std::array<unsigned char, 32> digest = Sha256(signed_part);  // outside the lock
   std::lock_guard lock(mutex_);
   auto it = index_.find(signature);
   if (it == index_.end()) return nullptr;
@@ -25,7 +27,7 @@ std::shared_ptr<const TokenClaims> TokenCache::Get(std::string_view signature,
     lru_.erase(entry);
     return nullptr;
   }
-  if (entry->signed_digest != Sha256(signed_part)) return nullptr;
+  if (entry->signed_digest != digest) return nullptr;
   lru_.splice(lru_.begin(), lru_, entry);
   return entry->claims;
 }
