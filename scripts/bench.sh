@@ -8,7 +8,7 @@ if [[ ",${BENCH_ROWS:-registry,auth}," == *,registry,* ]]; then
   command -v skopeo >/dev/null || { echo "bench: skopeo missing"; exit 1; }
 fi
 if [[ ",${BENCH_ROWS:-registry,auth}," == *,auth,* ]]; then
-  for t in wrk htpasswd openssl; do
+  for t in wrk ab htpasswd openssl; do
     command -v "$t" >/dev/null || { echo "bench: $t missing (apt-get install wrk apache2-utils openssl)"; exit 1; }
   done
 fi

@@ -5,11 +5,10 @@
 namespace wharf::auth {
 namespace {
 
-std::array<unsigned char, 32> Sha256(std::string_view data) {
-  static_assert(SHA256_DIGEST_LENGTH == 32);
-  std::array<unsigned char, 32> d;
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), d.data());
-  return d;
+std::string Sha256(std::string_view data) {
+  unsigned char d[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), d);
+  return std::string(reinterpret_cast<char*>(d), sizeof d);
 }
 
 }  // namespace
@@ -17,7 +16,7 @@ std::array<unsigned char, 32> Sha256(std::string_view data) {
 std::shared_ptr<const TokenClaims> TokenCache::Get(std::string_view signature,
                                                    std::string_view signed_part,
                                                    Clock::time_point now) {
-  const std::array<unsigned char, 32> digest = Sha256(signed_part);  // outside the lock
+  const std::string digest = Sha256(signed_part);  // outside the lock
   std::lock_guard lock(mutex_);
   auto it = index_.find(signature);
   if (it == index_.end()) return nullptr;

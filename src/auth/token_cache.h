@@ -4,7 +4,6 @@
 // payload is a miss (and then fails verification), never a hit.
 #pragma once
 
-#include <array>
 #include <chrono>
 #include <list>
 #include <memory>
@@ -18,8 +17,7 @@ namespace wharf::auth {
 struct TokenClaims;
 
 // Thread-safe. Bounded: at most `capacity` entries, the least recently used evicted first;
-// an entry is dropped once its token expires. A hit costs one hash lookup, one SHA-256 of the
-// signed part (a few hundred bytes) and no allocation, under one mutex.
+// an entry is dropped once its token expires.
 class TokenCache {
  public:
   using Clock = std::chrono::system_clock;
@@ -35,7 +33,7 @@ class TokenCache {
  private:
   struct Entry {
     std::string signature;
-    std::array<unsigned char, 32> signed_digest;  // SHA-256 of the signed part
+    std::string signed_digest;
     std::shared_ptr<const TokenClaims> claims;
     Clock::time_point expires;
   };

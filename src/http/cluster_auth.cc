@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <nlohmann/json.hpp>
@@ -205,15 +206,39 @@ HeaderList SignRequest(const ClusterKey& key, std::string_view method, std::stri
           {std::string(kSignatureHeader), std::move(sig)}};
 }
 
-std::vector<std::string> ReceiverNames(const std::vector<std::string>& addresses) {
+namespace {
+
+// "host:port" split at the last ':'; false without one, or with an empty host or port.
+bool SplitAuthority(std::string_view a, std::string_view* host, std::string_view* port) {
+  const size_t colon = a.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == a.size()) return false;
+  *host = a.substr(0, colon);
+  *port = a.substr(colon + 1);
+  return true;
+}
+
+bool Wildcard(std::string_view host) { return host == "0.0.0.0" || host == "[::]" || host == "*"; }
+
+}  // namespace
+
+std::vector<std::string> ReceiverNames(const std::string& bound,
+                                       const std::vector<std::string>& advertised) {
   std::vector<std::string> out;
-  for (const std::string& a : addresses) {
-    const size_t colon = a.rfind(':');
-    if (colon == std::string::npos || colon == 0 || colon + 1 == a.size()) continue;
-    const std::string_view host = std::string_view(a).substr(0, colon);
-    const std::string_view port = std::string_view(a).substr(colon + 1);
-    if (host == "0.0.0.0" || host == "[::]" || host == "*" || port == "0") continue;
-    out.push_back(a);
+  auto add = [&](std::string name) {
+    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(std::move(name));
+  };
+  std::string_view host, port;
+  if (SplitAuthority(bound, &host, &port) && port != "0") {
+    if (!Wildcard(host)) add(bound);
+    if (Wildcard(host) || host.starts_with("127.") || host == "[::1]") {
+      for (const char* local : {"localhost", "127.0.0.1", "[::1]"}) {
+        add(std::string(local) + ":" + std::string(port));
+      }
+    }
+  }
+  for (const std::string& a : advertised) {
+    if (!SplitAuthority(a, &host, &port) || Wildcard(host) || port == "0") continue;
+    add(a);
   }
   return out;
 }
@@ -266,7 +291,7 @@ ClusterAuthVerifier::Failure ClusterAuthVerifier::Verify(const Request& r) {
   }
   // Genuine, but maybe for another member: a request captured on its way to one member and
   // replayed to another (whose nonce cache never saw it) names the first in its Host.
-  if (!NamesReceiver(r.authority, r.local)) return Failure::kReceiver;
+  if (!NamesReceiver(r.authority)) return Failure::kReceiver;
   // Only a request with a good signature may take a place in the nonce cache.
   if (!Remember(date, HexU64(r.nonce.substr(0, 16)), HexU64(r.nonce.substr(16)))) {
     return Failure::kReplay;
@@ -274,24 +299,12 @@ ClusterAuthVerifier::Failure ClusterAuthVerifier::Verify(const Request& r) {
   return Failure::kNone;
 }
 
-bool ClusterAuthVerifier::NamesReceiver(std::string_view authority, std::string_view local) const {
+bool ClusterAuthVerifier::NamesReceiver(std::string_view authority) const {
   if (authority.empty()) return false;
   for (const std::string& name : options_.names) {
     if (IEquals(authority, name)) return true;
   }
-  if (local.empty()) return false;
-  if (IEquals(authority, local)) return true;
-  // On a connection that arrived on a loopback address, the other names of this machine with
-  // the same port ("localhost:PORT", and "0.0.0.0:PORT" which a sender connecting to a wildcard
-  // listen address names): only a process on this machine can have sent it there.
-  const size_t colon = local.rfind(':');
-  if (colon == std::string_view::npos) return false;
-  const std::string_view host = local.substr(0, colon), port = local.substr(colon);
-  if (host != "127.0.0.1" && host != "[::1]") return false;
-  const size_t acolon = authority.rfind(':');
-  if (acolon == std::string_view::npos || authority.substr(acolon) != port) return false;
-  const std::string_view ahost = authority.substr(0, acolon);
-  return IEquals(ahost, "localhost") || ahost == "0.0.0.0" || ahost == "[::]";
+  return false;
 }
 
 bool ClusterAuthVerifier::Remember(int64_t date, uint64_t hi, uint64_t lo) {
@@ -340,7 +353,6 @@ awaitable<Filter::Result> ClusterAuthFilter::OnRequest(Exchange& ex) {
   ClusterAuthVerifier::Request r{.method = ex.method_string(),
                                  .target = ex.target(),
                                  .authority = ex.header(http::field::host),
-                                 .local = ex.context().local,
                                  .date = ex.header(kDateHeader),
                                  .nonce = ex.header(kNonceHeader),
                                  .signature = ex.header(kSignatureHeader),
@@ -362,9 +374,9 @@ awaitable<Filter::Result> ClusterAuthFilter::OnRequest(Exchange& ex) {
         std::string(ex.method_string()), std::string(ex.path()), Held(*held));
     if (f == ClusterAuthVerifier::Failure::kReceiver) {
       log_->warn(
-          "a signed request named host={} which is not this daemon's address (local={}): a "
-          "request replayed from another member, or a name to give with --advertise",
-          LogSafe(ex.header(http::field::host)), ex.context().local);
+          "a signed request named host={}, not one of this daemon's names: a request replayed "
+          "from another member, or a name to give with --advertise",
+          LogSafe(ex.header(http::field::host)));
     }
   }
   nlohmann::json body = {

@@ -14,8 +14,9 @@
 // from the map, a master's from --master); TARGET is the request target as sent (path and
 // query, still percent-encoded); CHECKSUM is the X-Wharf-Checksum header ("xxh3:<16 hex>",
 // common/checksum.h) or "" when absent. The receiver accepts only an AUTHORITY that names
-// itself (ClusterAuthVerifier::NamesReceiver): so a request captured on its way to one member
-// cannot be replayed to another within the window (each member has its own nonce cache). A request
+// itself (ClusterAuthVerifier::NamesReceiver, ReceiverNames): so a request captured on its way
+// to one member cannot be replayed to another within the window (each member has its own
+// nonce cache). A request
 // with a body must carry X-Wharf-Checksum, and its body is checked against it (by the chunk PUT
 // handler itself, or by the Exchange for every other route): so the signature covers the body
 // without the sender hashing it twice. A verifier accepts a date within ±max_skew of its own
@@ -87,10 +88,12 @@ std::string SignedString(std::string_view method, std::string_view authority,
 HeaderList SignRequest(const ClusterKey& key, std::string_view method, std::string_view authority,
                        std::string_view target, std::string_view checksum, int64_t now_ms);
 
-// The names a daemon's ClusterAuthVerifier::Options::names get from its flags: each of
-// `addresses` (a listen address, --advertise values) that names one host and port, not a
-// wildcard ("0.0.0.0", "[::]", "") or port 0.
-std::vector<std::string> ReceiverNames(const std::vector<std::string>& addresses);
+// The names of a daemon listening on `bound` (its bound address, "ip:port" or "[v6]:port") and
+// known by `advertised` (its --listen as given, --advertise values): each of them that names
+// one host and port (not a wildcard or port 0), and for a loopback or wildcard bound address
+// "localhost:PORT", "127.0.0.1:PORT" and "[::1]:PORT" (local tools and daemons).
+std::vector<std::string> ReceiverNames(const std::string& bound,
+                                       const std::vector<std::string>& advertised);
 
 // Unix time in milliseconds from the system clock.
 int64_t UnixMillisNow();
@@ -118,8 +121,8 @@ class ClusterAuthVerifier {
     // a flood rather than opening).
     size_t max_nonces = 1u << 16;
     std::function<int64_t()> now_ms = &UnixMillisNow;  // injected by tests
-    // HOST:PORT names this daemon is reached by besides the address a connection arrived on
-    // (a chunkserver's --advertise, a master's --advertise: DNS names, NAT'd addresses).
+    // The HOST:PORT names this daemon is reached by (ReceiverNames): a signed request must
+    // name one of them.
     std::vector<std::string> names;
   };
   ClusterAuthVerifier(std::shared_ptr<const ClusterKey> key, Options options);
@@ -127,7 +130,6 @@ class ClusterAuthVerifier {
   struct Request {
     std::string_view method, target;
     std::string_view authority;               // the Host header, "" when absent
-    std::string_view local;                   // "ip:port" ("[v6]:port") the connection arrived on
     std::string_view date, nonce, signature;  // "" when the header is absent
     std::string_view checksum;                // X-Wharf-Checksum, "" when absent
     bool has_body = false;
@@ -136,10 +138,9 @@ class ClusterAuthVerifier {
   // replay).
   Failure Verify(const Request& r);
 
-  // Whether `authority` (a Host header) names this receiver: one of options.names (without
-  // regard to case), the connection's local address `local` itself, or, on a connection that
-  // arrived on 127.0.0.1 or [::1], "localhost", "0.0.0.0" or "[::]" with its port.
-  bool NamesReceiver(std::string_view authority, std::string_view local) const;
+  // Whether `authority` (a Host header) names this receiver: one of options.names, compared
+  // without regard to case.
+  bool NamesReceiver(std::string_view authority) const;
 
   size_t nonces_for_test() const;
 

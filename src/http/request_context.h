@@ -24,8 +24,6 @@ struct RequestContext {
   // Echoed in the response's X-Request-Id; sent on to chunkservers; on every log line.
   std::string request_id;
   std::string remote;  // "ip:port" of the peer
-  // "ip:port" ("[v6]:port") of our end of the connection: the address the peer reached.
-  std::string local;
   // Name of the route that matched (used in logs and metrics); "" when none did.
   std::string route;
   std::optional<Principal> principal;

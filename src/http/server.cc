@@ -102,15 +102,6 @@ class Connection {
     boost::system::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
-    auto lep = stream_.socket().local_endpoint(ec);
-    if (!ec) {
-      auto a = lep.address();
-      if (a.is_v6() && a.to_v6().is_v4_mapped()) {  // a dual-stack socket reached over IPv4
-        a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
-      }
-      local_ = a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
-      local_ += ":" + std::to_string(lep.port());
-    }
     stream_.socket().set_option(tcp::no_delay(true), ec);
   }
 
@@ -126,7 +117,6 @@ class Connection {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::buffer_body>> parser_;
   std::string remote_;
-  std::string local_;      // our end, as RequestContext::local
   bool reserved_ = false;  // holds one of the reserved (ops only) slots
   bool broken_ = false;    // the stream can no longer be used for another request
   // Chunk extension and trailer bytes of the current request (bounded by kMaxChunkMetaBytes).
@@ -674,7 +664,6 @@ awaitable<void> Connection::Run() {
     if (q != std::string_view::npos) ex.query_ = std::string(target.substr(q + 1));
     ex.context_.request_id = MakeRequestId(ex.header("X-Request-Id"));
     ex.context_.remote = remote_;
-    ex.context_.local = local_;
     ex.context_.tls_client_subject = tls_client_subject_;
     co_await Serve(ex);
     RecordRequest(st_->options, ex.method_string(), ex.status_code());
