@@ -410,8 +410,8 @@ def test_readme_example_tls_htpasswd_policy_with_podman_and_skopeo(make_gw_clust
         return r
 
     sk = [SKOPEO, "--insecure-policy"]
-    run([*sk, "copy", "--dest-cert-dir", str(certs), "--dest-creds", "alice:alice-pw",
-         f"oci:{tmp_path / 'oci'}:v1", f"docker://{up.addr}/team/app:1.0"])
+    run([*sk, "copy", "--preserve-digests", "--dest-cert-dir", str(certs), "--dest-creds",
+         "alice:alice-pw", f"oci:{tmp_path / 'oci'}:v1", f"docker://{up.addr}/team/app:1.0"])
     run([*sk, "copy", "--dest-cert-dir", str(certs), "--dest-creds", "alice:alice-pw",
          f"oci:{tmp_path / 'oci'}:v1", f"docker://{up.addr}/public/base:1.0"])
     r = run([*sk, "copy", "--dest-cert-dir", str(certs), "--dest-creds", "alice:wrong",
@@ -497,7 +497,8 @@ def test_token_flow_over_tls_names_an_https_realm(make_gw_cluster, pki, tmp_path
     w = LayoutWriter(tmp_path / "oci")
     img = w.add_image([w.add_bytes(tar_layer({"etc/tok": os.urandom(3000)}))])
     w.tag(img, "v1")
-    for args in (["--dest-cert-dir", str(certs), "--dest-creds", "alice:alice-pw",
+    for args in (["--preserve-digests", "--dest-cert-dir", str(certs), "--dest-creds",
+                  "alice:alice-pw",
                   f"oci:{tmp_path / 'oci'}:v1", f"docker://{up.addr}/team/tok:1.0"],
                  ["--src-cert-dir", str(certs), "--src-creds", "alice:alice-pw",
                   f"docker://{up.addr}/team/tok:1.0", f"dir:{tmp_path / 'out'}"]):
