@@ -48,8 +48,7 @@ Signed Sign(const ClusterKey& key, std::string method, std::string target,
            "",
            "",
            std::move(checksum),
-           false,
-           std::string(authority)};
+           false};
   s.has_body = !s.checksum.empty();
   for (auto& [k, v] : SignRequest(key, s.method, s.authority, s.target, s.checksum, now)) {
     if (k == kDateHeader) s.date = v;
