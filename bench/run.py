@@ -10,7 +10,11 @@ the servers spent per GiB moved, and peak memory, written to bench/results/lates
 
 Environment: BUILD_DIR (default build), BENCH_QUICK=1 (small sizes), BENCH_ROUNDS,
 BENCH_BUSY=1 (a CPU hog pinned to core 0 for the run: the "busy machine" variant, written to
-bench/results/busy.md), BENCH_DIR (scratch directory parent, default /tmp), BENCH_OUT.
+bench/results/busy.md), BENCH_DIR (scratch directory parent, default /tmp), BENCH_OUT,
+BENCH_ROWS (comma-separated row groups, default "registry,auth": "registry" is the table
+against the reference registry, "auth" the open gateway beside a Bearer-token one and a TLS
+one, see bench/auth_rows.py; `BENCH_ROWS=auth BENCH_QUICK=1 make bench` takes about two
+minutes and is written to bench/results/auth.md).
 """
 import json
 import os
@@ -26,6 +30,8 @@ import time
 import urllib.request
 from datetime import datetime, timezone
 
+import auth_rows
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, os.environ.get("BUILD_DIR", "build"))
 WHARF = os.path.join(BUILD, "wharf")
@@ -33,9 +39,14 @@ LOADGEN = os.path.join(BUILD, "wharf-loadgen")
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 BUSY = os.environ.get("BENCH_BUSY", "") not in ("", "0")
-OUT = os.environ.get("BENCH_OUT", os.path.join(ROOT, "bench/results",
-                                               "busy.md" if BUSY else "latest.md"))
+OUT = os.environ.get("BENCH_OUT", os.path.join(
+    ROOT, "bench/results",
+    "busy.md" if BUSY else "latest.md" if "registry" in os.environ.get("BENCH_ROWS", "registry")
+    else "auth.md"))
 SYSTEMS = ("wharf", "wharf-up", "reference")  # in the order each workload runs
+ROW_GROUPS = [g for g in os.environ.get("BENCH_ROWS", "registry,auth").split(",") if g]
+if not ROW_GROUPS or set(ROW_GROUPS) - {"registry", "auth"}:
+    raise SystemExit(f"BENCH_ROWS: comma-separated registry|auth, not {ROW_GROUPS}")
 
 # Sizes: full per the benchmark issue; quick for development.
 BIG = "128MiB" if QUICK else "1GiB"
@@ -149,7 +160,35 @@ def start_wharf(work):
           "wharf")
     # Ready when a file can be stored (all four members registered and writable).
     wait_http(f"http://{gw}/files", (201,), "wharf gateway", data=b"warm-up")
-    return gw
+    return gw, m
+
+
+def start_auth_gateways(work, master):
+    """The three gateways of the auth rows (bench/auth_rows.py) on the cluster of `master`,
+    each with one image pushed."""
+    d = auth_rows.make_material(f"{work}/auth")
+    targets = {}
+    for variant in auth_rows.VARIANTS:
+        addr = f"127.0.0.1:{free_port()}"
+        name = f"gw-{variant}"
+        p = start(name, [WHARF, "gateway", "--listen", addr, "--master", master, "--meta",
+                         f"sqlite:{work}/w/meta-{variant}.db", "--chunk-size", "16MiB",
+                         "--access-log", "off", "--log-level", "warn"]
+                  + auth_rows.gateway_args(variant, d), os.path.join(work, "logs"))
+        t = auth_rows.Target(variant, addr, d)
+        t.proc = p
+        targets[variant] = t
+    deadline = time.time() + 60
+    for t in targets.values():
+        while True:
+            try:
+                t.setup()
+                break
+            except Exception as e:  # noqa: BLE001 - not up yet
+                if time.time() > deadline:
+                    raise SystemExit(f"auth gateway {t.variant} did not come up: {e}")
+                time.sleep(0.3)
+    return targets
 
 
 def start_wharf_up(work):
@@ -431,7 +470,7 @@ def table(results, cpu, mem, lim):
 
 
 def main():
-    for b in (WHARF, LOADGEN):
+    for b in (WHARF, LOADGEN) if "registry" in ROW_GROUPS else (WHARF,):
         if not os.access(b, os.X_OK):
             raise SystemExit(f"{b} missing: build first (make build)")
     parent = os.environ.get("BENCH_DIR", "/tmp")
@@ -442,22 +481,33 @@ def main():
     cpu = {}  # (workload key, system) -> [CPU seconds per GiB moved]
     errors = []
     t_start = time.monotonic()
+    auth_rps, auth_cpu = {}, {}
     try:
-        lim = limits(work)
+        lim = limits(work) if "registry" in ROW_GROUPS else None
         log(f"limits: {lim}")
-        targets = {"wharf": start_wharf(work), "wharf-up": start_wharf_up(work),
-                   "reference": start_reference(work)}
-        log(f"wharf gateway {targets['wharf']}, wharf up {targets['wharf-up']}, "
-            f"reference {targets['reference']}, work {work}")
+        gw, master = start_wharf(work)
+        if "auth" in ROW_GROUPS:
+            auth_targets = start_auth_gateways(work, master)
+            log("auth gateways: " + ", ".join(f"{v} {t.addr}" for v, t in auth_targets.items()))
+        if "registry" in ROW_GROUPS:
+            targets = {"wharf": gw, "wharf-up": start_wharf_up(work),
+                       "reference": start_reference(work)}
+            log(f"wharf gateway {targets['wharf']}, wharf up {targets['wharf-up']}, "
+                f"reference {targets['reference']}, work {work}")
         if BUSY:
             start_hog(work)
-        run_rounds(work, targets, results, cpu, errors)
+        if "registry" in ROW_GROUPS:
+            run_rounds(work, targets, results, cpu, errors)
+        if "auth" in ROW_GROUPS:
+            auth_rps, auth_cpu = auth_rows.run_rounds(auth_targets, ROUNDS, RPS_SECS, work, log,
+                                                      errors)
         mem = {name: vm_hwm_kib(p) for name, p in procs if name != "hog"}
     finally:
         stop_all()
         shutil.rmtree(work, ignore_errors=True)
 
-    lines = table(results, cpu, mem, lim)
+    lines = table(results, cpu, mem, lim) if "registry" in ROW_GROUPS else []
+    auth_lines = auth_rows.table(auth_rps, auth_cpu, cell) if "auth" in ROW_GROUPS else []
     mi = machine()
     rounds_txt = "\n".join(
         f"- {key} {sys_}: " + ", ".join(fmt(v) for v in vals)
@@ -465,12 +515,15 @@ def main():
     ref_version = cmd(['docker-registry', '--version'])
     busy_note = ("\n**Busy machine: a CPU hog (a Python busy loop) was pinned to core 0 for the "
                  "whole run.**") if BUSY else ""
-    text = f"""# wharf benchmark{" (quick mode)" if QUICK else ""}{" — busy machine" if BUSY else ""}
+    title = "wharf benchmark" if "registry" in ROW_GROUPS else "wharf benchmark, security rows"
+    text = f"""# {title}{" (quick mode)" if QUICK else ""}{" — busy machine" if BUSY else ""}
 
 {mi['date']} · {mi['cpu']} · {mi['cores']} cores · Linux {mi['kernel']} · {ROUNDS} rounds,
-alternating wharf cluster, `wharf up` and reference per workload, median [min–max] shown ·
-{time.monotonic() - t_start:.0f} s.{busy_note}
-
+median [min–max] shown · {time.monotonic() - t_start:.0f} s.{busy_note}
+"""
+    if "registry" in ROW_GROUPS:
+        text += f"""
+Alternating wharf cluster, `wharf up` and reference per workload.
 wharf cluster: 1 master, 2 groups × 2 chunkservers, 1 gateway (16 MiB chunks, SQLite
 metadata), each a separate process. `wharf up`: the same daemons in one process. Reference:
 Debian's docker-registry (distribution {ref_version.split()[-1] if ref_version else '?'}),
@@ -488,6 +541,22 @@ bytes the workload pushed and pulled.
 
 Values per round:
 {rounds_txt}
+"""
+    if "auth" in ROW_GROUPS:
+        auth_rounds = "\n".join(
+            f"- {kind} {variant}: " + ", ".join(fmt(v) for v in vals)
+            for (kind, variant), vals in sorted(auth_rps.items()))
+        text += f"""
+## Security: the same gateway open, with a Bearer token, over TLS
+
+Three gateways on the wharf cluster, alternating per run: open (plain HTTP, no access
+control), token (`--htpasswd` + `--token-key`: every request carries one pull token of the
+gateway's own issuer), TLS (`--tls-cert`/`--tls-key`, EC P-256). {RPS_SECS} s per run.
+
+{chr(10).join(auth_lines)}
+
+Values per round (req/s):
+{auth_rounds}
 """
     if errors:
         text += "\nErrors (rows affected show the median of the rounds that succeeded, or n/a):\n" + \

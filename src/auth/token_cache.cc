@@ -16,6 +16,7 @@ std::string Sha256(std::string_view data) {
 std::shared_ptr<const TokenClaims> TokenCache::Get(std::string_view signature,
                                                    std::string_view signed_part,
                                                    Clock::time_point now) {
+  const std::string digest = Sha256(signed_part);  // outside the lock
   std::lock_guard lock(mutex_);
   auto it = index_.find(signature);
   if (it == index_.end()) return nullptr;
@@ -25,7 +26,7 @@ std::shared_ptr<const TokenClaims> TokenCache::Get(std::string_view signature,
     lru_.erase(entry);
     return nullptr;
   }
-  if (entry->signed_digest != Sha256(signed_part)) return nullptr;
+  if (entry->signed_digest != digest) return nullptr;
   lru_.splice(lru_.begin(), lru_, entry);
   return entry->claims;
 }

@@ -114,6 +114,16 @@ Status Chunkserver::Start() {
   server_ = std::make_unique<Server>(ex_, hs, router_->AsHandler());
   WHARF_RETURN_IF_ERROR(server_->Listen(options_.listen));
   addr_ = options_.advertise.empty() ? server_->local_address() : options_.advertise;
+  // The cluster-key filter, now that the bound address (its names) is known; before serving.
+  if (options_.cluster_key) {
+    ClusterAuthFilter::Options ao;
+    ao.component = "chunkserver";
+    ao.metric_labels = {{"member", options_.id}};
+    ao.body_checked_by_handler = {"chunk_put"};  // HandlePut checks the data against it
+    ao.verifier.names =
+        ReceiverNames(server_->local_address(), {options_.listen, options_.advertise});
+    router_->AddFilter(std::make_shared<ClusterAuthFilter>(options_.cluster_key, ao));
+  }
   server_->Start();
   log_->info("chunkserver listening id={} group={} addr={} chunks={} dirs={}", options_.id,
              options_.group, addr_, store_->Count(), options_.dirs.size());
@@ -136,13 +146,6 @@ void Chunkserver::BuildRouter() {
   Router::Options ro{.component = "chunkserver", .answer_405 = false};
   ro.metric_labels = {{"member", options_.id}};
   router_ = std::make_unique<Router>(std::move(ro));
-  if (options_.cluster_key) {
-    ClusterAuthFilter::Options ao;
-    ao.component = "chunkserver";
-    ao.metric_labels = {{"member", options_.id}};
-    ao.body_checked_by_handler = {"chunk_put"};  // HandlePut checks the data against it
-    router_->AddFilter(std::make_shared<ClusterAuthFilter>(options_.cluster_key, ao));
-  }
   AddOpsRoutes(*router_, [this] { return store_->Health(); });
   // Requests other than /healthz and /metrics count as load in heartbeats (busy_).
   auto busy = [this](auto fn) {

@@ -22,6 +22,9 @@ void AddMasterFlags(CLI::App& app, MasterFlags* f) {
   app.add_option("--listen", f->o.listen, "HOST:PORT to serve on")
       ->capture_default_str()
       ->check(HostPort());
+  app.add_option("--advertise", f->o.advertise,
+                 "HOST:PORT this master is reached by, when not the address connections arrive "
+                 "on (a DNS name, a NAT'd address; repeatable)");
   app.add_option("--data", f->o.data_dir, "directory for the persisted member list (required)");
   app.add_option("--peer", f->peers, "another master (repeatable, or comma-separated)");
   app.add_option("--chunk-size", f->chunk_size, "chunk size gateways write")
@@ -68,7 +71,9 @@ void AddChunkserverFlags(CLI::App& app, ChunkserverFlags* f) {
   app.add_option("--listen", o.listen, "HOST:PORT to serve on")
       ->capture_default_str()
       ->check(HostPort());
-  app.add_option("--advertise", o.advertise, "HOST:PORT reported to masters (default: listen)")
+  app.add_option("--advertise", o.advertise,
+                 "HOST:PORT reported to masters, and a name signed requests may address "
+                 "(default: listen)")
       ->check(HostPort());
   app.add_option("--dir", o.dirs, "data directory (repeatable; at least one)");
   app.add_option("--master", f->masters, "master HOST:PORT (repeatable, or comma-separated)");

@@ -93,17 +93,6 @@ RequiredAccess ForFiles(http::verb method, std::string_view path) {
   return need;
 }
 
-// A Host header fit to name the token realm (host or host:port, or an IPv6 literal).
-bool SaneHost(std::string_view host) {
-  if (host.empty() || host.size() > 255) return false;
-  for (char c : host) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 CounterMetric& AuthFailureCounter(const std::string& reason) {
@@ -140,14 +129,14 @@ std::string_view RemoteAddress(std::string_view remote) {
 
 AuthAnswer DecideAccess(const auth::Authenticator& auth, const RequiredAccess& need,
                         std::string_view authorization, std::string_view remote,
-                        std::string_view host, std::string_view cert_subject) {
+                        std::string_view base_url, std::string_view cert_subject) {
   AuthAnswer a;
   if (need.kind == RequiredAccess::Kind::kNone) {
     a.proceed = true;
     a.decision.verdict = Verdict::kAllow;
     return a;
   }
-  std::string realm = SaneHost(host) ? "http://" + std::string(host) + "/v2/token" : "/v2/token";
+  std::string realm = std::string(base_url) + "/v2/token";
   auth::AuthRequest r;
   r.authorization = authorization;
   r.remote = remote;
@@ -234,9 +223,8 @@ awaitable<Filter::Result> AuthFilter::OnRequest(Exchange& ex) {
   RequiredAccess need = RequiredAccessFor(route, ex.method(), ex.path(), from);
   if (need.kind == RequiredAccess::Kind::kNone) co_return Result::kContinue;
   std::string_view remote = RemoteAddress(ex.remote());
-  AuthAnswer a =
-      DecideAccess(auth_->authenticator(), need, ex.header(http::field::authorization), remote,
-                   ex.header(http::field::host), ex.context().tls_client_subject);
+  AuthAnswer a = DecideAccess(auth_->authenticator(), need, ex.header(http::field::authorization),
+                              remote, urls_->BaseFor(ex), ex.context().tls_client_subject);
   const auth::Decision& d = a.decision;
   if (!d.failure.empty()) {
     AuthFailureCounter(d.failure).Inc();

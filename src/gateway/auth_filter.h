@@ -28,6 +28,7 @@
 #include "common/asio.h"
 #include "common/metrics.h"
 #include "gateway/auth_config.h"
+#include "gateway/public_url.h"
 #include "http/router.h"
 #include "registry/errors.h"
 
@@ -68,12 +69,14 @@ struct AuthAnswer {
   auth::Decision decision;
 };
 
-// `authorization`: the header's value; `remote`: the peer's address (no port); `host`: the
-// request's Host (names this gateway's token realm); `cert_subject`: the verified TLS client
-// certificate's subject ("" when none), which the policy names "cert:<subject>".
+// `authorization`: the header's value; `remote`: the peer's address (no port); `base_url`:
+// "scheme://host[:port]" clients reach this gateway by (PublicUrl::BaseFor: https when it
+// serves TLS or a trusted proxy says so), which names its token realm, or "" (the realm is
+// then the relative "/v2/token"); `cert_subject`: the verified TLS client certificate's
+// subject ("" when none), which the policy names "cert:<subject>".
 AuthAnswer DecideAccess(const auth::Authenticator& auth, const RequiredAccess& need,
                         std::string_view authorization, std::string_view remote,
-                        std::string_view host, std::string_view cert_subject = {});
+                        std::string_view base_url, std::string_view cert_subject = {});
 
 // wharf_gateway_auth_failures_total{reason}.
 CounterMetric& AuthFailureCounter(const std::string& reason);
@@ -88,11 +91,12 @@ class ReadOnlyFilter : public Filter {
 
 class AuthFilter : public Filter {
  public:
-  explicit AuthFilter(GatewayAuth* auth) : auth_(auth) {}
+  AuthFilter(GatewayAuth* auth, const PublicUrl* urls) : auth_(auth), urls_(urls) {}
   awaitable<Result> OnRequest(Exchange& ex) override;
 
  private:
-  GatewayAuth* auth_;  // outlives the router
+  GatewayAuth* auth_;      // outlives the router
+  const PublicUrl* urls_;  // outlives the router; names the token realm
 };
 
 }  // namespace wharf

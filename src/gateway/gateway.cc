@@ -130,7 +130,7 @@ void Gateway::BuildRouter() {
   router_ = std::make_unique<Router>(Router::Options{.component = "gateway", .answer_405 = false});
   if (access_log_) router_->AddFilter(std::make_shared<AccessLogFilter>(access_log_));
   if (options_.auth.read_only) router_->AddFilter(std::make_shared<ReadOnlyFilter>());
-  if (auth_) router_->AddFilter(std::make_shared<AuthFilter>(auth_.get()));
+  if (auth_) router_->AddFilter(std::make_shared<AuthFilter>(auth_.get(), &ctx_.urls));
   AddOpsRoutes(*router_, [this] { return Health(); });
   if (auth_ && auth_->issuer()) {
     router_->Add({"token", {}, PathMatch::Exact("/v2/token"), [this](Exchange& ex) {

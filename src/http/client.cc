@@ -80,8 +80,8 @@ awaitable<Result<std::unique_ptr<ClientCall>>> HttpClient::Open(
     if (content_length.value_or(0) > 0 && checksum.empty()) {
       co_return Err(InvalidArgument("a signed request with a body needs X-Wharf-Checksum"));
     }
-    HeaderList proof = SignRequest(*options_.cluster_key, http::to_string(method), target, checksum,
-                                   UnixMillisNow());
+    HeaderList proof = SignRequest(*options_.cluster_key, http::to_string(method), host_port,
+                                   target, checksum, UnixMillisNow());
     headers.insert(headers.end(), proof.begin(), proof.end());
   }
   WHARF_CO_ASSIGN_OR_RETURN(auto conn, co_await Connect(host_port));

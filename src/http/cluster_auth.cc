@@ -4,9 +4,11 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <nlohmann/json.hpp>
@@ -44,6 +46,19 @@ bool IsLowerHex(std::string_view s, size_t n) {
     if (LowerHexDigit(c) < 0) return false;
   }
   return true;
+}
+
+// A header value fit for a log line: at most 255 printable ASCII characters.
+std::string LogSafe(std::string_view v) {
+  std::string out(v.substr(0, 255));
+  for (char& c : out) {
+    if (c < 0x21 || c > 0x7e) c = '?';
+  }
+  return out;
+}
+
+bool IEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
 uint64_t HexU64(std::string_view s) {  // 16 checked lowercase hex characters
@@ -161,12 +176,15 @@ std::string ClusterKey::Mac(std::string_view message) const {
   return Hex(out, len);
 }
 
-std::string SignedString(std::string_view method, std::string_view target, std::string_view date,
-                         std::string_view nonce, std::string_view checksum) {
-  std::string s = "wharf-cluster-v1\n";
-  s.reserve(s.size() + method.size() + target.size() + date.size() + nonce.size() +
-            checksum.size() + 4);
+std::string SignedString(std::string_view method, std::string_view authority,
+                         std::string_view target, std::string_view date, std::string_view nonce,
+                         std::string_view checksum) {
+  std::string s = "wharf-cluster-v2\n";
+  s.reserve(s.size() + method.size() + authority.size() + target.size() + date.size() +
+            nonce.size() + checksum.size() + 5);
   s += method;
+  s += '\n';
+  s += authority;
   s += '\n';
   s += target;
   s += '\n';
@@ -178,14 +196,51 @@ std::string SignedString(std::string_view method, std::string_view target, std::
   return s;
 }
 
-HeaderList SignRequest(const ClusterKey& key, std::string_view method, std::string_view target,
-                       std::string_view checksum, int64_t now_ms) {
+HeaderList SignRequest(const ClusterKey& key, std::string_view method, std::string_view authority,
+                       std::string_view target, std::string_view checksum, int64_t now_ms) {
   const std::string date = std::to_string(now_ms);
   const std::string nonce = RandomHex(16);
-  std::string sig = key.Mac(SignedString(method, target, date, nonce, checksum));
+  std::string sig = key.Mac(SignedString(method, authority, target, date, nonce, checksum));
   return {{std::string(kDateHeader), date},
           {std::string(kNonceHeader), nonce},
           {std::string(kSignatureHeader), std::move(sig)}};
+}
+
+namespace {
+
+// "host:port" split at the last ':'; false without one, or with an empty host or port.
+bool SplitAuthority(std::string_view a, std::string_view* host, std::string_view* port) {
+  const size_t colon = a.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == a.size()) return false;
+  *host = a.substr(0, colon);
+  *port = a.substr(colon + 1);
+  return true;
+}
+
+bool Wildcard(std::string_view host) { return host == "0.0.0.0" || host == "[::]" || host == "*"; }
+
+}  // namespace
+
+std::vector<std::string> ReceiverNames(const std::string& bound,
+                                       const std::vector<std::string>& advertised) {
+  std::vector<std::string> out;
+  auto add = [&](std::string name) {
+    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(std::move(name));
+  };
+  std::string_view host, port;
+  if (SplitAuthority(bound, &host, &port) && port != "0") {
+    if (!Wildcard(host)) add(bound);
+    if (Wildcard(host) || host.starts_with("127.") || host == "[::1]") {
+      for (const char* local : {"localhost", "127.0.0.1", "[::1]"}) {
+        add(std::string(local) + ":" + std::string(port));
+      }
+    }
+  }
+  for (const std::string& a : advertised) {
+    if (!SplitAuthority(a, &host, &port) || Wildcard(host) || port == "0") continue;
+    add(a);
+  }
+  return out;
 }
 
 int64_t UnixMillisNow() {
@@ -208,6 +263,8 @@ std::string_view ClusterAuthVerifier::FailureName(Failure f) {
       return "signature";
     case Failure::kReplay:
       return "replay";
+    case Failure::kReceiver:
+      return "receiver";
   }
   return "unknown";
 }
@@ -227,15 +284,27 @@ ClusterAuthVerifier::Failure ClusterAuthVerifier::Verify(const Request& r) {
   const int64_t now = options_.now_ms();
   const int64_t skew = options_.max_skew.count();
   if (date < now - skew || date > now + skew) return Failure::kSkew;
-  const std::string want = key_->Mac(SignedString(r.method, r.target, r.date, r.nonce, r.checksum));
+  const std::string want =
+      key_->Mac(SignedString(r.method, r.authority, r.target, r.date, r.nonce, r.checksum));
   if (CRYPTO_memcmp(want.data(), r.signature.data(), want.size()) != 0) {
     return Failure::kSignature;
   }
+  // Genuine, but maybe for another member: a request captured on its way to one member and
+  // replayed to another (whose nonce cache never saw it) names the first in its Host.
+  if (!NamesReceiver(r.authority)) return Failure::kReceiver;
   // Only a request with a good signature may take a place in the nonce cache.
   if (!Remember(date, HexU64(r.nonce.substr(0, 16)), HexU64(r.nonce.substr(16)))) {
     return Failure::kReplay;
   }
   return Failure::kNone;
+}
+
+bool ClusterAuthVerifier::NamesReceiver(std::string_view authority) const {
+  if (authority.empty()) return false;
+  for (const std::string& name : options_.names) {
+    if (IEquals(authority, name)) return true;
+  }
+  return false;
 }
 
 bool ClusterAuthVerifier::Remember(int64_t date, uint64_t hi, uint64_t lo) {
@@ -283,6 +352,7 @@ awaitable<Filter::Result> ClusterAuthFilter::OnRequest(Exchange& ex) {
   const bool has_body = ex.chunked() || ex.content_length().value_or(0) > 0;
   ClusterAuthVerifier::Request r{.method = ex.method_string(),
                                  .target = ex.target(),
+                                 .authority = ex.header(http::field::host),
                                  .date = ex.header(kDateHeader),
                                  .nonce = ex.header(kNonceHeader),
                                  .signature = ex.header(kSignatureHeader),
@@ -298,10 +368,16 @@ awaitable<Filter::Result> ClusterAuthFilter::OnRequest(Exchange& ex) {
   FailureCounter(f).Inc();
   if (auto held = log_throttle_.Admit()) {
     log_->warn(
-        "internal request refused: no valid cluster-key proof reason={} remote={} "
+        "internal request refused: no valid cluster-key proof reason={} remote={} host={} "
         "method={} path={}{}",
-        ClusterAuthVerifier::FailureName(f), ex.remote(), std::string(ex.method_string()),
-        std::string(ex.path()), Held(*held));
+        ClusterAuthVerifier::FailureName(f), ex.remote(), LogSafe(ex.header(http::field::host)),
+        std::string(ex.method_string()), std::string(ex.path()), Held(*held));
+    if (f == ClusterAuthVerifier::Failure::kReceiver) {
+      log_->warn(
+          "a signed request named host={}, not one of this daemon's names: a request replayed "
+          "from another member, or a name to give with --advertise",
+          LogSafe(ex.header(http::field::host)));
+    }
   }
   nlohmann::json body = {
       {"error",

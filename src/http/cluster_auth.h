@@ -7,11 +7,16 @@
 //   X-Wharf-Date:      <unix time in milliseconds, 1..15 digits>
 //   X-Wharf-Nonce:     <32 lowercase hex: 16 random bytes, never reused>
 //   X-Wharf-Signature: <64 lowercase hex> = HMAC-SHA256(secret,
-//                        "wharf-cluster-v1\n" METHOD "\n" TARGET "\n" DATE "\n" NONCE "\n"
-//                        CHECKSUM)
+//                        "wharf-cluster-v2\n" METHOD "\n" AUTHORITY "\n" TARGET "\n" DATE "\n"
+//                        NONCE "\n" CHECKSUM)
 //
-// TARGET is the request target as sent (path and query, still percent-encoded); CHECKSUM is
-// the X-Wharf-Checksum header ("xxh3:<16 hex>", common/checksum.h) or "" when absent. A request
+// AUTHORITY is the Host header as sent (the HOST:PORT the sender addressed: a member's address
+// from the map, a master's from --master); TARGET is the request target as sent (path and
+// query, still percent-encoded); CHECKSUM is the X-Wharf-Checksum header ("xxh3:<16 hex>",
+// common/checksum.h) or "" when absent. The receiver accepts only an AUTHORITY that names
+// itself (ClusterAuthVerifier::NamesReceiver, ReceiverNames): so a request captured on its way
+// to one member cannot be replayed to another within the window (each member has its own
+// nonce cache). A request
 // with a body must carry X-Wharf-Checksum, and its body is checked against it (by the chunk PUT
 // handler itself, or by the Exchange for every other route): so the signature covers the body
 // without the sender hashing it twice. A verifier accepts a date within ±max_skew of its own
@@ -74,12 +79,21 @@ class ClusterKey {
 };
 
 // The string the signature covers (see the format above).
-std::string SignedString(std::string_view method, std::string_view target, std::string_view date,
-                         std::string_view nonce, std::string_view checksum);
+std::string SignedString(std::string_view method, std::string_view authority,
+                         std::string_view target, std::string_view date, std::string_view nonce,
+                         std::string_view checksum);
 
-// The three proof headers for a request, with a fresh nonce, dated `now_ms` (unix ms).
-HeaderList SignRequest(const ClusterKey& key, std::string_view method, std::string_view target,
-                       std::string_view checksum, int64_t now_ms);
+// The three proof headers for a request to `authority` (the Host header it is sent with), with
+// a fresh nonce, dated `now_ms` (unix ms).
+HeaderList SignRequest(const ClusterKey& key, std::string_view method, std::string_view authority,
+                       std::string_view target, std::string_view checksum, int64_t now_ms);
+
+// The names of a daemon listening on `bound` (its bound address, "ip:port" or "[v6]:port") and
+// known by `advertised` (its --listen as given, --advertise values): each of them that names
+// one host and port (not a wildcard or port 0), and for a loopback or wildcard bound address
+// "localhost:PORT", "127.0.0.1:PORT" and "[::1]:PORT" (local tools and daemons).
+std::vector<std::string> ReceiverNames(const std::string& bound,
+                                       const std::vector<std::string>& advertised);
 
 // Unix time in milliseconds from the system clock.
 int64_t UnixMillisNow();
@@ -96,6 +110,7 @@ class ClusterAuthVerifier {
     kSkew,       // the date is outside ±max_skew of our clock
     kSignature,  // the signature does not match
     kReplay,     // the nonce was seen within the window
+    kReceiver,   // signed for another receiver: the Host does not name this daemon
   };
   static std::string_view FailureName(Failure f);
 
@@ -106,11 +121,15 @@ class ClusterAuthVerifier {
     // a flood rather than opening).
     size_t max_nonces = 1u << 16;
     std::function<int64_t()> now_ms = &UnixMillisNow;  // injected by tests
+    // The HOST:PORT names this daemon is reached by (ReceiverNames): a signed request must
+    // name one of them.
+    std::vector<std::string> names;
   };
   ClusterAuthVerifier(std::shared_ptr<const ClusterKey> key, Options options);
 
   struct Request {
     std::string_view method, target;
+    std::string_view authority;               // the Host header, "" when absent
     std::string_view date, nonce, signature;  // "" when the header is absent
     std::string_view checksum;                // X-Wharf-Checksum, "" when absent
     bool has_body = false;
@@ -118,6 +137,10 @@ class ClusterAuthVerifier {
   // kNone when the proof holds (the nonce is then remembered: the same request again is a
   // replay).
   Failure Verify(const Request& r);
+
+  // Whether `authority` (a Host header) names this receiver: one of options.names, compared
+  // without regard to case.
+  bool NamesReceiver(std::string_view authority) const;
 
   size_t nonces_for_test() const;
 
@@ -150,7 +173,7 @@ class ClusterAuthFilter : public Filter {
     std::set<std::string, std::less<>> exempt_routes = {"healthz", "metrics"};
     // Routes whose handler verifies the body against X-Wharf-Checksum itself (the chunk PUT).
     std::set<std::string, std::less<>> body_checked_by_handler;
-    ClusterAuthVerifier::Options verifier;
+    ClusterAuthVerifier::Options verifier;  // its `names`: what the daemon advertises
   };
   ClusterAuthFilter(std::shared_ptr<const ClusterKey> key, Options options);
   awaitable<Result> OnRequest(Exchange& ex) override;

@@ -47,6 +47,15 @@ Status MasterServer::Start() {
   BuildRouter();
   server_ = std::make_unique<Server>(ex_, so, router_->AsHandler());
   WHARF_RETURN_IF_ERROR(server_->Listen(options_.listen));
+  // The cluster-key filter, now that the bound address (its names) is known; before serving.
+  if (options_.cluster_key) {
+    ClusterAuthFilter::Options ao;
+    ao.component = "master";
+    std::vector<std::string> advertised = options_.advertise;
+    advertised.push_back(options_.listen);
+    ao.verifier.names = ReceiverNames(server_->local_address(), advertised);
+    router_->AddFilter(std::make_shared<ClusterAuthFilter>(options_.cluster_key, ao));
+  }
   server_->Start();
   if (!options_.peers.empty()) asio::co_spawn(ex_, ProbePeers(), asio::detached);
   log_->info("master listening addr={} data={} peers={}", server_->local_address(),
@@ -79,11 +88,6 @@ void MasterServer::BuildRouter() {
   using V = http::verb;
   // A known path with another method is answered like an unknown path: 404.
   router_ = std::make_unique<Router>(Router::Options{.component = "master", .answer_405 = false});
-  if (options_.cluster_key) {
-    ClusterAuthFilter::Options ao;
-    ao.component = "master";
-    router_->AddFilter(std::make_shared<ClusterAuthFilter>(options_.cluster_key, ao));
-  }
   // /healthz: 503 while the member list cannot be saved.
   AddOpsRoutes(*router_, [this] { return topology_.PersistHealth(); });
   router_->Add({"heartbeat", {V::post}, PathMatch::Exact("/v1/heartbeat"), [this](Exchange& ex) {

@@ -31,6 +31,10 @@ namespace wharf {
 
 struct MasterOptions {
   std::string listen = "127.0.0.1:7000";
+  // HOST:PORT names chunkservers, gateways and tools reach this master by when they are not
+  // the address a connection arrives on (a DNS name, a NAT'd address): signed internal
+  // requests must name the master they were sent to (http/cluster_auth.h).
+  std::vector<std::string> advertise;
   std::string data_dir;
   std::vector<std::string> peers;
   uint64_t chunk_size = 16u << 20;

@@ -121,14 +121,15 @@ def read_key(path: Path) -> bytes:
 
 
 def sign(secret: Optional[bytes], method: str, target: str, checksum: str = "",
-         date_ms: Optional[int] = None, nonce: Optional[str] = None) -> dict:
-    """The cluster-key proof headers (src/http/cluster_auth.h) for one request; {} without a
-    key. `target` is the path and query as sent."""
+         date_ms: Optional[int] = None, nonce: Optional[str] = None, *, host: str) -> dict:
+    """The cluster-key proof headers (src/http/cluster_auth.h) for one request to `host` (the
+    HOST:PORT it is sent to, its Host header); {} without a key. `target` is the path and query
+    as sent."""
     if secret is None:
         return {}
     date = str(date_ms if date_ms is not None else int(time.time() * 1000))
     nonce = nonce or os.urandom(16).hex()
-    msg = "\n".join(["wharf-cluster-v1", method, target, date, nonce, checksum]).encode()
+    msg = "\n".join(["wharf-cluster-v2", method, host, target, date, nonce, checksum]).encode()
     sig = hmac.new(secret, msg, hashlib.sha256).hexdigest()
     h = {"X-Wharf-Date": date, "X-Wharf-Nonce": nonce, "X-Wharf-Signature": sig}
     if checksum:
@@ -139,7 +140,7 @@ def sign(secret: Optional[bytes], method: str, target: str, checksum: str = "",
 def http_get(addr: str, path: str, timeout: float = 5.0, key: Optional[bytes] = None,
              **kw) -> requests.Response:
     if key is not None:
-        kw["headers"] = {**kw.get("headers", {}), **sign(key, "GET", path)}
+        kw["headers"] = {**kw.get("headers", {}), **sign(key, "GET", path, host=addr)}
     return requests.get(url(addr, path), timeout=timeout, **kw)
 
 
@@ -193,7 +194,7 @@ def put_chunk(addr: str, chunk_id: str, data: bytes, checksum: Optional[str] = "
         checksum = checksum_of(data)
     if checksum is not None:
         headers["X-Wharf-Checksum"] = checksum
-    headers.update(sign(key, "PUT", f"/v1/chunks/{chunk_id}", checksum or ""))
+    headers.update(sign(key, "PUT", f"/v1/chunks/{chunk_id}", checksum or "", host=addr))
     return requests.put(url(addr, f"/v1/chunks/{chunk_id}"), data=data, headers=headers,
                         timeout=timeout)
 

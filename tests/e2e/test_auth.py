@@ -355,10 +355,17 @@ def test_hostile_authorization_headers_are_401(basic_reg):
         r = requests.get(f"http://{basic_reg}/v2/a/x/tags/list", headers={"Authorization": h},
                          timeout=10)
         assert r.status_code == 401, (h[:40], r.status_code, r.text)
-    # 64 KiB: larger than the server takes in a request head: refused, never a 500
+    # Up to the request head's 64 KiB limit the header reaches the auth filter: 401.
+    for h in ("Basic " + "A" * 60000, "Bearer " + "a" * 60000, "x" * 60000):
+        r = requests.get(f"http://{basic_reg}/v2/a/x/tags/list", headers={"Authorization": h},
+                         timeout=10)
+        assert r.status_code == 401, (h[:10], r.status_code, r.text[:200])
+        assert codes(r) == ["UNAUTHORIZED"]
+    # 64 KiB and more: larger than the server takes in a request head, refused by the server
+    # before any filter runs (400, with the connection closed), never a 500
     r = requests.get(f"http://{basic_reg}/v2/", headers={"Authorization": "Basic " + "A" * 65536},
                      timeout=10)
-    assert r.status_code in (400, 401, 431), r.status_code
+    assert r.status_code == 400, r.status_code
     assert Client(basic_reg, ALICE).get("/v2/").status_code == 200  # still serving
 
 

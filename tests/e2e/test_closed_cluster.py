@@ -137,11 +137,13 @@ def test_unsigned_stale_and_replayed_deletes_delete_nothing(closed):
     # Unsigned, signed with another key, signed for another chunk, stale, future-dated.
     attempts = {
         "unsigned": {},
-        "other key": wc.sign(os.urandom(32).hex().encode(), "DELETE", path),
-        "other chunk": wc.sign(key, "DELETE", f"/v1/chunks/{wc.new_chunk_id()}"),
-        "other method": wc.sign(key, "GET", path),
-        "stale": wc.sign(key, "DELETE", path, date_ms=int(time.time() * 1000) - 600_000),
-        "future": wc.sign(key, "DELETE", path, date_ms=int(time.time() * 1000) + 600_000),
+        "other key": wc.sign(os.urandom(32).hex().encode(), "DELETE", path, host=cs.addr),
+        "other chunk": wc.sign(key, "DELETE", f"/v1/chunks/{wc.new_chunk_id()}", host=cs.addr),
+        "other method": wc.sign(key, "GET", path, host=cs.addr),
+        "stale": wc.sign(key, "DELETE", path, date_ms=int(time.time() * 1000) - 600_000,
+                         host=cs.addr),
+        "future": wc.sign(key, "DELETE", path, date_ms=int(time.time() * 1000) + 600_000,
+                          host=cs.addr),
         "hostile": {"X-Wharf-Date": "9" * 5000, "X-Wharf-Nonce": "zz",
                     "X-Wharf-Signature": "\u00ff" * 10},
     }
@@ -150,7 +152,7 @@ def test_unsigned_stale_and_replayed_deletes_delete_nothing(closed):
         assert r.status_code == 401, f"{what} DELETE: {r.status_code} {r.text[:200]}"
         still_there(what + " DELETE")
     # A genuine DELETE works once; the same request replayed deletes nothing.
-    genuine = wc.sign(key, "DELETE", path)
+    genuine = wc.sign(key, "DELETE", path, host=cs.addr)
     assert signed_delete(closed, cs, cid, genuine).status_code == 204
     assert wc.get_chunk(cs.addr, cid, key=key).status_code == 404
     assert wc.put_chunk(cs.addr, cid, data, key=key).status_code == 201
@@ -164,18 +166,49 @@ def test_unsigned_stale_and_replayed_deletes_delete_nothing(closed):
     assert wc.put_chunk(cs.addr, cid2, data).status_code == 401
     assert wc.get_chunk(cs.addr, cid2, key=key).status_code == 404
     # A PUT whose body differs from its signed checksum stores nothing.
-    h = wc.sign(key, "PUT", f"/v1/chunks/{cid2}", wc.checksum_of(data))
+    h = wc.sign(key, "PUT", f"/v1/chunks/{cid2}", wc.checksum_of(data), host=cs.addr)
     r = requests.put(wc.url(cs.addr, f"/v1/chunks/{cid2}"), data=data[:-1] + b"x", headers=h,
                      timeout=10)
     assert r.status_code == 400, r.text
     assert wc.get_chunk(cs.addr, cid2, key=key).status_code == 404
 
 
+def test_a_delete_signed_for_one_member_deletes_nothing_on_another(closed):
+    """A chunk DELETE captured on its way to member A, replayed to member B of the same group
+    within the window (B's nonce cache never saw it): B refuses it, with B's Host or with A's,
+    and counts it."""
+    a, b = closed.chunkservers["g1"][:2]
+    key = closed.key
+    cid = wc.new_chunk_id()
+    data = os.urandom(4096)
+    for cs in (a, b):
+        assert wc.put_chunk(cs.addr, cid, data, key=key).status_code == 201
+    path = f"/v1/chunks/{cid}"
+    captured = wc.sign(key, "DELETE", path, host=a.addr)
+    assert requests.delete(wc.url(a.addr, path), headers=captured, timeout=10).status_code == 204
+    assert wc.get_chunk(a.addr, cid, key=key).status_code == 404
+    sig0 = failures(b.addr, "chunkserver", "signature")
+    recv0 = failures(b.addr, "chunkserver", "receiver")
+    # Sent to B as it is (Host: B's address).
+    r = requests.delete(wc.url(b.addr, path), headers=captured, timeout=10)
+    assert r.status_code == 401, f"replay to B: {r.status_code} {r.text[:200]}"
+    # Sent to B with A's Host, so that the signed authority matches.
+    r = requests.delete(wc.url(b.addr, path), headers={**captured, "Host": a.addr}, timeout=10)
+    assert r.status_code == 401, f"replay to B with A's Host: {r.status_code} {r.text[:200]}"
+    g = wc.get_chunk(b.addr, cid, key=key)
+    assert g.status_code == 200 and g.content == data, f"B lost the chunk ({g.status_code})"
+    assert failures(b.addr, "chunkserver", "signature") == sig0 + 1
+    assert failures(b.addr, "chunkserver", "receiver") == recv0 + 1
+    # B's own DELETE still works.
+    assert requests.delete(wc.url(b.addr, path), headers=wc.sign(key, "DELETE", path, host=b.addr),
+                           timeout=10).status_code == 204
+
+
 def test_unsigned_member_removal_changes_nothing(closed):
     m = closed.masters[0]
     victim = closed.chunkservers["g1"][1]
     for headers in ({}, wc.sign(os.urandom(32).hex().encode(), "DELETE",
-                                f"/v1/members/{victim.member_id}?force=1")):
+                                f"/v1/members/{victim.member_id}?force=1", host=m.addr)):
         r = requests.delete(wc.url(m.addr, f"/v1/members/{victim.member_id}?force=1"),
                             headers=headers, timeout=10)
         assert r.status_code == 401, r.text
@@ -194,7 +227,7 @@ def test_unsigned_member_removal_changes_nothing(closed):
     assert r.status_code == 401
     assert closed.member_in(m.status(), "forged") is None
     # Signed, but the body is not the one the signature covers.
-    h = wc.sign(closed.key, "POST", "/v1/heartbeat", wc.checksum_of(b"{}"))
+    h = wc.sign(closed.key, "POST", "/v1/heartbeat", wc.checksum_of(b"{}"), host=m.addr)
     r = requests.post(wc.url(m.addr, "/v1/heartbeat"), data=body, headers=h, timeout=10)
     assert r.status_code == 400, r.text
     assert closed.member_in(m.status(), "forged") is None

@@ -18,6 +18,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -360,3 +361,149 @@ def test_bad_tls_files_stop_the_gateway_with_one_line(wharf_bin, tmp_path, pki):
         errs = [l for l in out.stderr.decode().splitlines() if l.startswith("wharf gateway:")]
         assert out.returncode != 0, f"gateway started with {extra}"
         assert len(errs) == 1 and want in errs[0], f"{extra}: {out.stderr!r}"
+
+
+PODMAN = shutil.which("podman")
+HTPASSWD = shutil.which("htpasswd")
+
+README_POLICY = """rules:
+  - repositories: ["**"]
+    users: [alice]
+    actions: [pull, push, delete]
+  - repositories: ["public/**"]
+    anonymous: true
+    actions: [pull]
+"""
+
+
+def test_readme_example_tls_htpasswd_policy_with_podman_and_skopeo(make_gw_cluster, pki,
+                                                                   tmp_path):
+    """The README's worked example: `wharf up` with TLS (a CA and certificate made by openssl),
+    htpasswd and a policy; `podman login` then push and pull trusting only the CA; skopeo with
+    --dest-creds/--src-creds and --dest-cert-dir/--src-cert-dir; anonymous pull only of
+    public/**."""
+    if not (SKOPEO and HTPASSWD):
+        pytest.skip("skopeo and htpasswd (apache2-utils) are needed")
+    htpasswd, policy = tmp_path / "htpasswd", tmp_path / "access.yaml"
+    subprocess.run([HTPASSWD, "-B", "-b", "-c", str(htpasswd), "alice", "alice-pw"], check=True,
+                   capture_output=True, timeout=60)
+    policy.write_text(README_POLICY)
+    c = make_gw_cluster("readme")
+    chain, key = pki.leaf("readme", "wharf readme")
+    up = TlsUp(c, "up", c.root / "up", pki.ca)
+    up.opts["extra"] = ["--tls-cert", str(chain), "--tls-key", str(key), "--htpasswd",
+                        str(htpasswd), "--access", str(policy)]
+    c.gateways.append(up)
+    up.start(timeout=40)
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    shutil.copy(pki.ca, certs / "ca.crt")
+    w = LayoutWriter(tmp_path / "oci")
+    img = w.add_image([w.add_bytes(tar_layer({"etc/readme": os.urandom(3000)}))])
+    w.tag(img, "v1")
+
+    def run(argv, check=True, env=None):
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=300,
+                           stdin=subprocess.DEVNULL, env=env)
+        if check:
+            assert r.returncode == 0, f"{' '.join(argv)}: {r.stderr[-2000:]}"
+        return r
+
+    sk = [SKOPEO, "--insecure-policy"]
+    run([*sk, "copy", "--preserve-digests", "--dest-cert-dir", str(certs), "--dest-creds",
+         "alice:alice-pw", f"oci:{tmp_path / 'oci'}:v1", f"docker://{up.addr}/team/app:1.0"])
+    run([*sk, "copy", "--dest-cert-dir", str(certs), "--dest-creds", "alice:alice-pw",
+         f"oci:{tmp_path / 'oci'}:v1", f"docker://{up.addr}/public/base:1.0"])
+    r = run([*sk, "copy", "--dest-cert-dir", str(certs), "--dest-creds", "alice:wrong",
+             f"oci:{tmp_path / 'oci'}:v1", f"docker://{up.addr}/team/app:bad"], check=False)
+    assert r.returncode != 0
+    out = tmp_path / "out"
+    run([*sk, "copy", "--src-cert-dir", str(certs), "--src-creds", "alice:alice-pw",
+         f"docker://{up.addr}/team/app:1.0", f"dir:{out}"])
+    assert "sha256:" + hashlib.sha256((out / "manifest.json").read_bytes()).hexdigest() == \
+        img["digest"]
+    # Anonymous: public/** may be pulled, team/* not.
+    run([*sk, "copy", "--src-cert-dir", str(certs), f"docker://{up.addr}/public/base:1.0",
+         f"dir:{tmp_path / 'anon'}"])
+    r = run([*sk, "copy", "--src-cert-dir", str(certs), f"docker://{up.addr}/team/app:1.0",
+             f"dir:{tmp_path / 'anon2'}"], check=False)
+    assert r.returncode != 0
+    r = requests.get(f"https://{up.addr}/v2/team/app/tags/list", verify=str(pki.ca), timeout=10)
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Basic ")
+    if not PODMAN:
+        pytest.skip("podman is not installed")
+    short = Path(tempfile.mkdtemp(prefix="wharf-pt-", dir="/tmp"))
+    try:
+        p = [PODMAN, "--root", str(short / "root"), "--runroot", str(short / "run"),
+             "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend",
+             "none"]
+        env = dict(os.environ, REGISTRY_AUTH_FILE=str(short / "auth.json"))
+        probe = run([*p, "images"], check=False, env=env)
+        if probe.returncode != 0:
+            pytest.skip(f"podman cannot run here: {probe.stderr.strip()[-300:]}")
+        cd = ["--cert-dir", str(certs)]
+        r = run([*p, "login", *cd, "-u", "alice", "-p", "wrong", up.addr], check=False, env=env)
+        assert r.returncode != 0
+        run([*p, "login", *cd, "-u", "alice", "-p", "alice-pw", up.addr], env=env)
+        run([*p, "pull", *cd, f"{up.addr}/team/app:1.0"], env=env)
+        run([*p, "tag", f"{up.addr}/team/app:1.0", f"{up.addr}/team/app:2.0"], env=env)
+        run([*p, "push", *cd, f"{up.addr}/team/app:2.0"], env=env)
+        run([*p, "rmi", "-a", "-f"], env=env)
+        run([*p, "pull", *cd, f"{up.addr}/team/app:2.0"], env=env)
+        # Without the CA podman refuses the certificate.
+        r = run([*p, "pull", f"{up.addr}/team/app:2.0"], check=False, env=env)
+        assert r.returncode != 0 and "certificate" in r.stderr.lower(), r.stderr[-500:]
+        run([*p, "rmi", "-a", "-f"], env=env)
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+    r = requests.get(f"https://{up.addr}/v2/team/app/tags/list", auth=("alice", "alice-pw"),
+                     verify=str(pki.ca), timeout=10)
+    assert r.status_code == 200 and sorted(r.json()["tags"]) == ["1.0", "2.0"], r.text
+
+
+def test_token_flow_over_tls_names_an_https_realm(make_gw_cluster, pki, tmp_path):
+    """The README's token setup over TLS: the Bearer challenge sends clients to
+    https://HOST/v2/token (an http:// realm would send them in plain HTTP to the TLS port), and
+    skopeo's token flow works with only the CA trusted."""
+    if not (SKOPEO and HTPASSWD):
+        pytest.skip("skopeo and htpasswd (apache2-utils) are needed")
+    htpasswd, policy, token_key = tmp_path / "htpasswd", tmp_path / "access.yaml", \
+        tmp_path / "token.key"
+    subprocess.run([HTPASSWD, "-B", "-b", "-c", str(htpasswd), "alice", "alice-pw"], check=True,
+                   capture_output=True, timeout=60)
+    policy.write_text(README_POLICY)
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out",
+            str(token_key), cwd=tmp_path)
+    c = make_gw_cluster("tok")
+    chain, key = pki.leaf("tok", "wharf tokens")
+    up = TlsUp(c, "up", c.root / "up", pki.ca)
+    up.opts["extra"] = ["--tls-cert", str(chain), "--tls-key", str(key), "--htpasswd",
+                        str(htpasswd), "--access", str(policy), "--token-key", str(token_key)]
+    c.gateways.append(up)
+    up.start(timeout=40)
+    r = requests.get(f"https://{up.addr}/v2/", verify=str(pki.ca), timeout=10)
+    assert r.status_code == 401
+    realm = f"https://{up.addr}/v2/token"
+    assert r.headers["WWW-Authenticate"].startswith(f'Bearer realm="{realm}"'), r.headers
+    t = requests.get(realm, params={"service": "wharf", "scope": "repository:team/tok:pull,push"},
+                     auth=("alice", "alice-pw"), verify=str(pki.ca), timeout=10)
+    assert t.status_code == 200, t.text
+    r = requests.get(f"https://{up.addr}/v2/team/tok/tags/list", verify=str(pki.ca),
+                     headers={"Authorization": "Bearer " + t.json()["token"]}, timeout=10)
+    assert r.status_code == 404, r.text  # allowed; nothing pushed yet
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    shutil.copy(pki.ca, certs / "ca.crt")
+    w = LayoutWriter(tmp_path / "oci")
+    img = w.add_image([w.add_bytes(tar_layer({"etc/tok": os.urandom(3000)}))])
+    w.tag(img, "v1")
+    for args in (["--preserve-digests", "--dest-cert-dir", str(certs), "--dest-creds",
+                  "alice:alice-pw",
+                  f"oci:{tmp_path / 'oci'}:v1", f"docker://{up.addr}/team/tok:1.0"],
+                 ["--src-cert-dir", str(certs), "--src-creds", "alice:alice-pw",
+                  f"docker://{up.addr}/team/tok:1.0", f"dir:{tmp_path / 'out'}"]):
+        r = subprocess.run([SKOPEO, "--insecure-policy", "copy", *args], capture_output=True,
+                           text=True, timeout=300, stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, f"skopeo copy {args[-1]}: {r.stderr[-2000:]}"
+    got = "sha256:" + hashlib.sha256((tmp_path / "out" / "manifest.json").read_bytes()).hexdigest()
+    assert got == img["digest"]

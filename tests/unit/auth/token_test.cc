@@ -292,6 +292,34 @@ TEST_F(TokenTest, CacheSavesTheSignatureCheckUntilExpiry) {
   EXPECT_EQ(verifier->cache().size(), 1u);  // the expired entry is gone
 }
 
+// A token expired by its own `exp` costs no signature check even when it is not cached, and
+// its unverified claims are never believed for anything but refusing it.
+TEST_F(TokenTest, AnExpiredUncachedTokenCostsNoSignatureCheck) {
+  auto verifier = Verifier({ec_pub_pem_});
+  std::string t = Issuer(ec_priv_pem_)->Issue("alice", "registry.test", access_)->token;
+  now_ = kNow + 300 + 60;  // past exp and the skew; never verified before
+  for (int i = 0; i < 3; ++i) {
+    auto r = verifier->Verify(t);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message().find("expired"), std::string::npos) << r.error().message();
+  }
+  EXPECT_EQ(verifier->signature_checks(), 0u);
+  EXPECT_EQ(verifier->cache().size(), 0u);
+  // A forged token that claims a far `exp` is still checked, and refused for its signature.
+  json c = Claims();
+  c["exp"] = now_ + 3600;
+  std::string forged = Forge({{"alg", "ES256"}}, c, MakeEcKey().private_pem);
+  auto f = verifier->Verify(forged);
+  ASSERT_FALSE(f);
+  EXPECT_NE(f.error().message().find("signature"), std::string::npos) << f.error().message();
+  EXPECT_EQ(verifier->signature_checks(), 1u);
+  // Within the skew the token is verified (once) and accepted as before.
+  now_ = kNow + 300 + 59;
+  EXPECT_TRUE(verifier->Verify(t));
+  EXPECT_TRUE(verifier->Verify(t));
+  EXPECT_EQ(verifier->signature_checks(), 2u);
+}
+
 TEST_F(TokenTest, ConcurrentVerificationSharesTheCache) {
   auto verifier = Verifier({ec_pub_pem_}, {}, 4);
   auto issuer = Issuer(ec_priv_pem_);

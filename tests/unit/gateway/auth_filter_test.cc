@@ -168,7 +168,7 @@ class DecideAccessTest : public ::testing::Test {
                     http::verb method = http::verb::get,
                     std::string_view path = "/v2/a/x/manifests/latest") {
     return DecideAccess(g.authenticator(), RequiredAccessFor("registry", method, path),
-                        authorization, "10.0.0.1", "reg.example:5000");
+                        authorization, "10.0.0.1", "http://reg.example:5000");
   }
   auth::TempDir dir_;
 };
@@ -195,10 +195,16 @@ TEST_F(DecideAccessTest, BearerChallengeNamesThisGatewaysTokenRealmAndTheScope) 
   EXPECT_EQ(a.headers[0].second,
             "Bearer realm=\"http://reg.example:5000/v2/token\",service=\"registry.test\","
             "scope=\"repository:team/app:pull,push\"");
-  // A Host fit for no URL does not end up in the challenge.
+  // Over TLS (or behind a TLS proxy) the realm is https: clients fetch the token there.
+  AuthAnswer tls =
+      DecideAccess(g->authenticator(), RequiredAccessFor("registry", http::verb::get, "/v2/"), "",
+                   "10.0.0.1", "https://reg.example");
+  EXPECT_EQ(tls.headers[0].second,
+            "Bearer realm=\"https://reg.example/v2/token\",service=\"registry.test\"");
+  // No base (a Host fit for no URL): the realm is relative.
   AuthAnswer odd =
       DecideAccess(g->authenticator(), RequiredAccessFor("registry", http::verb::get, "/v2/"), "",
-                   "10.0.0.1", "x\"y");
+                   "10.0.0.1", "");
   EXPECT_EQ(odd.headers[0].second, "Bearer realm=\"/v2/token\",service=\"registry.test\"");
 }
 

@@ -27,20 +27,30 @@ std::shared_ptr<const ClusterKey> Key(const std::string& secret = kSecret) {
   return *k;
 }
 
-// A signed request as the HttpClient would send it, turned into what the verifier reads.
+constexpr std::string_view kMemberA = "10.0.0.1:7001";
+
+// A signed request as the HttpClient would send it to member A (kMemberA), turned into what
+// the verifier reads.
 struct Signed {
-  std::string method, target, date, nonce, signature, checksum;
+  std::string method, authority, target, date, nonce, signature, checksum;
   bool has_body = false;
   ClusterAuthVerifier::Request request() const {
-    return {method, target, date, nonce, signature, checksum, has_body};
+    return {method, target, authority, date, nonce, signature, checksum, has_body};
   }
 };
 
 Signed Sign(const ClusterKey& key, std::string method, std::string target,
-            std::string checksum = "", int64_t now = kNow) {
-  Signed s{std::move(method), std::move(target), "", "", "", std::move(checksum), false};
+            std::string checksum = "", int64_t now = kNow, std::string_view authority = kMemberA) {
+  Signed s{std::move(method),
+           std::string(authority),
+           std::move(target),
+           "",
+           "",
+           "",
+           std::move(checksum),
+           false};
   s.has_body = !s.checksum.empty();
-  for (auto& [k, v] : SignRequest(key, s.method, s.target, s.checksum, now)) {
+  for (auto& [k, v] : SignRequest(key, s.method, s.authority, s.target, s.checksum, now)) {
     if (k == kDateHeader) s.date = v;
     if (k == kNonceHeader) s.nonce = v;
     if (k == kSignatureHeader) s.signature = v;
@@ -55,6 +65,7 @@ class VerifierTest : public ::testing::Test {
     o.max_skew = std::chrono::seconds(60);
     o.max_nonces = max_nonces;
     o.now_ms = [this] { return now_; };
+    o.names = {std::string(kMemberA)};
     return o;
   }
   int64_t now_ = kNow;
@@ -81,6 +92,7 @@ TEST_F(VerifierTest, EveryCoveredPartIsTamperEvident) {
     return v.Verify(s.request());
   };
   EXPECT_EQ(tampered([](Signed& s) { s.method = "GET"; }), Failure::kSignature);
+  EXPECT_EQ(tampered([](Signed& s) { s.authority = "10.0.0.1:7002"; }), Failure::kSignature);
   EXPECT_EQ(tampered([](Signed& s) { s.target = "/v1/members/g1-b?force=1"; }),
             Failure::kSignature);
   EXPECT_EQ(tampered([](Signed& s) { s.target = "/v1/members/g1-a"; }), Failure::kSignature);
@@ -182,7 +194,55 @@ TEST_F(VerifierTest, NonceCacheIsBoundedAndNeverReopensAReplay) {
 TEST(ClusterAuthNames, FailureReasons) {
   EXPECT_EQ(ClusterAuthVerifier::FailureName(Failure::kReplay), "replay");
   EXPECT_EQ(ClusterAuthVerifier::FailureName(Failure::kSkew), "clock_skew");
-  EXPECT_EQ(SignedString("GET", "/a?b=c", "1", "n", ""), "wharf-cluster-v1\nGET\n/a?b=c\n1\nn\n");
+  EXPECT_EQ(ClusterAuthVerifier::FailureName(Failure::kReceiver), "receiver");
+  EXPECT_EQ(SignedString("GET", "h:1", "/a?b=c", "1", "n", ""),
+            "wharf-cluster-v2\nGET\nh:1\n/a?b=c\n1\nn\n");
+}
+
+// A request signed for member A and replayed to member B (same key, its own nonce cache)
+// within the window: B refuses it, whatever Host the replay carries.
+TEST_F(VerifierTest, ARequestForOneMemberIsRefusedByAnother) {
+  ClusterAuthVerifier::Options ob = Opts();
+  ob.names = {"10.0.0.2:7001"};
+  ClusterAuthVerifier a(key_, Opts()), b(key_, ob);
+  const Signed for_a = Sign(*key_, "DELETE", "/v1/chunks/00112233445566778899aabbccddeeff");
+  EXPECT_EQ(b.Verify(for_a.request()), Failure::kReceiver);  // sent to B with A's Host
+  Signed at_b = for_a;
+  at_b.authority = "10.0.0.2:7001";  // B's Host: the signature no longer holds
+  EXPECT_EQ(b.Verify(at_b.request()), Failure::kSignature);
+  EXPECT_EQ(b.nonces_for_test(), 0u);
+  EXPECT_EQ(a.Verify(for_a.request()), Failure::kNone);  // the genuine request at A passes
+  // Signed for B, it passes at B.
+  EXPECT_EQ(b.Verify(Sign(*key_, "GET", "/v1/chunks", "", kNow, "10.0.0.2:7001").request()),
+            Failure::kNone);
+  // Without a Host there is nothing to bind to.
+  EXPECT_EQ(b.Verify(Sign(*key_, "GET", "/v1/map", "", kNow, "").request()), Failure::kReceiver);
+}
+
+TEST_F(VerifierTest, ReceiverNames) {
+  using Names = std::vector<std::string>;
+  EXPECT_EQ(ReceiverNames("10.0.0.1:7001", {"cs1.example:7001", "0.0.0.0:7001", "[::]:7001",
+                                            "10.0.0.9:0", "", "nohost", ":1", "10.0.0.1:7001"}),
+            (Names{"10.0.0.1:7001", "cs1.example:7001"}));
+  EXPECT_EQ(ReceiverNames("127.0.0.1:7005", {"127.0.0.1:0"}),
+            (Names{"127.0.0.1:7005", "localhost:7005", "[::1]:7005"}));
+  EXPECT_EQ(ReceiverNames("0.0.0.0:7005", {"0.0.0.0:7005", "master.example:7005"}),
+            (Names{"localhost:7005", "127.0.0.1:7005", "[::1]:7005", "master.example:7005"}));
+  EXPECT_EQ(ReceiverNames("", {}), Names{});
+  ClusterAuthVerifier::Options o = Opts();
+  o.names = ReceiverNames("172.17.0.2:7001", {"cs1.example:7001"});
+  ClusterAuthVerifier v(key_, o);
+  EXPECT_TRUE(v.NamesReceiver("cs1.example:7001"));
+  EXPECT_TRUE(v.NamesReceiver("CS1.Example:7001"));  // DNS names are case-insensitive
+  EXPECT_TRUE(v.NamesReceiver("172.17.0.2:7001"));
+  EXPECT_FALSE(v.NamesReceiver("cs2.example:7001"));
+  EXPECT_FALSE(v.NamesReceiver("cs1.example:7002"));
+  EXPECT_FALSE(v.NamesReceiver("cs1.example"));
+  EXPECT_FALSE(v.NamesReceiver("172.17.0.3:7001"));
+  EXPECT_FALSE(v.NamesReceiver("localhost:7001"));  // not a loopback daemon
+  EXPECT_FALSE(v.NamesReceiver(""));
+  EXPECT_FALSE(v.NamesReceiver(std::string(64 * 1024, 'a')));
+  EXPECT_FALSE(v.NamesReceiver("cs1.example:7001\r\nX: y"));
 }
 
 class KeyFileTest : public ::testing::Test {
@@ -250,10 +310,6 @@ class ClusterAuthFilterTest : public ::testing::Test {
  protected:
   void Start(std::shared_ptr<const ClusterKey> key) {
     router_ = std::make_unique<Router>(Router::Options{.component = "cat"});
-    ClusterAuthFilter::Options ao;
-    ao.component = "cat";
-    ao.metric_labels = {{"t", "1"}};
-    router_->AddFilter(std::make_shared<ClusterAuthFilter>(key, ao));
     AddOpsRoutes(*router_, [] { return Status::Ok(); });
     router_->Add({"delete",
                   {V::delete_},
@@ -274,8 +330,13 @@ class ClusterAuthFilterTest : public ::testing::Test {
          }});
     server_ = std::make_unique<Server>(io_.get_executor(), ServerOptions{}, router_->AsHandler());
     ASSERT_TRUE(server_->Listen("127.0.0.1:0").ok());
-    server_->Start();
     addr_ = server_->local_address();
+    ClusterAuthFilter::Options ao;
+    ao.component = "cat";
+    ao.metric_labels = {{"t", "1"}};
+    ao.verifier.names = ReceiverNames(addr_, {});
+    router_->AddFilter(std::make_shared<ClusterAuthFilter>(key, ao));
+    server_->Start();
   }
   template <typename F>
   void Run(F f) {
