@@ -1076,4 +1076,5 @@ TEST_P(MetaStoreSuite, TwoStoresRaceOnOneManifest) {
 #ifndef WHARF_META_STORE_SUITE_FIXTURE_ONLY
 // The garbage collector's operations.
 #include "conformance/meta_store_gc_cases.h"
+#include "conformance/meta_store_lease_cases.h"
 #endif

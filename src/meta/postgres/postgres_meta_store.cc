@@ -108,6 +108,19 @@ CREATE INDEX tags_by_digest ON tags(repo_id, digest);
 ALTER TABLE repo_blobs ADD COLUMN linked_unix bigint NOT NULL DEFAULT 0;
 UPDATE repo_blobs SET linked_unix = extract(epoch FROM now())::bigint;
 )sql",
+    // 3: the store's identity (its one row is written by Migrate, in the same transaction) and
+    // the background-work leases.
+    R"sql(
+CREATE TABLE store_identity (
+  one bigint PRIMARY KEY CHECK (one = 1),
+  id text NOT NULL
+);
+CREATE TABLE leases (
+  name text COLLATE "C" PRIMARY KEY,
+  holder text NOT NULL,
+  expires_unix bigint NOT NULL
+);
+)sql",
 };
 constexpr int64_t kSchemaVersion = std::size(kMigrations);
 
@@ -152,6 +165,9 @@ Status PostgresMetaStore::Migrate() {
     for (int64_t i = version; i < kSchemaVersion; ++i) {
       WHARF_RETURN_IF_ERROR(c->Simple(kMigrations[i]));
     }
+    WHARF_RETURN_IF_ERROR(
+        c->Do("INSERT INTO store_identity(one, id) VALUES (1, $1) ON CONFLICT DO NOTHING",
+              Params().Text(NewMetaStoreId())));
     WHARF_RETURN_IF_ERROR(c->Simple("DELETE FROM wharf_schema"));
     WHARF_RETURN_IF_ERROR(
         c->Do("INSERT INTO wharf_schema(version) VALUES ($1)", Params().Int(kSchemaVersion)));

@@ -102,6 +102,19 @@ CREATE INDEX tags_by_digest ON tags(repo_id, digest);
 ALTER TABLE repo_blobs ADD COLUMN linked_unix INTEGER NOT NULL DEFAULT 0;
 UPDATE repo_blobs SET linked_unix = CAST(strftime('%s', 'now') AS INTEGER);
 )sql",
+    // 3: the store's identity (its one row is written by Migrate, in the same transaction) and
+    // the background-work leases.
+    R"sql(
+CREATE TABLE store_identity (
+  one INTEGER PRIMARY KEY CHECK (one = 1),
+  id TEXT NOT NULL
+);
+CREATE TABLE leases (
+  name TEXT PRIMARY KEY NOT NULL,
+  holder TEXT NOT NULL,
+  expires_unix INTEGER NOT NULL
+);
+)sql",
 };
 constexpr int64_t kSchemaVersion = std::size(kMigrations);
 
@@ -138,6 +151,7 @@ Status SqliteMetaStore::Migrate() {
   for (int64_t v = version; v < kSchemaVersion; ++v) {
     WHARF_RETURN_IF_ERROR(db_.Exec(kMigrations[v]));
   }
+  WHARF_RETURN_IF_ERROR(EnsureStoreIdLocked());
   WHARF_RETURN_IF_ERROR(db_.Exec("DELETE FROM schema_version"));
   WHARF_ASSIGN_OR_RETURN(Stmt ins, db_.Prepare("INSERT INTO schema_version(version) VALUES (?)"));
   WHARF_RETURN_IF_ERROR(ins.Bind(1, kSchemaVersion).Run());
