@@ -128,5 +128,59 @@ TEST_F(MasterServerTest, HealthzIsUnavailableWhileTheMemberListCannotBeSaved) {
   EXPECT_TRUE(std::filesystem::exists(dir_ + "/master/members.json"));
 }
 
+TEST_F(MasterServerTest, NamespaceIsSetByTheFirstClaimAndSurvivesARestart) {
+  ClientResponse none = Call(http::verb::get, "/v1/namespace");
+  EXPECT_EQ(none.status, 200u);
+  EXPECT_EQ(nlohmann::json::parse(none.body)["store_id"], nullptr);
+  EXPECT_EQ(Call(http::verb::put, "/v1/namespace", R"({"store_id": "ms-aaa"})").status, 200u);
+  EXPECT_EQ(Call(http::verb::put, "/v1/namespace", R"({"store_id": "ms-aaa"})").status, 200u);
+  ClientResponse other = Call(http::verb::put, "/v1/namespace", R"({"store_id": "ms-bbb"})");
+  EXPECT_EQ(other.status, 409u);
+  EXPECT_NE(other.body.find("ms-aaa"), std::string::npos) << other.body;
+  // Hostile bodies: 400, and nothing changes.
+  for (const char* bad : {"", "null", "[]", "{}", R"({"store_id": 7})", R"({"store_id": ""})",
+                          R"({"store_id": "a/b"})", R"({"store_id": "ms aaa"})", "{\"store_id\""}) {
+    EXPECT_EQ(Call(http::verb::put, "/v1/namespace", bad).status, 400u) << bad;
+  }
+  master_->Stop();
+  io_.poll();
+  master_.reset();
+  MasterOptions o;
+  o.listen = "127.0.0.1:0";
+  o.data_dir = dir_ + "/master";
+  o.chunk_size = 1u << 20;
+  master_ = std::make_unique<MasterServer>(io_.get_executor(), o);
+  ASSERT_TRUE(master_->Start().ok());
+  ClientResponse kept = Call(http::verb::get, "/v1/namespace");
+  EXPECT_EQ(nlohmann::json::parse(kept.body)["store_id"], "ms-aaa");
+  EXPECT_EQ(Call(http::verb::put, "/v1/namespace", R"({"store_id": "ms-bbb"})").status, 409u);
+}
+
+TEST(NamespaceFileTest, ParsesOnlyWellFormedFiles) {
+  auto ok = ParseNamespaceFile(R"({"format": 1, "store_id": "ms-0123"})");
+  ASSERT_TRUE(ok) << ok.error().ToString();
+  EXPECT_EQ(*ok, "ms-0123");
+  for (const char* bad :
+       {"", "{", "[]", R"({"store_id": "ms-1"})", R"({"format": 2, "store_id": "ms-1"})",
+        R"({"format": "1", "store_id": "ms-1"})", R"({"format": 1})",
+        R"({"format": 1, "store_id": null})", R"({"format": 1, "store_id": "../x"})"}) {
+    EXPECT_FALSE(ParseNamespaceFile(bad)) << bad;
+  }
+  EXPECT_TRUE(ValidStoreId("ms-" + std::string(125, 'a')));
+  EXPECT_FALSE(ValidStoreId("ms-" + std::string(126, 'a')));
+  EXPECT_FALSE(ValidStoreId(std::string("ms-\0x", 5)));
+}
+
+TEST(NamespaceFileTest, AnUnreadableFileStopsTheMaster) {
+  char tmpl[] = "/tmp/wharf_namespace_test.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  ASSERT_TRUE(WriteFileAtomic(dir + "/namespace.json", "{garbage").ok());
+  NamespaceRegistry reg(dir);
+  Status st = reg.Load();
+  EXPECT_EQ(st.code(), Code::kCorruption) << st.ToString();
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace wharf
