@@ -1,5 +1,6 @@
 // `wharf master`, `wharf chunkserver` and `wharf gateway`.
 #include <iostream>
+#include <optional>
 
 #include "chunkserver/chunkserver.h"
 #include "cli/commands.h"
@@ -241,16 +242,27 @@ int RunGateway(Args args) {
   o.masters = SplitCommas(masters);
   if (auto rc = UseClusterKey(role, cluster_key, &o.cluster_key)) return *rc;
   asio::io_context io;
+  // A gateway on another metadata store than the cluster's: one line, and exit 1.
+  std::optional<Status> fatal;
+  Gateway* running = nullptr;
+  o.on_fatal = [&](const Status& st) {
+    fatal = st;
+    std::cerr << "wharf gateway: " << st.message() << std::endl;
+    if (running) running->Stop();
+    io.stop();
+  };
   Gateway gw(io.get_executor(), o);
+  running = &gw;
   if (Status st = gw.Start(); !st.ok()) return ConfigError(role, st.ToString());
   WarnIfOpen(role, o.cluster_key);
   std::cout << "gateway listening on " << gw.address() << std::endl;
-  return RunUntilSignal(
+  RunUntilSignal(
       io, [&] { gw.Stop(); }, 1,
       [&gw] {
         AccessLog::ReopenAll();
         (void)gw.ReloadTls();  // logs what happened
       });
+  return fatal ? 1 : 0;
 }
 
 }  // namespace wharf::cli

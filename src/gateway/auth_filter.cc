@@ -120,6 +120,12 @@ RequiredAccess RequiredAccessFor(std::string_view route, http::verb method, std:
                                  std::string_view from) {
   if (route == "registry") return ForRegistry(method, path, from);
   if (route == "files") return ForFiles(method, path);
+  if (route == "admin") {
+    RequiredAccess need;
+    need.kind = RequiredAccess::Kind::kAdmin;
+    need.action = Action::kAdmin;
+    return need;
+  }
   return {};
 }
 

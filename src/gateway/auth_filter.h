@@ -15,6 +15,7 @@
 //                                                          `from`, checked by the handler)
 //   DELETE manifests and blobs         delete
 //   /files: GET/HEAD files:read, POST files:write, DELETE files:delete
+//   /admin/...                         admin
 #pragma once
 
 #include <memory>
@@ -38,6 +39,7 @@ struct RequiredAccess {
     kCatalog,     // any caller, identified if credentials are sent
     kRepository,  // `action` on `repository`
     kFiles,       // `action` (a file action)
+    kAdmin,       // the admin action (the /admin/ views)
   };
   Kind kind = Kind::kNone;
   std::string repository;
