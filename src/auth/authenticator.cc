@@ -104,7 +104,7 @@ Decision Authenticator::Identify(const AuthRequest& request) const {
 bool Authenticator::Allowed(const Caller& caller, std::string_view repository,
                             Action action) const {
   if (open()) return true;
-  if (caller.token && !IsFileAction(action)) {
+  if (caller.token && !IsGlobalAction(action)) {
     return Grants(caller.token->access, "repository", repository, ActionName(action));
   }
   std::shared_ptr<const AccessPolicy> policy = parts_.policy ? parts_.policy->Current() : nullptr;
@@ -127,7 +127,7 @@ std::vector<AccessEntry> Authenticator::Grant(const Caller& caller,
         if (a == "*") names = {"pull", "push", "delete"};
         for (std::string& n : names) {
           auto parsed = ParseAction(n);
-          if (!parsed || IsFileAction(*parsed)) continue;
+          if (!parsed || IsGlobalAction(*parsed)) continue;
           if (std::find(entry.actions.begin(), entry.actions.end(), n) == entry.actions.end()) {
             entry.actions.push_back(std::move(n));
           }

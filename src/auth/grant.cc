@@ -11,7 +11,7 @@ std::vector<AccessEntry> GrantedAccess(const AccessPolicy& policy, const Princip
     AccessEntry entry{scope.type, scope.name, {}};
     auto add = [&](Action a) {
       std::string name(ActionName(a));
-      if (IsFileAction(a) || !allowed.contains(a)) return;
+      if (IsGlobalAction(a) || !allowed.contains(a)) return;
       if (std::find(entry.actions.begin(), entry.actions.end(), name) == entry.actions.end()) {
         entry.actions.push_back(name);
       }

@@ -15,6 +15,7 @@ constexpr std::pair<Action, std::string_view> kActions[] = {
     {Action::kFilesRead, "files:read"},
     {Action::kFilesWrite, "files:write"},
     {Action::kFilesDelete, "files:delete"},
+    {Action::kAdmin, "admin"},
 };
 
 Status Bad(std::string_view where, std::string_view why) {
@@ -138,6 +139,8 @@ bool IsFileAction(Action a) {
   return a == Action::kFilesRead || a == Action::kFilesWrite || a == Action::kFilesDelete;
 }
 
+bool IsGlobalAction(Action a) { return IsFileAction(a) || a == Action::kAdmin; }
+
 bool MatchRepositoryPattern(std::string_view pattern, std::string_view name) {
   if (name.empty() || name.front() == '/' || name.back() == '/' || name.find("//") != name.npos) {
     return false;
@@ -255,7 +258,7 @@ Result<AccessPolicy::Rule> AccessPolicy::ParseRule(const YAML::Node& node,
   for (const auto& a : actions) {
     auto action = ParseAction(a);
     if (!action) return Err(Bad(where + ".actions", action.error().message()));
-    repo_action |= !IsFileAction(*action);
+    repo_action |= !IsGlobalAction(*action);
     rule.actions.insert(*action);
   }
   if (repo_action && rule.patterns.empty()) {
@@ -295,7 +298,7 @@ std::set<Action> AccessPolicy::AllowedActions(const Principal& who,
       return MatchRepositoryPattern(p, repository);
     });
     for (Action a : rule.actions) {
-      if (IsFileAction(a) || matches) out.insert(a);
+      if (IsGlobalAction(a) || matches) out.insert(a);
     }
   }
   return out;

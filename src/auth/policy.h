@@ -27,6 +27,9 @@
 //     # File API actions are not tied to repositories: a rule granting them needs none.
 //     - groups: [ci]
 //       actions: [files:read, files:write, files:delete]
+//     # Nor is admin: the gateway's /admin/ views (GET /admin/gc).
+//     - users: [alice]
+//       actions: [admin]
 //
 // A caller's actions on a repository are the union of every rule that names the caller (as a
 // user, through a group, as anonymous or authenticated) and whose patterns match. Nothing is
@@ -49,10 +52,12 @@ class Node;
 
 namespace wharf::auth {
 
-enum class Action { kPull, kPush, kDelete, kFilesRead, kFilesWrite, kFilesDelete };
-std::string_view ActionName(Action a);  // "pull", ..., "files:read"
+enum class Action { kPull, kPush, kDelete, kFilesRead, kFilesWrite, kFilesDelete, kAdmin };
+std::string_view ActionName(Action a);  // "pull", ..., "files:read", "admin"
 Result<Action> ParseAction(std::string_view name);
 bool IsFileAction(Action a);
+// An action not tied to a repository: the file API's, and "admin" (the /admin/ views).
+bool IsGlobalAction(Action a);
 
 // Who is calling. anonymous: no credentials (name empty). A certificate subject is named
 // "cert:<subject>" by the caller.

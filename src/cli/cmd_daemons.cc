@@ -1,5 +1,6 @@
 // `wharf master`, `wharf chunkserver` and `wharf gateway`. Their flags are in daemon_flags.cc.
 #include <iostream>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/daemon_flags.h"
@@ -78,16 +79,27 @@ int RunGateway(Args args) {
   }
   if (auto rc = CheckConfigDone(role, f.common)) return *rc;
   asio::io_context io;
+  // A gateway on another metadata store than the cluster's: one line, and exit 1.
+  std::optional<Status> fatal;
+  Gateway* running = nullptr;
+  o.on_fatal = [&](const Status& st) {
+    fatal = st;
+    std::cerr << "wharf gateway: " << st.message() << std::endl;
+    if (running) running->Stop();
+    io.stop();
+  };
   Gateway gw(io.get_executor(), o);
+  running = &gw;
   if (Status st = gw.Start(); !st.ok()) return ConfigError(role, st.ToString());
   WarnIfOpen(role, o.cluster_key);
   std::cout << "gateway listening on " << gw.address() << std::endl;
-  return RunUntilSignal(
+  RunUntilSignal(
       io, [&] { gw.Stop(); }, 1,
       [&gw] {
         AccessLog::ReopenAll();
         (void)gw.ReloadTls();  // logs what happened
       });
+  return fatal ? 1 : 0;
 }
 
 }  // namespace wharf::cli

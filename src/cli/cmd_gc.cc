@@ -1,7 +1,9 @@
 // `wharf gc --meta URL --master HOST:PORT [--dry-run] [--gc-grace D] [--gc-untagged-after D]`:
 // one garbage collection pass from the command line, next to running gateways (no read-only
 // window: the store re-decides every deletion in its transactions). Prints what it freed, or
-// with --dry-run what it would free, deleting nothing.
+// with --dry-run what it would free, deleting nothing. With --master, it first checks that the
+// cluster serves this metadata store (master/namespace_registry.h): deleting another store's
+// garbage from this cluster is refused with one line and exit 1.
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -73,7 +75,8 @@ int RunGc(Args args) {
   std::vector<std::string> masters;
   bool dry_run = false, as_json = false;
   size_t scan_page = 1000;
-  app.add_option("--meta", meta_url, "the gateways' metadata store: sqlite:PATH")->required();
+  app.add_option("--meta", meta_url, "the gateways' metadata store: sqlite:PATH or postgres://...")
+      ->required();
   app.add_option("--master", masters, "master HOST:PORT (repeatable, or comma-separated)");
   app.add_flag("--dry-run", dry_run, "print what a pass would free; delete nothing");
   app.add_option("--gc-grace", grace,
@@ -132,7 +135,23 @@ int RunGc(Args args) {
   ClusterClient cluster(io.get_executor(), co);
   GarbageCollector gc(&cluster, store->get(), o);
   int rc = 1;
+  auto store_id = (*store)->StoreId();
+  if (!store_id)
+    return ConfigError(role, "--meta: reading its identity: " + store_id.error().ToString());
   auto run = [&]() -> awaitable<void> {
+    if (!list.empty()) {
+      auto served = co_await cluster.masters().FetchNamespace();
+      if (!served) {
+        std::cerr << "wharf gc: asking --master which metadata store the cluster serves: "
+                  << served.error().ToString() << std::endl;
+        co_return;
+      }
+      if (!served->empty() && *served != *store_id) {
+        std::cerr << "wharf gc: the cluster serves metadata store " << *served << ", --meta is "
+                  << *store_id << ": refusing to collect another store's garbage" << std::endl;
+        co_return;
+      }
+    }
     GcReport report;
     if (dry_run) {
       auto r = co_await gc.DryRun();

@@ -147,6 +147,10 @@ Status LocalCluster::StartDaemons() {
 
   GatewayOptions go = GatewayOptionsFor(options_, master_->address());
   go.cluster_key = key_;
+  go.on_fatal = [this](const Status& st) {
+    gateway_fatal_ = st;
+    gateway_->Stop();
+  };
   gateway_ = std::make_unique<Gateway>(loop(), go);
   if (Status st = gateway_->Start(); !st.ok()) {
     return Status(st.code(), "gateway: " + st.message());
@@ -160,7 +164,8 @@ Status LocalCluster::WaitUntilWritable(std::chrono::milliseconds timeout) {
   for (;;) {
     Status health;
     RunOn(loops_[1 + chunkservers_.size()]->io.get_executor(),
-          [&] { health = gateway_->Health(); });
+          [&] { health = gateway_fatal_.ok() ? gateway_->Health() : gateway_fatal_; });
+    if (!gateway_fatal_.ok()) return health;
     if (health.ok() || std::chrono::steady_clock::now() >= deadline) return health;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

@@ -110,6 +110,7 @@ class LocalCluster {
   std::unique_ptr<MasterServer> master_;
   std::vector<std::unique_ptr<Chunkserver>> chunkservers_;
   std::unique_ptr<Gateway> gateway_;
+  Status gateway_fatal_;  // the gateway refused to go on (on its loop; read there)
   std::vector<Member> members_;
   std::string key_file_;
   std::shared_ptr<const ClusterKey> key_;

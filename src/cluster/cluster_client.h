@@ -72,6 +72,8 @@ class ClusterClient final : public ChunkCluster {
                                             std::string_view request_id = {}) override;
 
   const ClusterClientOptions& options() const { return options_; }
+  // The masters, for what is not the map (the namespace claim).
+  MasterClient& masters() { return masters_; }
 
  private:
   awaitable<void> RefreshLoop();

@@ -115,6 +115,12 @@ RequiredAccess RequiredAccessFor(std::string_view route, http::verb method, std:
     need.scopes = {Scope{"registry", "", "catalog", {"*"}}};
     return need;
   }
+  if (route == "admin") {
+    RequiredAccess need;
+    need.kind = RequiredAccess::Kind::kAdmin;
+    need.action = Action::kAdmin;
+    return need;
+  }
   return {};
 }
 

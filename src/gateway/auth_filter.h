@@ -17,6 +17,7 @@
 //                                                          `from`, checked by the handler)
 //   DELETE manifests and blobs         delete
 //   /files: GET/HEAD files:read, POST files:write, DELETE files:delete
+//   /admin/...                         admin
 #pragma once
 
 #include <memory>
@@ -42,6 +43,7 @@ struct RequiredAccess {
     kRepository,  // `action` on `repository`
     kFiles,       // `action` (a file action)
     kStatusPage,  // an authenticated caller, or an anonymous one the policy lets pull somewhere
+    kAdmin,       // the admin action (the /admin/ views)
   };
   Kind kind = Kind::kNone;
   std::string repository;

@@ -29,7 +29,17 @@ awaitable<GcReport> GarbageCollector::RunOnce() {
   GcReport report;
   ++rounds_;
   if (options_.sweep_every > 0 && rounds_ % options_.sweep_every == 0) {
-    co_await SweepInventories();
+    if (!options_.may_sweep || options_.may_sweep()) {
+      co_await SweepInventories();
+    } else {
+      static auto& skipped = Metrics().Counter(
+          "wharf_gateway_sweeps_skipped_total",
+          "Inventory sweeps not run: the cluster's namespace is not confirmed for this store.");
+      skipped.Inc();
+      log_->warn(
+          "gc: inventory sweep skipped: the masters have not confirmed that the cluster "
+          "serves this metadata store");
+    }
   }
   co_await ExpireUploads(report);
   if (options_.untagged_after) co_await CollectManifestsPage(report);

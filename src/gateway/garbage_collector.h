@@ -2,7 +2,8 @@
 // deletes go on while it runs, and each round's work is bounded.
 //
 // Each round (RunOnce):
-//   1. every `sweep_every`-th round, the inventory sweep: every reachable member's chunks are
+//   1. every `sweep_every`-th round, if `may_sweep` allows it, the inventory sweep: every reachable
+//   member's chunks are
 //      compared with the chunk ledger, and chunks the ledger does not know (orphans of a crash
 //      before RecordChunks, or of a member that was away) older than `sweep_grace` are deleted;
 //   2. upload sessions idle for `upload_expiry` are deleted (their chunks become garbage), by
@@ -63,6 +64,10 @@ struct GarbageCollectorOptions {
   // Untagged manifests pushed longer ago than this are collected; nullopt: kept for ever.
   std::optional<std::chrono::seconds> untagged_after;
   size_t scan_page = 1000;  // manifests, and blob links, examined per round
+  // Whether the inventory sweep may run now. The gateway answers whether the masters confirmed
+  // that the cluster serves its metadata store: a sweep against another store's ledger would
+  // delete every chunk of that store. Empty: always.
+  std::function<bool()> may_sweep;
   // Test-only: called on the collector's executor between its steps (it may use the store
   // directly, and must not block for long).
   std::function<void(GcStep)> hook_for_test;

@@ -18,7 +18,12 @@ namespace wharf {
 Gateway::Gateway(asio::any_io_executor ex, GatewayOptions options)
     : options_(std::move(options)), ex_(ex) {}
 
-Gateway::~Gateway() { Stop(); }
+Gateway::~Gateway() {
+  Stop();
+  // Off the event loop by now (the loop has returned): give the lease up so that another
+  // gateway takes it at once instead of after its expiry.
+  if (meta_ && lease_.held) (void)meta_->ReleaseLease("background", instance_);
+}
 
 Status Gateway::Start() {
   if (options_.masters.empty()) return InvalidArgument("at least one --master is required");
@@ -45,6 +50,14 @@ Status Gateway::Start() {
   }
   auto store = std::move(*opened);
   meta_ = std::make_unique<InstrumentedMetaStore>(std::move(store));  // times every call
+  // Read once, before the loop runs: the identity never changes.
+  auto store_id = meta_->StoreId();
+  if (!store_id) {
+    return Status(store_id.error().code(),
+                  "--meta " + RedactMetaUrl(options_.meta_url) +
+                      ": reading its identity: " + store_id.error().message());
+  }
+  store_id_ = *store_id;
   ClusterClientOptions co;
   co.masters = options_.masters;
   co.cluster_key = options_.cluster_key;
@@ -57,6 +70,7 @@ Status Gateway::Start() {
   gco.sweep_grace = options_.sweep_grace;
   gco.grace = options_.gc_grace;
   gco.untagged_after = options_.gc_untagged_after;
+  gco.may_sweep = [this] { return namespace_confirmed_; };
   gc_ = std::make_unique<GarbageCollector>(cluster_.get(), meta_.get(), gco, clock);
   ctx_.ex = ex_;
   ctx_.cluster = cluster_.get();
@@ -78,8 +92,15 @@ Status Gateway::Start() {
   }
   server_ = std::make_unique<Server>(ex_, so, router_->AsHandler());
   WHARF_RETURN_IF_ERROR(server_->Listen(options_.listen));
+  instance_ = options_.instance_name.empty() ? DefaultInstanceName(server_->local_address())
+                                             : options_.instance_name;
+  if (options_.background_lease_ttl.count() < 1) {
+    return InvalidArgument("the background lease ttl must be at least 1s");
+  }
   cluster_->Start();
   server_->Start();
+  asio::co_spawn(ex_, NamespaceLoop(), asio::detached);
+  asio::co_spawn(ex_, LeaseLoop(), asio::detached);
   asio::co_spawn(ex_, CollectGarbageLoop(), asio::detached);
   asio::co_spawn(ex_, StatsLoop(), asio::detached);
   if (auth_) {
@@ -92,9 +113,11 @@ Status Gateway::Start() {
   }
   if (options_.auth.read_only) ctx_.log->warn("gateway is read-only: writes answer 405");
   ctx_.log->info(
-      "gateway listening addr={} tls={} client_certs={} masters={} meta={} chunk_size={}",
+      "gateway listening addr={} tls={} client_certs={} masters={} meta={} store_id={} name={} "
+      "chunk_size={}",
       server_->local_address(), tls_ != nullptr, tls_ && tls_->verifies_clients(),
-      options_.masters.size(), RedactMetaUrl(options_.meta_url), options_.chunk_size);
+      options_.masters.size(), RedactMetaUrl(options_.meta_url), store_id_, instance_,
+      options_.chunk_size);
   return Status::Ok();
 }
 
@@ -121,6 +144,10 @@ std::string Gateway::address() const { return server_ ? server_->local_address()
 Status Gateway::Health() const {
   if (!cluster_ || !cluster_->map()) return Unavailable("no cluster map yet");
   if (!cluster_->writable()) return Unavailable("no writable group in the cluster");
+  if (!namespace_confirmed_) {
+    return Unavailable("the masters have not confirmed that the cluster serves metadata store " +
+                       store_id_);
+  }
   return Status::Ok();
 }
 
@@ -147,6 +174,9 @@ void Gateway::BuildRouter() {
   router_->Add({"ui", {}, PathMatch::Subtree("/ui"), [this](Exchange& ex) {
                   return HandleStatusPage(ctx_, ex);
                 }});
+  router_->Add({"admin", {}, PathMatch::Subtree("/admin"), [this](Exchange& ex) {
+                  return HandleAdminGc(ex);
+                }});
 }
 
 awaitable<void> Gateway::ReloadAuthLoop() {
@@ -157,15 +187,6 @@ awaitable<void> Gateway::ReloadAuthLoop() {
     co_await SleepFor(kAuthReloadInterval);
     if (stopped_) break;
     co_await Offload(reload);
-  }
-}
-
-awaitable<void> Gateway::CollectGarbageLoop() {
-  while (!stopped_) {
-    co_await SleepFor(options_.gc_interval);
-    GcReport report = co_await gc_->RunOnce();
-    stats_.UpdateGc(report, options_.now_unix ? options_.now_unix() : SystemNowUnix(),
-                    gc_->rounds());
   }
 }
 

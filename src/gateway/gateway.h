@@ -67,6 +67,16 @@ struct GatewayOptions {
   // TLS (http/tls.h): PEM files; "" = plain HTTP. tls_client_ca: ask for and verify client
   // certificates (their subject lands in RequestContext::tls_client_subject).
   std::string tls_cert, tls_key, tls_client_ca;
+  // The background-work lease (MetaStore::AcquireLease): garbage collection and upload expiry
+  // run in the one gateway of the store holding it, renewed every ttl/3; when the holder dies,
+  // another takes over within about ttl + ttl/3.
+  std::chrono::seconds background_lease_ttl{5};
+  // This gateway's name in the lease and the admin view. "": <hostname>:<port>.
+  std::string instance_name;
+  // Called on the executor when the gateway must not go on: its metadata store is not the one
+  // the cluster serves (the masters refused its namespace claim before any accepted it). Empty:
+  // the error is logged and the gateway stops.
+  std::function<void(const Status&)> on_fatal;
 };
 
 // What every handler gets. Lives as long as the Gateway; used on the gateway's executor.
@@ -85,6 +95,9 @@ struct GatewayContext {
   const GatewayStats* stats = nullptr;
 };
 
+// "<hostname>:<port of bound_address>": a gateway's default name in the lease.
+std::string DefaultInstanceName(const std::string& bound_address);
+
 class Gateway {
  public:
   Gateway(asio::any_io_executor ex, GatewayOptions options);
@@ -93,7 +106,8 @@ class Gateway {
   Status Start();
   void Stop();
   std::string address() const;
-  // Ok once the cluster map has a writable group.
+  // Ok once the cluster map has a writable group and the masters confirmed that the cluster
+  // serves this gateway's metadata store.
   Status Health() const;
   // Reads the TLS certificate and key again (SIGHUP): new connections get them, open ones keep
   // theirs. Ok without TLS; on error the old certificate stays.
@@ -102,10 +116,19 @@ class Gateway {
  private:
   // The route table and filter chain every request goes through (http/router.h).
   void BuildRouter();
-  // Runs a GarbageCollector round every gc_interval.
+  // gateway_background.cc: the work that is not a request.
+  // Runs a GarbageCollector round every gc_interval while this gateway holds the lease.
   awaitable<void> CollectGarbageLoop();
   // Every stats_interval: capacity gauges from the cluster map, stored totals from the store.
   awaitable<void> StatsLoop();
+  // Claims the cluster's namespace for store_id_ with the masters: every second until they
+  // confirm it, then every kNamespaceRecheck. A refusal before the first confirmation is fatal.
+  awaitable<void> NamespaceLoop();
+  // Takes or renews the background lease every background_lease_ttl / 3.
+  awaitable<void> LeaseLoop();
+  void Fatal(const Status& st);
+  // admin_api.cc: GET /admin/gc.
+  awaitable<void> HandleAdminGc(Exchange& ex);
   // Re-reads changed htpasswd and policy files every kAuthReloadInterval.
   awaitable<void> ReloadAuthLoop();
 
@@ -124,6 +147,16 @@ class Gateway {
   LogThrottle stats_log_;  // a store that is down would log every stats_interval
   GatewayContext ctx_;
   bool stopped_ = false;
+  std::string instance_;  // the lease holder name
+  std::string store_id_;  // MetaStore::StoreId, read at Start
+  bool namespace_confirmed_ = false;
+  LeaseInfo lease_;  // as of the last AcquireLease
+  struct Round {
+    int64_t finished_unix = 0;
+    double seconds = 0;
+    GcReport report;
+  };
+  std::optional<Round> last_round_;  // the last round this gateway ran
 };
 
 }  // namespace wharf

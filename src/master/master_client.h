@@ -28,6 +28,16 @@ class MasterClient {
   // (kInvalidArgument for a malformed map) otherwise.
   awaitable<Result<ClusterMap>> FetchMap(std::string_view request_id = {});
 
+  // Claims the cluster's namespace for metadata store `store_id` (master/namespace_registry.h)
+  // with EVERY master, not just one: a pair of masters must both keep it. Ok when at least one
+  // accepted and none refused; kConflict ("master M serves metadata store X, not Y") when one
+  // refused; kUnavailable when none answered.
+  awaitable<Status> ClaimNamespace(std::string store_id);
+
+  // The store id of the first master that answers: "" when it has none yet. kUnavailable when
+  // none answered.
+  awaitable<Result<std::string>> FetchNamespace();
+
   // In the order they will be tried next.
   const std::vector<std::string>& masters() const { return masters_; }
 

@@ -34,6 +34,7 @@ MasterServer::MasterServer(asio::any_io_executor ex, MasterOptions options)
     : ex_(ex),
       options_(std::move(options)),
       topology_(TopologyOptions(options_)),
+      namespace_(options_.data_dir),
       log_(GetLogger("master")) {}
 
 MasterServer::~MasterServer() { Stop(); }
@@ -42,6 +43,10 @@ Status MasterServer::Start() {
   if (options_.data_dir.empty()) return InvalidArgument("--data is required");
   WHARF_RETURN_IF_ERROR(MakeDirs(options_.data_dir));
   WHARF_RETURN_IF_ERROR(topology_.Load());
+  WHARF_RETURN_IF_ERROR(namespace_.Load());
+  peer_client_ = std::make_unique<HttpClient>(
+      ex_,
+      ClientOptions{std::chrono::seconds(1), std::chrono::seconds(2), 2, options_.cluster_key});
   ServerOptions so;
   so.component = "master";
   BuildRouter();
@@ -102,6 +107,10 @@ void MasterServer::BuildRouter() {
   router_->Add({"placement", {V::get}, PathMatch::Exact("/v1/placement"), [this](Exchange& ex) {
                   return HandlePlacement(ex);
                 }});
+  router_->Add({"namespace",
+                {V::get, V::head, V::put},
+                PathMatch::Exact("/v1/namespace"),
+                [this](Exchange& ex) { return HandleNamespace(ex); }});
   router_->Add(
       {"forget_member", {V::delete_}, PathMatch::Prefix("/v1/members/"), [this](Exchange& ex) {
          return HandleForgetMember(ex);
@@ -212,6 +221,7 @@ awaitable<void> MasterServer::ProbePeers() {
       }
     }
     up.Set(n);
+    co_await CheckPeerNamespaces();
     co_await SleepFor(std::chrono::seconds(5));
   }
 }

@@ -8,15 +8,18 @@
 //   DELETE /v1/members/{id}[?force=1]
 //                               forget a decommissioned member (`wharf member rm`): 409 while
 //                               the member is not offline, unless forced
+//   GET    /v1/namespace, PUT /v1/namespace
+//                               the metadata store the cluster serves (master_namespace.cc)
 //   GET    /healthz, /metrics
 //
 // Masters are equal peers (FastDFS trackers): each is fed by every chunkserver; nothing is
-// shared between them. --peer lists the other masters, which this one probes so that
-// /metrics tells an operator when a peer is down.
+// shared between them but the namespace id. --peer lists the other masters, which this one
+// probes so that /metrics tells an operator when a peer is down, and asks for the namespace.
 #pragma once
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +27,7 @@
 #include "http/client.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "master/namespace_registry.h"
 #include "master/placement.h"
 #include "master/topology.h"
 
@@ -65,11 +69,19 @@ class MasterServer {
   awaitable<void> HandleForgetMember(Exchange& ex);
   awaitable<void> HandlePlacement(Exchange& ex);
   awaitable<void> ProbePeers();
+  // master_namespace.cc
+  awaitable<void> HandleNamespace(Exchange& ex);
+  awaitable<std::optional<std::string>> PeerNamespace(const std::string& peer);
+  awaitable<Status> ClaimNamespace(std::string id);
+  awaitable<void> AdoptPeerNamespace();
+  awaitable<void> CheckPeerNamespaces();
 
   asio::any_io_executor ex_;
   MasterOptions options_;
   Topology topology_;
-  std::unique_ptr<Router> router_;  // outlives server_
+  NamespaceRegistry namespace_;
+  std::unique_ptr<HttpClient> peer_client_;  // to peer masters; short timeouts
+  std::unique_ptr<Router> router_;           // outlives server_
   std::unique_ptr<Server> server_;
   std::atomic<uint64_t> round_robin_{0};
   std::atomic<bool> stopped_{false};

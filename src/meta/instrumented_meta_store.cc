@@ -202,6 +202,21 @@ Result<GcFreed> InstrumentedMetaStore::CollectManifests(const std::vector<GcItem
 
 Result<StoredTotals> InstrumentedMetaStore::GetStoredTotals() {
   return Timed("get_stored_totals", [&] { return inner_->GetStoredTotals(); });
+
+}
+
+Result<std::string> InstrumentedMetaStore::StoreId() {
+  return Timed("store_id", [&] { return inner_->StoreId(); });
+}
+
+Result<LeaseInfo> InstrumentedMetaStore::AcquireLease(std::string_view name,
+                                                      std::string_view holder,
+                                                      int64_t ttl_seconds) {
+  return Timed("acquire_lease", [&] { return inner_->AcquireLease(name, holder, ttl_seconds); });
+}
+
+Status InstrumentedMetaStore::ReleaseLease(std::string_view name, std::string_view holder) {
+  return Timed("release_lease", [&] { return inner_->ReleaseLease(name, holder); });
 }
 
 }  // namespace wharf

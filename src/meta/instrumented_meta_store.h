@@ -71,6 +71,11 @@ class InstrumentedMetaStore : public MetaStore {
   Result<GcFreed> CollectManifests(const std::vector<GcItem>& manifests,
                                    int64_t created_before_unix) override;
 
+  Result<std::string> StoreId() override;
+  Result<LeaseInfo> AcquireLease(std::string_view name, std::string_view holder,
+                                 int64_t ttl_seconds) override;
+  Status ReleaseLease(std::string_view name, std::string_view holder) override;
+
  private:
   // Runs `call`, observes its latency under `op` and counts its error, if any.
   template <typename F>

@@ -2,10 +2,13 @@
 
 #include <fmt/format.h>
 
+#include "common/fs.h"
 #include "meta/postgres/postgres_meta_store.h"
 #include "meta/sqlite/sqlite_meta_store.h"
 
 namespace wharf {
+
+std::string NewMetaStoreId() { return "ms-" + RandomHex(16); }
 
 bool ChunkOwner::valid() const {
   switch (kind) {

@@ -171,6 +171,14 @@ struct GcFreed {
   friend bool operator==(const GcFreed&, const GcFreed&) = default;
 };
 
+// A background-work lease (LeaseBackground in MetaStore) as it stands after a call.
+struct LeaseInfo {
+  std::string holder;        // who holds it; empty: nobody (never taken, or given up)
+  int64_t expires_unix = 0;  // the store's clock: the holder's claim ends then unless renewed
+  bool held = false;         // the caller holds it now
+  friend bool operator==(const LeaseInfo&, const LeaseInfo&) = default;
+};
+
 // Who owns a chunk in the ledger (see the top of this file).
 enum class ChunkOwnerKind { kUpload, kFile, kBlob };
 
@@ -407,7 +415,32 @@ class MetaStore {
   // they referenced are left for CollectBlobLinks.
   virtual Result<GcFreed> CollectManifests(const std::vector<GcItem>& manifests,
                                            int64_t created_before_unix) = 0;
+
+  // ---- Identity and background leases ----
+
+  // The store's identity: a random id ("ms-" and 32 hex digits) created with the schema, in the
+  // same transaction, so every store object that ever opens this database (every gateway on one
+  // PostgreSQL, or on one SQLite file) reads the same id, and two databases never share one.
+  // The master remembers the id of the store its cluster serves ("one namespace per cluster").
+  virtual Result<std::string> StoreId() = 0;
+
+  // Takes or renews lease `name` for `holder`: when nobody holds it, it has expired (by the
+  // store's clock), or `holder` holds it already, sets holder and expires_unix = now +
+  // ttl_seconds, in one transaction, so of several store objects racing for a free lease exactly
+  // one gets it. Returns the lease as it stands after the call (held: the caller holds it).
+  // Leases only spread work: nothing may depend on them for correctness, since a holder whose
+  // clock or process stalls past its expiry keeps running until it notices.
+  // kInvalidArgument: an empty name or holder, ttl_seconds <= 0.
+  virtual Result<LeaseInfo> AcquireLease(std::string_view name, std::string_view holder,
+                                         int64_t ttl_seconds) = 0;
+
+  // Gives lease `name` up if `holder` holds it (a clean shutdown: another takes it over at once);
+  // otherwise nothing changes. kInvalidArgument: an empty name or holder.
+  virtual Status ReleaseLease(std::string_view name, std::string_view holder) = 0;
 };
+
+// A fresh store identity ("ms-" and 32 random hex digits), for implementations.
+std::string NewMetaStoreId();
 
 struct MetaStoreOptions {
   // Current time in unix seconds; tests inject a fake. Empty: the system clock.

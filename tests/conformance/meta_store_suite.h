@@ -1090,4 +1090,5 @@ TEST_P(MetaStoreSuite, TwoStoresRaceOnOneManifest) {
 #include "conformance/meta_store_gc_cases.h"
 // GetStoredTotals.
 #include "conformance/meta_store_totals_cases.h"
+#include "conformance/meta_store_lease_cases.h"
 #endif

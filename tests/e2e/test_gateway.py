@@ -550,7 +550,8 @@ def test_gateway_memory_bounded_2gib(shared_cluster):
     """VmHWM of a `wharf gateway` process that took and then served a 2 GiB object (16 MiB
     chunks) stays under 256 MiB."""
     c = shared_cluster
-    g16 = c.add_gateway("gw16", chunk_size="16MiB")
+    # One namespace per cluster: a second gateway shares the first one's metadata store.
+    g16 = c.add_gateway("gw16", chunk_size="16MiB", meta=c.gateways[0].opts["meta"])
     try:
         hwm0 = g16.vm_hwm()
         src = PatternSource(2 * GiB)

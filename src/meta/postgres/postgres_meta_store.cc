@@ -112,6 +112,19 @@ UPDATE repo_blobs SET linked_unix = extract(epoch FROM now())::bigint;
     R"sql(
 ALTER TABLE files ADD COLUMN name text NOT NULL DEFAULT '';
 )sql",
+    // 4: the store's identity (its one row is written by Migrate, in the same transaction) and
+    // the background-work leases.
+    R"sql(
+CREATE TABLE store_identity (
+  one bigint PRIMARY KEY CHECK (one = 1),
+  id text NOT NULL
+);
+CREATE TABLE leases (
+  name text COLLATE "C" PRIMARY KEY,
+  holder text NOT NULL,
+  expires_unix bigint NOT NULL
+);
+)sql",
 };
 constexpr int64_t kSchemaVersion = std::size(kMigrations);
 
@@ -161,6 +174,9 @@ Status PostgresMetaStore::Migrate() {
     for (int64_t i = version; i < kSchemaVersion; ++i) {
       WHARF_RETURN_IF_ERROR(c->Simple(kMigrations[i]));
     }
+    WHARF_RETURN_IF_ERROR(
+        c->Do("INSERT INTO store_identity(one, id) VALUES (1, $1) ON CONFLICT DO NOTHING",
+              Params().Text(NewMetaStoreId())));
     WHARF_RETURN_IF_ERROR(c->Simple("DELETE FROM wharf_schema"));
     WHARF_RETURN_IF_ERROR(
         c->Do("INSERT INTO wharf_schema(version) VALUES ($1)", Params().Int(kSchemaVersion)));

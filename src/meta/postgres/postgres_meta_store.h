@@ -95,6 +95,11 @@ class PostgresMetaStore final : public MetaStore {
   Result<GcFreed> CollectManifests(const std::vector<GcItem>& manifests,
                                    int64_t created_before_unix) override;
 
+  Result<std::string> StoreId() override;
+  Result<LeaseInfo> AcquireLease(std::string_view name, std::string_view holder,
+                                 int64_t ttl_seconds) override;
+  Status ReleaseLease(std::string_view name, std::string_view holder) override;
+
  private:
   enum class Mode {
     kWrite,  // BEGIN ISOLATION LEVEL SERIALIZABLE ... COMMIT, retried

@@ -108,6 +108,19 @@ UPDATE repo_blobs SET linked_unix = CAST(strftime('%s', 'now') AS INTEGER);
     R"sql(
 ALTER TABLE files ADD COLUMN name TEXT NOT NULL DEFAULT '';
 )sql",
+    // 4: the store's identity (its one row is written by Migrate, in the same transaction) and
+    // the background-work leases.
+    R"sql(
+CREATE TABLE store_identity (
+  one INTEGER PRIMARY KEY CHECK (one = 1),
+  id TEXT NOT NULL
+);
+CREATE TABLE leases (
+  name TEXT PRIMARY KEY NOT NULL,
+  holder TEXT NOT NULL,
+  expires_unix INTEGER NOT NULL
+);
+)sql",
 };
 constexpr int64_t kSchemaVersion = std::size(kMigrations);
 
@@ -171,6 +184,7 @@ Status SqliteMetaStore::Migrate() {
   for (int64_t v = version; v < kSchemaVersion; ++v) {
     WHARF_RETURN_IF_ERROR(db_.Exec(kMigrations[v]));
   }
+  WHARF_RETURN_IF_ERROR(EnsureStoreIdLocked());
   WHARF_RETURN_IF_ERROR(db_.Exec("DELETE FROM schema_version"));
   WHARF_ASSIGN_OR_RETURN(Stmt ins, db_.Prepare("INSERT INTO schema_version(version) VALUES (?)"));
   WHARF_RETURN_IF_ERROR(ins.Bind(1, kSchemaVersion).Run());

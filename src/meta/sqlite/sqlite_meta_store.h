@@ -102,11 +102,18 @@ class SqliteMetaStore final : public MetaStore {
   Result<GcFreed> CollectManifests(const std::vector<GcItem>& manifests,
                                    int64_t created_before_unix) override;
 
+  Result<std::string> StoreId() override;
+  Result<LeaseInfo> AcquireLease(std::string_view name, std::string_view holder,
+                                 int64_t ttl_seconds) override;
+  Status ReleaseLease(std::string_view name, std::string_view holder) override;
+
  private:
   explicit SqliteMetaStore(MetaStoreOptions options);
   Status Migrate();
   // One write transaction: kIOError "not writable ..." when the file cannot be written.
   Status ProbeWritable();
+  // Writes the identity row if the database has none (in Migrate's transaction).
+  Status EnsureStoreIdLocked();
   int64_t Now() const;
 
   // ---- Helpers; all expect mu_ held (and a transaction open when they write). ----

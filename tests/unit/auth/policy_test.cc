@@ -97,6 +97,23 @@ TEST(AccessPolicyTest, GrantsTheUnionOfMatchingRules) {
   EXPECT_FALSE(p.Allowed(Principal::User("CN=ci-bot"), "", A::kFilesRead));
 }
 
+TEST(AccessPolicyTest, AdminIsAnActionWithoutRepositories) {
+  AccessPolicy p = Policy(R"(
+rules:
+  - users: [root]
+    actions: [admin]
+  - repositories: ["**"]
+    authenticated: true
+    actions: [pull, push, delete]
+)");
+  EXPECT_TRUE(p.Allowed(Principal::User("root"), "", Action::kAdmin));
+  EXPECT_FALSE(p.Allowed(Principal::User("alice"), "", Action::kAdmin));
+  EXPECT_FALSE(p.Allowed(Principal::Anonymous(), "", Action::kAdmin));
+  EXPECT_FALSE(p.Allowed(Principal::User("root"), "x", Action::kPull));
+  EXPECT_EQ(ActionName(Action::kAdmin), "admin");
+  EXPECT_FALSE(AccessPolicy::Parse("rules:\n  - users: [a]\n    actions: [admins]\n"));
+}
+
 TEST(AccessPolicyTest, FilterKeepsWhatTheCallerMayPull) {
   AccessPolicy p = Policy();
   std::vector<std::string> all = {"public/a", "team/app", "zeta", "public/b/c"};

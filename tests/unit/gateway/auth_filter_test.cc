@@ -120,6 +120,13 @@ TEST(RequiredAccessTest, FilesOpsAndUnknownPaths) {
   EXPECT_EQ(RequiredAccessFor("registry", http::verb::get, "/v2/a/nothing").kind, Kind::kNone);
 }
 
+TEST(RequiredAccessTest, AdminViewsNeedTheAdminAction) {
+  RequiredAccess need = RequiredAccessFor("admin", http::verb::get, "/admin/gc");
+  EXPECT_EQ(need.kind, Kind::kAdmin);
+  EXPECT_EQ(need.action, Action::kAdmin);
+  EXPECT_EQ(RequiredAccessFor("admin", http::verb::post, "/admin/anything").kind, Kind::kAdmin);
+}
+
 TEST(RequiredAccessTest, WritesAndRemoteAddresses) {
   EXPECT_FALSE(IsWrite(http::verb::get));
   EXPECT_FALSE(IsWrite(http::verb::head));

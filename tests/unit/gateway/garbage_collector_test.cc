@@ -146,5 +146,21 @@ TEST_F(GarbageCollectorTest, SweepDeletesOldChunksTheLedgerDoesNotKnow) {
   EXPECT_EQ(cluster_.calls("b1"), 0u);
 }
 
+TEST_F(GarbageCollectorTest, SweepWaitsUntilTheNamespaceIsConfirmed) {
+  gc_options_.sweep_every = 1;
+  gc_options_.sweep_grace = std::chrono::seconds(600);
+  bool confirmed = false;
+  gc_options_.may_sweep = [&confirmed] { return confirmed; };
+  const std::string orphan = NewChunkId();
+  cluster_.PutCopyForTest("a1", orphan, "x", now_ - 601);
+  auto gc = MakeGc();
+  Round(*gc);
+  EXPECT_TRUE(cluster_.Copy("a1", orphan).has_value());  // another store's chunk, maybe
+  EXPECT_EQ(cluster_.calls("a1"), 0u);
+  confirmed = true;
+  Round(*gc);
+  EXPECT_FALSE(cluster_.Copy("a1", orphan).has_value());
+}
+
 }  // namespace
 }  // namespace wharf

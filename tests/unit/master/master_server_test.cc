@@ -128,5 +128,54 @@ TEST_F(MasterServerTest, HealthzIsUnavailableWhileTheMemberListCannotBeSaved) {
   EXPECT_TRUE(std::filesystem::exists(dir_ + "/master/members.json"));
 }
 
+TEST_F(MasterServerTest, NamespaceIsSetByTheFirstClaimAndSurvivesARestart) {
+  ClientResponse none = Call(http::verb::get, "/v1/namespace");
+  EXPECT_EQ(none.status, 200u);
+  EXPECT_EQ(nlohmann::json::parse(none.body)["store_id"], nullptr);
+  EXPECT_EQ(Call(http::verb::put, "/v1/namespace", R"({"store_id": "ms-aaa"})").status, 200u);
+  EXPECT_EQ(Call(http::verb::put, "/v1/namespace", R"({"store_id": "ms-aaa"})").status, 200u);
+  ClientResponse other = Call(http::verb::put, "/v1/namespace", R"({"store_id": "ms-bbb"})");
+  EXPECT_EQ(other.status, 409u);
+  EXPECT_NE(other.body.find("ms-aaa"), std::string::npos) << other.body;
+  // Hostile bodies: 400, and nothing changes.
+  for (const char* bad : {"", "null", "[]", "{}", R"({"store_id": 7})", R"({"store_id": ""})",
+                          R"({"store_id": "a/b"})", R"({"store_id": "ms aaa"})", "{\"store_id\""}) {
+    EXPECT_EQ(Call(http::verb::put, "/v1/namespace", bad).status, 400u) << bad;
+  }
+  // What a restarted master reads back.
+  NamespaceRegistry again(dir_ + "/master");
+  ASSERT_TRUE(again.Load().ok());
+  EXPECT_EQ(again.store_id(), std::optional<std::string>("ms-aaa"));
+  auto claim = again.Claim("ms-bbb");
+  ASSERT_FALSE(claim);
+  EXPECT_EQ(claim.error().code(), Code::kConflict);
+}
+
+TEST(NamespaceFileTest, ParsesOnlyWellFormedFiles) {
+  auto ok = ParseNamespaceFile(R"({"format": 1, "store_id": "ms-0123"})");
+  ASSERT_TRUE(ok) << ok.error().ToString();
+  EXPECT_EQ(*ok, "ms-0123");
+  for (const char* bad :
+       {"", "{", "[]", R"({"store_id": "ms-1"})", R"({"format": 2, "store_id": "ms-1"})",
+        R"({"format": "1", "store_id": "ms-1"})", R"({"format": 1})",
+        R"({"format": 1, "store_id": null})", R"({"format": 1, "store_id": "../x"})"}) {
+    EXPECT_FALSE(ParseNamespaceFile(bad)) << bad;
+  }
+  EXPECT_TRUE(ValidStoreId("ms-" + std::string(125, 'a')));
+  EXPECT_FALSE(ValidStoreId("ms-" + std::string(126, 'a')));
+  EXPECT_FALSE(ValidStoreId(std::string("ms-\0x", 5)));
+}
+
+TEST(NamespaceFileTest, AnUnreadableFileStopsTheMaster) {
+  char tmpl[] = "/tmp/wharf_namespace_test.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  ASSERT_TRUE(WriteFileAtomic(dir + "/namespace.json", "{garbage").ok());
+  NamespaceRegistry reg(dir);
+  Status st = reg.Load();
+  EXPECT_EQ(st.code(), Code::kCorruption) << st.ToString();
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace wharf

@@ -84,7 +84,7 @@ TEST(SqliteMetaStoreTest, UsesWalAndRecordsSchemaVersion) {
     return v;
   };
   EXPECT_EQ(scalar("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(scalar("SELECT version FROM schema_version"), "3");
+  EXPECT_EQ(scalar("SELECT version FROM schema_version"), "4");
   sqlite3_close(db);
 }
 
@@ -104,6 +104,7 @@ TEST(SqliteMetaStoreTest, MigratesVersion1LinksWithTheUpgradeTime) {
   ASSERT_EQ(sqlite3_exec(db,
                          "ALTER TABLE repo_blobs DROP COLUMN linked_unix;"
                          "ALTER TABLE files DROP COLUMN name;"
+                         "DROP TABLE store_identity; DROP TABLE leases;"
                          "UPDATE schema_version SET version = 1;",
                          nullptr, nullptr, nullptr),
             SQLITE_OK)
@@ -113,6 +114,9 @@ TEST(SqliteMetaStoreTest, MigratesVersion1LinksWithTheUpgradeTime) {
   auto store = SqliteMetaStore::Open(path);
   ASSERT_TRUE(store) << store.error().ToString();
   EXPECT_TRUE(*(*store)->BlobLinked("r", d));
+  auto id = (*store)->StoreId();  // an upgraded file gets its identity too
+  ASSERT_TRUE(id) << id.error().ToString();
+  EXPECT_EQ(id->rfind("ms-", 0), 0u);
   auto young = (*store)->ListUnreferencedBlobLinks({}, before, 10);
   ASSERT_TRUE(young);
   EXPECT_TRUE(young->items.empty());
@@ -145,6 +149,7 @@ TEST(SqliteMetaStoreTest, MigratesVersion2FilesWithoutNames) {
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db,
                          "ALTER TABLE files DROP COLUMN name;"
+                         "DROP TABLE store_identity; DROP TABLE leases;"
                          "UPDATE schema_version SET version = 2;",
                          nullptr, nullptr, nullptr),
             SQLITE_OK)

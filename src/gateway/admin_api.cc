@@ -1,0 +1,87 @@
+// Gateway: the admin views, behind the "admin" action of the access policy (auth_filter.h).
+//
+//   GET /admin/gc   what garbage collection did and could do:
+//     {"gateway": "host:5000",                   this gateway's name (the lease holder name)
+//      "store_id": "ms-...", "namespace_confirmed": true,
+//      "lease": {"name": "background", "holder": "host:5001", "expires_unix": N,
+//                "held_here": false},
+//      "settings": {"interval_ms": N, "grace_seconds": N, "untagged_after_seconds": N|null},
+//      "last_round": null | {"finished_unix": N, "seconds": X, "manifests": N, "blob_links": N,
+//                            "blobs": N, "blob_bytes": N, "chunks_released": N,
+//                            "chunks_deleted": N, "bytes_deleted": N, "uploads_expired": N},
+//      "reclaimable": {"manifests": N, "blob_links": N, "blobs": N, "blob_bytes": N,
+//                      "garbage_chunks": N, "garbage_bytes": N, "bytes": N}}
+//
+// last_round is the last round THIS gateway ran (only the lease holder runs them). reclaimable
+// is the collector's dry run now (GarbageCollector::DryRun, reading only): what a pass would
+// free with the gateway's grace and untagged settings; "bytes" = blob_bytes + garbage_bytes.
+// It reads every unreferenced link and garbage chunk, so it costs a scan of the store.
+#include <nlohmann/json.hpp>
+
+#include "gateway/gateway.h"
+#include "http/status_http.h"
+
+namespace wharf {
+namespace {
+
+using json = nlohmann::json;
+
+json RoundJson(int64_t finished_unix, double seconds, const GcReport& r) {
+  return {{"finished_unix", finished_unix},
+          {"seconds", seconds},
+          {"manifests", r.manifests},
+          {"blob_links", r.links},
+          {"blobs", r.blobs},
+          {"blob_bytes", r.blob_bytes},
+          {"chunks_released", r.chunks_released},
+          {"chunks_deleted", r.chunks_deleted},
+          {"bytes_deleted", r.bytes_deleted},
+          {"uploads_expired", r.uploads_expired}};
+}
+
+}  // namespace
+
+awaitable<void> Gateway::HandleAdminGc(Exchange& ex) {
+  if (ex.path() != "/admin/gc") {
+    co_await RespondError(ex, NotFound("no such endpoint"));
+    co_return;
+  }
+  if (ex.method() != http::verb::get && ex.method() != http::verb::head) {
+    ex.AddHeader("Allow", "GET, HEAD");
+    co_await RespondError(ex, Status(Code::kUnsupported, "GET only"));
+    co_return;
+  }
+  auto dry = co_await gc_->DryRun();
+  if (!dry) {
+    ctx_.log->warn("admin gc: dry run failed request_id={} err={}", ex.request_id(), dry.error());
+    co_await RespondError(ex, Unavailable("the metadata store did not answer the dry run"));
+    co_return;
+  }
+  json body;
+  body["gateway"] = instance_;
+  body["store_id"] = store_id_;
+  body["namespace_confirmed"] = namespace_confirmed_;
+  body["lease"] = {{"name", "background"},
+                   {"holder", lease_.holder},
+                   {"expires_unix", lease_.expires_unix},
+                   {"held_here", lease_.held}};
+  body["settings"] = {
+      {"interval_ms", options_.gc_interval.count()},
+      {"grace_seconds", options_.gc_grace.count()},
+      {"untagged_after_seconds",
+       options_.gc_untagged_after ? json(options_.gc_untagged_after->count()) : json(nullptr)}};
+  body["last_round"] =
+      last_round_ ? RoundJson(last_round_->finished_unix, last_round_->seconds, last_round_->report)
+                  : json(nullptr);
+  const GcReport& r = *dry;
+  body["reclaimable"] = {{"manifests", r.manifests},
+                         {"blob_links", r.links},
+                         {"blobs", r.blobs},
+                         {"blob_bytes", r.blob_bytes},
+                         {"garbage_chunks", r.chunks_pending},
+                         {"garbage_bytes", r.bytes_pending},
+                         {"bytes", r.blob_bytes + r.bytes_pending}};
+  (void)co_await ex.Respond(http::status::ok, body.dump());
+}
+
+}  // namespace wharf
