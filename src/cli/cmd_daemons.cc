@@ -108,6 +108,7 @@ int RunChunkserver(Args args) {
   CLI::App app{"wharf chunkserver: a storage member of one group", "wharf chunkserver"};
   std::string config, log_level = "info", reserve = "10%", scrub_rate = "64MiB";
   std::string heartbeat = "2", scrub_interval = "3600", max_chunk = "1GiB";
+  std::string repair_interval = "30", repair_grace = "60", repair_rate = "64MiB";
   std::vector<std::string> masters;
   std::string cluster_key;
   ChunkserverOptions o;
@@ -126,8 +127,27 @@ int RunChunkserver(Args args) {
   app.add_option("--scrub-rate", scrub_rate, "bytes per second the scrubber reads")
       ->capture_default_str();
   app.add_option("--max-chunk", max_chunk, "largest chunk accepted")->capture_default_str();
+  app.add_option("--repair-interval", repair_interval,
+                 "seconds between anti-entropy rounds (compare with every peer, pull what is "
+                 "missing)")
+      ->capture_default_str();
+  app.add_option("--repair-grace", repair_grace,
+                 "seconds a peer's chunk must have existed before it is pulled")
+      ->capture_default_str();
+  app.add_option("--repair-rate", repair_rate, "bytes per second anti-entropy pulls")
+      ->capture_default_str();
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
   if (!SetLogLevel(log_level)) return ConfigError(role, "unknown --log-level " + log_level);
+  auto ri = ParseDuration(repair_interval);
+  if (!ri || ri->count() < 100)
+    return ConfigError(role, "--repair-interval: not a duration >= 100ms: " + repair_interval);
+  o.repair_interval = *ri;
+  auto rg = ParseDuration(repair_grace);
+  if (!rg) return ConfigError(role, "--repair-grace: bad duration " + repair_grace);
+  o.repair_grace = *rg;
+  auto rr = ParseBytes(repair_rate);
+  if (!rr) return ConfigError(role, "--repair-rate: " + rr.error().message());
+  o.repair_rate = *rr;
   auto r = ParseReserve(reserve);
   if (!r) return ConfigError(role, "--reserve: " + r.error().message());
   o.reserve = *r;

@@ -21,7 +21,7 @@ int RunUp(Args args) {
   LocalClusterOptions o;
   std::string log_level = "info", config;
   std::string reserve = "1GiB", chunk_size = "16MiB", token_ttl = "5m", gc_grace = "1h";
-  std::string gc_untagged_after;
+  std::string gc_untagged_after, repair_interval = "30";
   app.add_option("--config", config, "YAML file of flag values (flags win)");
   app.add_option("--data", o.data_dir, "data directory")->capture_default_str();
   app.add_option("--listen", o.gateway_listen, "HOST:PORT of the gateway (registry and file API)")
@@ -53,7 +53,13 @@ int RunUp(Args args) {
       ->capture_default_str();
   app.add_option("--gc-untagged-after", gc_untagged_after,
                  "collect untagged manifests pushed longer ago than this (default: keep them)");
+  app.add_option("--repair-interval", repair_interval,
+                 "seconds between the chunkservers' anti-entropy rounds")
+      ->capture_default_str();
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
+  auto ri = ParseDuration(repair_interval);
+  if (!ri) return ConfigError(role, "--repair-interval: bad duration " + repair_interval);
+  o.repair_interval = *ri;
   o.public_url = url_flags.public_url;
   o.trusted_proxies = SplitCommas(url_flags.trusted_proxies);
   o.allow_foreign_layers = !url_flags.refuse_foreign_layers;
