@@ -64,6 +64,10 @@ def test_wiped_master_waits_for_the_whole_roster(make_gw_cluster):
     try:
         c.restart(m, wipe=True)
         c.wait_member_state(m, "g1-a", lambda s: s == "active", DETECT + 5, "active")
+        # The gateway refreshes its map every 2 s: until then it may hold the map of before
+        # the master died, with g1-b active (a write to a hung member stalls: issue 9 defect 3,
+        # not this test's business).
+        time.sleep(2.5)
         # For several heartbeat intervals: b is known (from a's roster), offline, and g1 takes
         # no writes; pushes are refused rather than acknowledged on one copy.
         deadline = time.monotonic() + 6 * HB
