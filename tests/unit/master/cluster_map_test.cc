@@ -31,11 +31,13 @@ ClusterMap SampleMap() {
                                        .free = 500,
                                        .reserve = 100,
                                        .chunks = 12,
-                                       .busy = 0}}},
+                                       .busy = 0}},
+                .removed = {}},
       GroupInfo{.id = "g2",
                 .writable = false,
                 .members = {MemberInfo{
-                    .id = "c", .addr = "host-c.example:7003", .state = MemberState::kOffline}}},
+                    .id = "c", .addr = "host-c.example:7003", .state = MemberState::kOffline}},
+                .removed = {}},
   };
   return map;
 }
