@@ -25,13 +25,24 @@ void CheckPublished(const HeartbeatReport& r) {
   wharf::Topology topology(options, [t0] { return t0; });
   FUZZ_CHECK(topology.Heartbeat(r).ok());
   ClusterMap map = topology.Snapshot();
-  FUZZ_CHECK(map.groups.size() == 1 && map.groups[0].members.size() == 1);
+  // The reported roster joins the map: every other member of it, offline until it reports.
+  size_t others = 0;
+  for (const auto& e : r.roster) others += e.id != r.id ? 1 : 0;
+  FUZZ_CHECK(map.groups.size() == 1 && map.groups[0].members.size() == 1 + others);
   const wharf::GroupInfo& g = map.groups[0];
-  const wharf::MemberInfo& m = g.members[0];
+  FUZZ_CHECK(g.FindMember(r.id) != nullptr);
+  const wharf::MemberInfo& m = *g.FindMember(r.id);
+  for (const auto& e : r.roster) {
+    if (e.id == r.id) continue;
+    const wharf::MemberInfo* o = g.FindMember(e.id);
+    FUZZ_CHECK(o != nullptr && o->addr == e.addr && o->state == wharf::MemberState::kOffline);
+  }
+  FUZZ_CHECK(m.missing == r.missing);
   FUZZ_CHECK(g.id == r.group && m.id == r.id && m.addr == r.addr && m.state == r.state);
   FUZZ_CHECK(m.capacity == r.capacity && m.free == r.free && m.reserve == r.reserve);
   FUZZ_CHECK(m.chunks == r.chunks && m.busy == r.busy);
-  FUZZ_CHECK(g.writable == (r.state == wharf::MemberState::kActive && m.Available() >= 1));
+  FUZZ_CHECK(g.writable ==
+             (others == 0 && r.state == wharf::MemberState::kActive && m.Available() >= 1));
   // The map a gateway fetches parses back to the same map.
   auto back = ClusterMap::Parse(map.ToJson(/*full=*/true).dump());
   FUZZ_CHECK(back && *back == map);
@@ -42,11 +53,24 @@ void CheckPublished(const HeartbeatReport& r) {
   FUZZ_CHECK(topology.Snapshot().groups == map.groups);
 }
 
+// The master's reply, parsed by members: the same bytes through HeartbeatReply::Parse.
+void CheckReply(const uint8_t* data, size_t size) {
+  auto reply =
+      wharf::HeartbeatReply::Parse(std::string_view(reinterpret_cast<const char*>(data), size));
+  if (!reply) {
+    FUZZ_CHECK(reply.error().code() == Code::kInvalidArgument);
+    return;
+  }
+  auto again = wharf::HeartbeatReply::Parse(reply->ToJson().dump());
+  FUZZ_CHECK(again && again->ToJson() == reply->ToJson());
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const bool quiet = wharf::SetLogLevel("off");
   (void)quiet;
+  CheckReply(data, size);
   json j = json::parse(data, data + size, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return 0;
   auto report = HeartbeatReport::FromJson(j);

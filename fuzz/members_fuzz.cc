@@ -1,6 +1,7 @@
 // Topology::Load over any members.json (master/topology.h): the file lives on the master's
 // disk, which may be damaged or hand-edited. A file that loads lists members that are all
-// offline until they heartbeat, in groups that take no writes.
+// offline until they heartbeat, in groups that take no writes. The same bytes go through
+// Topology::MergePeerRoster (a peer master's /v1/roster has this format).
 #include <cstdint>
 #include <set>
 
@@ -18,6 +19,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.chunk_size = 1;
   wharf::Topology topology(options);
   wharf::Status st = topology.Load();
+  // A peer master's GET /v1/roster is the same document: merged iff it would load.
+  wharf::Topology::Options no_disk = options;
+  no_disk.data_dir = "";
+  wharf::Topology merged(no_disk);
+  wharf::Status merge = merged.MergePeerRoster(wharf::fuzz::AsText(data, size));
+  FUZZ_CHECK(merge.ok() == st.ok());
+  FUZZ_CHECK(merge.ok() || merge.code() == wharf::Code::kInvalidArgument);
   if (!st.ok()) {
     FUZZ_CHECK(st.code() == wharf::Code::kCorruption);
     return 0;

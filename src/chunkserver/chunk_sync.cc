@@ -59,6 +59,8 @@ awaitable<void> Chunkserver::HeartbeatLoop() {
     r.chunks = store_->Count();
     r.busy = busy_.load();
     r.interval_ms = static_cast<uint64_t>(options_.heartbeat.count());
+    r.missing = missing_.load();
+    r.roster = RosterEntries();
     std::string body = r.ToJson().dump();
     HeaderList headers = {{"Content-Type", "application/json"}};
     for (const auto& master : options_.masters) {
@@ -73,6 +75,7 @@ awaitable<void> Chunkserver::HeartbeatLoop() {
       } else if (!reachable[master]) {
         log_->info("heartbeat accepted master={}", master);
       }
+      if (ok) co_await LearnRoster(std::move(resp->body));
       reachable[master] = ok;
     }
     // Sleeps a heartbeat interval, or less when the state changes (catch-up ended): the

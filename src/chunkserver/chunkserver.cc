@@ -105,6 +105,12 @@ Status Chunkserver::Start() {
   so.max_chunk_bytes = options_.max_chunk_bytes;
   so.metric_labels = {{"member", options_.id}};
   counters_ = std::make_unique<Counters>(so.metric_labels);
+  Metrics()
+      .Gauge("wharf_chunkserver_chunks_missing",
+             "Chunks its peers hold that this member lacks (last anti-entropy round, minus "
+             "those pulled since); 0 in steady state.",
+             so.metric_labels)
+      .Set(0);
   WHARF_ASSIGN_OR_RETURN(auto store, LocalChunkStore::Open(so));
   store_ = std::make_unique<ValidatingChunkStore>(std::move(store), so.metric_labels);
   ServerOptions hs;
@@ -124,6 +130,7 @@ Status Chunkserver::Start() {
         ReceiverNames(server_->local_address(), {options_.listen, options_.advertise});
     router_->AddFilter(std::make_shared<ClusterAuthFilter>(options_.cluster_key, ao));
   }
+  WHARF_RETURN_IF_ERROR(LoadRoster());
   server_->Start();
   log_->info("chunkserver listening id={} group={} addr={} chunks={} dirs={}", options_.id,
              options_.group, addr_, store_->Count(), options_.dirs.size());
@@ -131,6 +138,7 @@ Status Chunkserver::Start() {
   asio::co_spawn(ex_, HeartbeatLoop(), asio::detached);
   asio::co_spawn(ex_, CatchUp(), asio::detached);
   asio::co_spawn(ex_, ScrubLoop(), asio::detached);
+  asio::co_spawn(ex_, RepairLoop(), asio::detached);
   return Status::Ok();
 }
 
@@ -167,6 +175,9 @@ void Chunkserver::BuildRouter() {
                 })});
   router_->Add({"status", {V::get}, PathMatch::Exact("/v1/status"), busy([this](Exchange& ex) {
                   return HandleStatus(ex);
+                })});
+  router_->Add({"digests", {V::get}, PathMatch::Exact("/v1/digests"), busy([this](Exchange& ex) {
+                  return HandleDigests(ex);
                 })});
 }
 
@@ -325,6 +336,9 @@ awaitable<void> Chunkserver::HandleGet(Exchange& ex, std::string id) {
 
 awaitable<void> Chunkserver::HandleDelete(Exchange& ex, std::string id) {
   auto& deletes = counters_->deletes;
+  // Remembered whether or not the chunk was here: a peer that still has it is being deleted
+  // too (GC deletes from every member), and anti-entropy must not copy it back meanwhile.
+  tombstones_.Add(id, std::chrono::steady_clock::now());
   auto remove = [this, id] { return store_->Delete(id); };
   Status st = co_await Offload(remove);
   if (!st.ok()) {
@@ -378,6 +392,8 @@ awaitable<void> Chunkserver::HandleStatus(Exchange& ex) {
                {"free", s.free},
                {"reserve", s.reserve_bytes},
                {"chunks", store_->Count()},
+               {"missing", missing_.load()},
+               {"roster", RosterToJson(RosterEntries())},
                {"wharf_version", WharfVersion()}};
   ex.AddHeader("X-Wharf-Version", std::string(WharfVersion()));
   (void)co_await ex.Respond(http::status::ok, body.dump());

@@ -1,5 +1,7 @@
 // The chunkserver daemon: a ChunkStore behind HTTP, heartbeating to every master, catching
-// up from a peer of its group at start, and scrubbing its chunks in the background.
+// up from a peer of its group at start, repairing continuously from every peer (anti-entropy,
+// anti_entropy.h), and scrubbing its chunks in the background. It keeps the roster of its
+// group on its own disk (member_roster.h) and reports it in every heartbeat.
 //
 //   PUT    /v1/chunks/{id}   body = chunk data; headers Content-Length and
 //                            X-Wharf-Checksum: xxh3:<16 hex>  -> 201 stored / 200 already there
@@ -8,8 +10,10 @@
 //   DELETE /v1/chunks/{id}   -> 204 / 404
 //   GET    /v1/chunks?after=ID&limit=N  -> {"chunks": [{"id","size","checksum","mtime"}],
 //                                          "next": ID | null}     (the inventory, for peers)
+//   GET    /v1/digests       -> per-range digests of the sorted chunk ids (anti_entropy.h)
 //   GET    /v1/status        -> {"id","group","addr","state","capacity","free","reserve","chunks",
-//                                 "wharf_version"} (and an X-Wharf-Version header)
+//                                 "missing","roster","wharf_version"} (and an X-Wharf-Version
+//                                 header)
 //   GET    /healthz, /metrics
 //
 // Errors are JSON {"error": {"code": "<status code name>", "message": "…"}} with 400
@@ -24,7 +28,9 @@
 #include <string>
 #include <vector>
 
+#include "chunkserver/anti_entropy.h"
 #include "chunkserver/chunk_store.h"
+#include "chunkserver/member_roster.h"
 #include "common/asio.h"
 #include "common/units.h"
 #include "http/client.h"
@@ -46,6 +52,12 @@ struct ChunkserverOptions {
   std::chrono::milliseconds scrub_interval{std::chrono::hours(1)};
   uint64_t scrub_rate = 64u << 20;  // bytes per second the scrubber may read
   uint64_t max_chunk_bytes = 1u << 30;
+  // Anti-entropy: every interval, compare the inventory with every peer's and pull what is
+  // missing (at most repair_rate bytes per second), leaving chunks younger than repair_grace
+  // on the peer alone (they may still be in flight from a gateway).
+  std::chrono::milliseconds repair_interval{std::chrono::seconds(30)};
+  std::chrono::milliseconds repair_grace{std::chrono::seconds(60)};
+  uint64_t repair_rate = 64u << 20;
   // Set: every route but /healthz and /metrics needs the cluster-key proof, and every request
   // this member sends (heartbeats, catch-up, repair) carries it (http/cluster_auth.h).
   std::shared_ptr<const ClusterKey> cluster_key;
@@ -73,10 +85,21 @@ class Chunkserver {
   awaitable<void> HandleDelete(Exchange& ex, std::string id);
   awaitable<void> HandleList(Exchange& ex);
   awaitable<void> HandleStatus(Exchange& ex);
+  awaitable<void> HandleDigests(Exchange& ex);
   // Background (chunk_sync.cc)
   awaitable<void> HeartbeatLoop();
   awaitable<void> CatchUp();
   awaitable<void> ScrubLoop();
+  // Anti-entropy (chunk_repair.cc): a round every repair_interval once catch-up ended.
+  awaitable<void> RepairLoop();
+  awaitable<void> RepairRound(HttpClient& client);
+  // The store's range digests (walks the in-memory index: call off the event loop).
+  Result<RangeDigests> ComputeDigests();
+  // Roster (chunk_repair.cc): loads <first dir>/roster.json at start.
+  Status LoadRoster();
+  // Merges a master's heartbeat reply and persists the roster when it changed.
+  awaitable<void> LearnRoster(std::string reply_body);
+  std::vector<RosterEntry> RosterEntries();
   awaitable<Result<ClusterMap>> FetchMap(HttpClient& client);
   // Options of the clients that reach peers and masters (they sign with the cluster key).
   ClientOptions PeerClientOptions() const;
@@ -112,6 +135,10 @@ class Chunkserver {
   Logger log_;
   std::mutex map_mu_;
   std::optional<ClusterMap> last_map_;
+  Tombstones tombstones_{std::chrono::hours(24), 1u << 20};
+  std::mutex roster_mu_;
+  std::unique_ptr<MemberRoster> roster_;  // guarded by roster_mu_; set by Start()
+  std::atomic<uint64_t> missing_{0};      // the last anti-entropy count
 };
 
 }  // namespace wharf

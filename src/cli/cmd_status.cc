@@ -1,6 +1,7 @@
 // `wharf status`: the cluster as fdfs_monitor shows it, from the first master that answers.
 // `wharf member rm ID [--force]`: forgets a decommissioned member on every master.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -33,15 +34,25 @@ void PrintTable(const ClusterMap& map, const std::string& from, std::string_view
     if (active < g.members.size()) {
       health += fmt::format("  DEGRADED ({} of {} members active)", active, g.members.size());
     }
-    fmt::print("\ngroup {}  {}  members={}\n", g.id, health, g.members.size());
-    fmt::print("  {:<20} {:<22} {:<9} {:>11} {:>11} {:>9}\n", "MEMBER", "ADDRESS", "STATE",
-               "CAPACITY", "FREE", "CHUNKS");
+    if (!g.removed.empty()) {
+      // Decommissioned and not replaced: fewer copies of every new chunk than before.
+      health += fmt::format("  REDUCED ({} of {} members, removed: {})", g.members.size(),
+                            g.members.size() + g.removed.size(), fmt::join(g.removed, ","));
+    }
+    if (g.under_replicated > 0) {
+      health += fmt::format("  UNDER-REPLICATED ({} chunk copies missing)", g.under_replicated);
+    }
+    fmt::print("\ngroup {}  {}  members={} under_replicated={}\n", g.id, health, g.members.size(),
+               g.under_replicated);
+    fmt::print("  {:<20} {:<22} {:<9} {:>11} {:>11} {:>9} {:>9}\n", "MEMBER", "ADDRESS", "STATE",
+               "CAPACITY", "FREE", "CHUNKS", "MISSING");
     for (const auto& m : g.members) {
       // What an offline member last reported is stale: show that it is unknown now.
       const bool stale = m.state == MemberState::kOffline;
-      fmt::print("  {:<20} {:<22} {:<9} {:>11} {:>11} {:>9}\n", m.id, m.addr,
+      fmt::print("  {:<20} {:<22} {:<9} {:>11} {:>11} {:>9} {:>9}\n", m.id, m.addr,
                  MemberStateName(m.state), stale ? "-" : FormatBytes(m.capacity),
-                 stale ? "-" : FormatBytes(m.free), stale ? "-" : std::to_string(m.chunks));
+                 stale ? "-" : FormatBytes(m.free), stale ? "-" : std::to_string(m.chunks),
+                 stale ? "-" : std::to_string(m.missing));
     }
   }
 }

@@ -93,6 +93,19 @@ void AddChunkserverFlags(CLI::App& app, ChunkserverFlags* f) {
   app.add_option("--max-chunk", f->max_chunk, "largest chunk accepted")
       ->capture_default_str()
       ->check(SizeIn(1, 1ull << 40));
+  app.add_option("--repair-interval", f->repair_interval,
+                 "time between anti-entropy rounds: compare with every peer, pull what is "
+                 "missing (plain number: seconds)")
+      ->capture_default_str()
+      ->check(DurationIn(milliseconds(100), hours(24)));
+  app.add_option("--repair-grace", f->repair_grace,
+                 "how long a peer's chunk must have existed before it is pulled (plain number: "
+                 "seconds)")
+      ->capture_default_str()
+      ->check(DurationIn(milliseconds(0), hours(24 * 7)));
+  app.add_option("--repair-rate", f->repair_rate, "bytes per second anti-entropy pulls")
+      ->capture_default_str()
+      ->check(SizeIn(1, 1ull << 40));
 }
 
 Status FinishChunkserverFlags(ChunkserverFlags* f) {
@@ -117,6 +130,17 @@ Status FinishChunkserverFlags(ChunkserverFlags* f) {
   if (!mc) return InvalidArgument("--max-chunk: " + mc.error().message());
   if (*mc == 0) return InvalidArgument("--max-chunk: must be more than 0");
   o.max_chunk_bytes = *mc;
+  auto ri = ParseDuration(f->repair_interval);
+  if (!ri || ri->count() < 100) {
+    return InvalidArgument("--repair-interval: not a duration >= 100ms: " + f->repair_interval);
+  }
+  o.repair_interval = *ri;
+  auto rg = ParseDuration(f->repair_grace);
+  if (!rg) return InvalidArgument("--repair-grace: bad duration " + f->repair_grace);
+  o.repair_grace = *rg;
+  auto rr = ParseBytes(f->repair_rate);
+  if (!rr || *rr == 0) return InvalidArgument("--repair-rate: not a size above 0: " + f->repair_rate);
+  o.repair_rate = *rr;
   o.masters = SplitCommas(f->masters);
   // What Chunkserver::Start refuses too, so that --check-config sees it.
   if (o.group.empty()) return InvalidArgument("--group is required");
@@ -148,6 +172,10 @@ void AddUpFlags(CLI::App& app, UpFlags* f) {
   app.add_option("--reserve", f->reserve, "free space each chunkserver keeps")
       ->capture_default_str()
       ->check(ReserveValue());
+  app.add_option("--repair-interval", f->repair_interval,
+                 "time between the chunkservers' anti-entropy rounds (plain number: seconds)")
+      ->capture_default_str()
+      ->check(DurationIn(milliseconds(100), hours(24)));
   AddClusterKeyFlag(app, &o.cluster_key_file,
                     "the cluster's key file (default: DATA/cluster.key, created mode 0600 when "
                     "absent)");
@@ -160,6 +188,11 @@ Status FinishUpFlags(UpFlags* f) {
   auto res = ParseReserve(f->reserve);
   if (!res) return InvalidArgument("--reserve: " + res.error().message());
   f->o.reserve = *res;
+  auto ri = ParseDuration(f->repair_interval);
+  if (!ri || ri->count() < 100) {
+    return InvalidArgument("--repair-interval: not a duration >= 100ms: " + f->repair_interval);
+  }
+  f->o.repair_interval = *ri;
   return Status::Ok();
 }
 

@@ -33,6 +33,9 @@ struct ChunkserverFlags {
   std::string scrub_interval = "3600";
   std::string scrub_rate = "64MiB";
   std::string max_chunk = "1GiB";
+  std::string repair_interval = "30";
+  std::string repair_grace = "60";
+  std::string repair_rate = "64MiB";
   std::vector<std::string> masters;
   std::string cluster_key;
   ChunkserverOptions o;
@@ -52,6 +55,7 @@ struct UpFlags {
   CommonFlags common;
   GatewayFlags gateway;  // every gateway flag (gateway_flags.h) but --master
   std::string reserve = "1GiB";
+  std::string repair_interval = "30";
   LocalClusterOptions o;
 };
 void AddUpFlags(CLI::App& app, UpFlags* f);

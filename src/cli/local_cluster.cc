@@ -65,6 +65,9 @@ Status LocalClusterOptions::Validate() const {
   if (heartbeat <= std::chrono::milliseconds(0)) {
     return InvalidArgument("heartbeat interval must be positive");
   }
+  if (repair_interval < std::chrono::milliseconds(100)) {
+    return InvalidArgument("--repair-interval must be at least 100ms");
+  }
   // Reads the gateway's files and keys (creates nothing) so that a bad one stops `wharf up`
   // before anything starts.
   WHARF_RETURN_IF_ERROR(cli::CheckGatewayFiles(gateway));
@@ -135,6 +138,7 @@ Status LocalCluster::StartDaemons() {
       co.masters = {master_->address()};
       co.reserve = options_.reserve;
       co.heartbeat = options_.heartbeat;
+      co.repair_interval = options_.repair_interval;
       co.max_chunk_bytes = std::max<uint64_t>(options_.chunk_size, 1u << 20);
       co.cluster_key = key_;
       auto cs = std::make_unique<Chunkserver>(loop(), co);

@@ -47,6 +47,8 @@ struct LocalClusterOptions {
   // The master's and the gateway's (gateway.chunk_size is overridden with it).
   uint64_t chunk_size = 16u << 20;
   std::chrono::milliseconds heartbeat{1000};
+  // How often each chunkserver compares its inventory with its peer's (anti-entropy).
+  std::chrono::milliseconds repair_interval{std::chrono::seconds(30)};
   // The cluster key file every daemon signs and verifies internal requests with; "" =
   // <data_dir>/cluster.key, created (random, mode 0600) when absent.
   std::string cluster_key_file;

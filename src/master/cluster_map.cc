@@ -33,7 +33,8 @@ json MemberToJson(const MemberInfo& m, bool full) {
             {"state", MemberStateName(m.state)},
             {"capacity", m.capacity},
             {"free", m.free},
-            {"chunks", m.chunks}};
+            {"chunks", m.chunks},
+            {"missing", m.missing}};
   if (full) {
     j["reserve"] = m.reserve;
     j["busy"] = m.busy;
@@ -54,6 +55,7 @@ Result<MemberInfo> MemberFromJson(const json& j) {
   WHARF_ASSIGN_OR_RETURN(m.chunks, GetUint(j, "chunks"));
   WHARF_ASSIGN_OR_RETURN(m.reserve, GetUint(j, "reserve", 0));
   WHARF_ASSIGN_OR_RETURN(m.busy, GetUint(j, "busy", 0));
+  WHARF_ASSIGN_OR_RETURN(m.missing, GetUint(j, "missing", 0));
   return m;
 }
 
@@ -62,6 +64,17 @@ Result<GroupInfo> GroupFromJson(const json& j, std::set<std::string>* member_ids
   WHARF_ASSIGN_OR_RETURN(g.id, GetString(j, "id"));
   if (Status st = ValidateId("group id", g.id); !st.ok()) return Err(st);
   WHARF_ASSIGN_OR_RETURN(g.writable, GetBool(j, "writable"));
+  WHARF_ASSIGN_OR_RETURN(g.under_replicated, GetUint(j, "under_replicated", 0));
+  if (j.contains("removed")) {
+    WHARF_ASSIGN_OR_RETURN(const json* removed, GetArray(j, "removed"));
+    for (const json& id : *removed) {
+      if (!id.is_string()) return Err(InvalidArgument("removed ids must be strings"));
+      std::string s = id.get<std::string>();
+      if (Status st = ValidateId("removed member id", s); !st.ok()) return Err(st);
+      g.removed.push_back(std::move(s));
+    }
+    std::sort(g.removed.begin(), g.removed.end());
+  }
   WHARF_ASSIGN_OR_RETURN(const json* members, GetArray(j, "members"));
   for (const json& mj : *members) {
     auto m = MemberFromJson(mj);
@@ -156,7 +169,11 @@ json ClusterMap::ToJson(bool full) const {
   for (const GroupInfo& g : groups) {
     json members_j = json::array();
     for (const MemberInfo& m : g.members) members_j.push_back(MemberToJson(m, full));
-    groups_j.push_back({{"id", g.id}, {"writable", g.writable}, {"members", std::move(members_j)}});
+    groups_j.push_back({{"id", g.id},
+                        {"writable", g.writable},
+                        {"under_replicated", g.under_replicated},
+                        {"removed", g.removed},
+                        {"members", std::move(members_j)}});
   }
   return {{"version", version}, {"groups", std::move(groups_j)}};
 }

@@ -6,9 +6,11 @@
 // Wire format (ToJson(false), served to `wharf status --json`; exactly these fields):
 //
 //   {"version": 7,
-//    "groups": [{"id": "g1", "writable": true,
+//    "groups": [{"id": "g1", "writable": true, "under_replicated": 0, "removed": [],
 //                "members": [{"id": "cs1", "addr": "127.0.0.1:7001", "state": "active",
-//                             "capacity": 1000, "free": 600, "chunks": 12}]}]}
+//                             "capacity": 1000, "free": 600, "chunks": 12, "missing": 0}]}]}
+//
+// "under_replicated", "removed" and "missing" are optional on input (default 0 / empty).
 //
 // ToJson(true) (the "full" map, served to gateways) adds "reserve" and "busy" to each member.
 // Groups are sorted by id, members by id within a group.
@@ -54,6 +56,7 @@ struct MemberInfo {
   uint64_t reserve = 0;   // bytes it keeps free; it refuses writes under it (full map only)
   uint64_t chunks = 0;    // chunks stored
   uint64_t busy = 0;      // requests in flight, as it last reported (full map only)
+  uint64_t missing = 0;   // chunks its peers hold that it lacks (its last anti-entropy count)
 
   // free - reserve, or 0 when under the reserve: what a write may still use.
   uint64_t Available() const { return free > reserve ? free - reserve : 0; }
@@ -66,6 +69,12 @@ struct GroupInfo {
   // least the master's chunk size (Speedy's rule).
   bool writable = false;
   std::vector<MemberInfo> members;  // sorted by id
+  // Chunk copies the group's members lack: the sum of the members' `missing` (for a group of
+  // two, the chunks held by one member only). 0 in steady state.
+  uint64_t under_replicated = 0;
+  // Members an operator decommissioned (`wharf member rm`) and no new member has replaced yet:
+  // the group runs on fewer members than it had. Sorted.
+  std::vector<std::string> removed;
 
   // The smallest Available() among members (0 with no members): a chunk goes to all of them.
   uint64_t MinAvailable() const;

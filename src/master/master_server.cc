@@ -104,6 +104,9 @@ void MasterServer::BuildRouter() {
   router_->Add({"status", {V::get, V::head}, PathMatch::Exact("/v1/status"), [this](Exchange& ex) {
                   return HandleMap(ex);
                 }});
+  router_->Add({"roster", {V::get}, PathMatch::Exact("/v1/roster"), [this](Exchange& ex) {
+                  return HandleRoster(ex);
+                }});
   router_->Add({"placement", {V::get}, PathMatch::Exact("/v1/placement"), [this](Exchange& ex) {
                   return HandlePlacement(ex);
                 }});
@@ -164,8 +167,14 @@ awaitable<void> MasterServer::HandleHeartbeat(Exchange& ex) {
     co_return;
   }
   ClusterMap map = topology_.Snapshot();
-  json reply = {{"version", map.version}};
-  (void)co_await ex.Respond(http::status::ok, reply.dump());
+  HeartbeatReply reply;
+  reply.version = map.version;
+  topology_.RosterOf(report->group, &reply.roster, &reply.removed);
+  (void)co_await ex.Respond(http::status::ok, reply.ToJson().dump());
+}
+
+awaitable<void> MasterServer::HandleRoster(Exchange& ex) {
+  (void)co_await ex.Respond(http::status::ok, topology_.ExportRoster().dump());
 }
 
 awaitable<void> MasterServer::HandlePlacement(Exchange& ex) {
@@ -216,6 +225,16 @@ awaitable<void> MasterServer::ProbePeers() {
       auto r = co_await client.Request(peer, http::verb::get, "/healthz");
       if (r && r->status == 200) {
         ++n;
+        // The union of the rosters: what the peer knows that this master does not (it may
+        // have lost its data dir) joins as offline members.
+        auto roster = co_await client.Request(peer, http::verb::get, "/v1/roster");
+        if (roster && roster->status == 200) {
+          auto merge = [this, text = std::move(roster->body)] {
+            return topology_.MergePeerRoster(text);
+          };
+          Status st = co_await Offload(merge);
+          if (!st.ok()) log_->warn("peer roster refused peer={} err={}", peer, st);
+        }
       } else {
         log_->debug("peer master unreachable peer={}", peer);
       }

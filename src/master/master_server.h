@@ -1,8 +1,11 @@
 // The master daemon: Topology behind HTTP.
 //
-//   POST   /v1/heartbeat        a chunkserver's HeartbeatReport (JSON) -> {"version": N}
+//   POST   /v1/heartbeat        a chunkserver's HeartbeatReport (JSON) -> a HeartbeatReply
+//                               {"version": N, "roster": [...], "removed": [...]}
 //   GET    /v1/map              the full cluster map (gateways)
 //   GET    /v1/status           the status shape (`wharf status`)
+//   GET    /v1/roster           every member this master knows and the decommissioned ones
+//                               (members.json's format, topology.h), for peer masters
 //   GET    /v1/placement?size=N[&policy=most_free|round_robin|named][&group=ID]
 //                               -> {"group": "g1", "version": N, "members": [{"id","addr"}]}
 //   DELETE /v1/members/{id}[?force=1]
@@ -13,8 +16,10 @@
 //   GET    /healthz, /metrics
 //
 // Masters are equal peers (FastDFS trackers): each is fed by every chunkserver; nothing is
-// shared between them but the namespace id. --peer lists the other masters, which this one
-// probes so that /metrics tells an operator when a peer is down, and asks for the namespace.
+// shared between them but the roster and the namespace id: --peer lists the other masters,
+// which this one polls for their /v1/roster (merged into its own, so a master that lost its
+// data dir learns every member its peers know), asks for the namespace, and so that /metrics
+// tells an operator when a peer is down.
 #pragma once
 
 #include <atomic>
@@ -68,6 +73,7 @@ class MasterServer {
   awaitable<void> HandleMap(Exchange& ex);  // /v1/map and /v1/status
   awaitable<void> HandleForgetMember(Exchange& ex);
   awaitable<void> HandlePlacement(Exchange& ex);
+  awaitable<void> HandleRoster(Exchange& ex);
   awaitable<void> ProbePeers();
   // master_namespace.cc
   awaitable<void> HandleNamespace(Exchange& ex);

@@ -6,9 +6,19 @@
 //
 //   <data_dir>/
 //     members.json   {"format": 1,
-//                     "members": [{"group": "g1", "id": "cs1", "addr": "127.0.0.1:7001"}, ...]}
+//                     "members": [{"group": "g1", "id": "cs1", "addr": "127.0.0.1:7001"}, ...],
+//                     "removed": [{"group": "g1", "id": "cs3", "at_ms": 1700000000000}]}
 //
 // written with WriteFileAtomic whenever a member appears, changes address or is forgotten.
+// ("removed" is optional: files written before it existed have none.)
+//
+// The roster of a group does not depend on this file alone (a master may lose its data dir):
+// every member persists the roster it has seen and reports it in its heartbeats, and peer
+// masters exchange their member lists (the same document, GET /v1/roster). The topology takes
+// the union: a member it learns of that way is offline until it heartbeats itself, so its group
+// is not writable until every member of the roster is active. Decommissioned members are kept
+// in "removed" so that stale rosters do not bring them back, and so that `wharf status` can say
+// the group runs on fewer members than it had.
 #pragma once
 
 #include <chrono>
@@ -76,6 +86,20 @@ class Topology {
   // that heartbeats again afterwards is simply a new member.
   Status ForgetMember(const std::string& id);
 
+  // The roster of `group` as this master knows it, and the ids decommissioned from it (for the
+  // heartbeat reply, master/heartbeat.h).
+  void RosterOf(const std::string& group, std::vector<RosterEntry>* roster,
+                std::vector<std::string>* removed);
+
+  // The member list in the members.json format (with "removed"), for peer masters.
+  nlohmann::json ExportRoster();
+
+  // Merges a peer master's ExportRoster() document: members this master does not know join as
+  // offline (unless decommissioned here), and members the peer decommissioned are forgotten here
+  // too unless this master hears from them. May write members.json (call off the event loop).
+  // kInvalidArgument for a malformed document (nothing is merged then).
+  Status MergePeerRoster(std::string_view text);
+
  private:
   struct Member {
     std::string group;
@@ -85,16 +109,25 @@ class Topology {
     HeartbeatReport last;  // valid when heard
   };
 
+  struct Removed {
+    std::string group;
+    int64_t at_ms = 0;  // wall clock of the removal (ordering between masters)
+  };
+
   MemberState StateLocked(const Member& m, std::chrono::steady_clock::time_point now) const;
+  // Adds `entry` of `group` as an offline member unless it is known or decommissioned. True
+  // when it was added.
+  bool AddRosterEntryLocked(const std::string& group, const RosterEntry& entry);
   Status PersistLocked();
 
   const Options options_;
   const Clock clock_;
   const Logger log_;
   std::mutex mutex_;
-  std::map<std::string, Member> members_;  // by member id
-  bool persist_pending_ = false;           // the last members.json write failed
-  Status persist_error_;                   // the last members.json write's result
+  std::map<std::string, Member> members_;   // by member id
+  std::map<std::string, Removed> removed_;  // decommissioned, by member id
+  bool persist_pending_ = false;            // the last members.json write failed
+  Status persist_error_;                    // the last members.json write's result
   uint64_t version_ = 0;
   std::string last_published_;  // serialized full map (version 0) of the last Snapshot()
 };

@@ -412,7 +412,7 @@ class ChunkServer(Process):
              "cluster_key": c.key_file}
         o.update({k: v for k, v in p.opts.items() if k not in ("extra", "masters")})
         for k in ("id", "reserve", "heartbeat", "scrub_interval", "scrub_rate", "log_level",
-                  "cluster_key"):
+                  "cluster_key", "repair_interval", "repair_grace", "repair_rate"):
             if o.get(k) is not None:
                 a += ["--" + k.replace("_", "-"), str(o[k])]
         return a + list(p.opts["extra"])

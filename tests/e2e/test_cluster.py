@@ -42,16 +42,19 @@ def check_status_shape(st: dict):
     assert isinstance(st["version"], int) and not isinstance(st["version"], bool)
     assert isinstance(st["groups"], list)
     for g in st["groups"]:
-        assert set(g) == {"id", "writable", "members"}, f"group keys: {sorted(g)}"
+        assert set(g) == {"id", "writable", "under_replicated", "removed", "members"}, \
+            f"group keys: {sorted(g)}"
         assert isinstance(g["id"], str) and isinstance(g["writable"], bool)
+        assert isinstance(g["under_replicated"], int) and g["under_replicated"] >= 0, g
+        assert isinstance(g["removed"], list) and all(isinstance(x, str) for x in g["removed"])
         assert isinstance(g["members"], list)
         for m in g["members"]:
-            assert set(m) == {"id", "addr", "state", "capacity", "free", "chunks"}, \
+            assert set(m) == {"id", "addr", "state", "capacity", "free", "chunks", "missing"}, \
                 f"member keys: {sorted(m)}"
             assert isinstance(m["id"], str) and m["id"]
             assert isinstance(m["addr"], str) and re.fullmatch(r"[^:]+:\d+", m["addr"]), m
             assert m["state"] in STATES, m
-            for k in ("capacity", "free", "chunks"):
+            for k in ("capacity", "free", "chunks", "missing"):
                 assert isinstance(m[k], int) and not isinstance(m[k], bool) and m[k] >= 0, m
 
 

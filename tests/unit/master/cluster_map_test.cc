@@ -31,11 +31,13 @@ ClusterMap SampleMap() {
                                        .free = 500,
                                        .reserve = 100,
                                        .chunks = 12,
-                                       .busy = 0}}},
+                                       .busy = 0}},
+                .removed = {}},
       GroupInfo{.id = "g2",
                 .writable = false,
                 .members = {MemberInfo{
-                    .id = "c", .addr = "host-c.example:7003", .state = MemberState::kOffline}}},
+                    .id = "c", .addr = "host-c.example:7003", .state = MemberState::kOffline}},
+                .removed = {}},
   };
   return map;
 }
@@ -72,14 +74,14 @@ TEST(ValidateTest, IdsAndAddresses) {
 TEST(ClusterMapTest, StatusShapeIsExact) {
   json j = SampleMap().ToJson(/*full=*/false);
   json expected = json::parse(R"({"version": 42, "groups": [
-    {"id": "g1", "writable": true, "members": [
+    {"id": "g1", "writable": true, "under_replicated": 0, "removed": [], "members": [
       {"id": "a", "addr": "127.0.0.1:7001", "state": "active", "capacity": 1000, "free": 600,
-       "chunks": 12},
+       "chunks": 12, "missing": 0},
       {"id": "b", "addr": "[::1]:7002", "state": "active", "capacity": 1000, "free": 500,
-       "chunks": 12}]},
-    {"id": "g2", "writable": false, "members": [
+       "chunks": 12, "missing": 0}]},
+    {"id": "g2", "writable": false, "under_replicated": 0, "removed": [], "members": [
       {"id": "c", "addr": "host-c.example:7003", "state": "offline", "capacity": 0, "free": 0,
-       "chunks": 0}]}]})");
+       "chunks": 0, "missing": 0}]}]})");
   EXPECT_EQ(j, expected) << j.dump(2);
 }
 
@@ -88,7 +90,28 @@ TEST(ClusterMapTest, FullShapeAddsReserveAndBusy) {
   const json& a = j["groups"][0]["members"][0];
   EXPECT_EQ(a["reserve"], 100);
   EXPECT_EQ(a["busy"], 3);
-  EXPECT_EQ(a.size(), 8u);
+  EXPECT_EQ(a.size(), 9u);
+}
+
+TEST(ClusterMapTest, UnderReplicatedAndRemovedAreOptionalAndValidated) {
+  ClusterMap map = SampleMap();
+  map.groups[0].under_replicated = 4;
+  map.groups[0].removed = {"x", "y"};
+  map.groups[0].members[0].missing = 4;
+  auto back = ClusterMap::Parse(map.ToJson(false).dump());
+  ASSERT_TRUE(back) << back.error().ToString();
+  EXPECT_EQ(back->groups[0].under_replicated, 4u);
+  EXPECT_EQ(back->groups[0].removed, (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(back->groups[0].members[0].missing, 4u);
+  for (json bad : {json(-1), json("x"), json::array({5}), json::array({"../x"}), json(true)}) {
+    json j = map.ToJson(false);
+    j["groups"][0]["removed"] = bad;
+    j["groups"][0]["under_replicated"] = bad;
+    EXPECT_FALSE(ClusterMap::FromJson(j)) << bad.dump();
+    json k = map.ToJson(false);
+    k["groups"][0]["members"][0]["missing"] = bad;
+    EXPECT_FALSE(ClusterMap::FromJson(k)) << bad.dump();
+  }
 }
 
 TEST(ClusterMapTest, RoundTrips) {

@@ -177,5 +177,32 @@ TEST(NamespaceFileTest, AnUnreadableFileStopsTheMaster) {
   std::filesystem::remove_all(dir);
 }
 
+TEST_F(MasterServerTest, HeartbeatRepliesCarryTheRosterAndRosterServesPeers) {
+  HeartbeatReport a = Report("a");
+  a.roster = {{"a", "127.0.0.1:1"}, {"b", "127.0.0.1:2"}};
+  ClientResponse r = Call(http::verb::post, "/v1/heartbeat", a.ToJson().dump());
+  ASSERT_EQ(r.status, 200u) << r.body;
+  auto reply = HeartbeatReply::Parse(r.body);
+  ASSERT_TRUE(reply) << reply.error().ToString();
+  EXPECT_GT(reply->version, 0u);
+  ASSERT_EQ(reply->roster.size(), 2u);  // b, learned from a's roster
+  EXPECT_EQ(reply->roster[1], (RosterEntry{"b", "127.0.0.1:2"}));
+  EXPECT_TRUE(reply->removed.empty());
+
+  ClientResponse roster = Call(http::verb::get, "/v1/roster");
+  ASSERT_EQ(roster.status, 200u);
+  auto doc = nlohmann::json::parse(roster.body, nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << roster.body;
+  EXPECT_EQ(doc["format"], 1);
+  EXPECT_EQ(doc["members"].size(), 2u);
+
+  EXPECT_EQ(Call(http::verb::delete_, "/v1/members/b").status, 204u);  // b is offline
+  r = Call(http::verb::post, "/v1/heartbeat", a.ToJson().dump());
+  reply = HeartbeatReply::Parse(r.body);
+  ASSERT_TRUE(reply) << r.body;
+  EXPECT_EQ(reply->roster.size(), 1u);  // a's stale roster does not bring b back
+  EXPECT_EQ(reply->removed, std::vector<std::string>{"b"});
+}
+
 }  // namespace
 }  // namespace wharf

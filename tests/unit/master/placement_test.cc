@@ -30,7 +30,8 @@ PlacementRequest Request(PlacementPolicy policy, std::atomic<uint64_t>* counter 
 }
 
 GroupInfo Group(std::string id, std::vector<MemberInfo> members, bool writable = true) {
-  return GroupInfo{.id = std::move(id), .writable = writable, .members = std::move(members)};
+  return GroupInfo{
+      .id = std::move(id), .writable = writable, .members = std::move(members), .removed = {}};
 }
 
 TEST(PlacementPolicyTest, ParsesNames) {
