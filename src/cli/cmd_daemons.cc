@@ -161,6 +161,7 @@ int RunGateway(Args args) {
   CLI::App app{"wharf gateway: the registry and file API", "wharf gateway"};
   std::string config, log_level = "info", chunk_size = "16MiB", policy = "most_free";
   std::string upload_expiry = "24h", gc_interval = "10", max_manifest = "4MiB";
+  std::string upload_stale = "10m";
   std::string token_ttl = "5m";
   std::string gc_grace = "1h", gc_untagged_after;
   std::vector<std::string> masters;
@@ -179,7 +180,12 @@ int RunGateway(Args args) {
       ->capture_default_str();
   app.add_option("--policy", policy, "most_free|round_robin|named")->capture_default_str();
   app.add_option("--group", o.named_group, "the group for --policy named");
-  app.add_option("--upload-expiry", upload_expiry, "idle upload sessions expire after this")
+  app.add_option("--upload-expiry", upload_expiry,
+                 "upload sessions expire this long after the last byte received")
+      ->capture_default_str();
+  app.add_option("--upload-stale", upload_stale,
+                 "what a request that died mid-body left (a crashed gateway's) is collected "
+                 "after this long without progress; keep it above the 120 s body read timeout")
       ->capture_default_str();
   app.add_option("--gc-interval", gc_interval, "seconds between garbage collection passes")
       ->capture_default_str();
@@ -196,7 +202,11 @@ int RunGateway(Args args) {
   AddGatewayAuthFlags(app, &o.auth, &token_ttl);
   GatewayUrlFlags url_flags;
   AddGatewayUrlFlags(app, &url_flags);
-  std::string writable_wait = "5s";
+  std::string writable_wait = "5s", member_timeout = "5s";
+  app.add_option("--member-timeout", member_timeout,
+                 "deadline of each call to a chunkserver or master (connect, first byte, "
+                 "progress); a read is hedged to another member after a quarter of it")
+      ->capture_default_str();
   app.add_option("--writable-wait", writable_wait,
                  "how long a write waits for a writable group before answering 503")
       ->capture_default_str();
@@ -205,6 +215,9 @@ int RunGateway(Args args) {
   auto ww = ParseDuration(writable_wait);
   if (!ww || ww->count() > 600'000) return ConfigError(role, "--writable-wait: bad duration");
   o.writable_wait = *ww;
+  auto mt = ParseMemberTimeout(member_timeout);
+  if (!mt) return ConfigError(role, mt.error().message());
+  o.member_timeout = *mt;
   o.public_url = url_flags.public_url;
   o.trusted_proxies = SplitCommas(url_flags.trusted_proxies);
   o.allow_foreign_layers = !url_flags.refuse_foreign_layers;
@@ -227,6 +240,9 @@ int RunGateway(Args args) {
   auto ue = ParseDuration(upload_expiry);
   if (!ue || ue->count() < 1000) return ConfigError(role, "--upload-expiry: bad duration");
   o.upload_expiry = std::chrono::duration_cast<std::chrono::seconds>(*ue);
+  auto us = ParseDuration(upload_stale);
+  if (!us || us->count() < 1000) return ConfigError(role, "--upload-stale: bad duration");
+  o.upload_stale = std::chrono::duration_cast<std::chrono::seconds>(*us);
   auto gi = ParseDuration(gc_interval);
   if (!gi || gi->count() < 10) return ConfigError(role, "--gc-interval: bad duration");
   o.gc_interval = *gi;

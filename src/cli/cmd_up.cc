@@ -21,7 +21,7 @@ int RunUp(Args args) {
   LocalClusterOptions o;
   std::string log_level = "info", config;
   std::string reserve = "1GiB", chunk_size = "16MiB", token_ttl = "5m", gc_grace = "1h";
-  std::string gc_untagged_after;
+  std::string gc_untagged_after, member_timeout = "5s";
   app.add_option("--config", config, "YAML file of flag values (flags win)");
   app.add_option("--data", o.data_dir, "data directory")->capture_default_str();
   app.add_option("--listen", o.gateway_listen, "HOST:PORT of the gateway (registry and file API)")
@@ -53,7 +53,13 @@ int RunUp(Args args) {
       ->capture_default_str();
   app.add_option("--gc-untagged-after", gc_untagged_after,
                  "collect untagged manifests pushed longer ago than this (default: keep them)");
+  app.add_option("--member-timeout", member_timeout,
+                 "the gateway's deadline for each call to a chunkserver or master")
+      ->capture_default_str();
   if (auto rc = ParseCommandLine(app, role, std::move(args))) return *rc;
+  auto mt = ParseMemberTimeout(member_timeout);
+  if (!mt) return ConfigError(role, mt.error().message());
+  o.member_timeout = *mt;
   o.public_url = url_flags.public_url;
   o.trusted_proxies = SplitCommas(url_flags.trusted_proxies);
   o.allow_foreign_layers = !url_flags.refuse_foreign_layers;

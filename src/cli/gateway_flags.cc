@@ -43,4 +43,13 @@ Status FinishGatewayAuthFlags(const std::string& ttl, GatewayAuthOptions* o) {
   return Status::Ok();
 }
 
+Result<std::chrono::milliseconds> ParseMemberTimeout(const std::string& text) {
+  auto d = ParseDuration(text);
+  if (!d || d->count() < 100 || d->count() > 600'000) {
+    return Err(
+        InvalidArgument("--member-timeout: want a duration from 100ms to 10m, got '" + text + "'"));
+  }
+  return *d;
+}
+
 }  // namespace wharf::cli

@@ -1,6 +1,7 @@
 // The gateway's access-control flags, shared by `wharf gateway` and `wharf up`.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -24,5 +25,8 @@ struct GatewayUrlFlags {
   bool refuse_foreign_layers = false;
 };
 void AddGatewayUrlFlags(CLI::App& app, GatewayUrlFlags* f);
+
+// --member-timeout: a duration from 100ms to 10m. kInvalidArgument naming the flag otherwise.
+Result<std::chrono::milliseconds> ParseMemberTimeout(const std::string& text);
 
 }  // namespace wharf::cli

@@ -143,6 +143,7 @@ Status LocalCluster::StartDaemons() {
   go.masters = {master_->address()};
   go.meta_url = options_.meta_url.empty() ? "sqlite:" + data + "/meta.db" : options_.meta_url;
   go.chunk_size = options_.chunk_size;
+  go.member_timeout = options_.member_timeout;
   go.access_log = options_.access_log;
   go.auth = options_.gateway_auth;
   go.public_url = options_.public_url;

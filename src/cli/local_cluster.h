@@ -49,6 +49,8 @@ struct LocalClusterOptions {
   Reserve reserve{.percent = false, .value = 0, .bytes = 1ull << 30};
   uint64_t chunk_size = 16u << 20;
   std::chrono::milliseconds heartbeat{1000};
+  // The gateway's deadline for each call to a member (GatewayOptions::member_timeout).
+  std::chrono::milliseconds member_timeout{5000};
   // The gateway's metadata store (OpenMetaStore); empty: sqlite:<data_dir>/meta.db.
   std::string meta_url;
   // The gateway's request log: off | stderr | FILE (http/access_log.h).
