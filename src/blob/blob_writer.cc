@@ -266,6 +266,24 @@ awaitable<Result<std::vector<ChunkRef>>> BlobWriter::Finish() {
   co_return refs;
 }
 
+awaitable<Status> BlobWriter::MarkProgress() {
+  const auto every = shared_->ctx.touch_every;
+  const auto now = std::chrono::steady_clock::now();
+  if (every.count() <= 0 || now - last_touch_ < every) co_return Status::Ok();
+  last_touch_ = now;
+  MetaStore* meta = shared_->ctx.meta;
+  const std::string id = shared_->upload_id;
+  auto touch = [meta, id] { return meta->TouchUpload(id); };
+  Status st = co_await Offload(touch);
+  if (st.code() == Code::kNotFound) {
+    co_return Unavailable("upload " + id + " was collected while it was being written");
+  }
+  if (!st.ok()) {  // a store hiccup: the next touch may work, the upload goes on
+    shared_->ctx.log->warn("upload touch failed upload={} err={}", id, st);
+  }
+  co_return Status::Ok();
+}
+
 awaitable<Status> BlobWriter::WriteFrom(ByteSource& source) {
   // A large body is read straight into pooled chunk buffers (no copy); a small one through a
   // buffer sized to it (a zero-filled 1 MiB per 4 KiB push is waste).
@@ -299,7 +317,12 @@ awaitable<Status> BlobWriter::WriteFrom(ByteSource& source) {
       co_return n.error();
     }
     if (*n == 0) break;
-    Status st;
+    Status st = co_await MarkProgress();
+    if (!st.ok()) {
+      s->error = s->error.ok() ? st : s->error;
+      co_await WaitUntil(s->wake, [s] { return s->pending == 0; });
+      co_return st;
+    }
     if (big_) {
       filled_ += *n;
       bytes_ += *n;

@@ -41,6 +41,9 @@ struct BlobContext {
   // How long a chunk write waits for a writable group when there is none (e.g. members
   // still starting) before it fails with kUnavailable.
   std::chrono::milliseconds writable_wait{5000};
+  // While bytes arrive, the upload session is touched (MetaStore::TouchUpload) at most this
+  // often, so that its expiry counts from the last bytes received; 0: never.
+  std::chrono::milliseconds touch_every{30000};
   Logger log;
   // The id of the client request this work is for, sent with every chunk call (X-Request-Id)
   // so that a chunkserver's log lines join the gateway's; empty: none.
@@ -89,6 +92,9 @@ class BlobWriter {
   bool WantsPool(size_t more) const;
   // Moves the piece being filled into a pooled chunk buffer (waits while the pool is drained).
   awaitable<Status> Promote();
+  // Touches the upload session when touch_every passed since the last touch. kNotFound (the
+  // session was collected: the upload cannot commit) is an error.
+  awaitable<Status> MarkProgress();
 
   // Pieces up to this size stay in a small string; larger ones use a pooled chunk buffer.
   static constexpr size_t kSmallPieceBytes = 64u << 10;
@@ -100,6 +106,7 @@ class BlobWriter {
   uint64_t bytes_ = 0;
   std::vector<std::shared_ptr<Piece>> pieces_;
   bool handed_over_ = false;  // Finish returned the chunks: the caller owns them now
+  std::chrono::steady_clock::time_point last_touch_ = std::chrono::steady_clock::now();
 };
 
 // Reads bytes [offset, offset+len) of a chunk list, calling `sink` for each piece in order.

@@ -99,7 +99,13 @@ void AddGatewayFlags(CLI::App& app, GatewayFlagsFor who, GatewayFlags* f, Gatewa
       ->capture_default_str()
       ->check(OneOf({"most_free", "round_robin", "named"}));
   app.add_option("--group", o->named_group, "the group for --policy named");
-  app.add_option("--upload-expiry", f->upload_expiry, "idle upload sessions expire after this")
+  app.add_option("--upload-expiry", f->upload_expiry,
+                 "upload sessions expire this long after the last byte received")
+      ->capture_default_str()
+      ->check(DurationIn(seconds(1), hours(366 * 24)));
+  app.add_option("--upload-stale", f->upload_stale,
+                 "what a request that died mid-body left (a crashed gateway's) is collected "
+                 "after this long without progress; keep it above the 120 s body read timeout")
       ->capture_default_str()
       ->check(DurationIn(seconds(1), hours(366 * 24)));
   app.add_option("--gc-interval", f->gc_interval,
@@ -127,7 +133,21 @@ void AddGatewayFlags(CLI::App& app, GatewayFlagsFor who, GatewayFlags* f, Gatewa
                  "how long a write waits for a writable group before answering 503")
       ->capture_default_str()
       ->check(DurationIn(milliseconds(0), std::chrono::minutes(10)));
+  app.add_option("--member-timeout", f->member_timeout,
+                 "deadline of each call to a chunkserver or master (connect, first byte, "
+                 "progress); a read is hedged to another member after a quarter of it")
+      ->capture_default_str()
+      ->check(DurationIn(milliseconds(100), std::chrono::minutes(10)));
   AddTlsFlags(app, &o->tls_cert, &o->tls_key, &o->tls_client_ca);
+}
+
+Result<std::chrono::milliseconds> ParseMemberTimeout(const std::string& text) {
+  auto d = ParseDuration(text);
+  if (!d || d->count() < 100 || d->count() > 600'000) {
+    return Err(
+        InvalidArgument("--member-timeout: want a duration from 100ms to 10m, got '" + text + "'"));
+  }
+  return *d;
 }
 
 Status FinishGatewayAuthFlags(const std::string& ttl, GatewayAuthOptions* o) {
@@ -177,6 +197,12 @@ Status FinishGatewayFlags(const GatewayFlags& f, GatewayOptions* o) {
     return InvalidArgument("--writable-wait: bad duration");
   }
   o->writable_wait = *ww;
+  auto us = ParseDuration(f.upload_stale);
+  if (!us || us->count() < 1000) return InvalidArgument("--upload-stale: bad duration");
+  o->upload_stale = std::chrono::duration_cast<std::chrono::seconds>(*us);
+  auto mt = ParseMemberTimeout(f.member_timeout);
+  if (!mt) return mt.error();
+  o->member_timeout = *mt;
   o->masters = SplitCommas(f.masters);
   return Status::Ok();
 }

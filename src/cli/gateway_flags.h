@@ -2,6 +2,8 @@
 // one-process cluster takes every flag a gateway does (and its --config file every key).
 #pragma once
 
+#include <chrono>
+
 #include <string>
 #include <vector>
 
@@ -46,6 +48,8 @@ struct GatewayFlags {
   std::string max_manifest = "4MiB";
   std::string token_ttl = "5m";
   std::string writable_wait = "5s";
+  std::string upload_stale = "10m";
+  std::string member_timeout = "5s";
   std::vector<std::string> masters;  // kGateway only
   GatewayUrlFlags url;
 };
@@ -53,8 +57,10 @@ struct GatewayFlags {
 // Adds every gateway flag but --cluster-key (each command describes its own) and --config /
 // --log-level (common_flags.h): --listen, --master (kGateway only), --meta, --chunk-size,
 // --inflight, --policy, --group, --upload-expiry, --gc-*, --max-manifest, --access-log,
-// --writable-wait, the access-control, URL and TLS flags. Plain values land in *o directly.
+// --writable-wait, --upload-stale, --member-timeout, the access-control, URL and TLS flags. Plain values land in *o directly.
 void AddGatewayFlags(CLI::App& app, GatewayFlagsFor who, GatewayFlags* f, GatewayOptions* o);
+// --member-timeout: a duration from 100ms to 10m. kInvalidArgument naming the flag otherwise.
+Result<std::chrono::milliseconds> ParseMemberTimeout(const std::string& text);
 // Parses the text flags of `f` into *o. kInvalidArgument naming the flag.
 Status FinishGatewayFlags(const GatewayFlags& f, GatewayOptions* o);
 // What the gateway's Start() would refuse in its files without opening or creating anything:

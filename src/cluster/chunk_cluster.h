@@ -18,6 +18,7 @@
 // executor only.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -109,28 +110,43 @@ class ChunkCluster {
 std::vector<MemberInfo> ReadOrder(const GroupInfo& group, uint64_t spread);
 
 // Reads one member's copy: bytes [offset, offset+len), or the whole chunk when `whole`.
+// It must return a coroutine that owns what it uses: a hedged read may outlive its caller.
 using MemberRead = std::function<awaitable<Result<std::string>>(
     const MemberInfo& member, uint64_t offset, uint64_t len, bool whole)>;
 
-// The read rule every implementation shares: tries `members` in order with `read`, takes the
-// first answer of the right length (verified against ref.checksum when it is the whole chunk),
-// counts failovers and bad copies. Errors as ChunkCluster::GetChunk. `on_failure` (may be
-// empty) is called for each member that could not serve.
+// How the shared read rules below treat slow and failing members.
+struct ReadPolicy {
+  // Hedging: when the member being read has not delivered after this (the whole answer for
+  // ReadWithFailover, the response head for StreamWithFailover), the next member is asked too
+  // and the first good copy wins (common/async.h RunHedged). 0: the next only after a failure.
+  std::chrono::milliseconds hedge{0};
+  // Called (may be empty) for each member that could not serve, or was overtaken by a hedge.
+  std::function<void(const MemberInfo&)> on_failure;
+};
+
+// The read rule every implementation shares: tries `members` in order with `read` (hedged as
+// `policy` says), takes the first answer of the right length (verified against ref.checksum
+// when it is the whole chunk), counts failovers, hedges and bad copies. Errors as
+// ChunkCluster::GetChunk.
 awaitable<Result<std::string>> ReadWithFailover(std::vector<MemberInfo> members, ChunkRef ref,
-                                                uint64_t offset, uint64_t len,
-                                                const MemberRead& read,
-                                                const std::function<void()>& on_failure);
+                                                uint64_t offset, uint64_t len, MemberRead read,
+                                                ReadPolicy policy);
 
 // What StreamWithFailover needs of a member: the response to a GET of its whole copy, with
-// its head read (status 200), for the body to be read from.
+// its head read (status 200), for the body to be read from. As MemberRead, the coroutine
+// must own what it uses.
 using MemberOpen =
     std::function<awaitable<Result<std::unique_ptr<ClientCall>>>(const MemberInfo& member)>;
 
-// The streaming read rule (ChunkCluster::StreamChunk): tries `members` in order with `open`
-// while nothing was handed to `sink`, verifies incrementally, holds back the verified tail,
-// counts failovers and bad copies like ReadWithFailover. `on_failure` as there.
+// The streaming read rule (ChunkCluster::StreamChunk): opens `members` in order with `open`
+// (hedged as `policy` says), verifies incrementally, holds back the verified tail, counts
+// failovers and bad copies like ReadWithFailover. A copy that stops (a member error or
+// deadline) after bytes were handed on is resumed from the next member: its copy is read
+// from the start and must match, up to the point handed on, what the first copy gave (same
+// checksum of that prefix), and only the bytes after it are handed on. A copy that fails its
+// checksum after bytes were handed on still ends the read with kCorruption.
 awaitable<Status> StreamWithFailover(std::vector<MemberInfo> members, ChunkRef ref, uint64_t offset,
-                                     uint64_t len, const MemberOpen& open, const ChunkSink& sink,
-                                     const std::function<void()>& on_failure);
+                                     uint64_t len, MemberOpen open, ChunkSink sink,
+                                     ReadPolicy policy);
 
 }  // namespace wharf

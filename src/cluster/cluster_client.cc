@@ -1,5 +1,7 @@
 #include "cluster/cluster_client.h"
 
+#include <algorithm>
+
 #include "common/async.h"
 #include "common/metrics.h"
 
@@ -8,7 +10,7 @@ namespace wharf {
 ClusterClient::ClusterClient(asio::any_io_executor ex, ClusterClientOptions options)
     : ex_(ex),
       options_(std::move(options)),
-      http_(ex, ClientOptions{std::chrono::seconds(3), std::chrono::seconds(60), 64,
+      http_(ex, ClientOptions{options_.member_timeout, options_.member_timeout, 64,
                               options_.cluster_key}),
       masters_(http_, options_.masters),
       chunks_(http_),
@@ -62,10 +64,59 @@ awaitable<void> ClusterClient::RefreshLoop() {
   }
 }
 
+void ClusterClient::Suspect(const MemberInfo& m) {
+  static auto& suspects = Metrics().Counter(
+      "wharf_gateway_member_suspects_total",
+      "Times a member failed or was slow and was put last for reads and writes for a while.");
+  suspects.Inc();
+  refresh_now_ = true;
+  suspect_until_[m.addr] = std::chrono::steady_clock::now() + options_.suspect_for;
+}
+
+bool ClusterClient::IsSuspect(const std::string& addr) {
+  auto it = suspect_until_.find(addr);
+  if (it == suspect_until_.end()) return false;
+  if (it->second > std::chrono::steady_clock::now()) return true;
+  suspect_until_.erase(it);
+  return false;
+}
+
+std::vector<MemberInfo> ClusterClient::ReadMembers(const ChunkRef& ref) {
+  std::vector<MemberInfo> members;
+  if (map_) {
+    if (const GroupInfo* g = map_->FindGroup(ref.group)) members = ReadOrder(*g, read_spread_++);
+  }
+  std::stable_partition(members.begin(), members.end(),
+                        [this](const MemberInfo& m) { return !IsSuspect(m.addr); });
+  return members;
+}
+
+ReadPolicy ClusterClient::Policy() {
+  ReadPolicy p;
+  p.hedge = options_.read_hedge.count() > 0 ? options_.read_hedge : options_.member_timeout / 4;
+  p.on_failure = [this](const MemberInfo& m) { Suspect(m); };
+  return p;
+}
+
 Result<GroupInfo> ClusterClient::ChooseGroup(uint64_t size,
                                              const std::set<std::string, std::less<>>& exclude,
                                              std::string_view /*request_id: no network call*/) {
   if (!map_) return Err(Unavailable("no cluster map yet (no master reachable)"));
+  // A group with a suspect member is chosen only when no other will do.
+  std::set<std::string, std::less<>> avoid = exclude;
+  for (const auto& g : map_->groups) {
+    for (const auto& m : g.members) {
+      if (IsSuspect(m.addr)) avoid.insert(g.id);
+    }
+  }
+  if (avoid.size() > exclude.size()) {
+    if (auto g = ChooseGroupAmong(size, avoid)) return g;
+  }
+  return ChooseGroupAmong(size, exclude);
+}
+
+Result<GroupInfo> ClusterClient::ChooseGroupAmong(
+    uint64_t size, const std::set<std::string, std::less<>>& exclude) {
   PlacementRequest req;
   req.policy = options_.policy;
   req.group = options_.named_group;
@@ -92,7 +143,7 @@ awaitable<Status> ClusterClient::PutChunkToGroup(GroupInfo group, ChunkRef ref,
   for (size_t i = 0; i < results.size(); ++i) {
     if (!results[i].ok()) {
       replica_failures.Inc();
-      refresh_now_ = true;
+      Suspect(group.members[i]);
       log_->warn("replica write failed chunk={} group={} member={} err={}", ref.id, group.id,
                  group.members[i].id, results[i]);
       co_return results[i];
@@ -103,39 +154,30 @@ awaitable<Status> ClusterClient::PutChunkToGroup(GroupInfo group, ChunkRef ref,
 
 awaitable<Result<std::string>> ClusterClient::GetChunk(ChunkRef ref, uint64_t offset, uint64_t len,
                                                        std::string_view request_id) {
-  std::vector<MemberInfo> members;
-  if (map_) {
-    if (const GroupInfo* g = map_->FindGroup(ref.group)) members = ReadOrder(*g, read_spread_++);
-  }
+  std::vector<MemberInfo> members = ReadMembers(ref);
   ChunkClient* chunks = &chunks_;
   const uint64_t max_body = ref.size + 1024;
   const std::string id = ref.id;
-  MemberRead read = [chunks, id, max_body, request_id](const MemberInfo& m, uint64_t off,
-                                                       uint64_t n, bool whole) {
-    return chunks->Get(m.addr, id, off, whole ? 0 : n, max_body, request_id);
+  const std::string rid(request_id);  // a hedged read may outlive this call
+  MemberRead read = [chunks, id, max_body, rid](const MemberInfo& m, uint64_t off, uint64_t n,
+                                                bool whole) {
+    return chunks->Get(m.addr, id, off, whole ? 0 : n, max_body, rid);
   };
-  bool* refresh_now = &refresh_now_;
-  std::function<void()> on_failure = [refresh_now] { *refresh_now = true; };
   co_return co_await ReadWithFailover(std::move(members), std::move(ref), offset, len, read,
-                                      on_failure);
+                                      Policy());
 }
 
 awaitable<Status> ClusterClient::StreamChunk(ChunkRef ref, uint64_t offset, uint64_t len,
                                              ChunkSink sink, std::string_view request_id) {
-  std::vector<MemberInfo> members;
-  if (map_) {
-    if (const GroupInfo* g = map_->FindGroup(ref.group)) members = ReadOrder(*g, read_spread_++);
-  }
+  std::vector<MemberInfo> members = ReadMembers(ref);
   ChunkClient* chunks = &chunks_;
   const std::string id = ref.id;
   const std::string rid(request_id);
   MemberOpen open = [chunks, id, rid](const MemberInfo& m) {
     return chunks->OpenGet(m.addr, id, rid);
   };
-  bool* refresh_now = &refresh_now_;
-  std::function<void()> on_failure = [refresh_now] { *refresh_now = true; };
   co_return co_await StreamWithFailover(std::move(members), std::move(ref), offset, len, open, sink,
-                                        on_failure);
+                                        Policy());
 }
 
 awaitable<Status> ClusterClient::DeleteChunk(ChunkRef ref, std::string_view request_id) {

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -41,6 +42,16 @@ struct ClusterClientOptions {
   // Set: every request to masters and chunkservers carries the cluster-key proof
   // (http/cluster_auth.h).
   std::shared_ptr<const ClusterKey> cluster_key;
+  // The deadline of every call to a member (and a master): the connection, and then each
+  // read and write of it, must make progress within this. A hung member (SIGSTOP, a dead
+  // disk) thus fails a write within it, and the chunk goes to another group.
+  std::chrono::milliseconds member_timeout{5000};
+  // A read asks a second member when the first has not answered after this (the first good
+  // copy wins); 0: member_timeout / 4.
+  std::chrono::milliseconds read_hedge{0};
+  // A member that failed or was overtaken by a hedge is read last, and its group chosen for
+  // writes only when no other will do, for this long.
+  std::chrono::milliseconds suspect_for{30000};
 };
 
 class ClusterClient final : public ChunkCluster {
@@ -77,6 +88,13 @@ class ClusterClient final : public ChunkCluster {
 
  private:
   awaitable<void> RefreshLoop();
+  // The members of a chunk's group in read order, suspects last.
+  std::vector<MemberInfo> ReadMembers(const ChunkRef& ref);
+  ReadPolicy Policy();
+  Result<GroupInfo> ChooseGroupAmong(uint64_t size,
+                                     const std::set<std::string, std::less<>>& exclude);
+  void Suspect(const MemberInfo& m);
+  bool IsSuspect(const std::string& addr);
 
   asio::any_io_executor ex_;
   ClusterClientOptions options_;
@@ -88,6 +106,7 @@ class ClusterClient final : public ChunkCluster {
   uint64_t read_spread_ = 0;
   bool stopped_ = false;
   bool refresh_now_ = false;
+  std::map<std::string, std::chrono::steady_clock::time_point> suspect_until_;  // by address
   Logger log_;
   LogThrottle refresh_log_;  // a master down would log every 500 ms
 };

@@ -2,7 +2,9 @@
 // coroutines at once (Boost 1.74 has no awaitable operators).
 #pragma once
 
+#include <chrono>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -10,6 +12,7 @@
 #include <vector>
 
 #include "common/asio.h"
+#include "common/status.h"
 
 namespace wharf {
 
@@ -120,6 +123,86 @@ awaitable<std::vector<T>> WhenAll(std::vector<awaitable<T>> tasks) {
   if (st->error) std::rethrow_exception(st->error);
   out.reserve(st->results.size());
   for (auto& r : st->results) out.push_back(std::move(*r));
+  co_return out;
+}
+
+// What RunHedged saw.
+template <typename T>
+struct HedgeOutcome {
+  std::optional<T> value;  // the first success
+  size_t winner = 0;       // its attempt index (when value is set)
+  size_t started = 0;      // attempts started
+  size_t hedges = 0;       // of them, started because the ones before were slow, not failed
+  std::vector<std::pair<size_t, Status>> failed;  // attempts that failed, in completion order
+  std::vector<size_t> overtaken;                  // attempts still running when one won
+};
+
+// Runs attempt(0), attempt(1)... up to n, on the caller's executor, until one succeeds: the next
+// starts as soon as every running one has failed, or, when `hedge` > 0, once `hedge` passed
+// since the last start with none finished (a hedge against a slow peer). The first success
+// wins; an attempt still running then is left to end on its own (its peer deadline bounds it)
+// and whatever it returns is destroyed at once, which for a held connection closes it.
+// attempt(i) must return a coroutine that owns what it uses (by-value parameters): it may run
+// on after RunHedged returned.
+template <typename T>
+awaitable<HedgeOutcome<T>> RunHedged(size_t n, std::function<awaitable<Result<T>>(size_t)> attempt,
+                                     std::chrono::milliseconds hedge) {
+  auto ex = co_await asio::this_coro::executor;
+  struct State {
+    explicit State(asio::any_io_executor e) : wake(e) {}
+    asio::steady_timer wake;
+    std::optional<std::pair<size_t, T>> won;
+    std::vector<std::pair<size_t, Status>> failed;
+    std::vector<bool> running;
+    size_t running_count = 0;
+  };
+  auto s = std::make_shared<State>(ex);
+  s->running.assign(n, false);
+  HedgeOutcome<T> out;
+  auto last_start = std::chrono::steady_clock::now();
+  auto start = [&] {
+    const size_t i = out.started++;
+    s->running[i] = true;
+    ++s->running_count;
+    last_start = std::chrono::steady_clock::now();
+    asio::co_spawn(ex, attempt(i), [s, i](std::exception_ptr e, Result<T> r) {
+      s->running[i] = false;
+      --s->running_count;
+      if (e) r = Err(Internal("attempt threw"));
+      if (!r) {
+        s->failed.emplace_back(i, r.error());
+      } else if (!s->won) {
+        s->won.emplace(i, std::move(*r));
+      }  // else: a late success, dropped here
+      s->wake.cancel();
+    });
+  };
+  for (;;) {
+    if (s->won) break;
+    if (s->running_count == 0) {
+      if (out.started == n) break;
+      start();
+      continue;
+    }
+    const bool may_hedge = hedge.count() > 0 && out.started < n;
+    if (may_hedge && std::chrono::steady_clock::now() >= last_start + hedge) {
+      ++out.hedges;
+      start();
+      continue;
+    }
+    s->wake.expires_at(may_hedge ? last_start + hedge
+                                 : std::chrono::steady_clock::time_point::max());
+    boost::system::error_code ec;
+    co_await s->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  out.failed = s->failed;
+  if (s->won) {
+    out.winner = s->won->first;
+    out.value.emplace(std::move(s->won->second));
+    for (size_t i = 0; i < n; ++i) {
+      if (s->running[i]) out.overtaken.push_back(i);
+    }
+  }
   co_return out;
 }
 

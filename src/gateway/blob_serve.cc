@@ -1,5 +1,7 @@
 #include "gateway/blob_serve.h"
 
+#include <algorithm>
+
 #include "common/metrics.h"
 #include "http/range.h"
 
@@ -13,6 +15,10 @@ BlobContext BlobContextOf(const GatewayContext& ctx) {
   b.chunk_size = ctx.options->chunk_size;
   b.max_inflight_chunks = ctx.options->max_inflight_chunks;
   b.writable_wait = ctx.options->writable_wait;
+  const auto idle = std::min(ctx.options->upload_stale, ctx.options->upload_expiry);
+  b.touch_every = std::clamp<std::chrono::milliseconds>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(idle) / 4,
+      std::chrono::milliseconds(250), std::chrono::seconds(30));
   b.log = ctx.log;
   return b;
 }
@@ -37,21 +43,43 @@ awaitable<Status> ServeBlob(GatewayContext& ctx, Exchange& ex, BlobReader& reade
       ex.AddHeader("Content-Range", FormatContentRange(**parsed, size));
     }
   }
-  WHARF_CO_RETURN_IF_ERROR(co_await ex.BeginResponse(
-      partial ? http::status::partial_content : http::status::ok, len, content_type));
-  if (ex.method() == http::verb::head || len == 0) co_return Status::Ok();
+  const http::status status = partial ? http::status::partial_content : http::status::ok;
+  if (ex.method() == http::verb::head || len == 0) {
+    WHARF_CO_RETURN_IF_ERROR(co_await ex.BeginResponse(status, len, content_type));
+    co_return Status::Ok();
+  }
+  // The head goes out with the first byte the cluster hands on: a read that fails before it
+  // (no member could serve the first chunk, or every copy of it was bad where it is checked
+  // before being passed on) is answered with an error by the caller, not a cut 200.
   Exchange* exp = &ex;
-  ByteSink sink = [exp](std::string_view piece) -> awaitable<Status> {
+  const std::string type(content_type);
+  ByteSink sink = [exp, status, len, type](std::string_view piece) -> awaitable<Status> {
+    if (!exp->responded()) {
+      WHARF_CO_RETURN_IF_ERROR(co_await exp->BeginResponse(status, len, type));
+    }
     co_return co_await exp->WriteBody(piece.data(), piece.size());
   };
   Status st = co_await reader.Read(offset, len, sink);
-  if (!st.ok()) {
-    static auto& failed = Metrics().Counter("wharf_gateway_read_failures_total",
-                                            "Object reads cut short by a cluster error.");
-    failed.Inc();
-    ctx.log->error("read failed mid-body request_id={} err={}", ex.request_id(), st);
-    ex.CloseAfter();
+  if (st.ok()) co_return st;
+  if (!ex.responded()) {
+    static auto& refused = Metrics().Counter(
+        "wharf_gateway_read_unavailable_total",
+        "Object reads answered 503 because no member could serve their first chunk.");
+    refused.Inc();
+    ctx.log->error("read failed before the head request_id={} err={}", ex.request_id(), st);
+    // The blob's validators, caching and range headers are not the error's.
+    for (std::string_view h :
+         {"ETag", "Cache-Control", "Accept-Ranges", "Content-Range", "Docker-Content-Digest"}) {
+      ex.RemoveHeader(h);
+    }
+    co_return st;
   }
+  static auto& failed = Metrics().Counter(
+      "wharf_gateway_read_failures_total",
+      "Object reads cut short mid-body by a cluster error (the connection is closed).");
+  failed.Inc();
+  ctx.log->error("read failed mid-body request_id={} err={}", ex.request_id(), st);
+  ex.CloseAfter();
   co_return st;
 }
 

@@ -29,8 +29,11 @@ BlobContext BlobContextOf(const GatewayContext& ctx);
 
 // Answers GET or HEAD of a stored object read through `reader`: Content-Length,
 // Accept-Ranges, a single Range as 206 (416 past the end), and the body streamed piece by
-// piece. Headers added to `ex` before the call go out with the response.
-// Returns a non-ok Status only for failures after the head was sent (the connection is closed).
+// piece. Headers added to `ex` before the call go out with the response. The head is sent
+// only with the first byte of the body, once the cluster could serve it.
+// Returns Ok when it answered. An error with ex.responded() false: the read failed before
+// the head (the first chunk could not be had), the caller answers it (503). An error with
+// ex.responded() true: the read failed mid-body, the response is cut (the connection closes).
 awaitable<Status> ServeBlob(GatewayContext& ctx, Exchange& ex, BlobReader& reader,
                             std::string_view content_type);
 

@@ -65,7 +65,10 @@ awaitable<void> GetFile(GatewayContext& ctx, Exchange& ex, std::string id) {
     ex.AddHeader("Content-Disposition", FormatContentDisposition(file->record.name));
   }
   if (co_await RespondIfNotModified(ex, etag)) co_return;
-  (void)co_await ServeBlob(ctx, ex, *file->reader, file->record.content_type);
+  Status st = co_await ServeBlob(ctx, ex, *file->reader, file->record.content_type);
+  if (!st.ok() && !ex.responded()) {
+    co_await RespondError(ex, Unavailable("no copy of the file's data can be read now"));
+  }
 }
 
 awaitable<void> DeleteFile(GatewayContext& ctx, Exchange& ex, std::string id) {

@@ -224,6 +224,7 @@ awaitable<bool> GarbageCollector::CollectLinksPage(GcReport& report) {
 awaitable<void> GarbageCollector::ExpireUploads(GcReport& report) {
   static auto& expired = Metrics().Counter("wharf_gateway_gc_uploads_expired_total",
                                            "Upload sessions expired and released.");
+  co_await ReleaseStale(report);
   MetaStore* meta = meta_;
   // The store stamps updated_unix with its clock, so the cutoff must come from the same one.
   const int64_t cutoff = now_unix_() - options_.upload_expiry.count();
@@ -236,6 +237,31 @@ awaitable<void> GarbageCollector::ExpireUploads(GcReport& report) {
       expired.Inc();
       ++report.uploads_expired;
     }
+  }
+}
+
+awaitable<void> GarbageCollector::ReleaseStale(GcReport& report) {
+  static auto& sessions = Metrics().Counter(
+      "wharf_gateway_gc_uploads_stale_total",
+      "File-API upload sessions of requests that died mid-body (no progress), deleted.");
+  static auto& chunks = Metrics().Counter(
+      "wharf_gateway_gc_stale_chunks_released_total",
+      "Chunks of requests that died mid-body, never appended to their session, released.");
+  MetaStore* meta = meta_;
+  const int64_t cutoff = now_unix_() - options_.upload_stale.count();
+  auto release = [meta, cutoff] { return meta->ReleaseStaleUploads(cutoff, 1000); };
+  auto got = co_await Offload(release);
+  if (!got) {
+    log_->warn("gc: releasing stale uploads failed err={}", got.error());
+    co_return;
+  }
+  sessions.Inc(got->sessions);
+  chunks.Inc(got->chunks);
+  report.uploads_stale += got->sessions;
+  report.stale_chunks += got->chunks;
+  if (got->sessions > 0 || got->chunks > 0) {
+    log_->info("gc: leftovers of dead uploads released sessions={} chunks={}", got->sessions,
+               got->chunks);
   }
 }
 

@@ -8,7 +8,9 @@
 //      before RecordChunks, or of a member that was away) older than `sweep_grace` are deleted;
 //   2. upload sessions idle for `upload_expiry` are deleted (their chunks become garbage), by
 //      the metadata store's own clock: the cutoff comes from the same clock the store stamps
-//      `updated_unix` with;
+//      `updated_unix` with (at every append, and as bytes arrive: BlobWriter touches it);
+//      sessions with no progress for `upload_stale` lose what a request that died mid-body
+//      left (a crashed gateway's): MetaStore::ReleaseStaleUploads;
 //   3. with `untagged_after` set, one page (`scan_page` manifests) of the untagged-manifest
 //      scan: untagged manifests pushed longer ago than that are deleted with their referrers;
 //   4. one page (`scan_page` links) of the blob-link scan: links no manifest of their repository
@@ -57,6 +59,9 @@ enum class GcStep {
 
 struct GarbageCollectorOptions {
   std::chrono::seconds upload_expiry{24 * 3600};
+  // Sessions with no progress for this long lose what a dead request left (file-API sessions
+  // whole, unappended chunks of OCI ones): MetaStore::ReleaseStaleUploads.
+  std::chrono::seconds upload_stale{600};
   int sweep_every = 6;                    // inventory sweep every this many rounds; 0 = never
   std::chrono::seconds sweep_grace{600};  // unknown chunks younger than this are left alone
   size_t page = 256;                      // garbage chunks deleted per round
@@ -85,6 +90,8 @@ struct GcReport {
   uint64_t chunks_pending = 0;   // DryRun: garbage chunks already waiting in the ledger...
   uint64_t bytes_pending = 0;    // ...and their bytes
   uint64_t uploads_expired = 0;  // idle upload sessions deleted
+  uint64_t uploads_stale = 0;    // file-API sessions of dead requests deleted
+  uint64_t stale_chunks = 0;     // unappended chunks of dead requests released
 };
 
 // Unix seconds from the system clock: the default clock of the gateway's store and collector.
@@ -117,6 +124,7 @@ class GarbageCollector {
 
  private:
   awaitable<void> ExpireUploads(GcReport& report);
+  awaitable<void> ReleaseStale(GcReport& report);
   // One page of a scan; false when it reached the end (the cursor is back at the start).
   awaitable<bool> CollectManifestsPage(GcReport& report);
   awaitable<bool> CollectLinksPage(GcReport& report);

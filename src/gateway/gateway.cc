@@ -63,9 +63,11 @@ Status Gateway::Start() {
   co.cluster_key = options_.cluster_key;
   co.policy = options_.policy;
   co.named_group = options_.named_group;
+  co.member_timeout = options_.member_timeout;
   cluster_ = std::make_unique<ClusterClient>(ex_, co);
   GarbageCollectorOptions gco;
   gco.upload_expiry = options_.upload_expiry;
+  gco.upload_stale = options_.upload_stale;
   gco.sweep_every = options_.sweep_every;
   gco.sweep_grace = options_.sweep_grace;
   gco.grace = options_.gc_grace;

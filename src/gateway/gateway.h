@@ -37,10 +37,17 @@ struct GatewayOptions {
   size_t max_inflight_chunks = 4;  // per upload: chunks being hashed/written at once
   // A write finding no writable group waits this long for one before answering 503.
   std::chrono::milliseconds writable_wait{5000};
+  // The deadline of every call to a chunkserver or master (ClusterClientOptions::member_timeout):
+  // a hung member is dropped from a write, and a read from it is hedged after a quarter of it.
+  std::chrono::milliseconds member_timeout{5000};
   PlacementPolicy policy = PlacementPolicy::kMostFree;
   std::string named_group;
   uint64_t max_manifest_bytes = 4u << 20;
   std::chrono::seconds upload_expiry{24 * 3600};
+  // No progress for this long: a request died mid-body (its gateway crashed); what it left is
+  // collected (GarbageCollectorOptions::upload_stale). Sessions are touched as bytes arrive
+  // every quarter of the shorter of the two (at most every 30 s).
+  std::chrono::seconds upload_stale{600};
   std::chrono::milliseconds gc_interval{std::chrono::seconds(10)};
   int sweep_every = 6;                    // inventory sweep every this many GC passes
   std::chrono::seconds sweep_grace{600};  // unknown chunks younger than this are left alone

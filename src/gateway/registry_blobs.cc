@@ -31,6 +31,11 @@ awaitable<void> GetBlob(GatewayContext& ctx, Exchange& ex, const Route& route,
   ex.AddHeader("Cache-Control", "max-age=31536000");
   if (co_await RespondIfNotModified(ex, etag)) co_return;
   Status st = co_await ServeBlob(ctx, ex, **blob, "application/octet-stream");
+  if (!st.ok() && !ex.responded()) {
+    co_await SendServerError(ctx, ex, Unavailable("no copy of the blob's data can be read now"),
+                             "get blob");
+    co_return;
+  }
   if (!st.ok()) {
     ctx.log->warn("blob read failed repo={} digest={} request_id={} err={}", route.name,
                   digest.ToString(), ex.request_id(), st);

@@ -1,5 +1,6 @@
 #include "http/client.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "common/checksum.h"
@@ -132,14 +133,22 @@ ClientCall::~ClientCall() {
 }
 
 awaitable<Status> ClientCall::WriteBody(const void* data, size_t n) {
-  if (n == 0) co_return Status::Ok();
-  boost::system::error_code ec;
-  conn_->stream.expires_after(client_->options().io_timeout);
-  co_await asio::async_write(conn_->stream, asio::buffer(data, n),
-                             asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) {
-    conn_->broken = true;
-    co_return Unavailable("write " + host_port_ + ": " + ec.message());
+  // io_timeout is a progress deadline, not one for the whole body: each piece gets it anew, so
+  // a large body to a slow but moving peer goes through while a stalled peer fails within it.
+  constexpr size_t kPiece = 1u << 20;
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const size_t piece = std::min(n, kPiece);
+    boost::system::error_code ec;
+    conn_->stream.expires_after(client_->options().io_timeout);
+    co_await asio::async_write(conn_->stream, asio::buffer(p, piece),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      conn_->broken = true;
+      co_return Unavailable("write " + host_port_ + ": " + ec.message());
+    }
+    p += piece;
+    n -= piece;
   }
   co_return Status::Ok();
 }

@@ -23,6 +23,8 @@ class ClusterKey;  // http/cluster_auth.h
 
 struct ClientOptions {
   std::chrono::milliseconds connect_timeout{std::chrono::seconds(5)};
+  // A progress deadline: each socket read and write (a request body goes in 1 MiB pieces) must
+  // complete within it, so the first byte of a response and every later one must come in time.
   std::chrono::milliseconds io_timeout{std::chrono::seconds(60)};
   size_t max_idle_per_host = 32;
   // Set: every request carries the cluster-key proof (http/cluster_auth.h). A request with a

@@ -374,6 +374,10 @@ void Exchange::AddHeader(std::string name, std::string value) {
   extra_headers_.emplace_back(std::move(name), std::move(value));
 }
 
+void Exchange::RemoveHeader(std::string_view name) {
+  std::erase_if(extra_headers_, [name](const auto& h) { return beast::iequals(h.first, name); });
+}
+
 awaitable<Status> Exchange::WriteHead(http::status status, uint64_t content_length,
                                       std::string_view content_type) {
   if (responded_) co_return Internal("response already started");

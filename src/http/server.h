@@ -100,6 +100,9 @@ class Exchange {
   // Response. Exactly one Respond or BeginResponse per exchange.
   // Headers added here go out with the response (Content-Length is set by wharf).
   void AddHeader(std::string name, std::string value);
+  // Forgets the added headers of that name (before responding: an error replacing the answer
+  // they were meant for).
+  void RemoveHeader(std::string_view name);
   awaitable<Status> Respond(http::status status, std::string body = {},
                             std::string_view content_type = "application/json");
   // Sends the status line and headers of a response whose body is `content_length` bytes,

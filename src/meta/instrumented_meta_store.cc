@@ -88,6 +88,16 @@ Result<std::vector<std::string>> InstrumentedMetaStore::ListExpiredUploads(
                [&] { return inner_->ListExpiredUploads(updated_before_unix, limit); });
 }
 
+Status InstrumentedMetaStore::TouchUpload(std::string_view id) {
+  return Timed("touch_upload", [&] { return inner_->TouchUpload(id); });
+}
+
+Result<MetaStore::StaleUploads> InstrumentedMetaStore::ReleaseStaleUploads(int64_t idle_before_unix,
+                                                                           size_t limit) {
+  return Timed("release_stale_uploads",
+               [&] { return inner_->ReleaseStaleUploads(idle_before_unix, limit); });
+}
+
 Status InstrumentedMetaStore::CommitFile(std::string_view upload_id, const FileRecord& file) {
   return Timed("commit_file", [&] { return inner_->CommitFile(upload_id, file); });
 }

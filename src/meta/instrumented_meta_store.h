@@ -36,6 +36,8 @@ class InstrumentedMetaStore : public MetaStore {
   Status DeleteUpload(std::string_view id) override;
   Result<std::vector<std::string>> ListExpiredUploads(int64_t updated_before_unix,
                                                       size_t limit) override;
+  Status TouchUpload(std::string_view id) override;
+  Result<StaleUploads> ReleaseStaleUploads(int64_t idle_before_unix, size_t limit) override;
   Status CommitFile(std::string_view upload_id, const FileRecord& file) override;
   Result<FileRecord> GetFile(std::string_view id) override;
   Result<FileRecord> DeleteFile(std::string_view id) override;

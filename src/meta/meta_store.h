@@ -258,6 +258,25 @@ class MetaStore {
   virtual Result<std::vector<std::string>> ListExpiredUploads(int64_t updated_before_unix,
                                                               size_t limit) = 0;
 
+  // Progress on a session whose request is streaming: sets updated_unix to now, so that
+  // expiry counts from the last bytes received, not from the request's start. kNotFound.
+  virtual Status TouchUpload(std::string_view id) = 0;
+
+  // The leftovers of requests that died mid-body (their gateway crashed or was cut off). In
+  // one transaction, for sessions last updated before `idle_before_unix`:
+  //   - a file-API session (repo "": it lives for one request only) is deleted (up to `limit`
+  //     of them), every chunk it owns becoming garbage;
+  //   - of any session, chunks recorded for it (RecordChunks) before the cutoff but listed by
+  //     no record (never appended) become garbage (up to `limit`). An OCI session itself stays
+  //     at its offset, resumable, until ListExpiredUploads finds it.
+  // A live request touches its session (TouchUpload) as bytes arrive, so the cutoff must be
+  // older than the longest pause a live request may take between bytes.
+  struct StaleUploads {
+    uint64_t sessions = 0;  // file-API sessions deleted
+    uint64_t chunks = 0;    // unlisted chunks released
+  };
+  virtual Result<StaleUploads> ReleaseStaleUploads(int64_t idle_before_unix, size_t limit) = 0;
+
   // ---- Plain files ----
 
   // Atomically: inserts `file`, moves its chunks to "file:<id>", deletes the session;

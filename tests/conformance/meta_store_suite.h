@@ -365,6 +365,66 @@ TEST_P(MetaStoreSuite, ListExpiredUploadsUsesUpdateTime) {
   EXPECT_THAT(*r, IsEmpty());
 }
 
+TEST_P(MetaStoreSuite, TouchUploadMovesTheExpiryToTheLastProgress) {
+  NewUpload("streaming", "repo");
+  NewUpload("idle", "repo");
+  const int64_t t0 = now_.load();
+  now_ += 100;
+  META_ASSERT_OK(s().TouchUpload("streaming"));
+  auto got = s().GetUpload("streaming");
+  META_ASSERT_OK(got);
+  EXPECT_EQ(got->updated_unix, t0 + 100);
+  EXPECT_EQ(got->created_unix, t0);
+  EXPECT_EQ(got->offset, 0u);
+  auto r = s().ListExpiredUploads(t0 + 50, 10);
+  META_ASSERT_OK(r);
+  EXPECT_THAT(*r, ElementsAre("idle"));
+  META_EXPECT_CODE(s().TouchUpload("nope"), Code::kNotFound);
+}
+
+TEST_P(MetaStoreSuite, ReleaseStaleUploadsCollectsWhatDeadRequestsLeft) {
+  // A file-API upload and an OCI one whose requests died mid-body (chunks recorded, never
+  // appended), an OCI session idle between PATCHes (its chunks appended), and a live upload.
+  NewUpload("dead-file", "", {Chunk("f1", 1)});
+  NewUpload("dead-oci", "repo");
+  META_ASSERT_OK(s().AppendUpload("dead-oci", 0, 1, "h", {Chunk("o-listed", 1)}));
+  META_ASSERT_OK(s().RecordChunks(ChunkOwner::Upload("dead-oci"), {Chunk("o-orphan", 1)}));
+  NewUpload("live", "", {Chunk("l1", 1)});
+  const int64_t t0 = now_.load();
+  now_ += 100;
+  META_ASSERT_OK(s().TouchUpload("live"));  // bytes still arriving
+  // A chunk the dead OCI session got after the cutoff (a request that is not dead after all).
+  META_ASSERT_OK(s().RecordChunks(ChunkOwner::Upload("dead-oci"), {Chunk("o-new", 1)}));
+  // Nothing is older than t0: nothing goes.
+  auto none = s().ReleaseStaleUploads(t0, 100);
+  META_ASSERT_OK(none);
+  EXPECT_EQ(none->sessions, 0u);
+  EXPECT_EQ(none->chunks, 0u);
+  auto r = s().ReleaseStaleUploads(t0 + 50, 100);
+  META_ASSERT_OK(r);
+  EXPECT_EQ(r->sessions, 1u);
+  EXPECT_EQ(r->chunks, 1u);
+  META_EXPECT_CODE(s().GetUpload("dead-file"), Code::kNotFound);
+  EXPECT_EQ(StateOf("f1"), ChunkState::kGarbage);
+  // The OCI session stays resumable at its offset, with its listed chunk; its orphan goes.
+  auto oci = s().GetUpload("dead-oci");
+  META_ASSERT_OK(oci);
+  EXPECT_EQ(oci->offset, 1u);
+  EXPECT_EQ(StateOf("o-listed"), ChunkState::kLive);
+  EXPECT_EQ(StateOf("o-orphan"), ChunkState::kGarbage);
+  EXPECT_EQ(StateOf("o-new"), ChunkState::kLive);
+  EXPECT_EQ(StateOf("l1"), ChunkState::kLive);
+  META_ASSERT_OK(s().GetUpload("live"));
+  // A released orphan cannot be appended afterwards: the late writer gets a conflict.
+  META_EXPECT_CODE(s().AppendUpload("dead-oci", 1, 2, "h2", {Chunk("o-orphan", 1)}),
+                   Code::kConflict);
+  // Done once: a second pass finds nothing more.
+  auto again = s().ReleaseStaleUploads(t0 + 50, 100);
+  META_ASSERT_OK(again);
+  EXPECT_EQ(again->sessions, 0u);
+  EXPECT_EQ(again->chunks, 0u);
+}
+
 // ---- Plain files ----
 
 inline FileRecord MakeFile(std::string id, std::vector<ChunkRef> chunks) {

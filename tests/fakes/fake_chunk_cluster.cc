@@ -172,9 +172,8 @@ awaitable<Result<std::string>> FakeChunkCluster::GetChunk(ChunkRef ref, uint64_t
   MemberRead read = [self, id](const MemberInfo& m, uint64_t off, uint64_t n, bool whole) {
     return self->ReadOne(m.id, id, off, n, whole);
   };
-  std::function<void()> on_failure;
   co_return co_await ReadWithFailover(std::move(members), std::move(ref), offset, len, read,
-                                      on_failure);
+                                      ReadPolicy{});
 }
 
 awaitable<Status> FakeChunkCluster::DeleteChunk(ChunkRef ref, std::string_view request_id) {

@@ -103,6 +103,44 @@ Result<std::vector<std::string>> PostgresMetaStore::ListExpiredUploads(int64_t u
   });
 }
 
+Status PostgresMetaStore::TouchUpload(std::string_view id) {
+  return Run(Mode::kWrite, [&](Conn& c) -> Status {
+    WHARF_ASSIGN_OR_RETURN(Rows up, c.Exec("UPDATE uploads SET updated_unix = $1 WHERE id = $2",
+                                           Params().Int(Now()).Text(id)));
+    if (up.affected() == 0) return NotFound(fmt::format("upload {}", id));
+    return Status::Ok();
+  });
+}
+
+Result<MetaStore::StaleUploads> PostgresMetaStore::ReleaseStaleUploads(int64_t idle_before_unix,
+                                                                       size_t limit) {
+  // SERIALIZABLE (Mode::kWrite): an AppendUpload listing one of these chunks meanwhile makes
+  // one of the two transactions retry, so a listed chunk is never released.
+  return RunFor<StaleUploads>(Mode::kWrite, [&](Conn& c) -> Result<StaleUploads> {
+    StaleUploads out;
+    WHARF_ASSIGN_OR_RETURN(Rows files,
+                           c.Exec("SELECT id FROM uploads WHERE repo = '' AND updated_unix < $1 "
+                                  "ORDER BY updated_unix, id LIMIT $2",
+                                  Params().Int(idle_before_unix).Int(sqlite::SqlLimit(limit))));
+    for (int i = 0; i < files.size(); ++i) {
+      const std::string id = files.Text(i, 0);
+      WHARF_RETURN_IF_ERROR(c.Do("DELETE FROM uploads WHERE id = $1", Params().Text(id)));
+      const std::string owner = ChunkOwner::Upload(id).ToString();
+      WHARF_RETURN_IF_ERROR(DeleteChunkList(c, owner));
+      WHARF_RETURN_IF_ERROR(ReleaseOwner(c, owner));
+      ++out.sessions;
+    }
+    WHARF_ASSIGN_OR_RETURN(
+        Rows rel, c.Exec("UPDATE chunks SET owner = '', updated_unix = $1 WHERE id IN "
+                         "(SELECT c.id FROM uploads u JOIN chunks c ON c.owner = 'upload:' || u.id "
+                         "WHERE u.updated_unix < $2 AND c.updated_unix < $2 AND NOT EXISTS "
+                         "(SELECT 1 FROM chunk_lists l WHERE l.chunk_id = c.id) LIMIT $3)",
+                         Params().Int(Now()).Int(idle_before_unix).Int(sqlite::SqlLimit(limit))));
+    out.chunks = rel.affected();
+    return out;
+  });
+}
+
 // ---- Plain files ----
 
 Status PostgresMetaStore::CommitFile(std::string_view upload_id, const FileRecord& f) {

@@ -111,6 +111,53 @@ Result<std::vector<std::string>> SqliteMetaStore::ListExpiredUploads(int64_t upd
   return out;
 }
 
+Status SqliteMetaStore::TouchUpload(std::string_view id) {
+  std::lock_guard lock(mu_);
+  WHARF_ASSIGN_OR_RETURN(Stmt up, db_.Prepare("UPDATE uploads SET updated_unix = ? WHERE id = ?"));
+  WHARF_RETURN_IF_ERROR(up.Bind(1, Now()).Bind(2, id).Run());
+  if (up.Changes() == 0) return NotFound(fmt::format("upload {}", id));
+  return Status::Ok();
+}
+
+Result<MetaStore::StaleUploads> SqliteMetaStore::ReleaseStaleUploads(int64_t idle_before_unix,
+                                                                     size_t limit) {
+  std::lock_guard lock(mu_);
+  Txn txn(&db_);
+  WHARF_RETURN_IF_ERROR(txn.Begin());
+  StaleUploads out;
+  std::vector<std::string> files;
+  {
+    WHARF_ASSIGN_OR_RETURN(
+        Stmt q, db_.Prepare("SELECT id FROM uploads WHERE repo = '' AND updated_unix < ? "
+                            "ORDER BY updated_unix, id LIMIT ?"));
+    q.Bind(1, idle_before_unix).Bind(2, sqlite::SqlLimit(limit));
+    while (true) {
+      WHARF_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      files.push_back(q.Text(0));
+    }
+  }
+  for (const std::string& id : files) {
+    WHARF_ASSIGN_OR_RETURN(Stmt del, db_.Prepare("DELETE FROM uploads WHERE id = ?"));
+    WHARF_RETURN_IF_ERROR(del.Bind(1, id).Run());
+    const std::string owner = ChunkOwner::Upload(id).ToString();
+    WHARF_RETURN_IF_ERROR(DeleteChunkList(owner));
+    WHARF_RETURN_IF_ERROR(ReleaseOwner(owner));
+    ++out.sessions;
+  }
+  WHARF_ASSIGN_OR_RETURN(
+      Stmt rel, db_.Prepare("UPDATE chunks SET owner = '', updated_unix = ?1 WHERE id IN "
+                            "(SELECT c.id FROM uploads u JOIN chunks c ON c.owner = 'upload:' || "
+                            "u.id WHERE u.updated_unix < ?2 AND c.updated_unix < ?2 AND NOT "
+                            "EXISTS (SELECT 1 FROM chunk_lists l WHERE l.chunk_id = c.id) "
+                            "LIMIT ?3)"));
+  rel.Bind(1, Now()).Bind(2, idle_before_unix).Bind(3, sqlite::SqlLimit(limit));
+  WHARF_RETURN_IF_ERROR(rel.Run());
+  out.chunks = rel.Changes();
+  WHARF_RETURN_IF_ERROR(txn.Commit());
+  return out;
+}
+
 // ---- Plain files ----
 
 Status SqliteMetaStore::CommitFile(std::string_view upload_id, const FileRecord& f) {

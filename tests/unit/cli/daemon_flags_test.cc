@@ -29,6 +29,8 @@ std::string Describe(const GatewayOptions& o) {
   add("chunk_size", o.chunk_size);
   add("max_inflight_chunks", o.max_inflight_chunks);
   add("writable_wait", o.writable_wait.count());
+  add("upload_stale", o.upload_stale.count());
+  add("member_timeout", o.member_timeout.count());
   add("policy", static_cast<int>(o.policy));
   add("named_group", o.named_group);
   add("max_manifest_bytes", o.max_manifest_bytes);
@@ -85,6 +87,8 @@ const std::map<std::string, std::string>& Samples() {
       {"--trusted-proxy", "10.0.0.0/8"},
       {"--refuse-foreign-layers", ""},
       {"--writable-wait", "2s"},
+      {"--upload-stale", "20m"},
+      {"--member-timeout", "3s"},
       {"--tls-cert", "/etc/wharf/server.pem"},
       {"--tls-key", "/etc/wharf/server.key"},
       {"--tls-client-ca", "/etc/wharf/ca.pem"},

@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "common/async.h"
 #include "common/checksum.h"
@@ -34,6 +36,10 @@ class FakeChunkserver {
   std::vector<std::string> request_ids;
   bool corrupt = false;
   size_t corrupt_at = 0;  // the byte a corrupt copy has flipped
+  // Set: a whole-chunk GET sends its head and this many bytes, then stops (a hung member)
+  // until `stalling` is cleared.
+  std::optional<size_t> stall_after;
+  bool stalling = true;
 
  private:
   awaitable<void> Handle(Exchange& ex) {
@@ -87,6 +93,13 @@ class FakeChunkserver {
                                   "application/octet-stream");
         co_return;
       }
+    }
+    if (stall_after) {
+      if (!(co_await ex.BeginResponse(http::status::ok, data.size())).ok()) co_return;
+      if (!(co_await ex.WriteBody(data.data(), *stall_after)).ok()) co_return;
+      while (stalling) co_await SleepFor(std::chrono::milliseconds(20));
+      ex.CloseAfter();
+      co_return;
     }
     (void)co_await ex.Respond(http::status::ok, data, "application/octet-stream");
   }
@@ -442,6 +455,184 @@ TEST_F(ClusterClientTest, StreamedReadOfALargeCorruptCopyEndsWithCorruptionNever
     EXPECT_TRUE(in_tail.bytes == data.substr(data.size() - 100));
   });
   EXPECT_EQ(aborted.Value(), before + 3);
+}
+
+}  // namespace
+}  // namespace wharf
+
+namespace wharf {
+namespace {
+
+// A member that is hung (SIGSTOP): the kernel completes connections to its port, takes what
+// fits in the socket buffers, and nothing ever answers.
+class HungMember {
+ public:
+  explicit HungMember(asio::io_context& io) : acceptor_(io) {
+    tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
+    acceptor_.open(ep.protocol());
+    acceptor_.bind(ep);
+    acceptor_.listen();
+  }
+  std::string addr() const {
+    return "127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port());
+  }
+
+ private:
+  tcp::acceptor acceptor_;  // never accepts
+};
+
+class DeadlineTest : public ClusterClientTest {
+ protected:
+  static constexpr std::chrono::milliseconds kTimeout{600};
+  std::unique_ptr<ClusterClient> DeadlineClient() {
+    ClusterClientOptions o;
+    o.masters = {master_.addr()};
+    o.member_timeout = kTimeout;  // hedge after 150 ms
+    return std::make_unique<ClusterClient>(io_.get_executor(), o);
+  }
+  // Lets the attempts a hedge left behind end (their deadline) before the client goes.
+  static awaitable<void> Drain() { co_await SleepFor(kTimeout + std::chrono::milliseconds(200)); }
+  HungMember hung_{io_};
+};
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+TEST_F(DeadlineTest, AReadFromAHungMemberIsHedgedToTheOtherAndTheHungOneIsReadLastAfter) {
+  const std::string data = Pattern(200000);
+  const ChunkRef ref{"g1", NewChunkId(), data.size(), ChecksumOf(data)};
+  cs2_.chunks[ref.id] = data;
+  // The hung member is active and first in every read order (the other is readonly).
+  master_.map.groups = {Group(
+      "g1", {Member("hung", hung_.addr()), Member("live", cs2_.addr(), MemberState::kReadonly)})};
+  auto& hedges = Metrics().Counter("wharf_gateway_read_hedges_total", "");
+  const uint64_t hedges_before = hedges.Value();
+  auto client = DeadlineClient();
+  Run([&]() -> awaitable<void> {
+    EXPECT_TRUE((co_await client->Refresh()).ok());
+    auto t = Clock::now();
+    auto got = co_await client->GetChunk(ref, 0, data.size());
+    EXPECT_TRUE(got.has_value() && *got == data) << (got ? "" : got.error().ToString());
+    // The hedge (a quarter of the timeout) answered, long before the hung member's deadline.
+    EXPECT_LT(SecondsSince(t), 0.5);
+    EXPECT_EQ(hedges.Value(), hedges_before + 1);
+    // Now a suspect: read last, so neither a whole read nor a streamed one waits for it.
+    t = Clock::now();
+    auto again = co_await client->GetChunk(ref, 10, 100);
+    EXPECT_TRUE(again.has_value() && *again == data.substr(10, 100));
+    Streamed streamed = co_await StreamAll(*client, ref, 0, data.size());
+    EXPECT_TRUE(streamed.status.ok()) << streamed.status.ToString();
+    EXPECT_TRUE(streamed.bytes == data);
+    EXPECT_LT(SecondsSince(t), 0.12);
+    EXPECT_EQ(hedges.Value(), hedges_before + 1);
+    co_await Drain();
+  });
+}
+
+TEST_F(DeadlineTest, AStreamedReadOpeningAHungMemberIsHedged) {
+  const std::string data = Pattern(3 * kVerifiedTailBytes + 7);
+  const ChunkRef ref{"g1", NewChunkId(), data.size(), ChecksumOf(data)};
+  cs2_.chunks[ref.id] = data;
+  master_.map.groups = {Group(
+      "g1", {Member("hung", hung_.addr()), Member("live", cs2_.addr(), MemberState::kReadonly)})};
+  auto client = DeadlineClient();
+  Run([&]() -> awaitable<void> {
+    EXPECT_TRUE((co_await client->Refresh()).ok());
+    const auto t = Clock::now();
+    Streamed got = co_await StreamAll(*client, ref, 5, data.size() - 5);
+    EXPECT_TRUE(got.status.ok()) << got.status.ToString();
+    EXPECT_TRUE(got.bytes == data.substr(5));
+    EXPECT_LT(SecondsSince(t), 0.5);
+    co_await Drain();
+  });
+}
+
+TEST_F(DeadlineTest, AStreamedReadWhoseMemberStopsMidCopyIsResumedFromAnotherMember) {
+  // The first member sends its head and 1.5 MiB, then hangs: bytes were handed on, so the read
+  // cannot start over; the other member's copy is read, checked to match up to there, and
+  // the rest comes from it. The reader sees every byte once, in order.
+  const std::string data = Pattern(4 * kVerifiedTailBytes + 99);
+  const ChunkRef ref{"g1", NewChunkId(), data.size(), ChecksumOf(data)};
+  cs1_.chunks[ref.id] = data;
+  cs2_.chunks[ref.id] = data;
+  cs1_.stall_after = kVerifiedTailBytes + kVerifiedTailBytes / 2;
+  master_.map.groups = {
+      Group("g1", {Member("m1", cs1_.addr()), Member("m2", cs2_.addr(), MemberState::kReadonly)})};
+  auto& resumed = Metrics().Counter("wharf_gateway_read_resumed_total", "");
+  auto& aborted = Metrics().Counter("wharf_gateway_read_aborted_total", "");
+  const uint64_t resumed_before = resumed.Value(), aborted_before = aborted.Value();
+  auto client = DeadlineClient();
+  Run([&]() -> awaitable<void> {
+    EXPECT_TRUE((co_await client->Refresh()).ok());
+    const auto t = Clock::now();
+    Streamed got = co_await StreamAll(*client, ref, 3, data.size() - 3);
+    EXPECT_TRUE(got.status.ok()) << got.status.ToString();
+    EXPECT_TRUE(got.bytes == data.substr(3));
+    // The progress deadline, not a minute.
+    EXPECT_LT(SecondsSince(t), 3 * std::chrono::duration<double>(kTimeout).count());
+    EXPECT_EQ(resumed.Value(), resumed_before + 1);
+    EXPECT_EQ(aborted.Value(), aborted_before);
+    cs1_.stalling = false;
+    co_await Drain();
+  });
+}
+
+TEST_F(DeadlineTest, AResumedReadWhoseOtherCopyDiffersIsCorruptionNeverMixedBytes) {
+  const std::string data = Pattern(4 * kVerifiedTailBytes);
+  const ChunkRef ref{"g1", NewChunkId(), data.size(), ChecksumOf(data)};
+  cs1_.chunks[ref.id] = data;
+  cs2_.chunks[ref.id] = data;
+  cs1_.stall_after = 2 * kVerifiedTailBytes;
+  cs2_.corrupt = true;  // differs at byte 10, which the first copy already handed on
+  cs2_.corrupt_at = 10;
+  master_.map.groups = {
+      Group("g1", {Member("m1", cs1_.addr()), Member("m2", cs2_.addr(), MemberState::kReadonly)})};
+  auto client = DeadlineClient();
+  Run([&]() -> awaitable<void> {
+    EXPECT_TRUE((co_await client->Refresh()).ok());
+    Streamed got = co_await StreamAll(*client, ref, 0, data.size());
+    EXPECT_EQ(got.status.code(), Code::kCorruption) << got.status.ToString();
+    EXPECT_TRUE(data.starts_with(got.bytes));
+    EXPECT_LT(got.bytes.size(), data.size());
+    cs1_.stalling = false;
+    co_await Drain();
+  });
+}
+
+TEST_F(DeadlineTest, AWriteToAGroupWithAHungMemberFailsWithinTheDeadlineAndTheGroupIsAvoided) {
+  // A chunk larger than the socket buffers: the body itself stalls, not only the answer.
+  const std::string data = Pattern(8u << 20);
+  const ChunkRef ref{"g1", NewChunkId(), data.size(), ChecksumOf(data)};
+  master_.map.groups = {Group("g1", {Member("hung", hung_.addr()), Member("m1", cs1_.addr())}),
+                        Group("g2", {Member("m2", cs2_.addr())})};
+  // Equal free space and load: the smallest id, g1, is chosen first.
+  auto client = DeadlineClient();
+  Run([&]() -> awaitable<void> {
+    EXPECT_TRUE((co_await client->Refresh()).ok());
+    auto g = client->ChooseGroup(data.size(), {});
+    EXPECT_TRUE(g.has_value() && g->id == "g1");
+    if (!g) co_return;
+    const auto t = Clock::now();
+    Status st = co_await client->PutChunkToGroup(*g, ref, data);
+    EXPECT_EQ(st.code(), Code::kUnavailable) << st.ToString();
+    EXPECT_LT(SecondsSince(t), 3 * std::chrono::duration<double>(kTimeout).count());
+    // The next chunk goes elsewhere even before the master notices.
+    auto next = client->ChooseGroup(data.size(), {});
+    EXPECT_TRUE(next.has_value() && next->id == "g2");
+    // A small chunk (it fits in the socket buffers) waits for an answer that never comes.
+    const std::string small(1000, 's');
+    const ChunkRef small_ref{"g1", NewChunkId(), small.size(), ChecksumOf(small)};
+    const auto t2 = Clock::now();
+    Status st2 = co_await client->PutChunkToGroup(*g, small_ref, small);
+    EXPECT_EQ(st2.code(), Code::kUnavailable);
+    EXPECT_LT(SecondsSince(t2), 3 * std::chrono::duration<double>(kTimeout).count());
+    // With every group avoided, a suspect's group is still better than none.
+    auto only = client->ChooseGroup(data.size(), {"g2"});
+    EXPECT_TRUE(only.has_value() && only->id == "g1");
+  });
 }
 
 }  // namespace

@@ -254,3 +254,67 @@ TEST_F(BlobWriterTest, WriteGivesUpWhenNoGroupBecomesWritable) {
 
 }  // namespace
 }  // namespace wharf
+
+namespace wharf {
+namespace {
+
+// A body arriving slowly: every read waits 2 ms and moves the store's clock 10 s on.
+class SlowSource final : public ByteSource {
+ public:
+  SlowSource(std::string data, int64_t* now) : data_(std::move(data)), now_(now) {}
+  awaitable<Result<size_t>> Read(void* buf, size_t n) override {
+    co_await SleepFor(std::chrono::milliseconds(2));
+    *now_ += 10;
+    if (on_read) on_read();
+    size_t k = std::min({n, size_t{1000}, data_.size() - pos_});
+    std::memcpy(buf, data_.data() + pos_, k);
+    pos_ += k;
+    co_return k;
+  }
+  std::function<void()> on_read;
+
+ private:
+  std::string data_;
+  size_t pos_ = 0;
+  int64_t* now_;
+};
+
+TEST_F(BlobWriterTest, AStreamingUploadTouchesItsSessionSoItsExpiryCountsFromTheLastBytes) {
+  const std::string upload = NewUpload();
+  const int64_t created = now_;
+  blob_ctx_.touch_every = std::chrono::milliseconds(1);
+  SlowSource body(Pattern(20 * 1000, 3), &now_);
+  Run([&]() -> awaitable<void> {
+    BlobWriter writer(blob_ctx_, upload, Hasher(DigestAlgorithm::kSha256));
+    Status st = co_await writer.WriteFrom(body);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    auto chunks = co_await writer.Finish();
+    EXPECT_TRUE(chunks.has_value());
+  });
+  auto s = meta_->GetUpload(upload);
+  ASSERT_TRUE(s.has_value());
+  // Touched as the bytes came: close to the last read's time, far from the creation's.
+  EXPECT_GE(s->updated_unix, now_ - 20);
+  EXPECT_GT(s->updated_unix, created + 100);
+}
+
+TEST_F(BlobWriterTest, AnUploadWhoseSessionWasCollectedMidBodyStops) {
+  const std::string upload = NewUpload();
+  blob_ctx_.touch_every = std::chrono::milliseconds(1);
+  SlowSource body(Pattern(50 * 1000, 4), &now_);
+  int reads = 0;
+  MetaStore* meta = meta_.get();
+  body.on_read = [&reads, meta, upload] {
+    if (++reads == 5) EXPECT_TRUE(meta->DeleteUpload(upload).ok());  // the collector's doing
+  };
+  Status st;
+  Run([&]() -> awaitable<void> {
+    BlobWriter writer(blob_ctx_, upload, Hasher(DigestAlgorithm::kSha256));
+    st = co_await writer.WriteFrom(body);
+  });
+  EXPECT_EQ(st.code(), Code::kUnavailable) << st.ToString();
+  EXPECT_LT(reads, 10);
+}
+
+}  // namespace
+}  // namespace wharf

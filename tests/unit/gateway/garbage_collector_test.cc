@@ -15,6 +15,7 @@ class GarbageCollectorTest : public GatewayFixture {
   void SetUp() override {
     GatewayFixture::SetUp();
     gc_options_.upload_expiry = std::chrono::seconds(3600);
+    gc_options_.upload_stale = std::chrono::seconds(7200);  // the expiry alone, unless a test
     gc_options_.sweep_every = 0;
   }
 
@@ -160,6 +161,43 @@ TEST_F(GarbageCollectorTest, SweepWaitsUntilTheNamespaceIsConfirmed) {
   confirmed = true;
   Round(*gc);
   EXPECT_FALSE(cluster_.Copy("a1", orphan).has_value());
+}
+
+}  // namespace
+}  // namespace wharf
+
+namespace wharf {
+namespace {
+
+TEST_F(GarbageCollectorTest, ADeadRequestsChunksGoAfterTheStaleIntervalAndALiveOneStays) {
+  gc_options_.upload_stale = std::chrono::seconds(120);
+  // A file upload whose request died (its gateway crashed) after a chunk was written, and one
+  // still streaming: touched as its bytes arrive.
+  const std::string dead = NewUpload(), live = NewUpload();
+  ChunkRef orphan{"g1", NewChunkId(), 5, ChecksumOf("bytes")};
+  ChunkRef streaming{"g1", NewChunkId(), 5, ChecksumOf("bytes")};
+  for (const char* m : {"a1", "a2"}) {
+    cluster_.PutCopyForTest(m, orphan.id, "bytes", now_);
+    cluster_.PutCopyForTest(m, streaming.id, "bytes", now_);
+  }
+  ASSERT_TRUE(meta_->RecordChunks(ChunkOwner::Upload(dead), {orphan}).ok());
+  ASSERT_TRUE(meta_->RecordChunks(ChunkOwner::Upload(live), {streaming}).ok());
+  auto gc = MakeGc();
+  now_ += 120;  // exactly the stale interval: not yet
+  ASSERT_TRUE(meta_->TouchUpload(live).ok());
+  Round(*gc);
+  EXPECT_TRUE(meta_->GetUpload(dead).has_value());
+  EXPECT_EQ(StateOf(orphan.id), ChunkState::kLive);
+  now_ += 1;
+  Round(*gc);
+  // Gone, session and chunk, from the store and every member, long before the 1 h expiry.
+  EXPECT_EQ(meta_->GetUpload(dead).error().code(), Code::kNotFound);
+  EXPECT_EQ(StateOf(orphan.id), ChunkState::kUnknown);
+  EXPECT_FALSE(cluster_.Copy("a1", orphan.id).has_value());
+  EXPECT_FALSE(cluster_.Copy("a2", orphan.id).has_value());
+  EXPECT_TRUE(meta_->GetUpload(live).has_value());
+  EXPECT_EQ(StateOf(streaming.id), ChunkState::kLive);
+  EXPECT_TRUE(cluster_.Copy("a1", streaming.id).has_value());
 }
 
 }  // namespace
