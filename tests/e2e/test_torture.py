@@ -341,7 +341,8 @@ def test_torture_kills_and_wipes_under_a_mixed_workload(make_gw_cluster):
                      extra=["--repair-interval", REPAIR_INTERVAL])
     c.wait_cluster_ready()
     gw = c.add_gateway(chunk_size="256KiB", gc_interval="0.5",
-                       extra=["--gc-grace", GC_GRACE, "--member-timeout", "3s"])
+                       extra=["--gc-grace", GC_GRACE, "--member-timeout", "3s",
+                              "--upload-expiry", "20s", "--upload-stale", "5s"])
     reg = Registry("wharf", gw, c)
 
     work = Workload(reg, gw)
@@ -403,7 +404,10 @@ def test_torture_kills_and_wipes_under_a_mixed_workload(make_gw_cluster):
         garbage = set(files) - committed - uploads
         lost = committed - set(files)
         single = [cid for cid in committed & set(files) if len(files[cid]) != 2]
-        return (not garbage and not lost and not single), (len(garbage), len(lost), len(single))
+        # Sessions a killed gateway left expire (--upload-expiry 20s, --upload-stale 5s).
+        pending = uploads & set(files)
+        done = not garbage and not lost and not single and not pending
+        return done, (len(garbage), len(lost), len(single), len(pending))
 
     last: list = [None]
 
@@ -412,9 +416,10 @@ def test_torture_kills_and_wipes_under_a_mixed_workload(make_gw_cluster):
         return done
 
     try:
-        wait_until(no_garbage, 60, "chunk files == the ledger's chunks", interval=1)
+        wait_until(no_garbage, 90, "chunk files == the ledger's chunks", interval=1)
     except wc.Timeout:
-        raise AssertionError(f"(garbage, lost, single-copy) chunks: {last[0]}") from None
+        raise AssertionError(
+            f"(garbage, lost, single-copy, upload-owned) chunks: {last[0]}") from None
     files_left = len(c.chunk_files())
     c.assert_no_crash()
     print(f"torture: {run_s:.0f}s run, {sum(driver.kills.values())} kills {dict(driver.kills)}; "
