@@ -139,7 +139,8 @@ Status FinishChunkserverFlags(ChunkserverFlags* f) {
   if (!rg) return InvalidArgument("--repair-grace: bad duration " + f->repair_grace);
   o.repair_grace = *rg;
   auto rr = ParseBytes(f->repair_rate);
-  if (!rr || *rr == 0) return InvalidArgument("--repair-rate: not a size above 0: " + f->repair_rate);
+  if (!rr || *rr == 0)
+    return InvalidArgument("--repair-rate: not a size above 0: " + f->repair_rate);
   o.repair_rate = *rr;
   o.masters = SplitCommas(f->masters);
   // What Chunkserver::Start refuses too, so that --check-config sees it.

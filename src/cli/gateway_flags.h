@@ -3,7 +3,6 @@
 #pragma once
 
 #include <chrono>
-
 #include <string>
 #include <vector>
 
@@ -57,7 +56,8 @@ struct GatewayFlags {
 // Adds every gateway flag but --cluster-key (each command describes its own) and --config /
 // --log-level (common_flags.h): --listen, --master (kGateway only), --meta, --chunk-size,
 // --inflight, --policy, --group, --upload-expiry, --gc-*, --max-manifest, --access-log,
-// --writable-wait, --upload-stale, --member-timeout, the access-control, URL and TLS flags. Plain values land in *o directly.
+// --writable-wait, --upload-stale, --member-timeout, the access-control, URL and TLS flags. Plain
+// values land in *o directly.
 void AddGatewayFlags(CLI::App& app, GatewayFlagsFor who, GatewayFlags* f, GatewayOptions* o);
 // --member-timeout: a duration from 100ms to 10m. kInvalidArgument naming the flag otherwise.
 Result<std::chrono::milliseconds> ParseMemberTimeout(const std::string& text);

@@ -212,7 +212,6 @@ Result<GcFreed> InstrumentedMetaStore::CollectManifests(const std::vector<GcItem
 
 Result<StoredTotals> InstrumentedMetaStore::GetStoredTotals() {
   return Timed("get_stored_totals", [&] { return inner_->GetStoredTotals(); });
-
 }
 
 Result<std::string> InstrumentedMetaStore::StoreId() {

@@ -109,7 +109,11 @@ rules:
   EXPECT_TRUE(p.Allowed(Principal::User("root"), "", Action::kAdmin));
   EXPECT_FALSE(p.Allowed(Principal::User("alice"), "", Action::kAdmin));
   EXPECT_FALSE(p.Allowed(Principal::Anonymous(), "", Action::kAdmin));
-  EXPECT_FALSE(p.Allowed(Principal::User("root"), "x", Action::kPull));
+  // The admin rule names no repository: it grants no repository action by itself.
+  AccessPolicy only_admin = Policy("rules:\n  - users: [root]\n    actions: [admin]\n");
+  EXPECT_TRUE(only_admin.Allowed(Principal::User("root"), "", Action::kAdmin));
+  EXPECT_FALSE(only_admin.Allowed(Principal::User("root"), "x", Action::kPull));
+  EXPECT_TRUE(p.Allowed(Principal::User("root"), "x", Action::kPull));  // the "**" rule
   EXPECT_EQ(ActionName(Action::kAdmin), "admin");
   EXPECT_FALSE(AccessPolicy::Parse("rules:\n  - users: [a]\n    actions: [admins]\n"));
 }

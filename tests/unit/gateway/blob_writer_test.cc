@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "blob/blob_service.h"
+#include "common/async.h"
 #include "common/checksum.h"
 #include "common/digest.h"
 #include "common/metrics.h"
@@ -305,7 +306,9 @@ TEST_F(BlobWriterTest, AnUploadWhoseSessionWasCollectedMidBodyStops) {
   int reads = 0;
   MetaStore* meta = meta_.get();
   body.on_read = [&reads, meta, upload] {
-    if (++reads == 5) EXPECT_TRUE(meta->DeleteUpload(upload).ok());  // the collector's doing
+    if (++reads == 5) {
+      EXPECT_TRUE(meta->DeleteUpload(upload).ok());  // the collector's doing
+    }
   };
   Status st;
   Run([&]() -> awaitable<void> {
