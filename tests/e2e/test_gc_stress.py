@@ -26,6 +26,7 @@ import time
 import requests
 
 import cluster as wc
+from gateway_env import make_gw_cluster  # noqa: F401 - fixture
 from gateway_env import run_wharf
 from pg_env import pg_server  # noqa: F401 - fixture
 from registry_env import (OCI_MANIFEST, Registry, config_blob, image_manifest, put_manifest,
