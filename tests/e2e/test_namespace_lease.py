@@ -16,6 +16,7 @@ import requests
 
 import cluster as wc
 from cluster import wait_until
+from gateway_env import make_gw_cluster  # noqa: F401 - fixture
 from gateway_env import run_wharf
 from pg_env import pg_server  # noqa: F401 - fixture
 

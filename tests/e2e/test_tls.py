@@ -291,11 +291,12 @@ def test_sighup_reloads_the_certificate_without_dropping_connections(tls, pki):
 
 
 def test_client_certificates_are_required_with_a_client_ca(tls, pki, tmp_path):
-    c, _, _, _ = tls
+    c, first, _, _ = tls
     chain, key = pki.leaf("server3", "wharf gateway mtls")
     client = pki.leaf("client", "ci-bot", client=True)
     gw = TlsGateway(c, "mtls", tmp_path / "mtls", pki.ca, client_cert=(str(client[0]),
                                                                         str(client[1])))
+    gw.opts["meta"] = first.opts["meta"]  # a cluster serves one metadata store (its namespace)
     access = tmp_path / "mtls" / "access.log"
     gw.opts["extra"] = ["--tls-cert", str(chain), "--tls-key", str(key), "--tls-client-ca",
                         str(pki.ca), "--access-log", str(access)]
