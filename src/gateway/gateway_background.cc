@@ -74,9 +74,9 @@ awaitable<void> Gateway::NamespaceLoop() {
     } else if (throttle.Admit()) {
       ctx_.log->warn("namespace not confirmed yet store_id={} err={}", store_id_, st);
     }
-    const std::chrono::milliseconds next =
-        namespace_confirmed_ ? std::chrono::milliseconds(kNamespaceRecheck)
-                             : std::chrono::milliseconds(1000);
+    const std::chrono::milliseconds next = namespace_confirmed_
+                                               ? std::chrono::milliseconds(kNamespaceRecheck)
+                                               : std::chrono::milliseconds(1000);
     co_await SleepFor(next);
   }
 }

@@ -1149,6 +1149,6 @@ TEST_P(MetaStoreSuite, TwoStoresRaceOnOneManifest) {
 // The garbage collector's operations.
 #include "conformance/meta_store_gc_cases.h"
 // GetStoredTotals.
-#include "conformance/meta_store_totals_cases.h"
 #include "conformance/meta_store_lease_cases.h"
+#include "conformance/meta_store_totals_cases.h"
 #endif
