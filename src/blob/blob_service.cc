@@ -42,8 +42,9 @@ Status UploadUnknown(std::string message = std::string()) {
 
 struct BlobService::Written {
   std::vector<ChunkRef> chunks;
-  uint64_t bytes = 0;
+  uint64_t bytes = 0;  // of the body (the prefix not counted)
   Hasher hasher;
+  std::string tail;  // bytes past the last chunk, kept (WriteBody's max_tail)
 };
 
 BlobService::BlobService(BlobContext ctx, ReadThroughSource* read_through)
@@ -85,15 +86,18 @@ BlobContext BlobService::ContextFor(std::string request_id) const {
 }
 
 awaitable<Result<BlobService::Written>> BlobService::WriteBody(std::string upload_id, Hasher hasher,
-                                                               ByteSource& body,
-                                                               std::string request_id) {
+                                                               ByteSource* body,
+                                                               std::string request_id,
+                                                               std::string_view prefix,
+                                                               size_t max_tail) {
   BlobWriter writer(ContextFor(std::move(request_id)), std::move(upload_id), std::move(hasher));
-  Status st = co_await writer.WriteFrom(body);
+  Status st = co_await writer.Prefill(prefix);
+  if (st.ok() && body != nullptr) st = co_await writer.WriteFrom(*body);
   // Finish even after a failure: it waits for the chunks in flight.
-  Result<std::vector<ChunkRef>> chunks = co_await writer.Finish();
+  Written w;
+  Result<std::vector<ChunkRef>> chunks = co_await writer.FinishKeepingTail(max_tail, &w.tail);
   if (!st.ok()) co_return Err(std::move(st));
   if (!chunks) co_return Err(std::move(chunks).error());
-  Written w;
   w.chunks = std::move(*chunks);
   w.bytes = writer.bytes();
   w.hasher = std::move(writer.hasher());
@@ -102,11 +106,16 @@ awaitable<Result<BlobService::Written>> BlobService::WriteBody(std::string uploa
 
 awaitable<Result<BlobService::Written>> BlobService::AppendBody(Upload& upload,
                                                                 const BodyClaim& claim,
-                                                                ByteSource& body,
-                                                                std::string request_id) {
+                                                                ByteSource* body,
+                                                                std::string request_id,
+                                                                bool keep_tail) {
+  // A tail is kept only below a chunk: a full chunk's worth is always written.
+  const size_t max_tail =
+      keep_tail ? static_cast<size_t>(std::min<uint64_t>(kMaxUploadTailBytes, ctx_.chunk_size - 1))
+                : 0;
   // The upload's hasher moves into the writer; the caller puts the writer's back.
-  Result<Written> w =
-      co_await WriteBody(upload.id(), std::move(upload.hasher), body, std::move(request_id));
+  Result<Written> w = co_await WriteBody(upload.id(), std::move(upload.hasher), body,
+                                         std::move(request_id), upload.session.tail, max_tail);
   if (!w) co_return Err(NotAConflict(std::move(w).error()));
   if (claim.range && w->bytes != claim.range->length) {
     co_await ReleaseWritten(w->chunks);
@@ -137,14 +146,16 @@ awaitable<void> BlobService::DropSession(std::string id) {
 awaitable<Result<uint64_t>> BlobService::Append(Upload& upload, BodyClaim claim, ByteSource& body,
                                                 std::string request_id) {
   if (Status st = CheckClaim(upload, claim); !st.ok()) co_return Err(std::move(st));
-  Result<Written> w = co_await AppendBody(upload, claim, body, std::move(request_id));
+  Result<Written> w =
+      co_await AppendBody(upload, claim, &body, std::move(request_id), /*keep_tail=*/true);
   if (!w) co_return Err(std::move(w).error());
   const uint64_t end = upload.offset() + w->bytes;
   std::string state = w->hasher.SaveState();
   MetaStore* meta = ctx_.meta;
-  auto append = [meta, id = upload.id(), from = upload.offset(), end, state, chunks = w->chunks] {
-    return meta->AppendUpload(id, from, end, state, chunks);
-  };
+  // The new tail replaces the old one in the same transaction as the offset: a 202 means the
+  // bytes are durable, whether in chunks or in the session.
+  auto append = [meta, id = upload.id(), from = upload.offset(), end, state, chunks = w->chunks,
+                 tail = w->tail] { return meta->AppendUpload(id, from, end, state, chunks, tail); };
   Status st = co_await Offload(append);
   if (!st.ok()) {
     co_await ReleaseWritten(w->chunks);
@@ -156,6 +167,7 @@ awaitable<Result<uint64_t>> BlobService::Append(Upload& upload, BodyClaim claim,
   upload.session.offset = end;
   upload.session.hash_state = std::move(state);
   upload.session.chunks.insert(upload.session.chunks.end(), w->chunks.begin(), w->chunks.end());
+  upload.session.tail = std::move(w->tail);
   upload.hasher = std::move(w->hasher);
   co_return end;
 }
@@ -203,8 +215,9 @@ awaitable<Result<BlobInfo>> BlobService::Commit(Upload upload, Digest want, Body
   if (Status st = CheckClaim(upload, claim); !st.ok()) co_return Err(std::move(st));
   std::vector<ChunkRef> chunks = std::move(upload.session.chunks);
   uint64_t size = upload.offset();
-  if (body) {
-    Result<Written> w = co_await AppendBody(upload, claim, *body, request_id);
+  if (body || !upload.session.tail.empty()) {
+    // The pending tail (and the last body, if any) become the last chunk(s).
+    Result<Written> w = co_await AppendBody(upload, claim, body, request_id, /*keep_tail=*/false);
     if (!w) co_return Err(std::move(w).error());
     chunks.insert(chunks.end(), w->chunks.begin(), w->chunks.end());
     size += w->bytes;
@@ -233,7 +246,7 @@ awaitable<Result<BlobInfo>> BlobService::PutBlob(std::string repo, Digest want, 
   Result<std::string> id = co_await StartUpload(repo);
   if (!id) co_return Err(id.error());
   Result<Written> w =
-      co_await WriteBody(*id, Hasher(want.algorithm()), body, std::move(request_id));
+      co_await WriteBody(*id, Hasher(want.algorithm()), &body, std::move(request_id));
   if (!w) {
     co_await DropSession(*id);
     co_return Err(std::move(w).error());
@@ -298,7 +311,7 @@ awaitable<Result<FileRecord>> BlobService::PutFile(std::string content_type, Byt
   auto create = [meta, session] { return meta->CreateUpload(session); };
   Status st = co_await Offload(create);
   if (!st.ok()) co_return Err(std::move(st));
-  Result<Written> w = co_await WriteBody(session.id, Hasher(), body, std::move(request_id));
+  Result<Written> w = co_await WriteBody(session.id, Hasher(), &body, std::move(request_id));
   FileRecord file;
   if (w) {
     file.id = RandomHex(16);

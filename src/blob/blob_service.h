@@ -90,11 +90,14 @@ class BlobService {
   awaitable<Result<Upload>> ResumeUpload(std::string repo, std::string upload_id);
 
   // Streams `body` into the upload at its offset and returns the new offset; `upload` moves
-  // on with it. kRangeInvalid: the claim's range does not start at the offset or disagrees
-  // with the announced length (before anything is read), or a concurrent append moved the
-  // offset first (what was written is released). kConflict: the body's length differs from
-  // the claimed range (released). kNotFound: the session vanished. Errors of `body`
-  // (kCancelled, kInvalidArgument) and of the cluster (kUnavailable) as they come.
+  // on with it. Small appends are coalesced: the bytes past the last whole chunk (up to
+  // kMaxUploadTailBytes) are not written as a chunk but kept in the session (durably, in the
+  // metadata store: UploadSession::tail) until more bytes make a chunk of them or the commit
+  // writes them, so 2,000 one-byte PATCHes make one chunk, not 2,000. kRangeInvalid: the claim's
+  // range does not start at the offset or disagrees with the announced length (before anything is
+  // read), or a concurrent append moved the offset first (what was written is released). kConflict:
+  // the body's length differs from the claimed range (released). kNotFound: the session vanished.
+  // Errors of `body` (kCancelled, kInvalidArgument) and of the cluster (kUnavailable) as they come.
   awaitable<Result<uint64_t>> Append(Upload& upload, BodyClaim claim, ByteSource& body,
                                      std::string request_id = {});
 
@@ -157,13 +160,18 @@ class BlobService {
   struct Written;
   // The service's context for one client request: chunk calls carry its id.
   BlobContext ContextFor(std::string request_id) const;
-  awaitable<Result<Written>> WriteBody(std::string upload_id, Hasher hasher, ByteSource& body,
-                                       std::string request_id);
+  // `prefix`: bytes already hashed that start the stream (an upload's pending tail). With
+  // max_tail > 0 a last partial chunk of up to max_tail bytes is kept in Written::tail.
+  awaitable<Result<Written>> WriteBody(std::string upload_id, Hasher hasher, ByteSource* body,
+                                       std::string request_id, std::string_view prefix = {},
+                                       size_t max_tail = 0);
   // Streams `body` under the upload and checks its length against the claim; on a refusal
   // or failure nothing of it stays live.
   // Its hasher moves into the writer: on success the caller takes Written::hasher back.
-  awaitable<Result<Written>> AppendBody(Upload& upload, const BodyClaim& claim, ByteSource& body,
-                                        std::string request_id);
+  // The upload's pending tail starts the stream; `keep_tail`: a short last piece becomes the
+  // new tail (Written::tail) instead of a chunk.
+  awaitable<Result<Written>> AppendBody(Upload& upload, const BodyClaim& claim, ByteSource* body,
+                                        std::string request_id, bool keep_tail);
   awaitable<void> ReleaseWritten(const std::vector<ChunkRef>& chunks);
   awaitable<void> DropSession(std::string id);
   awaitable<Result<BlobInfo>> CommitSession(std::string repo, std::string upload_id, Digest want,

@@ -40,6 +40,7 @@ struct BlobWriter::Piece {
   std::string small;
   PooledBuffer big;
   size_t size = 0;
+  size_t prehashed = 0;  // leading bytes the hasher covers already (BlobWriter::Prefill)
   std::string_view bytes() const {
     return big ? std::string_view(big.data(), size) : std::string_view(small);
   }
@@ -93,7 +94,9 @@ awaitable<void> BlobWriter::ReleaseAbandoned(std::shared_ptr<Shared> shared,
 }
 
 awaitable<Status> BlobWriter::Promote() {
-  PooledBuffer buf = co_await SharedBufferPool(shared_->ctx.chunk_size).Acquire();
+  BufferPool* pool = shared_->ctx.chunk_buffers;
+  if (pool == nullptr) pool = &SharedBufferPool(shared_->ctx.chunk_size);
+  PooledBuffer buf = co_await pool->Acquire();
   if (!buf) co_return Internal("no memory for a chunk buffer");
   std::memcpy(buf.data(), current_.data(), current_.size());
   filled_ = current_.size();
@@ -153,6 +156,8 @@ awaitable<Status> BlobWriter::Dispatch() {
     piece->size = piece->small.size();
     current_ = std::string();
   }
+  piece->prehashed = static_cast<size_t>(std::min<uint64_t>(prehashed_left_, piece->size));
+  prehashed_left_ -= piece->prehashed;
   if (!pieces_.empty()) piece->prev = pieces_.back();
   pieces_.push_back(piece);
   ++shared_->pending;
@@ -177,7 +182,7 @@ awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Shared> shared, std::shared
   Hasher* hasher = &w.hasher;
   auto hash = [hasher, piece] {
     const std::string_view b = piece->bytes();
-    hasher->Update(b.data(), b.size());
+    hasher->Update(b.data() + piece->prehashed, b.size() - piece->prehashed);
     return ChecksumOf(b.data(), b.size());
   };
   uint64_t checksum = co_await Offload(hash);
@@ -255,10 +260,42 @@ awaitable<void> BlobWriter::RunPiece(std::shared_ptr<Shared> shared, std::shared
 }
 
 awaitable<Result<std::vector<ChunkRef>>> BlobWriter::Finish() {
+  co_return co_await FinishKeepingTail(0, nullptr);
+}
+
+awaitable<Status> BlobWriter::Prefill(std::string_view prehashed) {
+  prehashed_left_ += prehashed.size();
+  const uint64_t before = bytes_;
+  Status st = co_await Write(prehashed.data(), prehashed.size());
+  bytes_ = before;
+  co_return st;
+}
+
+awaitable<Result<std::vector<ChunkRef>>> BlobWriter::FinishKeepingTail(size_t max_tail,
+                                                                       std::string* tail) {
   Shared* s = shared_.get();
-  if ((big_ ? filled_ : current_.size()) > 0 && s->error.ok()) (void)co_await Dispatch();
+  const size_t fill = big_ ? filled_ : current_.size();
+  bool kept = false;
+  if (tail != nullptr && fill > 0 && fill <= max_tail && s->error.ok()) {
+    tail->assign(big_ ? big_.data() : current_.data(), fill);
+    big_.Release();
+    filled_ = 0;
+    std::string().swap(current_);
+    kept = true;
+  } else if (fill > 0 && s->error.ok()) {
+    (void)co_await Dispatch();
+  }
   co_await WaitUntil(s->wake, [s] { return s->pending == 0; });
   if (!s->error.ok()) co_return Err(s->error);
+  if (kept) {
+    // Every piece is hashed by now: the tail comes last in the stream.
+    const size_t skip = static_cast<size_t>(std::min<uint64_t>(prehashed_left_, tail->size()));
+    prehashed_left_ -= skip;
+    Hasher* hasher = &s->hasher;
+    const std::string* t = tail;
+    auto hash = [hasher, t, skip] { hasher->Update(t->data() + skip, t->size() - skip); };
+    co_await Offload(hash);
+  }
   std::vector<ChunkRef> refs;
   refs.reserve(pieces_.size());
   for (const auto& p : pieces_) refs.push_back(p->ref);
@@ -290,6 +327,7 @@ awaitable<Status> BlobWriter::WriteFrom(ByteSource& source) {
   const uint64_t announced = source.size_hint().value_or(kSmallPieceBytes);
   const uint64_t chunk = shared_->ctx.chunk_size;
   std::vector<char> staging;
+  MemoryGrant small_memory;  // of the staging buffer and the small piece, under a budget
   for (;;) {
     Shared* s = shared_.get();
     if (!s->error.ok()) break;
@@ -306,7 +344,13 @@ awaitable<Status> BlobWriter::WriteFrom(ByteSource& source) {
       dst = big_.data() + filled_;
       room = chunk - filled_;
     } else {
-      if (staging.empty()) staging.resize(std::clamp<uint64_t>(announced, 4096, kSmallPieceBytes));
+      if (staging.empty()) {
+        const size_t n = std::clamp<uint64_t>(announced, 4096, kSmallPieceBytes);
+        if (MemoryBudget* m = shared_->ctx.memory) {
+          small_memory = co_await m->TakeBelow(2 * n, m->limit() / 2);
+        }
+        staging.resize(n);
+      }
       dst = staging.data();
       room = staging.size();
     }

@@ -38,6 +38,13 @@ struct BlobContext {
   MetaStore* meta = nullptr;
   uint64_t chunk_size = 16u << 20;
   size_t max_inflight_chunks = 4;  // per writer: chunks being hashed/written at once
+  // Where the chunk_size buffers of large pieces come from: the gateway's pool, bounded by its
+  // memory budget (common/memory_budget.h). Null: the process-wide SharedBufferPool.
+  BufferPool* chunk_buffers = nullptr;
+  // Set: the small buffers of a request body read through WriteFrom (up to 2 x 64 KiB) are
+  // taken from this budget too, from its first half (they are held while a chunk buffer may
+  // be waited for).
+  MemoryBudget* memory = nullptr;
   // How long a chunk write waits for a writable group when there is none (e.g. members
   // still starting) before it fails with kUnavailable.
   std::chrono::milliseconds writable_wait{5000};
@@ -66,9 +73,18 @@ class BlobWriter {
   // Appends bytes. May wait for an in-flight chunk to finish (back-pressure). An error is
   // sticky: every later call returns it. kUnavailable when no group could take a chunk.
   awaitable<Status> Write(const void* data, size_t n);
+  // Starts the stream with bytes that the hasher already covers (an upload's pending tail,
+  // UploadSession::tail): they go into the first chunk(s) but are not hashed again, and
+  // bytes() does not count them. Call before any Write.
+  awaitable<Status> Prefill(std::string_view prehashed);
   // Sends the last partial chunk and waits for every chunk. Returns the chunks this writer
-  // wrote, in order (their sizes add up to bytes()). After Finish, hasher() covers every byte.
+  // wrote, in order (their sizes add up to the prefill plus bytes()). After Finish, hasher()
+  // covers every byte.
   awaitable<Result<std::vector<ChunkRef>>> Finish();
+  // As Finish, except that a last partial chunk of at most `max_tail` bytes is not written:
+  // its bytes land in *tail instead (hashed: hasher() covers them too), for the caller to keep
+  // until more bytes come (small appends are coalesced instead of making tiny chunks).
+  awaitable<Result<std::vector<ChunkRef>>> FinishKeepingTail(size_t max_tail, std::string* tail);
   // Reads `source` to its end into this writer (Write for each piece). On an error of the
   // source (kCancelled if the client went away), waits for the chunks in flight.
   awaitable<Status> WriteFrom(ByteSource& source);
@@ -104,6 +120,7 @@ class BlobWriter {
   PooledBuffer big_;     // ... or once large (filled_ bytes of it)
   size_t filled_ = 0;
   uint64_t bytes_ = 0;
+  uint64_t prehashed_left_ = 0;  // Prefill bytes not yet handed to a piece
   std::vector<std::shared_ptr<Piece>> pieces_;
   bool handed_over_ = false;  // Finish returned the chunks: the caller owns them now
   std::chrono::steady_clock::time_point last_touch_ = std::chrono::steady_clock::now();

@@ -138,6 +138,21 @@ void AddGatewayFlags(CLI::App& app, GatewayFlagsFor who, GatewayFlags* f, Gatewa
                  "progress); a read is hedged to another member after a quarter of it")
       ->capture_default_str()
       ->check(DurationIn(milliseconds(100), std::chrono::minutes(10)));
+  app.add_option("--memory-budget", f->memory_budget,
+                 "bound on the memory of all in-flight buffers of the gateway (upload chunks, "
+                 "reads, request bodies, manifests); when spent, requests wait for memory "
+                 "instead of the gateway growing. At least 2 x --chunk-size + 2MiB")
+      ->capture_default_str()
+      ->check(SizeIn(16u << 20, 1ull << 40));
+  app.add_option("--min-body-rate", f->min_body_rate,
+                 "slowest request body accepted, bytes per second averaged over "
+                 "--min-body-rate-window (slower: the connection is closed); 0: no minimum")
+      ->capture_default_str()
+      ->check(SizeIn(0, 1ull << 30));
+  app.add_option("--min-body-rate-window", f->min_body_rate_window,
+                 "the time over which --min-body-rate is judged: a body may stall this long")
+      ->capture_default_str()
+      ->check(DurationIn(milliseconds(100), std::chrono::minutes(10)));
   AddTlsFlags(app, &o->tls_cert, &o->tls_key, &o->tls_client_ca);
 }
 
@@ -203,6 +218,18 @@ Status FinishGatewayFlags(const GatewayFlags& f, GatewayOptions* o) {
   auto mt = ParseMemberTimeout(f.member_timeout);
   if (!mt) return mt.error();
   o->member_timeout = *mt;
+  auto mb = ParseBytes(f.memory_budget);
+  if (!mb) return InvalidArgument("--memory-budget: " + mb.error().message());
+  o->memory_budget = *mb;
+  WHARF_RETURN_IF_ERROR(CheckMemoryBudget(o->memory_budget, o->chunk_size));
+  auto mr = ParseBytes(f.min_body_rate);
+  if (!mr) return InvalidArgument("--min-body-rate: " + mr.error().message());
+  o->min_body_rate = *mr;
+  auto mw = ParseDuration(f.min_body_rate_window);
+  if (!mw || mw->count() < 100 || mw->count() > 600'000) {
+    return InvalidArgument("--min-body-rate-window: want a duration from 100ms to 10m");
+  }
+  o->min_body_rate_window = *mw;
   o->masters = SplitCommas(f.masters);
   return Status::Ok();
 }

@@ -137,7 +137,8 @@ awaitable<Status> StreamWithFailover(std::vector<MemberInfo> members, ChunkRef r
   // One pooled buffer carries the copy through, a piece at a time: the bytes before the tail
   // are handed on as they arrive, the tail (one piece) once the copy verified.
   constexpr size_t kPiece = kVerifiedTailBytes;
-  PooledBuffer buf = co_await SharedBufferPool(kPiece).Acquire();
+  BufferPool* pool = policy.buffers ? policy.buffers : &SharedBufferPool(kPiece);
+  PooledBuffer buf = co_await pool->Acquire();
   if (!buf) co_return Internal("no memory for a chunk read buffer");
   const uint64_t tail_start = ref.size - std::min<uint64_t>(ref.size, kVerifiedTailBytes);
   const uint64_t end = offset + len;

@@ -30,6 +30,7 @@
 
 #include "chunkserver/chunk_client.h"
 #include "common/asio.h"
+#include "common/buffer_pool.h"
 #include "common/chunk_ref.h"
 #include "common/status.h"
 #include "master/cluster_map.h"
@@ -122,6 +123,9 @@ struct ReadPolicy {
   std::chrono::milliseconds hedge{0};
   // Called (may be empty) for each member that could not serve, or was overtaken by a hedge.
   std::function<void(const MemberInfo&)> on_failure;
+  // Where StreamWithFailover's kVerifiedTailBytes buffer comes from (a gateway's, under its
+  // memory budget); null: the process-wide SharedBufferPool.
+  BufferPool* buffers = nullptr;
 };
 
 // The read rule every implementation shares: tries `members` in order with `read` (hedged as

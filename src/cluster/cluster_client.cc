@@ -95,6 +95,7 @@ ReadPolicy ClusterClient::Policy() {
   ReadPolicy p;
   p.hedge = options_.read_hedge.count() > 0 ? options_.read_hedge : options_.member_timeout / 4;
   p.on_failure = [this](const MemberInfo& m) { Suspect(m); };
+  p.buffers = options_.read_buffers;
   return p;
 }
 

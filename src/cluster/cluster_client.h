@@ -52,6 +52,8 @@ struct ClusterClientOptions {
   // A member that failed or was overtaken by a hedge is read last, and its group chosen for
   // writes only when no other will do, for this long.
   std::chrono::milliseconds suspect_for{30000};
+  // Where streamed reads take their buffer (ReadPolicy::buffers; not owned); null: shared.
+  BufferPool* read_buffers = nullptr;
 };
 
 class ClusterClient final : public ChunkCluster {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "common/metrics.h"
 
@@ -34,6 +35,7 @@ PooledBuffer& PooledBuffer::operator=(PooledBuffer&& o) noexcept {
     Release();
     pool_ = o.pool_;
     data_ = o.data_;
+    grant_ = std::move(o.grant_);
     o.pool_ = nullptr;
     o.data_ = nullptr;
   }
@@ -44,27 +46,42 @@ size_t PooledBuffer::capacity() const { return pool_ ? pool_->buffer_bytes() : 0
 
 void PooledBuffer::Release() {
   if (pool_ && data_) pool_->Return(data_);
+  grant_.Release();  // after the buffer is back (or unmapped)
   pool_ = nullptr;
   data_ = nullptr;
 }
 
-BufferPool::BufferPool(size_t buffer_bytes, size_t max_buffers, size_t max_idle)
+BufferPool::BufferPool(size_t buffer_bytes, size_t max_buffers, size_t max_idle,
+                       MemoryBudget* budget)
     : buffer_bytes_(std::max<size_t>(buffer_bytes, 1)),
       max_buffers_(std::max<size_t>(max_buffers, 1)),
-      max_idle_(std::min(max_idle, max_buffers_)) {}
+      max_idle_(std::min(max_idle, max_buffers_)),
+      budget_(budget) {}
 
 BufferPool::~BufferPool() {
   for (char* p : idle_) UnmapBuffer(p, buffer_bytes_);
 }
 
 PooledBuffer BufferPool::TryAcquire() {
+  Miss why;
+  return TryAcquire(&why);
+}
+
+PooledBuffer BufferPool::TryAcquire(Miss* why) {
+  *why = Miss::kBusy;
+  MemoryGrant grant;
+  if (budget_) {
+    grant = budget_->TryTakeQuietly(buffer_bytes_);
+    if (!grant) return {};
+  }
   std::unique_lock lock(mu_);
   if (in_use_ >= max_buffers_) return {};
   ++in_use_;
   if (!idle_.empty()) {
     char* p = idle_.back();
     idle_.pop_back();
-    return PooledBuffer(this, p);
+    *why = Miss::kNone;
+    return PooledBuffer(this, p, std::move(grant));
   }
   ++mapped_;
   lock.unlock();  // the mmap needs no lock
@@ -72,26 +89,34 @@ PooledBuffer BufferPool::TryAcquire() {
   if (p == nullptr) {
     std::lock_guard relock(mu_);
     --in_use_;
+    *why = Miss::kNoMemory;
     return {};
   }
-  return PooledBuffer(this, p);
+  *why = Miss::kNone;
+  return PooledBuffer(this, p, std::move(grant));
 }
 
 awaitable<PooledBuffer> BufferPool::Acquire() {
   static auto& waits = Metrics().Counter("wharf_buffer_pool_waits_total",
                                          "Buffer requests that waited for a pooled buffer.");
-  PooledBuffer b = TryAcquire();
-  if (b || in_use() < max_buffers_) co_return b;  // got one, or the mapping failed
+  Miss why;
+  PooledBuffer b = TryAcquire(&why);
+  if (why != Miss::kBusy) co_return b;  // got one, or the mapping failed
   waits.Inc();
   auto ex = co_await asio::this_coro::executor;
   asio::steady_timer timer(ex);
   auto backoff = std::chrono::milliseconds(1);
+  bool counted = false;
   for (;;) {
+    if (budget_ && !counted && budget_->in_use() + buffer_bytes_ > budget_->limit()) {
+      budget_->CountWait();
+      counted = true;
+    }
     timer.expires_after(backoff);
     boost::system::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    b = TryAcquire();
-    if (b || in_use() < max_buffers_) co_return b;
+    b = TryAcquire(&why);
+    if (why != Miss::kBusy) co_return b;
     backoff = std::min(backoff * 2, std::chrono::milliseconds(20));
   }
 }
@@ -133,6 +158,36 @@ BufferPool& SharedBufferPool(size_t buffer_bytes) {
     pool = std::make_unique<BufferPool>(n, std::max<size_t>(4, kMaxOut / n),
                                         std::max<size_t>(2, kMaxIdle / n));
   }
+  return *pool;
+}
+
+}  // namespace wharf
+
+namespace wharf {
+
+BudgetedPools::BudgetedPools(const std::string& component, uint64_t limit)
+    : budget_(limit, component) {}
+
+BudgetedPools& BudgetedPools::Get(const std::string& component, uint64_t limit) {
+  static std::mutex mu;
+  static auto* all = new std::map<std::pair<std::string, uint64_t>, BudgetedPools*>();
+  std::lock_guard lock(mu);
+  BudgetedPools*& p = (*all)[{component, limit}];
+  if (p == nullptr) p = new BudgetedPools(component, limit);  // never destroyed
+  return *p;
+}
+
+BufferPool& BudgetedPools::PoolFor(size_t buffer_bytes) {
+  std::lock_guard lock(mu_);
+  for (auto& [bytes, pool] : pools_) {
+    if (bytes == buffer_bytes) return *pool;
+  }
+  const uint64_t limit = budget_.limit();
+  const size_t n = std::max<size_t>(buffer_bytes, 1);
+  const uint64_t idle_bytes = std::min<uint64_t>(limit / 8, 64u << 20);
+  auto* pool = new BufferPool(n, std::max<uint64_t>(1, limit / n),
+                              std::max<uint64_t>(1, idle_bytes / n), &budget_);
+  pools_.emplace_back(buffer_bytes, pool);
   return *pool;
 }
 

@@ -10,6 +10,9 @@
 // back-pressure), and at most max_idle are kept when returned (the rest are unmapped), so the
 // resident memory a pool holds is bounded both while busy and while idle.
 //
+// A pool may also draw on a MemoryBudget (common/memory_budget.h): each buffer handed out then
+// holds buffer_bytes of it, so that pools of different buffer sizes share one bound.
+//
 // Threading: thread-safe. A PooledBuffer may be released on any thread. SharedBufferPool()
 // pools live for the whole process (never destroyed), so a buffer may outlive any daemon.
 #pragma once
@@ -17,10 +20,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/asio.h"
+#include "common/memory_budget.h"
 
 namespace wharf {
 
@@ -32,7 +38,8 @@ class PooledBuffer {
  public:
   PooledBuffer() = default;
   ~PooledBuffer() { Release(); }
-  PooledBuffer(PooledBuffer&& o) noexcept : pool_(o.pool_), data_(o.data_) {
+  PooledBuffer(PooledBuffer&& o) noexcept
+      : pool_(o.pool_), data_(o.data_), grant_(std::move(o.grant_)) {
     o.pool_ = nullptr;
     o.data_ = nullptr;
   }
@@ -48,24 +55,30 @@ class PooledBuffer {
 
  private:
   friend class BufferPool;
-  PooledBuffer(BufferPool* pool, char* data) : pool_(pool), data_(data) {}
+  PooledBuffer(BufferPool* pool, char* data, MemoryGrant grant)
+      : pool_(pool), data_(data), grant_(std::move(grant)) {}
   BufferPool* pool_ = nullptr;
   char* data_ = nullptr;
+  MemoryGrant grant_;  // of the pool's budget, if it has one
 };
 
 class BufferPool {
  public:
-  // Buffers of `buffer_bytes` each; at most `max_buffers` out at once, `max_idle` kept.
-  BufferPool(size_t buffer_bytes, size_t max_buffers, size_t max_idle);
+  // Buffers of `buffer_bytes` each; at most `max_buffers` out at once, `max_idle` kept. With a
+  // `budget` (not owned; outlives the pool), a buffer is handed out only when its bytes fit.
+  BufferPool(size_t buffer_bytes, size_t max_buffers, size_t max_idle,
+             MemoryBudget* budget = nullptr);
   // Every buffer must have come back.
   ~BufferPool();
   BufferPool(const BufferPool&) = delete;
   BufferPool& operator=(const BufferPool&) = delete;
 
-  // A buffer, or an empty handle when max_buffers are out (or the memory could not be mapped).
+  // A buffer, or an empty handle when max_buffers are out or the budget is spent (or the
+  // memory could not be mapped).
   PooledBuffer TryAcquire();
   // A buffer; waits (polling with a short back-off on the calling coroutine's executor) while
-  // max_buffers are out. Never fails unless the memory cannot be mapped (empty handle).
+  // max_buffers are out or the budget is spent (counted in wharf_buffer_pool_waits_total and
+  // the budget's waits). Never fails unless the memory cannot be mapped (empty handle).
   awaitable<PooledBuffer> Acquire();
 
   size_t buffer_bytes() const { return buffer_bytes_; }
@@ -77,10 +90,13 @@ class BufferPool {
 
  private:
   friend class PooledBuffer;
+  enum class Miss { kNone, kBusy, kNoMemory };
+  PooledBuffer TryAcquire(Miss* why);
   void Return(char* data);
   const size_t buffer_bytes_;
   const size_t max_buffers_;
   const size_t max_idle_;
+  MemoryBudget* const budget_;
   mutable std::mutex mu_;
   std::vector<char*> idle_;
   size_t in_use_ = 0;
@@ -91,5 +107,24 @@ class BufferPool {
 // to 512 MiB handed out and 64 MiB kept idle (at least 4 and 2 buffers), so that daemons
 // sharing a process (`wharf up`) share buffers too.
 BufferPool& SharedBufferPool(size_t buffer_bytes);
+
+// Pools of every buffer size drawn from one MemoryBudget: what a daemon under a budget (the
+// gateway's --memory-budget) takes its chunk and read buffers from. Made on first use, one per
+// (component, limit), never destroyed (as SharedBufferPool: a buffer may outlive its daemon),
+// so daemons of one component sharing a process (`wharf up`, tests) share the budget too.
+class BudgetedPools {
+ public:
+  static BudgetedPools& Get(const std::string& component, uint64_t limit);
+  MemoryBudget& budget() { return budget_; }
+  // The pool of `buffer_bytes` buffers: as many out as the budget holds, idle ones kept up to
+  // an eighth of the budget (at most 64 MiB, at least one buffer).
+  BufferPool& PoolFor(size_t buffer_bytes);
+
+ private:
+  BudgetedPools(const std::string& component, uint64_t limit);
+  MemoryBudget budget_;
+  std::mutex mu_;
+  std::vector<std::pair<size_t, BufferPool*>> pools_;  // never freed
+};
 
 }  // namespace wharf

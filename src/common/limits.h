@@ -10,4 +10,8 @@ namespace wharf {
 // (distribution uses the same 4 MiB limit).
 inline constexpr size_t kMaxManifestBytes = 4 << 20;
 
+// An upload session keeps at most this many bytes past its last chunk in the metadata store
+// (UploadSession::tail: small appends coalesced into one chunk).
+inline constexpr size_t kMaxUploadTailBytes = 1 << 20;
+
 }  // namespace wharf

@@ -1,7 +1,11 @@
 #include "gateway/gateway.h"
 
+#include <fmt/format.h>
+
 #include "common/async.h"
+#include "common/buffer_pool.h"
 #include "common/metrics.h"
+#include "common/units.h"
 #include "gateway/auth_filter.h"
 #include "gateway/auth_token.h"
 #include "gateway/blob_serve.h"
@@ -14,6 +18,17 @@
 #include "meta/meta_url.h"
 
 namespace wharf {
+
+Status CheckMemoryBudget(uint64_t budget, uint64_t chunk_size) {
+  const uint64_t least = 2 * chunk_size + 2 * kVerifiedTailBytes;
+  if (budget < least) {
+    return InvalidArgument(fmt::format(
+        "--memory-budget {} is too small for --chunk-size {}: an upload needs room for two "
+        "chunks and a pull for its read buffer (at least {})",
+        FormatBytes(budget), FormatBytes(chunk_size), FormatBytes(least)));
+  }
+  return Status::Ok();
+}
 
 Gateway::Gateway(asio::any_io_executor ex, GatewayOptions options)
     : options_(std::move(options)), ex_(ex) {}
@@ -30,6 +45,9 @@ Status Gateway::Start() {
   if (options_.meta_url.empty())
     return InvalidArgument("--meta is required (sqlite:PATH or postgres://...)");
   if (options_.chunk_size < 4096) return InvalidArgument("--chunk-size must be at least 4KiB");
+  if (Status st = CheckMemoryBudget(options_.memory_budget, options_.chunk_size); !st.ok()) {
+    return st;
+  }
   if (auto hp = SplitHostPort(options_.listen); !hp) return hp.error();
   for (const auto& m : options_.masters) {
     if (auto hp = SplitHostPort(m); !hp) return hp.error();
@@ -64,6 +82,8 @@ Status Gateway::Start() {
   co.policy = options_.policy;
   co.named_group = options_.named_group;
   co.member_timeout = options_.member_timeout;
+  BudgetedPools& memory = BudgetedPools::Get("gateway", options_.memory_budget);
+  co.read_buffers = &memory.PoolFor(kVerifiedTailBytes);
   cluster_ = std::make_unique<ClusterClient>(ex_, co);
   GarbageCollectorOptions gco;
   gco.upload_expiry = options_.upload_expiry;
@@ -79,13 +99,20 @@ Status Gateway::Start() {
   ctx_.meta = meta_.get();
   ctx_.options = &options_;
   ctx_.log = GetLogger("gateway");
-  blobs_ = std::make_unique<BlobService>(BlobContextOf(ctx_));
+  ctx_.memory = &memory.budget();
+  BlobContext bc = BlobContextOf(ctx_);
+  bc.chunk_buffers = &memory.PoolFor(options_.chunk_size);
+  bc.memory = &memory.budget();
+  blobs_ = std::make_unique<BlobService>(bc);
   ctx_.blobs = blobs_.get();
   ctx_.auth = auth_.get();
   ctx_.stats = &stats_;
   BuildRouter();
   ServerOptions so;
   so.component = "gateway";
+  so.memory_budget = &memory.budget();
+  so.min_body_rate = options_.min_body_rate;
+  so.min_body_rate_window = options_.min_body_rate_window;
   if (!options_.tls_cert.empty() || !options_.tls_key.empty() || !options_.tls_client_ca.empty()) {
     WHARF_ASSIGN_OR_RETURN(tls_, TlsContext::Load({.cert = options_.tls_cert,
                                                    .key = options_.tls_key,
@@ -116,10 +143,10 @@ Status Gateway::Start() {
   if (options_.auth.read_only) ctx_.log->warn("gateway is read-only: writes answer 405");
   ctx_.log->info(
       "gateway listening addr={} tls={} client_certs={} masters={} meta={} store_id={} name={} "
-      "chunk_size={}",
+      "chunk_size={} memory_budget={} min_body_rate={}",
       server_->local_address(), tls_ != nullptr, tls_ && tls_->verifies_clients(),
       options_.masters.size(), RedactMetaUrl(options_.meta_url), store_id_, instance_,
-      options_.chunk_size);
+      options_.chunk_size, options_.memory_budget, options_.min_body_rate);
   return Status::Ok();
 }
 

@@ -35,6 +35,15 @@ struct GatewayOptions {
   std::string meta_url;  // sqlite:PATH or postgres://... (meta/meta_store.h OpenMetaStore)
   uint64_t chunk_size = 16u << 20;
   size_t max_inflight_chunks = 4;  // per upload: chunks being hashed/written at once
+  // The bound on the bytes of every in-flight buffer of the gateway together: the chunk
+  // buffers of uploads, the read buffers of pulls, request body read buffers and manifest
+  // bodies (common/memory_budget.h). Spent: requests wait for memory (their sockets are not
+  // read meanwhile) instead of the gateway growing. Gateways of one process share it.
+  uint64_t memory_budget = 512u << 20;
+  // The minimum rate of a request body (ServerOptions::min_body_rate; 0: none): a client
+  // holding a connection (and a chunk buffer) while sending slower is cut.
+  uint64_t min_body_rate = 1024;
+  std::chrono::milliseconds min_body_rate_window{std::chrono::seconds(10)};
   // A write finding no writable group waits this long for one before answering 503.
   std::chrono::milliseconds writable_wait{5000};
   // The deadline of every call to a chunkserver or master (ClusterClientOptions::member_timeout):
@@ -94,13 +103,18 @@ struct GatewayContext {
   MetaStore* meta = nullptr;
   const GatewayOptions* options = nullptr;
   Logger log;
-  BlobService* blobs = nullptr;  // every content write and read of the handlers
+  BlobService* blobs = nullptr;    // every content write and read of the handlers
+  MemoryBudget* memory = nullptr;  // GatewayOptions::memory_budget (manifest bodies take from it)
   // Access control; null when the gateway is open (every caller may do everything).
   const GatewayAuth* auth = nullptr;
   PublicUrl urls;  // absolute URLs for Location headers
   // Capacity, stored totals and the GC's last round (the status page reads them).
   const GatewayStats* stats = nullptr;
 };
+
+// kInvalidArgument (naming the flags) when `budget` cannot hold what one upload and one pull
+// need with `chunk_size` chunks.
+Status CheckMemoryBudget(uint64_t budget, uint64_t chunk_size);
 
 // "<hostname>:<port of bound_address>": a gateway's default name in the lease.
 std::string DefaultInstanceName(const std::string& bound_address);

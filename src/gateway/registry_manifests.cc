@@ -77,6 +77,13 @@ ManifestRecord MakeRecord(Digest digest, std::string body, ManifestInfo info, bo
 // Reads the PUT body within the size limit; sends 413 / 400 and returns nullopt otherwise.
 awaitable<std::optional<std::string>> ReadManifestBody(GatewayContext& ctx, Exchange& ex) {
   size_t limit = std::min<uint64_t>(ctx.options->max_manifest_bytes, kMaxManifestBytes);
+  // The body is held whole while it arrives: its bytes come from the memory budget, so that
+  // many slow manifest PUTs wait for memory instead of growing the gateway.
+  MemoryGrant memory;
+  if (ctx.memory) {
+    const uint64_t want = std::min<uint64_t>(ex.content_length().value_or(limit), limit);
+    memory = co_await ctx.memory->Take(want);
+  }
   Result<std::string> body = co_await ex.ReadAll(limit);
   if (body) co_return std::move(*body);
   if (body.error().code() == Code::kTooLarge) {

@@ -54,6 +54,7 @@ struct Server::State {
   std::unordered_map<std::string, size_t> per_address;  // open connections by remote IP
   CounterMetric* errors;
   CounterMetric* head_timeouts;
+  CounterMetric* slow_bodies;
   CounterMetric* bad_framing;
   CounterMetric* tls_failures;
   CounterMetric* plain_on_tls;
@@ -84,6 +85,9 @@ struct Server::State {
     head_timeouts =
         &Metrics().Counter(prefix + "head_timeouts_total",
                            "Connections closed because a request head was too slow.", l);
+    slow_bodies = &Metrics().Counter(
+        prefix + "slow_bodies_total",
+        "Connections closed because a request body arrived slower than the minimum rate.", l);
     latency = &Metrics().Histogram(prefix + "request_seconds", "Time to serve a request.", l);
   }
 };
@@ -124,10 +128,37 @@ class Connection {
   size_t head_field_bytes_ = 0;  // of the request head, to tell the trailers' size
   std::function<void(std::uint64_t, std::string_view, boost::system::error_code&)>
       on_chunk_header_;  // the parser keeps a reference
+  // The large body read buffer's share of ServerOptions::memory_budget, while held.
+  MemoryGrant read_grant_;
+  // The minimum body rate (ReadBody): how long the current request's body may still wait for
+  // bytes, and the body bytes it brought.
+  std::chrono::steady_clock::duration body_allowance_{};
+  uint64_t body_bytes_ = 0;
+  bool rate_deadline_ = false;  // the armed timeout is the allowance's end, not io_timeout
 
   void Arm(bool idle) {
     stream_.expires_after(idle ? st_->options.idle_timeout : st_->options.io_timeout);
   }
+  // Gives the body reads a large buffer (fewer, larger reads), from the budget if there is one.
+  void ReserveBodyBuffer() {
+    if (buffer_.capacity() >= kBodyReadBuffer) return;
+    if (MemoryBudget* b = st_->options.memory_budget) {
+      // At most half the budget: a connection may hold this while it waits for a chunk
+      // buffer, so these buffers must never take what those waits need.
+      if (!read_grant_) read_grant_ = b->TryTakeBelow(kBodyReadBuffer, b->limit() / 2);
+      if (!read_grant_) return;  // spent: the small buffer does
+    }
+    buffer_.reserve(kBodyReadBuffer);
+  }
+  // Between requests: an idle connection does not pin a large body buffer.
+  void ShrinkBodyBuffer() {
+    if (buffer_.size() == 0 && buffer_.capacity() > 64 * 1024) buffer_.shrink_to_fit();
+    if (buffer_.capacity() < kBodyReadBuffer) read_grant_.Release();
+  }
+  // One read of the request body through the parser into its body buffer, under io_timeout and
+  // the minimum body rate. Sets *slow (and logs and counts it) when the body is too slow: the
+  // connection is then to be closed.
+  awaitable<boost::system::error_code> ReadBody(bool* slow);
   // The awaitable of `op(stream)`, on the TLS stream or the plain one (`op` is a generic
   // lambda returning one Asio operation's awaitable; callers name it before co_await).
   template <typename Op>
@@ -306,7 +337,7 @@ void Exchange::ExpectBodyChecksum(uint64_t xxh3) {
 
 awaitable<Result<size_t>> Exchange::ReadSome(void* buf, size_t n) {
   auto& p = *conn_->parser_;
-  if (conn_->buffer_.capacity() < kBodyReadBuffer) conn_->buffer_.reserve(kBodyReadBuffer);
+  conn_->ReserveBodyBuffer();
   if (!continue_sent_ && !p.is_done() && !responded_) {
     // A client that sent "Expect: 100-continue" waits for this before sending the body.
     continue_sent_ = true;
@@ -320,14 +351,13 @@ awaitable<Result<size_t>> Exchange::ReadSome(void* buf, size_t n) {
   while (!p.is_done()) {
     p.get().body().data = buf;
     p.get().body().size = n;
-    boost::system::error_code ec;
-    conn_->Arm(false);
-    auto read = [&](auto& s) {
-      return http::async_read(s, conn_->buffer_, p, asio::redirect_error(asio::use_awaitable, ec));
-    };
-    co_await conn_->Io(read);
-    if (ec == http::error::need_buffer) ec = {};
+    bool slow = false;
+    boost::system::error_code ec = co_await conn_->ReadBody(&slow);
     size_t got = n - p.get().body().size;
+    if (slow) {
+      conn_->broken_ = true;
+      co_return Err(Cancelled("request body slower than the minimum rate"));
+    }
     if (ec) {
       conn_->broken_ = true;
       if (ec == http::error::partial_message || ec == asio::error::eof ||
@@ -534,6 +564,51 @@ awaitable<Status> Exchange::CopyFile(int fd, uint64_t offset, uint64_t len) {
   co_return Status::Ok();
 }
 
+awaitable<boost::system::error_code> Connection::ReadBody(bool* slow) {
+  using Clock = std::chrono::steady_clock;
+  const auto& o = st_->options;
+  const bool rated = o.min_body_rate > 0 && o.min_body_rate_window.count() > 0;
+  auto timeout = std::chrono::duration_cast<Clock::duration>(o.io_timeout);
+  rate_deadline_ = false;
+  if (rated && body_allowance_ < timeout) {
+    timeout = std::max(body_allowance_, Clock::duration(std::chrono::milliseconds(1)));
+    rate_deadline_ = true;
+  }
+  stream_.expires_after(timeout);
+  boost::system::error_code ec;
+  auto& p = *parser_;
+  const size_t room = p.get().body().size;
+  // One socket read at a time (async_read would wait until the body buffer is full), so the
+  // rate sees each arrival.
+  auto read = [&](auto& s) {
+    return http::async_read_some(s, buffer_, p, asio::redirect_error(asio::use_awaitable, ec));
+  };
+  const auto t0 = Clock::now();
+  co_await Io(read);
+  if (ec == http::error::need_buffer) ec = {};
+  if (!rated) co_return ec;
+  // A leaky bucket of waiting time: each byte buys 1/min_body_rate s of it, at most one window
+  // is banked, and waiting spends it. Spent: the body is slower than the minimum rate.
+  const uint64_t got = room - p.get().body().size;
+  const auto waited = Clock::now() - t0;
+  const auto window = std::chrono::duration_cast<Clock::duration>(o.min_body_rate_window);
+  body_allowance_ -= waited;
+  body_allowance_ += std::chrono::duration_cast<Clock::duration>(
+      std::chrono::nanoseconds(got * 1'000'000'000ull / o.min_body_rate));
+  body_allowance_ = std::min(body_allowance_, window);
+  body_bytes_ += got;
+  const bool spent = body_allowance_ <= Clock::duration{} && !p.is_done();
+  if ((ec == beast::error::timeout && rate_deadline_) || spent) {
+    *slow = true;
+    st_->slow_bodies->Inc();
+    st_->log->info(
+        "request body too slow, closing the connection remote={} body_bytes={} min_rate={}B/s "
+        "window={}ms",
+        remote_, body_bytes_, o.min_body_rate, o.min_body_rate_window.count());
+  }
+  co_return ec;
+}
+
 awaitable<bool> Connection::Drain() {
   // Up to 1 MiB of unread request body is read and dropped; more than that is cheaper to
   // cut by closing the connection.
@@ -545,14 +620,9 @@ awaitable<bool> Connection::Drain() {
   while (!parser_->is_done() && total <= (1u << 20)) {
     parser_->get().body().data = sink;
     parser_->get().body().size = sizeof sink;
-    boost::system::error_code ec;
-    Arm(false);
-    auto read = [&](auto& s) {
-      return http::async_read(s, buffer_, *parser_, asio::redirect_error(asio::use_awaitable, ec));
-    };
-    co_await Io(read);
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) co_return false;
+    bool slow = false;
+    boost::system::error_code ec = co_await ReadBody(&slow);
+    if (ec || slow) co_return false;
     total += sizeof sink - parser_->get().body().size;
   }
   co_return parser_->is_done() && CheckTrailers().ok();
@@ -622,6 +692,8 @@ awaitable<void> Connection::Run() {
         std::numeric_limits<std::uint64_t>::max());  // boost::none is broken in 1.74
     parser_->on_chunk_header(on_chunk_header_);
     chunk_meta_bytes_ = 0;
+    body_allowance_ = st_->options.min_body_rate_window;  // a new body starts with one window
+    body_bytes_ = 0;
     boost::system::error_code ec;
     if (!first && buffer_.size() == 0) {
       // Keep-alive: the next request may come after idle_timeout; from its first byte on, the
@@ -677,8 +749,7 @@ awaitable<void> Connection::Run() {
     RunAtEnd(ex);
     if (ex.body_remaining_ > 0 || !ex.head_bytes_.empty()) broken_ = true;  // short response
     if (broken_ || ex.close_after_ || st_->stopped) break;
-    // Idle keep-alive connections should not pin a large body buffer.
-    if (buffer_.size() == 0 && buffer_.capacity() > 64 * 1024) buffer_.shrink_to_fit();
+    ShrinkBodyBuffer();
     if (!co_await Drain()) break;
   }
   boost::system::error_code ec;

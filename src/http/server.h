@@ -19,6 +19,7 @@
 
 #include "common/asio.h"
 #include "common/log.h"
+#include "common/memory_budget.h"
 #include "common/metrics.h"
 #include "common/status.h"
 #include "http/request_context.h"
@@ -44,6 +45,17 @@ struct ServerOptions {
   std::chrono::milliseconds head_timeout{std::chrono::seconds(10)};
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(75)};  // keep-alive, between requests
   std::chrono::milliseconds io_timeout{std::chrono::seconds(120)};
+  // A request body must arrive at min_body_rate bytes/s at least (0: no minimum), over windows
+  // of min_body_rate_window: a body starts with one window of waiting time, each byte buys
+  // 1/min_body_rate s more (at most one window banked), and only time spent waiting for its
+  // bytes counts (not the handler's own waits, e.g. for memory or a chunk write). A body that
+  // runs out (slowloris) closes the connection, logged and counted (..._http_slow_bodies_total).
+  uint64_t min_body_rate = 0;
+  std::chrono::milliseconds min_body_rate_window{std::chrono::seconds(10)};
+  // Set (not owned; outlives the server): a connection's large body read buffer (256 KiB) is
+  // taken from this budget, from its first half only (a connection may hold it while its
+  // handler waits for the budget); while that is spent, bodies are read through a small buffer.
+  MemoryBudget* memory_budget = nullptr;
   size_t max_header_bytes = 64 * 1024;
   // Added to this server's metric series, e.g. {{"member", "g1-a"}}: several daemons of one
   // component may share a process (`wharf up`), and each keeps its own series.

@@ -71,10 +71,10 @@ Result<UploadSession> InstrumentedMetaStore::GetUpload(std::string_view id) {
 
 Status InstrumentedMetaStore::AppendUpload(std::string_view id, uint64_t expected_offset,
                                            uint64_t new_offset, std::string hash_state,
-                                           std::vector<ChunkRef> new_chunks) {
+                                           std::vector<ChunkRef> new_chunks, std::string tail) {
   return Timed("append_upload", [&] {
     return inner_->AppendUpload(id, expected_offset, new_offset, std::move(hash_state),
-                                std::move(new_chunks));
+                                std::move(new_chunks), std::move(tail));
   });
 }
 

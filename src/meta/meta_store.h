@@ -60,6 +60,11 @@ struct UploadSession {
   std::vector<ChunkRef> chunks;  // durable so far, in order
   int64_t created_unix = 0;      // set by the store's clock
   int64_t updated_unix = 0;      // set by the store's clock on create and every append
+  // Bytes received past the last chunk (at most kMaxUploadTailBytes), kept here until more
+  // bytes make a chunk of them or the commit writes them: small appends are coalesced, and
+  // what a 202 acknowledged is durable whichever gateway resumes. Covered by hash_state and
+  // offset (offset = the chunks' sizes + tail.size()).
+  std::string tail;
   friend bool operator==(const UploadSession&, const UploadSession&) = default;
 };
 
@@ -243,12 +248,14 @@ class MetaStore {
   virtual Result<UploadSession> GetUpload(std::string_view id) = 0;
 
   // Atomically: if the stored offset equals `expected_offset`, sets it to `new_offset`,
-  // replaces hash_state, appends `new_chunks` (owned by the session from now on) and
-  // updates updated_unix. kNotFound: no such session. kConflict: the stored offset differs
-  // (a concurrent PATCH won), or a chunk belongs to someone else; nothing changes then.
-  // kInvalidArgument: new_offset < expected_offset.
+  // replaces hash_state and the tail (with `tail`), appends `new_chunks` (owned by the session
+  // from now on) and updates updated_unix. kNotFound: no such session. kConflict: the stored
+  // offset differs (a concurrent PATCH won), or a chunk belongs to someone else; nothing
+  // changes then. kInvalidArgument: new_offset < expected_offset, or a tail over
+  // kMaxUploadTailBytes.
   virtual Status AppendUpload(std::string_view id, uint64_t expected_offset, uint64_t new_offset,
-                              std::string hash_state, std::vector<ChunkRef> new_chunks) = 0;
+                              std::string hash_state, std::vector<ChunkRef> new_chunks,
+                              std::string tail) = 0;
 
   // Deletes the session; every chunk it owns becomes garbage. kNotFound.
   virtual Status DeleteUpload(std::string_view id) = 0;

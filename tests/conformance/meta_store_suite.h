@@ -109,7 +109,7 @@ class MetaStoreSuite : public ::testing::TestWithParam<MetaStoreCase> {
     META_ASSERT_OK(s().RecordChunks(ChunkOwner::Upload(id), chunks));
     uint64_t size = 0;
     for (const ChunkRef& c : chunks) size += c.size;
-    META_ASSERT_OK(s().AppendUpload(id, 0, size, "state", chunks));
+    META_ASSERT_OK(s().AppendUpload(id, 0, size, "state", chunks, ""));
   }
 
   static BlobRecord Blob(std::string_view content, std::vector<ChunkRef> chunks) {
@@ -275,11 +275,11 @@ TEST_P(MetaStoreSuite, AppendUploadAdvancesInOrder) {
   now_ += 5;
   std::string state2("\0two", 4);
   META_ASSERT_OK(s().RecordChunks(ChunkOwner::Upload("u1"), {Chunk("c1", 4), Chunk("c2", 6)}));
-  META_ASSERT_OK(s().AppendUpload("u1", 0, 10, state2, {Chunk("c1", 4), Chunk("c2", 6)}));
+  META_ASSERT_OK(s().AppendUpload("u1", 0, 10, state2, {Chunk("c1", 4), Chunk("c2", 6)}, ""));
   now_ += 5;
   // Chunks not recorded beforehand are adopted too.
-  META_ASSERT_OK(s().AppendUpload("u1", 10, 13, "three", {Chunk("c3", 3)}));
-  META_ASSERT_OK(s().AppendUpload("u1", 13, 15, "four", {}));  // bytes still buffered
+  META_ASSERT_OK(s().AppendUpload("u1", 10, 13, "three", {Chunk("c3", 3)}, ""));
+  META_ASSERT_OK(s().AppendUpload("u1", 13, 15, "four", {}, ""));  // bytes still buffered
   auto got = s().GetUpload("u1");
   META_ASSERT_OK(got);
   EXPECT_EQ(got->offset, 15u);
@@ -290,13 +290,46 @@ TEST_P(MetaStoreSuite, AppendUploadAdvancesInOrder) {
   EXPECT_EQ(StateOf("c3"), ChunkState::kLive);
 }
 
+// The bytes past an upload's last chunk (small appends coalesced) are kept with the session:
+// binary-safe, replaced by each append, visible to every reader of the store, bounded.
+TEST_P(MetaStoreSuite, AppendUploadKeepsTheTail) {
+  NewUpload("u1", "r");
+  std::string tail1("\0a\xffb", 4);
+  META_ASSERT_OK(s().AppendUpload("u1", 0, 4, "h1", {}, tail1));
+  auto got = s().GetUpload("u1");
+  META_ASSERT_OK(got);
+  EXPECT_EQ(got->tail, tail1);
+  EXPECT_EQ(got->offset, 4u);
+  // The next append makes a chunk of the old tail and keeps a new one.
+  META_ASSERT_OK(s().AppendUpload("u1", 4, 7, "h2", {Chunk("c1", 6)}, "z"));
+  got = s().GetUpload("u1");
+  META_ASSERT_OK(got);
+  EXPECT_EQ(got->tail, "z");
+  EXPECT_THAT(got->chunks, ElementsAre(Chunk("c1", 6)));
+  // A refused append leaves the tail as it was; a tail over the bound is refused.
+  META_EXPECT_CODE(s().AppendUpload("u1", 0, 9, "x", {}, "other"), Code::kConflict);
+  META_EXPECT_CODE(s().AppendUpload("u1", 7, 8, "x", {}, std::string(kMaxUploadTailBytes + 1, 'x')),
+                   Code::kInvalidArgument);
+  const std::string full(kMaxUploadTailBytes, '\x01');
+  META_ASSERT_OK(s().AppendUpload("u1", 7, 7 + full.size(), "h3", {}, full));
+  got = s().GetUpload("u1");
+  META_ASSERT_OK(got);
+  EXPECT_EQ(got->tail, full);
+  // An append without one clears it.
+  META_ASSERT_OK(s().AppendUpload("u1", 7 + full.size(), 8 + full.size(), "h4",
+                                  {Chunk("c2", full.size() + 1)}, ""));
+  got = s().GetUpload("u1");
+  META_ASSERT_OK(got);
+  EXPECT_EQ(got->tail, "");
+}
+
 TEST_P(MetaStoreSuite, AppendUploadErrorsChangeNothing) {
   NewUpload("u1", "", {Chunk("c1", 4)});
-  META_EXPECT_CODE(s().AppendUpload("nope", 0, 1, "", {}), Code::kNotFound);
-  META_EXPECT_CODE(s().AppendUpload("u1", 0, 9, "x", {Chunk("c2", 5)}), Code::kConflict);
-  META_EXPECT_CODE(s().AppendUpload("u1", 4, 3, "x", {}), Code::kInvalidArgument);
+  META_EXPECT_CODE(s().AppendUpload("nope", 0, 1, "", {}, ""), Code::kNotFound);
+  META_EXPECT_CODE(s().AppendUpload("u1", 0, 9, "x", {Chunk("c2", 5)}, ""), Code::kConflict);
+  META_EXPECT_CODE(s().AppendUpload("u1", 4, 3, "x", {}, ""), Code::kInvalidArgument);
   NewUpload("u2", "", {Chunk("other", 1)});
-  META_EXPECT_CODE(s().AppendUpload("u1", 4, 5, "x", {Chunk("other", 1)}), Code::kConflict);
+  META_EXPECT_CODE(s().AppendUpload("u1", 4, 5, "x", {Chunk("other", 1)}, ""), Code::kConflict);
   auto got = s().GetUpload("u1");
   META_ASSERT_OK(got);
   EXPECT_EQ(got->offset, 4u);
@@ -313,7 +346,7 @@ TEST_P(MetaStoreSuite, ConcurrentAppendsExactlyOneWins) {
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&, i] {
       std::string id = "c" + std::to_string(i);
-      Status st = s().AppendUpload("u1", 0, 100, "s" + std::to_string(i), {Chunk(id, 100)});
+      Status st = s().AppendUpload("u1", 0, 100, "s" + std::to_string(i), {Chunk(id, 100)}, "");
       (st.ok() ? ok : st.code() == Code::kConflict ? conflict : other)++;
     });
   }
@@ -339,7 +372,7 @@ TEST_P(MetaStoreSuite, DeleteUploadReleasesItsChunks) {
   META_EXPECT_CODE(s().DeleteUpload("u1"), Code::kNotFound);
   // Late writers find the session gone instead of leaking chunks.
   META_EXPECT_CODE(s().RecordChunks(ChunkOwner::Upload("u1"), {Chunk("late", 1)}), Code::kNotFound);
-  META_EXPECT_CODE(s().AppendUpload("u1", 1, 2, "", {Chunk("late", 1)}), Code::kNotFound);
+  META_EXPECT_CODE(s().AppendUpload("u1", 1, 2, "", {Chunk("late", 1)}, ""), Code::kNotFound);
 }
 
 TEST_P(MetaStoreSuite, ListExpiredUploadsUsesUpdateTime) {
@@ -349,7 +382,7 @@ TEST_P(MetaStoreSuite, ListExpiredUploadsUsesUpdateTime) {
   now_ += 100;
   NewUpload("new", "");
   now_ += 1;
-  META_ASSERT_OK(s().AppendUpload("older-but-touched", 0, 1, "x", {}));
+  META_ASSERT_OK(s().AppendUpload("older-but-touched", 0, 1, "x", {}, ""));
   int64_t t0 = now_.load() - 201;
   auto r = s().ListExpiredUploads(t0 + 150, 10);
   META_ASSERT_OK(r);
@@ -387,7 +420,7 @@ TEST_P(MetaStoreSuite, ReleaseStaleUploadsCollectsWhatDeadRequestsLeft) {
   // appended), an OCI session idle between PATCHes (its chunks appended), and a live upload.
   NewUpload("dead-file", "", {Chunk("f1", 1)});
   NewUpload("dead-oci", "repo");
-  META_ASSERT_OK(s().AppendUpload("dead-oci", 0, 1, "h", {Chunk("o-listed", 1)}));
+  META_ASSERT_OK(s().AppendUpload("dead-oci", 0, 1, "h", {Chunk("o-listed", 1)}, ""));
   META_ASSERT_OK(s().RecordChunks(ChunkOwner::Upload("dead-oci"), {Chunk("o-orphan", 1)}));
   NewUpload("live", "", {Chunk("l1", 1)});
   const int64_t t0 = now_.load();
@@ -416,7 +449,7 @@ TEST_P(MetaStoreSuite, ReleaseStaleUploadsCollectsWhatDeadRequestsLeft) {
   EXPECT_EQ(StateOf("l1"), ChunkState::kLive);
   META_ASSERT_OK(s().GetUpload("live"));
   // A released orphan cannot be appended afterwards: the late writer gets a conflict.
-  META_EXPECT_CODE(s().AppendUpload("dead-oci", 1, 2, "h2", {Chunk("o-orphan", 1)}),
+  META_EXPECT_CODE(s().AppendUpload("dead-oci", 1, 2, "h2", {Chunk("o-orphan", 1)}, ""),
                    Code::kConflict);
   // Done once: a second pass finds nothing more.
   auto again = s().ReleaseStaleUploads(t0 + 50, 100);
@@ -970,7 +1003,7 @@ TEST_P(MetaStoreSuite, ConcurrentMixedOperations) {
         UploadSession u{id, repo, 0, "", {}, 0, 0};
         BlobRecord b = Blob("content" + std::to_string(i), {Chunk("c" + id, 2)});
         bool ok = s().CreateUpload(u).ok() &&
-                  s().AppendUpload(id, 0, 2, "h", {Chunk("c" + id, 2)}).ok() &&
+                  s().AppendUpload(id, 0, 2, "h", {Chunk("c" + id, 2)}, "").ok() &&
                   s().CommitBlob(id, repo, b).has_value() &&
                   s().PutManifest(repo, Manifest("m" + id), "t" + id).ok() &&
                   s().ListTags(repo, "", 5).has_value();
@@ -1003,7 +1036,7 @@ TEST_P(MetaStoreSuite, TwoStoresSeeEachOthersWrites) {
   auto u = other->GetUpload("u1");
   META_ASSERT_OK(u);
   EXPECT_THAT(u->chunks, ElementsAre(Chunk("c1", 3)));
-  META_ASSERT_OK(other->AppendUpload("u1", 3, 5, "next", {Chunk("c2", 2)}));
+  META_ASSERT_OK(other->AppendUpload("u1", 3, 5, "next", {Chunk("c2", 2)}, ""));
   EXPECT_EQ(Must(s().GetUpload("u1")).offset, 5u);
 }
 
@@ -1033,10 +1066,10 @@ TEST_P(MetaStoreSuite, TwoStoresRaceOnOneUpload) {
   RaceRounds(
       kRounds,
       [&](int r) {
-        sa[r] = s().AppendUpload("u1", r, r + 1, "a", {Chunk(fmt::format("a{}", r), 1)});
+        sa[r] = s().AppendUpload("u1", r, r + 1, "a", {Chunk(fmt::format("a{}", r), 1)}, "");
       },
       [&](int r) {
-        sb[r] = other->AppendUpload("u1", r, r + 1, "b", {Chunk(fmt::format("b{}", r), 1)});
+        sb[r] = other->AppendUpload("u1", r, r + 1, "b", {Chunk(fmt::format("b{}", r), 1)}, "");
       });
   for (int r = 0; r < kRounds; ++r) {
     // Exactly one PATCH of each round wins; the other sees the offset moved.

@@ -125,6 +125,10 @@ CREATE TABLE leases (
   expires_unix bigint NOT NULL
 );
 )sql",
+    // 5: an upload session keeps the bytes past its last chunk (small appends coalesced).
+    R"sql(
+ALTER TABLE uploads ADD COLUMN tail bytea NOT NULL DEFAULT '\x';
+)sql",
 };
 constexpr int64_t kSchemaVersion = std::size(kMigrations);
 

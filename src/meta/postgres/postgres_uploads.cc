@@ -12,14 +12,21 @@ using pg::Rows;
 
 Status PostgresMetaStore::CreateUpload(const UploadSession& s) {
   if (s.id.empty()) return InvalidArgument("upload id is empty");
+  if (s.tail.size() > kMaxUploadTailBytes) return InvalidArgument("upload tail too large");
   return Run(Mode::kWrite, [&](Conn& c) -> Status {
     int64_t now = Now();
     WHARF_ASSIGN_OR_RETURN(
         Rows ins,
-        c.Exec(
-            "INSERT INTO uploads(id, repo, byte_offset, hash_state, created_unix, "
-            "updated_unix) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-            Params().Text(s.id).Text(s.repo).U64(s.offset).Bytes(s.hash_state).Int(now).Int(now)));
+        c.Exec("INSERT INTO uploads(id, repo, byte_offset, hash_state, created_unix, "
+               "updated_unix, tail) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+               Params()
+                   .Text(s.id)
+                   .Text(s.repo)
+                   .U64(s.offset)
+                   .Bytes(s.hash_state)
+                   .Int(now)
+                   .Int(now)
+                   .Bytes(s.tail)));
     if (ins.affected() == 0) return Conflict(fmt::format("upload {} exists", s.id));
     std::string owner = ChunkOwner::Upload(s.id).ToString();
     WHARF_RETURN_IF_ERROR(AdoptChunks(c, owner, "", s.chunks));
@@ -32,13 +39,13 @@ Result<UploadSession> PostgresMetaStore::GetUpload(std::string_view id) {
   return RunFor<UploadSession>(Mode::kAlone, [&](Conn& c) -> Result<UploadSession> {
     WHARF_ASSIGN_OR_RETURN(
         Rows q, c.Exec("SELECT u.id, u.repo, u.byte_offset, u.hash_state, u.created_unix, "
-                       "u.updated_unix, c.grp, c.id, c.size, c.checksum FROM uploads u "
+                       "u.updated_unix, c.grp, c.id, c.size, c.checksum, u.tail FROM uploads u "
                        "LEFT JOIN chunk_lists l ON l.owner = 'upload:' || u.id "
                        "LEFT JOIN chunks c ON c.id = l.chunk_id WHERE u.id = $1 ORDER BY l.seq",
                        Params().Text(id)));
     if (q.empty()) return Err(NotFound(fmt::format("upload {}", id)));
     UploadSession s{q.Text(0, 0), q.Text(0, 1), q.U64(0, 2), q.Text(0, 3),
-                    {},           q.Int(0, 4),  q.Int(0, 5)};
+                    {},           q.Int(0, 4),  q.Int(0, 5), q.Text(0, 10)};
     for (int i = 0; i < q.size(); ++i) {
       if (q.IsNull(i, 7)) continue;  // no chunks
       s.chunks.push_back(ChunkRef{q.Text(i, 6), q.Text(i, 7), q.U64(i, 8), q.U64(i, 9)});
@@ -49,10 +56,14 @@ Result<UploadSession> PostgresMetaStore::GetUpload(std::string_view id) {
 
 Status PostgresMetaStore::AppendUpload(std::string_view id, uint64_t expected_offset,
                                        uint64_t new_offset, std::string hash_state,
-                                       std::vector<ChunkRef> new_chunks) {
+                                       std::vector<ChunkRef> new_chunks, std::string tail) {
   if (new_offset < expected_offset) {
     return InvalidArgument(
         fmt::format("upload offset would go back from {} to {}", expected_offset, new_offset));
+  }
+  if (tail.size() > kMaxUploadTailBytes) {
+    return InvalidArgument(fmt::format("upload tail of {} bytes is over the {} kept", tail.size(),
+                                       kMaxUploadTailBytes));
   }
   return Run(Mode::kWrite, [&](Conn& c) -> Status {
     {
@@ -66,9 +77,9 @@ Status PostgresMetaStore::AppendUpload(std::string_view id, uint64_t expected_of
       }
     }
     WHARF_RETURN_IF_ERROR(
-        c.Do("UPDATE uploads SET byte_offset = $1, hash_state = $2, updated_unix = $3 "
-             "WHERE id = $4",
-             Params().U64(new_offset).Bytes(hash_state).Int(Now()).Text(id)));
+        c.Do("UPDATE uploads SET byte_offset = $1, hash_state = $2, updated_unix = $3, "
+             "tail = $5 WHERE id = $4",
+             Params().U64(new_offset).Bytes(hash_state).Int(Now()).Text(id).Bytes(tail)));
     std::string owner = ChunkOwner::Upload(id).ToString();
     WHARF_ASSIGN_OR_RETURN(
         Rows next, c.Exec("SELECT COALESCE(MAX(seq) + 1, 0) FROM chunk_lists WHERE owner = $1",

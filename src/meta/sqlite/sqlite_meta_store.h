@@ -59,7 +59,8 @@ class SqliteMetaStore final : public MetaStore {
   Status CreateUpload(const UploadSession& session) override;
   Result<UploadSession> GetUpload(std::string_view id) override;
   Status AppendUpload(std::string_view id, uint64_t expected_offset, uint64_t new_offset,
-                      std::string hash_state, std::vector<ChunkRef> new_chunks) override;
+                      std::string hash_state, std::vector<ChunkRef> new_chunks,
+                      std::string tail) override;
   Status DeleteUpload(std::string_view id) override;
   Result<std::vector<std::string>> ListExpiredUploads(int64_t updated_before_unix,
                                                       size_t limit) override;

@@ -11,6 +11,7 @@ using sqlite::Txn;
 
 Status SqliteMetaStore::CreateUpload(const UploadSession& s) {
   if (s.id.empty()) return InvalidArgument("upload id is empty");
+  if (s.tail.size() > kMaxUploadTailBytes) return InvalidArgument("upload tail too large");
   std::lock_guard lock(mu_);
   Txn txn(&db_);
   WHARF_RETURN_IF_ERROR(txn.Begin());
@@ -22,9 +23,9 @@ Status SqliteMetaStore::CreateUpload(const UploadSession& s) {
   int64_t now = Now();
   WHARF_ASSIGN_OR_RETURN(
       Stmt ins, db_.Prepare("INSERT INTO uploads(id, repo, offset, hash_state, created_unix, "
-                            "updated_unix) VALUES (?, ?, ?, ?, ?, ?)"));
+                            "updated_unix, tail) VALUES (?, ?, ?, ?, ?, ?, ?)"));
   ins.Bind(1, s.id).Bind(2, s.repo).BindU64(3, s.offset).BindBlob(4, s.hash_state);
-  WHARF_RETURN_IF_ERROR(ins.Bind(5, now).Bind(6, now).Run());
+  WHARF_RETURN_IF_ERROR(ins.Bind(5, now).Bind(6, now).BindBlob(7, s.tail).Run());
   std::string owner = ChunkOwner::Upload(s.id).ToString();
   WHARF_RETURN_IF_ERROR(AdoptChunks(owner, "", s.chunks));
   WHARF_RETURN_IF_ERROR(AppendChunkList(owner, 0, s.chunks));
@@ -36,11 +37,11 @@ Result<UploadSession> SqliteMetaStore::GetUpload(std::string_view id) {
   UploadSession s;
   {
     WHARF_ASSIGN_OR_RETURN(
-        Stmt q, db_.Prepare("SELECT id, repo, offset, hash_state, created_unix, updated_unix "
-                            "FROM uploads WHERE id = ?"));
+        Stmt q, db_.Prepare("SELECT id, repo, offset, hash_state, created_unix, updated_unix, "
+                            "tail FROM uploads WHERE id = ?"));
     WHARF_ASSIGN_OR_RETURN(bool found, q.Bind(1, id).Step());
     if (!found) return Err(NotFound(fmt::format("upload {}", id)));
-    s = UploadSession{q.Text(0), q.Text(1), q.U64(2), q.Text(3), {}, q.Int(4), q.Int(5)};
+    s = UploadSession{q.Text(0), q.Text(1), q.U64(2), q.Text(3), {}, q.Int(4), q.Int(5), q.Text(6)};
   }
   WHARF_ASSIGN_OR_RETURN(s.chunks, ReadChunkList(ChunkOwner::Upload(id).ToString()));
   return s;
@@ -48,10 +49,14 @@ Result<UploadSession> SqliteMetaStore::GetUpload(std::string_view id) {
 
 Status SqliteMetaStore::AppendUpload(std::string_view id, uint64_t expected_offset,
                                      uint64_t new_offset, std::string hash_state,
-                                     std::vector<ChunkRef> new_chunks) {
+                                     std::vector<ChunkRef> new_chunks, std::string tail) {
   if (new_offset < expected_offset) {
     return InvalidArgument(
         fmt::format("upload offset would go back from {} to {}", expected_offset, new_offset));
+  }
+  if (tail.size() > kMaxUploadTailBytes) {
+    return InvalidArgument(fmt::format("upload tail of {} bytes is over the {} kept", tail.size(),
+                                       kMaxUploadTailBytes));
   }
   std::lock_guard lock(mu_);
   Txn txn(&db_);
@@ -66,9 +71,9 @@ Status SqliteMetaStore::AppendUpload(std::string_view id, uint64_t expected_offs
     }
   }
   WHARF_ASSIGN_OR_RETURN(
-      Stmt up, db_.Prepare("UPDATE uploads SET offset = ?, hash_state = ?, updated_unix = ? "
-                           "WHERE id = ?"));
-  up.BindU64(1, new_offset).BindBlob(2, hash_state).Bind(3, Now()).Bind(4, id);
+      Stmt up, db_.Prepare("UPDATE uploads SET offset = ?, hash_state = ?, updated_unix = ?, "
+                           "tail = ? WHERE id = ?"));
+  up.BindU64(1, new_offset).BindBlob(2, hash_state).Bind(3, Now()).BindBlob(4, tail).Bind(5, id);
   WHARF_RETURN_IF_ERROR(up.Run());
   std::string owner = ChunkOwner::Upload(id).ToString();
   int64_t next_seq = 0;

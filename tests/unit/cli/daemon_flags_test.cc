@@ -31,6 +31,9 @@ std::string Describe(const GatewayOptions& o) {
   add("writable_wait", o.writable_wait.count());
   add("upload_stale", o.upload_stale.count());
   add("member_timeout", o.member_timeout.count());
+  add("memory_budget", o.memory_budget);
+  add("min_body_rate", o.min_body_rate);
+  add("min_body_rate_window", o.min_body_rate_window.count());
   add("policy", static_cast<int>(o.policy));
   add("named_group", o.named_group);
   add("max_manifest_bytes", o.max_manifest_bytes);
@@ -89,6 +92,9 @@ const std::map<std::string, std::string>& Samples() {
       {"--writable-wait", "2s"},
       {"--upload-stale", "20m"},
       {"--member-timeout", "3s"},
+      {"--memory-budget", "1GiB"},
+      {"--min-body-rate", "0"},
+      {"--min-body-rate-window", "30s"},
       {"--tls-cert", "/etc/wharf/server.pem"},
       {"--tls-key", "/etc/wharf/server.key"},
       {"--tls-client-ca", "/etc/wharf/ca.pem"},

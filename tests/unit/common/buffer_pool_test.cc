@@ -79,5 +79,50 @@ TEST(BufferPoolTest, SharedPoolsAreOnePerSize) {
   EXPECT_GE(SharedBufferPool(16u << 20).max_buffers(), 4u);
 }
 
+// Pools of different buffer sizes drawing on one budget share its bound: what one holds the
+// other cannot take, an Acquire waits (counted) until bytes come back, and a grant is returned
+// with its buffer.
+TEST(BufferPoolTest, PoolsOnOneBudgetShareItsBound) {
+  MemoryBudget budget(3 << 20, "test_budget");
+  BufferPool big(2 << 20, 100, 1, &budget);
+  BufferPool small(1 << 20, 100, 1, &budget);
+  PooledBuffer a = big.TryAcquire();
+  ASSERT_TRUE(a);
+  EXPECT_EQ(budget.in_use(), 2u << 20);
+  PooledBuffer b = small.TryAcquire();
+  ASSERT_TRUE(b);
+  EXPECT_FALSE(small.TryAcquire());  // 3 MiB out: spent, although each pool has room
+  EXPECT_FALSE(big.TryAcquire());
+  MemoryGrant g = budget.TryTake(1);
+  EXPECT_FALSE(g);
+  asio::io_context io;
+  bool got = false;
+  const uint64_t waits_before = budget.waits();
+  asio::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        PooledBuffer c = co_await big.Acquire();
+        got = static_cast<bool>(c);
+        EXPECT_EQ(budget.in_use(), 3u << 20);
+      },
+      asio::detached);
+  io.run_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(got);  // waits: back-pressure, not growth
+  EXPECT_EQ(budget.waits(), waits_before + 1);
+  a.Release();
+  io.restart();
+  io.run_for(std::chrono::milliseconds(200));
+  EXPECT_TRUE(got);
+  b.Release();
+  EXPECT_EQ(budget.in_use(), 0u);
+  {
+    MemoryGrant whole = budget.TryTake(3 << 20);
+    EXPECT_TRUE(whole);
+    EXPECT_FALSE(budget.TryTake(1));
+  }
+  EXPECT_EQ(budget.in_use(), 0u);
+  EXPECT_FALSE(budget.TryTake((3 << 20) + 1));  // never fits
+}
+
 }  // namespace
 }  // namespace wharf

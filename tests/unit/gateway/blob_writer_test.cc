@@ -319,5 +319,50 @@ TEST_F(BlobWriterTest, AnUploadWhoseSessionWasCollectedMidBodyStops) {
   EXPECT_LT(reads, 10);
 }
 
+// An upload's pending tail: Prefill puts already-hashed bytes at the stream's start (in the
+// first chunk, not hashed again) and FinishKeepingTail hands a short last piece back (hashed)
+// instead of writing it. Written in two rounds, the chunks and the digest are those of the
+// whole stream written at once.
+TEST_F(BlobWriterTest, PrefillAndKeptTailMakeTheChunksOfOneStream) {
+  const uint64_t chunk = options_.chunk_size;
+  const std::string data = Pattern(2 * chunk + chunk / 2 + 100, 9);
+  const size_t first = chunk + chunk / 3;  // round 1: a chunk and a third
+  blob_ctx_ = BlobContextOf(ctx_);
+  const std::string upload = NewUpload();
+  std::vector<ChunkRef> refs;
+  std::string tail, hash_state;
+  Digest digest;
+  Run([&]() -> awaitable<void> {
+    BlobWriter w1(blob_ctx_, upload, Hasher(DigestAlgorithm::kSha256));
+    EXPECT_TRUE((co_await w1.Write(data.data(), first)).ok());
+    auto r1 = co_await w1.FinishKeepingTail(chunk - 1, &tail);
+    EXPECT_TRUE(r1.has_value());
+    if (!r1) co_return;
+    refs = *r1;
+    hash_state = w1.hasher().SaveState();
+    auto restored = Hasher::RestoreState(DigestAlgorithm::kSha256, hash_state);
+    EXPECT_TRUE(restored.has_value());
+    if (!restored) co_return;
+    BlobWriter w2(blob_ctx_, upload, std::move(*restored));
+    EXPECT_TRUE((co_await w2.Prefill(tail)).ok());
+    EXPECT_TRUE((co_await w2.Write(data.data() + first, data.size() - first)).ok());
+    EXPECT_EQ(w2.bytes(), data.size() - first);  // the prefill is not counted again
+    auto r2 = co_await w2.Finish();
+    EXPECT_TRUE(r2.has_value());
+    if (!r2) co_return;
+    refs.insert(refs.end(), r2->begin(), r2->end());
+    digest = w2.hasher().Finish();
+  });
+  EXPECT_EQ(tail, data.substr(chunk, first - chunk));
+  ASSERT_EQ(refs.size(), 3u);  // as if written at once: two whole chunks and the rest
+  EXPECT_EQ(refs[0].size, chunk);
+  EXPECT_EQ(refs[1].size, chunk);
+  EXPECT_EQ(refs[2].size, data.size() - 2 * chunk);
+  EXPECT_EQ(digest, DigestOf(data));
+  auto back = ReadAll(refs, 0, data.size());
+  ASSERT_TRUE(back.has_value()) << back.error().ToString();
+  EXPECT_EQ(*back, data);
+}
+
 }  // namespace
 }  // namespace wharf

@@ -86,7 +86,7 @@ TEST(PostgresMetaStoreTest, MigratesOnceWhenManyOpenAtOnce) {
   RawConn raw(url);
   ASSERT_TRUE(raw.ok());
   EXPECT_EQ(raw.Exec("SELECT count(*) FROM wharf_schema"), "1");
-  EXPECT_EQ(raw.Exec("SELECT version FROM wharf_schema"), "4");
+  EXPECT_EQ(raw.Exec("SELECT version FROM wharf_schema"), "5");
   // One identity, whoever migrated: every gateway that raced reads the same.
   EXPECT_EQ(raw.Exec("SELECT count(*) FROM store_identity"), "1");
 }
@@ -129,7 +129,7 @@ TEST(PostgresMetaStoreTest, SerializationFailureIsRetried) {
   ASSERT_EQ(raw.Exec("UPDATE uploads SET updated_unix = 7 WHERE id = 'u1'"), "");
   uint64_t retries_before = store.retries();
   Status appended;
-  std::thread t([&] { appended = store.AppendUpload("u1", 0, 5, "h", {}); });
+  std::thread t([&] { appended = store.AppendUpload("u1", 0, 5, "h", {}, ""); });
   // Wait (by polling the server, not by sleeping a guess) until the store's backend waits on
   // our row lock.
   std::string waiting;

@@ -84,7 +84,7 @@ TEST(SqliteMetaStoreTest, UsesWalAndRecordsSchemaVersion) {
     return v;
   };
   EXPECT_EQ(scalar("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(scalar("SELECT version FROM schema_version"), "4");
+  EXPECT_EQ(scalar("SELECT version FROM schema_version"), "5");
   sqlite3_close(db);
 }
 
@@ -105,6 +105,7 @@ TEST(SqliteMetaStoreTest, MigratesVersion1LinksWithTheUpgradeTime) {
                          "ALTER TABLE repo_blobs DROP COLUMN linked_unix;"
                          "ALTER TABLE files DROP COLUMN name;"
                          "DROP TABLE store_identity; DROP TABLE leases;"
+                         "ALTER TABLE uploads DROP COLUMN tail;"
                          "UPDATE schema_version SET version = 1;",
                          nullptr, nullptr, nullptr),
             SQLITE_OK)
@@ -150,6 +151,7 @@ TEST(SqliteMetaStoreTest, MigratesVersion2FilesWithoutNames) {
   ASSERT_EQ(sqlite3_exec(db,
                          "ALTER TABLE files DROP COLUMN name;"
                          "DROP TABLE store_identity; DROP TABLE leases;"
+                         "ALTER TABLE uploads DROP COLUMN tail;"
                          "UPDATE schema_version SET version = 2;",
                          nullptr, nullptr, nullptr),
             SQLITE_OK)
@@ -161,6 +163,40 @@ TEST(SqliteMetaStoreTest, MigratesVersion2FilesWithoutNames) {
   ASSERT_TRUE(got) << got.error().ToString();
   EXPECT_EQ(*got, f);
   EXPECT_EQ(got->name, "");
+}
+
+// A version 4 file (upload sessions without a tail) is upgraded in place: its sessions resume
+// with an empty tail and take one from then on.
+TEST(SqliteMetaStoreTest, MigratesVersion4UploadsWithoutATail) {
+  std::string path = FreshDir() + "/meta.db";
+  {
+    auto store = SqliteMetaStore::Open(path);
+    ASSERT_TRUE(store);
+    UploadSession u;
+    u.id = "u1";
+    u.repo = "r";
+    u.hash_state = "h";
+    ASSERT_TRUE((*store)->CreateUpload(u).ok());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "ALTER TABLE uploads DROP COLUMN tail;"
+                         "UPDATE schema_version SET version = 4;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  auto store = SqliteMetaStore::Open(path);
+  ASSERT_TRUE(store) << store.error().ToString();
+  auto got = (*store)->GetUpload("u1");
+  ASSERT_TRUE(got) << got.error().ToString();
+  EXPECT_EQ(got->tail, "");
+  EXPECT_EQ(got->hash_state, "h");
+  ASSERT_TRUE((*store)->AppendUpload("u1", 0, 2, "h2", {}, "ab").ok());
+  got = (*store)->GetUpload("u1");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->tail, "ab");
 }
 
 TEST(SqliteMetaStoreTest, RefusesNewerSchema) {
