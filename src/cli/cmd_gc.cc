@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/units.h"
 #include "gateway/garbage_collector.h"
+#include "gateway/gc_report_json.h"
 #include "http/cluster_auth.h"
 #include "meta/meta_store.h"
 
@@ -35,16 +36,9 @@ std::optional<GcStep> ParseStep(const std::string& s) {
 }
 
 nlohmann::json ToJson(const GcReport& r, bool dry_run) {
-  return {{"dry_run", dry_run},
-          {"manifests", r.manifests},
-          {"blob_links", r.links},
-          {"blobs", r.blobs},
-          {"blob_bytes", r.blob_bytes},
-          {"chunks_released", r.chunks_released},
-          {"chunks_deleted", r.chunks_deleted},
-          {"bytes_deleted", r.bytes_deleted},
-          {"chunks_pending", r.chunks_pending},
-          {"bytes_pending", r.bytes_pending}};
+  nlohmann::json j = GcReportJson(r);
+  j["dry_run"] = dry_run;
+  return j;
 }
 
 void PrintReport(const GcReport& r, bool dry_run) {

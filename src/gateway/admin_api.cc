@@ -6,19 +6,26 @@
 //      "lease": {"name": "background", "holder": "host:5001", "expires_unix": N,
 //                "held_here": false},
 //      "settings": {"interval_ms": N, "grace_seconds": N, "untagged_after_seconds": N|null},
-//      "last_round": null | {"finished_unix": N, "seconds": X, "manifests": N, "blob_links": N,
-//                            "blobs": N, "blob_bytes": N, "chunks_released": N,
-//                            "chunks_deleted": N, "bytes_deleted": N, "uploads_expired": N},
+//      "last_round": null | {"finished_unix": N, "seconds": X, and GcReportJson's counts:
+//                            "manifests", "blob_links", "blobs", "blob_bytes",
+//                            "chunks_released", "chunks_deleted", "bytes_deleted",
+//                            "uploads_expired", ...},
+//      "stored": {"blobs": N, "blob_bytes": N, "manifests": N, "manifest_bytes": N,
+//                 "files": N, "file_bytes": N, "bytes": N},
 //      "reclaimable": {"manifests": N, "blob_links": N, "blobs": N, "blob_bytes": N,
 //                      "garbage_chunks": N, "garbage_bytes": N, "bytes": N}}
 //
-// last_round is the last round THIS gateway ran (only the lease holder runs them). reclaimable
-// is the collector's dry run now (GarbageCollector::DryRun, reading only): what a pass would
-// free with the gateway's grace and untagged settings; "bytes" = blob_bytes + garbage_bytes.
-// It reads every unreferenced link and garbage chunk, so it costs a scan of the store.
+// last_round is the last round THIS gateway ran (only the lease holder runs them). stored is
+// what the metadata store holds now (MetaStore::GetStoredTotals, counted for this request;
+// "bytes" = blob_bytes + manifest_bytes + file_bytes). reclaimable is the collector's dry run
+// now (GarbageCollector::DryRun, reading only): what a pass would free with the gateway's grace
+// and untagged settings; "bytes" = blob_bytes + garbage_bytes. Both scan the store, so the view
+// is not for polling.
 #include <nlohmann/json.hpp>
 
+#include "common/async.h"
 #include "gateway/gateway.h"
+#include "gateway/gc_report_json.h"
 #include "http/status_http.h"
 
 namespace wharf {
@@ -27,16 +34,10 @@ namespace {
 using json = nlohmann::json;
 
 json RoundJson(int64_t finished_unix, double seconds, const GcReport& r) {
-  return {{"finished_unix", finished_unix},
-          {"seconds", seconds},
-          {"manifests", r.manifests},
-          {"blob_links", r.links},
-          {"blobs", r.blobs},
-          {"blob_bytes", r.blob_bytes},
-          {"chunks_released", r.chunks_released},
-          {"chunks_deleted", r.chunks_deleted},
-          {"bytes_deleted", r.bytes_deleted},
-          {"uploads_expired", r.uploads_expired}};
+  json j = GcReportJson(r);
+  j["finished_unix"] = finished_unix;
+  j["seconds"] = seconds;
+  return j;
 }
 
 }  // namespace
@@ -57,6 +58,15 @@ awaitable<void> Gateway::HandleAdminGc(Exchange& ex) {
     co_await RespondError(ex, Unavailable("the metadata store did not answer the dry run"));
     co_return;
   }
+  MetaStore* meta = meta_.get();
+  auto count = [meta] { return meta->GetStoredTotals(); };
+  Result<StoredTotals> stored = co_await Offload(count);
+  if (!stored) {
+    ctx_.log->warn("admin gc: counting what is stored failed request_id={} err={}", ex.request_id(),
+                   stored.error());
+    co_await RespondError(ex, Unavailable("the metadata store did not count what it holds"));
+    co_return;
+  }
   json body;
   body["gateway"] = instance_;
   body["store_id"] = store_id_;
@@ -73,6 +83,14 @@ awaitable<void> Gateway::HandleAdminGc(Exchange& ex) {
   body["last_round"] =
       last_round_ ? RoundJson(last_round_->finished_unix, last_round_->seconds, last_round_->report)
                   : json(nullptr);
+  const StoredTotals& t = *stored;
+  body["stored"] = {{"blobs", t.blobs},
+                    {"blob_bytes", t.blob_bytes},
+                    {"manifests", t.manifests},
+                    {"manifest_bytes", t.manifest_bytes},
+                    {"files", t.files},
+                    {"file_bytes", t.file_bytes},
+                    {"bytes", t.blob_bytes + t.manifest_bytes + t.file_bytes}};
   const GcReport& r = *dry;
   body["reclaimable"] = {{"manifests", r.manifests},
                          {"blob_links", r.links},

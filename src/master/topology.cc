@@ -324,17 +324,7 @@ void Topology::RosterOf(const std::string& group, std::vector<RosterEntry>* rost
 
 json Topology::ExportRoster() {
   std::lock_guard lock(mutex_);
-  json members = json::array();
-  for (const auto& [id, m] : members_) {
-    members.push_back({{"group", m.group}, {"id", id}, {"addr", m.addr}});
-  }
-  json removed = json::array();
-  for (const auto& [id, r] : removed_) {
-    removed.push_back({{"group", r.group}, {"id", id}, {"at_ms", r.at_ms}});
-  }
-  return {{"format", kMembersFileFormat},
-          {"members", std::move(members)},
-          {"removed", std::move(removed)}};
+  return RosterDocLocked();
 }
 
 Status Topology::MergePeerRoster(std::string_view text) {
@@ -364,8 +354,7 @@ Status Topology::MergePeerRoster(std::string_view text) {
   return Status::Ok();
 }
 
-Status Topology::PersistLocked() {
-  if (options_.data_dir.empty()) return Status::Ok();
+json Topology::RosterDocLocked() const {
   json members = json::array();
   for (const auto& [id, m] : members_) {
     members.push_back({{"group", m.group}, {"id", id}, {"addr", m.addr}});
@@ -374,9 +363,14 @@ Status Topology::PersistLocked() {
   for (const auto& [id, r] : removed_) {
     removed.push_back({{"group", r.group}, {"id", id}, {"at_ms", r.at_ms}});
   }
-  json doc = {{"format", kMembersFileFormat},
-              {"members", std::move(members)},
-              {"removed", std::move(removed)}};
+  return {{"format", kMembersFileFormat},
+          {"members", std::move(members)},
+          {"removed", std::move(removed)}};
+}
+
+Status Topology::PersistLocked() {
+  if (options_.data_dir.empty()) return Status::Ok();
+  const json doc = RosterDocLocked();
   const std::string path = options_.data_dir + "/" + kMembersFile;
   Status st = MakeDirs(options_.data_dir);
   if (st.ok()) st = WriteFileAtomic(path, doc.dump(2) + "\n");

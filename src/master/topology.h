@@ -118,6 +118,9 @@ class Topology {
   // Adds `entry` of `group` as an offline member unless it is known or decommissioned. True
   // when it was added.
   bool AddRosterEntryLocked(const std::string& group, const RosterEntry& entry);
+  // The members.json document (format, members, removed): what PersistLocked writes and
+  // ExportRoster serves to peers, so the two can never drift apart.
+  nlohmann::json RosterDocLocked() const;
   Status PersistLocked();
 
   const Options options_;

@@ -4,7 +4,7 @@ policy, and for the token tests a key made by `openssl` (the gateway's own issue
 public key of an "external issuer" whose tokens the test signs itself.
 
     alice: pull/push/delete on a/*, push on public/**      bob: pull/push on b/*
-    anonymous: pull on public/**
+    anonymous: pull on public/**                             ops: admin (GET /admin/gc)
 
 Run: WHARF_BIN=build/wharf /usr/bin/python3 -m pytest tests/e2e/test_auth.py
 """
@@ -33,6 +33,7 @@ ISSUER = "wharf-test"
 SERVICE = "wharf-test-svc"
 ALICE = ("alice", "alice-pw")
 BOB = ("bob", "bob-pw")
+OPS = ("ops", "ops-pw")
 
 POLICY = """
 rules:
@@ -48,6 +49,8 @@ rules:
   - repositories: ["public/**"]
     anonymous: true
     actions: [pull]
+  - users: [ops]
+    actions: [admin]
 """
 
 
@@ -85,6 +88,7 @@ class Files:
         self.htpasswd = root / "htpasswd"
         run([HTPASSWD, "-B", "-b", "-c", str(self.htpasswd), *ALICE])
         run([HTPASSWD, "-B", "-b", str(self.htpasswd), *BOB])
+        run([HTPASSWD, "-B", "-b", str(self.htpasswd), *OPS])
         self.policy = root / "access.yaml"
         self.policy.write_text(POLICY)
         self.own_key = self.ec_key("own")
@@ -343,6 +347,40 @@ def test_mount_rules(basic_reg):
     assert r.status_code == 403 and codes(r) == ["DENIED"]
 
 
+
+def test_admin_views_need_the_admin_action(basic_reg):
+    """Every /admin/ path, known or not, whatever the method: anonymous 401 with the
+    challenge, a user the policy gives no admin 403 DENIED, the admin user through."""
+    anon, alice, ops = Client(basic_reg), Client(basic_reg, ALICE), Client(basic_reg, OPS)
+    denied_before = failures(basic_reg, "denied")
+    for method, path, admins_status in (("GET", "/admin/gc", 200), ("HEAD", "/admin/gc", 200),
+                                        ("POST", "/admin/gc", 405), ("GET", "/admin/else", 404)):
+        r = anon.request(method, path)
+        assert r.status_code == 401, (method, path, r.status_code, r.text[:200])
+        assert r.headers["WWW-Authenticate"] == 'Basic realm="wharf"', (method, path)
+        if method != "HEAD":
+            assert codes(r) == ["UNAUTHORIZED"], (method, path, r.text[:200])
+        r = alice.request(method, path)
+        assert r.status_code == 403, (method, path, r.status_code, r.text[:200])
+        if method != "HEAD":
+            assert codes(r) == ["DENIED"], (method, path, r.text[:200])
+        r = ops.request(method, path)
+        assert r.status_code == admins_status, (method, path, r.status_code, r.text[:200])
+    wait_until(lambda: ops.get("/admin/gc").json()["lease"]["held_here"], 15,
+               "wharf up's gateway holding the background lease")
+    view = ops.get("/admin/gc").json()
+    assert view["lease"]["name"] == "background", view
+    assert {"stored", "reclaimable", "last_round", "settings"} <= set(view), view
+    # ops may administer, not read repositories: admin is not a repository action.
+    assert ops.get("/v2/a/app/tags/list").status_code == 403
+    r = ops.get("/v2/_catalog")
+    assert r.status_code == 200 and not [n for n in r.json()["repositories"]
+                                         if not n.startswith("public/")], r.text
+    # Wrong password for the admin user: 401, counted as such.
+    r = Client(basic_reg, ("ops", "wrong")).get("/admin/gc")
+    assert r.status_code == 401 and codes(r) == ["UNAUTHORIZED"]
+    assert failures(basic_reg, "denied") >= denied_before + 4
+
 def test_hostile_authorization_headers_are_401(basic_reg):
     segs = lambda n: ".".join(b64url(b'{"alg":"ES256"}') for _ in range(n))  # noqa: E731
     hostile = [
@@ -433,6 +471,30 @@ def test_token_endpoint_grants_only_what_the_policy_allows(token_reg):
         {"type": "repository", "name": "public/x", "actions": ["pull"]}]
     assert get_token(token_reg, ["repository:a/x:pull"], ALICE, "other").status_code == 400
 
+
+
+def test_admin_views_with_tokens(token_reg, files):
+    """Admin is no repository action: a token's access claim cannot grant it; the policy
+    decides for the token's subject."""
+    r = Client(token_reg).get("/admin/gc")
+    assert r.status_code == 401 and codes(r) == ["UNAUTHORIZED"]
+    assert r.headers["WWW-Authenticate"] == (
+        f'Bearer realm="http://{token_reg}/v2/token",service="{SERVICE}"')
+    for who, want in ((OPS, 200), (ALICE, 403)):
+        r = get_token(token_reg, ["repository:a/x:pull"], who)
+        assert r.status_code == 200, r.text
+        r = Client(token_reg, r.json()["token"]).get("/admin/gc")
+        assert r.status_code == want, (who[0], r.status_code, r.text[:200])
+        if want == 403:
+            assert codes(r) == ["DENIED"]
+    # An external issuer's token names its subject: ops is admin, ext-user is not, whatever
+    # its access claim lists.
+    hdr = {"typ": "JWT", "alg": "ES256", "kid": "ext1"}
+    claim = [{"type": "registry", "name": "admin", "actions": ["admin", "*"]}]
+    for sub, want in (("ops", 200), ("ext-user", 403)):
+        tok = sign_es256(files.ext_key, hdr, ext_claims(sub=sub, access=claim))
+        r = Client(token_reg, tok).get("/admin/gc")
+        assert r.status_code == want, (sub, r.status_code, r.text[:200])
 
 def ext_claims(**over) -> dict:
     now = int(time.time())

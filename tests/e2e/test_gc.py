@@ -6,7 +6,11 @@ and pulls over the OCI API, chunk files checked on every member's disk.
   * `wharf gc --dry-run` prints and frees nothing, then `wharf gc` frees;
   * the race "blob seen present, collected, manifest commits", forced in both orders with the
     test-only pause of `wharf gc` between its steps (no sleeps);
+  * GET /admin/gc shows the bytes stored and the bytes reclaimable, and follows a collection;
   * a bounded stress test: pushers and deleters against the collector running in short rounds.
+
+All but the stress test (SQLite only; tests/e2e/test_gc_stress.py is its two-gateway
+PostgreSQL twin) run on both metadata stores: SQLite, and a private PostgreSQL (pg_env.py).
 
 Run: WHARF_BIN=build/wharf /usr/bin/python3 -m pytest tests/e2e/test_gc.py
 """
@@ -30,11 +34,21 @@ import cluster as wc
 from cluster import wait_until
 from gateway_env import make_gw_cluster  # noqa: F401 - a fixture
 from gateway_env import MiB, one_error_line, run_wharf
+from pg_env import pg_server  # noqa: F401 - a fixture
 from registry_env import (OCI_MANIFEST, Registry, assert_oci_error, config_blob,
                           image_manifest, push_blob, put_manifest, sha256_digest)
 
 
 # --------------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request) -> dict:
+    """The gateway options that pick the metadata store: its own SQLite file (the default), or
+    a fresh database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return {}
+    return {"meta": request.getfixturevalue("pg_server").fresh_database()}
 
 
 def start(make, name: str, **gateway_opts):
@@ -158,9 +172,9 @@ def rnd(n: int) -> bytes:
 # ----------------------------------------------------------------------------------- tests
 
 
-def test_deleting_an_image_frees_its_exclusive_layers_on_every_member(make_gw_cluster):
+def test_deleting_an_image_frees_its_exclusive_layers_on_every_member(make_gw_cluster, store):
     c, gw, reg = start(make_gw_cluster, "del", gc_interval="0.2",
-                       extra=["--gc-grace", "2s"])
+                       extra=["--gc-grace", "2s"], **store)
     shared, only_b, only_a = rnd(2 * MiB + 5), rnd(MiB + 7), rnd(2 * MiB + 9)
     db, _ = push(reg, "app", "b", [shared, only_b])
     before_a = set(chunk_ids(c))
@@ -187,9 +201,9 @@ def test_deleting_an_image_frees_its_exclusive_layers_on_every_member(make_gw_cl
     assert wc.metric(gw.addr, "wharf_gc_items_freed_total") > 0
 
 
-def test_gc_cli_dry_run_frees_nothing_then_gc_frees(make_gw_cluster, wharf_bin):
+def test_gc_cli_dry_run_frees_nothing_then_gc_frees(make_gw_cluster, wharf_bin, store):
     # The gateway's own collector does not run here: only `wharf gc` frees.
-    c, gw, reg = start(make_gw_cluster, "cli", gc_interval="3600")
+    c, gw, reg = start(make_gw_cluster, "cli", gc_interval="3600", **store)
     keep = rnd(MiB + 3)
     dk, _ = push(reg, "cli/keep", "v1", [keep])
     before = set(chunk_ids(c))
@@ -238,9 +252,9 @@ def test_gc_cli_dry_run_frees_nothing_then_gc_frees(make_gw_cluster, wharf_bin):
 
 
 def test_race_blob_seen_then_collected_then_manifest_forced_both_orders(make_gw_cluster,
-                                                                        wharf_bin):
+                                                                        wharf_bin, store):
     # The gateway's own collector stays out of the way: only `wharf gc` collects here.
-    c, gw, reg = start(make_gw_cluster, "race", gc_interval="3600")
+    c, gw, reg = start(make_gw_cluster, "race", gc_interval="3600", **store)
 
     # Order 1: the collector has decided the blobs are unreferenced; the client HEADs them
     # and commits its manifest; the collector's transaction re-decides and keeps them.
@@ -294,6 +308,68 @@ def test_race_blob_seen_then_collected_then_manifest_forced_both_orders(make_gw_
     pull_verified(reg, "race/two", "v1", sha256_digest(body2))
     pull_verified(reg, "race/one", "v1", sha256_digest(body))
 
+
+
+def admin_gc(gw) -> dict:
+    r = requests.get(f"http://{gw.addr}/admin/gc", timeout=60)
+    assert r.status_code == 200, f"GET /admin/gc: {r.status_code} {r.text[:300]}"
+    return r.json()
+
+
+def test_admin_view_shows_bytes_stored_and_reclaimable(make_gw_cluster, wharf_bin, store):
+    # Only `wharf gc` collects (paused between its steps); the gateway's view uses its own
+    # grace (0: every unreferenced blob of a past second is reclaimable).
+    c, gw, reg = start(make_gw_cluster, "admin", gc_interval="3600",
+                       extra=["--gc-grace", "0s"], **store)
+    empty = admin_gc(gw)
+    assert empty["stored"] == {"blobs": 0, "blob_bytes": 0, "manifests": 0, "manifest_bytes": 0,
+                               "files": 0, "file_bytes": 0, "bytes": 0}, empty
+    assert empty["reclaimable"]["bytes"] == 0 and empty["settings"]["grace_seconds"] == 0, empty
+
+    keep_layers = [rnd(MiB + 3), rnd(70_000)]
+    dk, keep_body = push(reg, "adm/keep", "v1", keep_layers)
+    x_layers = [rnd(2 * MiB + 1), rnd(300_000)]
+    before_x = set(chunk_ids(c))
+    dx, x_body = push(reg, "adm/x", "v1", x_layers)
+    x_chunks = set(chunk_ids(c)) - before_x
+    keep_bytes = sum(len(b) for b in image("adm/keep", keep_layers, "")[1])
+    x_bytes = sum(len(b) for b in image("adm/x", x_layers, "")[1])
+    next_second()
+    view = admin_gc(gw)
+    assert view["stored"] == {"blobs": 6, "blob_bytes": keep_bytes + x_bytes, "manifests": 2,
+                              "manifest_bytes": len(keep_body) + len(x_body), "files": 0,
+                              "file_bytes": 0,
+                              "bytes": keep_bytes + x_bytes + len(keep_body) + len(x_body)}, view
+    assert view["reclaimable"]["bytes"] == 0, "every blob is referenced"
+
+    # Deleting x makes its three blobs reclaimable; they are still stored.
+    assert requests.delete(reg.url(f"/v2/adm/x/manifests/{dx}"), timeout=10).status_code == 202
+    next_second()
+    view = admin_gc(gw)
+    assert (view["stored"]["blobs"], view["stored"]["blob_bytes"]) == (6, keep_bytes + x_bytes)
+    assert view["stored"]["manifests"] == 1, view
+    r = view["reclaimable"]
+    assert (r["blob_links"], r["blobs"], r["blob_bytes"]) == (3, 3, x_bytes), view
+    assert (r["garbage_chunks"], r["garbage_bytes"], r["bytes"]) == (0, 0, x_bytes), view
+
+    # Between the collection of the blobs and the deletion of their chunks: no longer stored,
+    # their chunks waiting as garbage, still reclaimable.
+    gc = PausedGc(wharf_bin, c, gw, "links-collected", "--gc-grace", "0")
+    try:
+        view = admin_gc(gw)
+        assert (view["stored"]["blobs"], view["stored"]["blob_bytes"]) == (3, keep_bytes), view
+        r = view["reclaimable"]
+        assert (r["blobs"], r["blob_bytes"]) == (0, 0), view
+        assert (r["garbage_chunks"], r["garbage_bytes"]) == (len(x_chunks), x_bytes), view
+        assert r["bytes"] == x_bytes, view
+        report = gc.resume()
+    finally:
+        gc.close()
+    assert (report["blobs"], report["bytes_deleted"]) == (3, x_bytes), report
+    view = admin_gc(gw)
+    assert view["stored"]["blob_bytes"] == keep_bytes and view["reclaimable"]["bytes"] == 0, view
+    assert view["last_round"] is None, "the gateway itself ran no round"
+    pull_verified(reg, "adm/keep", "v1", dk)
 
 def test_stress_pushes_and_deletes_while_the_collector_runs(make_gw_cluster):
     """A few pushers (images sharing layers), two deleters (tags and manifests), the

@@ -4,7 +4,8 @@
   line and a non-zero exit, whichever master of the pair it asks; the masters keep the store id
   across a restart; `wharf gc` on the other store refuses too.
 - Gateways sharing one PostgreSQL both start; exactly one holds the background lease (metrics,
-  GET /admin/gc), and when it is killed with -9 another takes it over within a few seconds.
+  GET /admin/gc), and when it is killed with -9 another takes it over within a few seconds
+  (measured and printed); garbage collection and upload expiry then run there, and only there.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from gateway_env import run_wharf
 from pg_env import pg_server  # noqa: F401 - fixture
 
 LEASE_TTL = 5  # the gateway's default background lease ttl (seconds)
+# How long a takeover may take: the lease runs out (up to TTL + 1 s, whole unix seconds), then
+# a survivor's next attempt (every TTL / 3); generous for two loaded cores.
+TAKEOVER_BOUND = 15
+UPLOAD_EXPIRY = 3  # --upload-expiry of the lease test's gateways (seconds)
 
 
 def refusal_lines(gw) -> list[str]:
@@ -94,7 +99,9 @@ def test_gateways_on_one_postgres_share_the_cluster_and_one_holds_the_lease(
     c = make_gw_cluster("lease")
     c.start_topology(masters=1, groups={"g1": 2})
     c.wait_cluster_ready()
-    gws = [c.add_gateway(n, meta=url, gc_interval="200ms") for n in ("gwA", "gwB", "gwC")]
+    gws = [c.add_gateway(n, meta=url, gc_interval="200ms",
+                         extra=["--upload-expiry", f"{UPLOAD_EXPIRY}s"])
+           for n in ("gwA", "gwB", "gwC")]
     ids = {lease_view(g)["store_id"] for g in gws}
     assert len(ids) == 1 and namespace_of(c.masters[0]) in ids, ids
     wait_until(lambda: sorted(holders(gws)) == [0, 0, 1], 15, "one lease holder")
@@ -108,14 +115,49 @@ def test_gateways_on_one_postgres_share_the_cluster_and_one_holds_the_lease(
     wait_until(lambda: lease_view(holder)["last_round"] is not None, 15, "the holder's GC round")
     others = [g for g in gws if g is not holder]
     assert all(lease_view(g)["last_round"] is None for g in others)
+    assert all(wc.metric(g.addr, "wharf_gc_runs_total") == 0 for g in others)
 
+    # An upload left idle on a survivor just before the holder dies: only a holder expires
+    # it, and the old one is dead long before it is UPLOAD_EXPIRY seconds idle.
+    upload = start_idle_upload(others[0])
     holder.kill9()
     t0 = time.monotonic()
-    wait_until(lambda: sorted(holders(others)) == [0, 1], LEASE_TTL + 10,
+    wait_until(lambda: sorted(holders(others)) == [0, 1], TAKEOVER_BOUND,
                "another gateway taking the lease over")
     took = time.monotonic() - t0
-    print(f"lease taken over {took:.1f}s after kill -9 of its holder (ttl {LEASE_TTL}s)")
-    assert took < LEASE_TTL + 4, took
-    new_holder = others[holders(others).index(1)]
-    wait_until(lambda: lease_view(new_holder)["last_round"] is not None, 15,
-               "the new holder's GC round")
+    print(f"\nlease taken over {took:.1f}s after kill -9 of its holder (ttl {LEASE_TTL}s, "
+          f"renewed every {LEASE_TTL / 3:.1f}s)")
+    new_holder, idle = (others if holders(others)[0] == 1 else others[::-1])
+    view = lease_view(new_holder)
+    assert view["lease"]["holder"] == view["gateway"] and view["lease"]["held_here"], view
+    # The other survivor learns the new holder at its next attempt (every TTL / 3).
+    wait_until(lambda: lease_view(idle)["lease"]["holder"] == view["gateway"], LEASE_TTL,
+               "the other survivor naming the new holder")
+    assert wc.metric(new_holder.addr, "wharf_gateway_background_lease_acquired_total") == 1
+
+    # GC and upload expiry now run on the new holder, and only there.
+    runs = wc.metric(new_holder.addr, "wharf_gc_runs_total")
+    wait_until(lambda: wc.metric(new_holder.addr, "wharf_gc_runs_total") >= runs + 3, 15,
+               "the new holder's GC rounds")
+    assert lease_view(new_holder)["last_round"] is not None
+    wait_until(lambda: requests.get(upload, timeout=10).status_code == 404,
+               UPLOAD_EXPIRY + 15, "the idle upload expired by the new holder")
+    t_expired = time.monotonic() - t0
+    assert wc.metric(new_holder.addr, "wharf_gateway_gc_uploads_expired_total") == 1
+    assert wc.metric(idle.addr, "wharf_gateway_gc_uploads_expired_total") == 0
+    assert wc.metric(idle.addr, "wharf_gc_runs_total") == 0
+    assert lease_view(idle)["last_round"] is None
+    print(f"idle upload expired by the new holder {t_expired:.1f}s after the kill "
+          f"(--upload-expiry {UPLOAD_EXPIRY}s)")
+
+
+def start_idle_upload(gw) -> str:
+    """A chunked upload with one PATCH of bytes on gw, left idle; its url."""
+    r = requests.post(f"http://{gw.addr}/v2/lease/idle/blobs/uploads/", timeout=10)
+    assert r.status_code == 202, f"{r.status_code} {r.text[:200]}"
+    loc = r.headers["Location"]
+    loc = loc if loc.startswith("http") else f"http://{gw.addr}{loc}"
+    r = requests.patch(loc, data=b"x" * 1000, timeout=10, headers={"Content-Range": "0-999"})
+    assert r.status_code == 202, f"{r.status_code} {r.text[:200]}"
+    assert requests.get(loc, timeout=10).status_code == 204
+    return loc

@@ -5,6 +5,7 @@
 
 #include "common/checksum.h"
 #include "common/chunk_id.h"
+#include "gateway/gc_report_json.h"
 #include "unit/gateway/gateway_fixture.h"
 
 namespace wharf {
@@ -198,6 +199,28 @@ TEST_F(GarbageCollectorTest, ADeadRequestsChunksGoAfterTheStaleIntervalAndALiveO
   EXPECT_TRUE(meta_->GetUpload(live).has_value());
   EXPECT_EQ(StateOf(streaming.id), ChunkState::kLive);
   EXPECT_TRUE(cluster_.Copy("a1", streaming.id).has_value());
+}
+
+// `wharf gc --json` and GET /admin/gc print this one mapping: every count under its own name.
+TEST(GcReportJsonTest, EveryCountUnderItsName) {
+  GcReport r;
+  r.manifests = 1;
+  r.links = 2;
+  r.blobs = 3;
+  r.blob_bytes = 4;
+  r.chunks_released = 5;
+  r.chunks_deleted = 6;
+  r.bytes_deleted = 7;
+  r.chunks_pending = 8;
+  r.bytes_pending = 9;
+  r.uploads_expired = 10;
+  r.uploads_stale = 11;
+  r.stale_chunks = 12;
+  const nlohmann::json want = {
+      {"manifests", 1},       {"blob_links", 2},       {"blobs", 3},          {"blob_bytes", 4},
+      {"chunks_released", 5}, {"chunks_deleted", 6},   {"bytes_deleted", 7},  {"chunks_pending", 8},
+      {"bytes_pending", 9},   {"uploads_expired", 10}, {"uploads_stale", 11}, {"stale_chunks", 12}};
+  EXPECT_EQ(GcReportJson(r), want) << GcReportJson(r).dump();
 }
 
 }  // namespace
