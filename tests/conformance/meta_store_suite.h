@@ -294,7 +294,10 @@ TEST_P(MetaStoreSuite, AppendUploadAdvancesInOrder) {
 // binary-safe, replaced by each append, visible to every reader of the store, bounded.
 TEST_P(MetaStoreSuite, AppendUploadKeepsTheTail) {
   NewUpload("u1", "r");
-  std::string tail1("\0a\xffb", 4);
+  std::string tail1(
+      "\0a\xff"
+      "b",
+      4);
   META_ASSERT_OK(s().AppendUpload("u1", 0, 4, "h1", {}, tail1));
   auto got = s().GetUpload("u1");
   META_ASSERT_OK(got);
@@ -1000,7 +1003,7 @@ TEST_P(MetaStoreSuite, ConcurrentMixedOperations) {
       for (int i = 0; i < kPerThread; ++i) {
         std::string id = std::to_string(t) + "-" + std::to_string(i);
         std::string repo = "repo" + std::to_string(i % 3);
-        UploadSession u{id, repo, 0, "", {}, 0, 0};
+        UploadSession u{id, repo, 0, "", {}, 0, 0, ""};
         BlobRecord b = Blob("content" + std::to_string(i), {Chunk("c" + id, 2)});
         bool ok = s().CreateUpload(u).ok() &&
                   s().AppendUpload(id, 0, 2, "h", {Chunk("c" + id, 2)}, "").ok() &&

@@ -61,8 +61,10 @@ StatusPageData SampleData() {
   GroupInfo g1{"g1",
                true,
                {Member("a1", "127.0.0.1:7001", MemberState::kActive, 1000, 250),
-                Member("a2", "127.0.0.1:7002", MemberState::kActive, 1000, 0)}};
-  GroupInfo g2{"g2", false, {Member("b1", "127.0.0.1:7003", MemberState::kOffline, 0, 0)}};
+                Member("a2", "127.0.0.1:7002", MemberState::kActive, 1000, 0)},
+               0,
+               {}};
+  GroupInfo g2{"g2", false, {Member("b1", "127.0.0.1:7003", MemberState::kOffline, 0, 0)}, 0, {}};
   map.groups = {g1, g2};
   d.cluster = map;
   StoredTotals t;
