@@ -841,8 +841,16 @@ def test_unavailable_cluster_is_503(wharf_bin, tmp_path):
                           data=b"a", timeout=30)
         assert_oci_error(r, 503, "UNAVAILABLE", "monolithic push with no writable group")
         loc = start_upload(reg, "x")
+        # A PATCH smaller than a chunk is coalesced: kept in the upload's row in the metadata
+        # store (durable, so 202) until a chunk's worth has come.
         r = patch_chunk(loc, b"abc", start=0)
+        assert r.status_code == 202, (r.status_code, r.text)
+        loc = absolute(reg, r.headers["Location"])
+        # A chunk's worth (the gateway's chunk size is 1 MiB) needs a group: 503, and the
+        # session keeps what it had.
+        r = patch_chunk(loc, b"b" * MiB, start=3)
         assert_oci_error(r, 503, "UNAVAILABLE", "PATCH with no writable group")
+        assert requests.get(loc, timeout=10).headers["Range"] == "0-2"
         assert get(reg, "/v2/").status_code == 200
     finally:
         c.close()
