@@ -24,4 +24,16 @@ awaitable<void> SleepFor(std::chrono::milliseconds d) {
   co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
+awaitable<void> PollWithBackoff(const std::function<bool()>& ready) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  auto backoff = std::chrono::milliseconds(1);
+  for (;;) {
+    timer.expires_after(backoff);
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ready()) co_return;
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(20));
+  }
+}
+
 }  // namespace wharf

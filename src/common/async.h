@@ -209,4 +209,9 @@ awaitable<HedgeOutcome<T>> RunHedged(size_t n, std::function<awaitable<Result<T>
 // Sleeps without blocking the event loop.
 awaitable<void> SleepFor(std::chrono::milliseconds d);
 
+// Polls `ready` until it returns true: sleeps 1 ms before the first call, and twice as long
+// (at most 20 ms) after each false. For a caller whose resource has no wake-up of its own
+// (a buffer pool or memory budget shared across threads). `ready` must outlive the wait.
+awaitable<void> PollWithBackoff(const std::function<bool()>& ready);
+
 }  // namespace wharf

@@ -3,11 +3,12 @@
 #include <sys/mman.h>
 
 #include <algorithm>
-#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 
+#include "common/async.h"
 #include "common/metrics.h"
 
 namespace wharf {
@@ -103,22 +104,23 @@ awaitable<PooledBuffer> BufferPool::Acquire() {
   PooledBuffer b = TryAcquire(&why);
   if (why != Miss::kBusy) co_return b;  // got one, or the mapping failed
   waits.Inc();
-  auto ex = co_await asio::this_coro::executor;
-  asio::steady_timer timer(ex);
-  auto backoff = std::chrono::milliseconds(1);
+  // A wait the budget caused (not the pool's own max_buffers) counts once in its waits too.
   bool counted = false;
-  for (;;) {
+  auto count_budget_wait = [&] {
     if (budget_ && !counted && budget_->in_use() + buffer_bytes_ > budget_->limit()) {
       budget_->CountWait();
       counted = true;
     }
-    timer.expires_after(backoff);
-    boost::system::error_code ec;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  };
+  count_budget_wait();
+  std::function<bool()> ready = [&] {
     b = TryAcquire(&why);
-    if (why != Miss::kBusy) co_return b;
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(20));
-  }
+    if (why != Miss::kBusy) return true;
+    count_budget_wait();
+    return false;
+  };
+  co_await PollWithBackoff(ready);
+  co_return b;
 }
 
 void BufferPool::Return(char* data) {
@@ -160,10 +162,6 @@ BufferPool& SharedBufferPool(size_t buffer_bytes) {
   }
   return *pool;
 }
-
-}  // namespace wharf
-
-namespace wharf {
 
 BudgetedPools::BudgetedPools(const std::string& component, uint64_t limit)
     : budget_(limit, component) {}

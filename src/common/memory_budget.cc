@@ -1,7 +1,9 @@
 #include "common/memory_budget.h"
 
 #include <algorithm>
-#include <chrono>
+#include <functional>
+
+#include "common/async.h"
 
 namespace wharf {
 
@@ -64,17 +66,12 @@ awaitable<MemoryGrant> MemoryBudget::TakeBelow(uint64_t n, uint64_t ceiling) {
   MemoryGrant g = TryTakeBelow(n, ceiling);
   if (g) co_return g;
   waits_->Inc();
-  auto ex = co_await asio::this_coro::executor;
-  asio::steady_timer timer(ex);
-  auto backoff = std::chrono::milliseconds(1);
-  for (;;) {
-    timer.expires_after(backoff);
-    boost::system::error_code ec;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  std::function<bool()> ready = [&] {
     g = TryTakeBelow(n, ceiling);
-    if (g) co_return g;
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(20));
-  }
+    return static_cast<bool>(g);
+  };
+  co_await PollWithBackoff(ready);
+  co_return g;
 }
 
 uint64_t MemoryBudget::waits() const { return static_cast<uint64_t>(waits_->Value()); }

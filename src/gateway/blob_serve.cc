@@ -20,6 +20,7 @@ BlobContext BlobContextOf(const GatewayContext& ctx) {
       std::chrono::duration_cast<std::chrono::milliseconds>(idle) / 4,
       std::chrono::milliseconds(250), std::chrono::seconds(30));
   b.log = ctx.log;
+  b.memory = ctx.memory;
   return b;
 }
 

@@ -102,7 +102,6 @@ Status Gateway::Start() {
   ctx_.memory = &memory.budget();
   BlobContext bc = BlobContextOf(ctx_);
   bc.chunk_buffers = &memory.PoolFor(options_.chunk_size);
-  bc.memory = &memory.budget();
   blobs_ = std::make_unique<BlobService>(bc);
   ctx_.blobs = blobs_.get();
   ctx_.auth = auth_.get();

@@ -3,12 +3,19 @@
 #include <fmt/format.h>
 
 #include "common/fs.h"
+#include "common/limits.h"
 #include "meta/postgres/postgres_meta_store.h"
 #include "meta/sqlite/sqlite_meta_store.h"
 
 namespace wharf {
 
 std::string NewMetaStoreId() { return "ms-" + RandomHex(16); }
+
+Status CheckUploadTail(std::string_view tail) {
+  if (tail.size() <= kMaxUploadTailBytes) return Status::Ok();
+  return InvalidArgument(
+      fmt::format("upload tail of {} bytes is over the {} kept", tail.size(), kMaxUploadTailBytes));
+}
 
 bool ChunkOwner::valid() const {
   switch (kind) {

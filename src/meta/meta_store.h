@@ -52,6 +52,10 @@ enum class ChunkState {
 };
 
 // An upload in progress: a file API POST or an OCI (chunked or monolithic) blob upload.
+// kInvalidArgument when `tail` is longer than an upload session keeps (kMaxUploadTailBytes):
+// what both stores' CreateUpload and AppendUpload refuse.
+Status CheckUploadTail(std::string_view tail);
+
 struct UploadSession {
   std::string id;
   std::string repo;              // the OCI repository; empty for the file API

@@ -12,7 +12,7 @@ using pg::Rows;
 
 Status PostgresMetaStore::CreateUpload(const UploadSession& s) {
   if (s.id.empty()) return InvalidArgument("upload id is empty");
-  if (s.tail.size() > kMaxUploadTailBytes) return InvalidArgument("upload tail too large");
+  WHARF_RETURN_IF_ERROR(CheckUploadTail(s.tail));
   return Run(Mode::kWrite, [&](Conn& c) -> Status {
     int64_t now = Now();
     WHARF_ASSIGN_OR_RETURN(
@@ -61,10 +61,7 @@ Status PostgresMetaStore::AppendUpload(std::string_view id, uint64_t expected_of
     return InvalidArgument(
         fmt::format("upload offset would go back from {} to {}", expected_offset, new_offset));
   }
-  if (tail.size() > kMaxUploadTailBytes) {
-    return InvalidArgument(fmt::format("upload tail of {} bytes is over the {} kept", tail.size(),
-                                       kMaxUploadTailBytes));
-  }
+  WHARF_RETURN_IF_ERROR(CheckUploadTail(tail));
   return Run(Mode::kWrite, [&](Conn& c) -> Status {
     {
       WHARF_ASSIGN_OR_RETURN(Rows q, c.Exec("SELECT byte_offset FROM uploads WHERE id = $1 "

@@ -11,7 +11,7 @@ using sqlite::Txn;
 
 Status SqliteMetaStore::CreateUpload(const UploadSession& s) {
   if (s.id.empty()) return InvalidArgument("upload id is empty");
-  if (s.tail.size() > kMaxUploadTailBytes) return InvalidArgument("upload tail too large");
+  WHARF_RETURN_IF_ERROR(CheckUploadTail(s.tail));
   std::lock_guard lock(mu_);
   Txn txn(&db_);
   WHARF_RETURN_IF_ERROR(txn.Begin());
@@ -54,10 +54,7 @@ Status SqliteMetaStore::AppendUpload(std::string_view id, uint64_t expected_offs
     return InvalidArgument(
         fmt::format("upload offset would go back from {} to {}", expected_offset, new_offset));
   }
-  if (tail.size() > kMaxUploadTailBytes) {
-    return InvalidArgument(fmt::format("upload tail of {} bytes is over the {} kept", tail.size(),
-                                       kMaxUploadTailBytes));
-  }
+  WHARF_RETURN_IF_ERROR(CheckUploadTail(tail));
   std::lock_guard lock(mu_);
   Txn txn(&db_);
   WHARF_RETURN_IF_ERROR(txn.Begin());

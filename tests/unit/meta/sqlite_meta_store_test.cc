@@ -31,6 +31,17 @@ std::string FreshDir() {
   return dir.string();
 }
 
+// Runs `sql` on the database file at `path` behind the store's back (as an older binary would
+// have left it): what the migration tests start from.
+void ExecSql(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
+  const std::string err = sqlite3_errmsg(db);
+  sqlite3_close(db);
+  ASSERT_EQ(rc, SQLITE_OK) << err;
+}
+
 MetaStoreCase SqliteCase() {
   return {"Sqlite", "", [] { return "sqlite:" + FreshDir() + "/meta.db"; }};
 }
@@ -99,18 +110,12 @@ TEST(SqliteMetaStoreTest, MigratesVersion1LinksWithTheUpgradeTime) {
     BlobRecord b{d, 3, {ChunkRef{"g1", "old1", 3, 7}}, 5};
     ASSERT_TRUE((*store)->PutBlob("r", b));
   }
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "ALTER TABLE repo_blobs DROP COLUMN linked_unix;"
-                         "ALTER TABLE files DROP COLUMN name;"
-                         "DROP TABLE store_identity; DROP TABLE leases;"
-                         "ALTER TABLE uploads DROP COLUMN tail;"
-                         "UPDATE schema_version SET version = 1;",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK)
-      << sqlite3_errmsg(db);
-  sqlite3_close(db);
+  ASSERT_NO_FATAL_FAILURE(ExecSql(path,
+                                  "ALTER TABLE repo_blobs DROP COLUMN linked_unix;"
+                                  "ALTER TABLE files DROP COLUMN name;"
+                                  "DROP TABLE store_identity; DROP TABLE leases;"
+                                  "ALTER TABLE uploads DROP COLUMN tail;"
+                                  "UPDATE schema_version SET version = 1;"));
   const int64_t before = static_cast<int64_t>(std::time(nullptr));
   auto store = SqliteMetaStore::Open(path);
   ASSERT_TRUE(store) << store.error().ToString();
@@ -146,17 +151,11 @@ TEST(SqliteMetaStoreTest, MigratesVersion2FilesWithoutNames) {
     ASSERT_TRUE((*store)->RecordChunks(ChunkOwner::Upload("u1"), f.chunks).ok());
     ASSERT_TRUE((*store)->CommitFile("u1", f).ok());
   }
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "ALTER TABLE files DROP COLUMN name;"
-                         "DROP TABLE store_identity; DROP TABLE leases;"
-                         "ALTER TABLE uploads DROP COLUMN tail;"
-                         "UPDATE schema_version SET version = 2;",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK)
-      << sqlite3_errmsg(db);
-  sqlite3_close(db);
+  ASSERT_NO_FATAL_FAILURE(ExecSql(path,
+                                  "ALTER TABLE files DROP COLUMN name;"
+                                  "DROP TABLE store_identity; DROP TABLE leases;"
+                                  "ALTER TABLE uploads DROP COLUMN tail;"
+                                  "UPDATE schema_version SET version = 2;"));
   auto store = SqliteMetaStore::Open(path);
   ASSERT_TRUE(store) << store.error().ToString();
   auto got = (*store)->GetFile("f1");
@@ -178,15 +177,9 @@ TEST(SqliteMetaStoreTest, MigratesVersion4UploadsWithoutATail) {
     u.hash_state = "h";
     ASSERT_TRUE((*store)->CreateUpload(u).ok());
   }
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "ALTER TABLE uploads DROP COLUMN tail;"
-                         "UPDATE schema_version SET version = 4;",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK)
-      << sqlite3_errmsg(db);
-  sqlite3_close(db);
+  ASSERT_NO_FATAL_FAILURE(ExecSql(path,
+                                  "ALTER TABLE uploads DROP COLUMN tail;"
+                                  "UPDATE schema_version SET version = 4;"));
   auto store = SqliteMetaStore::Open(path);
   ASSERT_TRUE(store) << store.error().ToString();
   auto got = (*store)->GetUpload("u1");
@@ -202,11 +195,7 @@ TEST(SqliteMetaStoreTest, MigratesVersion4UploadsWithoutATail) {
 TEST(SqliteMetaStoreTest, RefusesNewerSchema) {
   std::string path = FreshDir() + "/meta.db";
   ASSERT_TRUE(SqliteMetaStore::Open(path));
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "UPDATE schema_version SET version = 999", nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+  ASSERT_NO_FATAL_FAILURE(ExecSql(path, "UPDATE schema_version SET version = 999"));
   auto r = SqliteMetaStore::Open(path);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), Code::kUnsupported) << r.error().ToString();
