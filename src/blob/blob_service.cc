@@ -5,6 +5,7 @@
 
 #include "common/async.h"
 #include "common/fs.h"
+#include "meta/lookup_cache.h"
 #include "registry/errors.h"
 #include "registry/route.h"
 
@@ -281,6 +282,12 @@ awaitable<Result<std::unique_ptr<BlobReader>>> BlobService::OpenBlob(std::string
                                                                      Digest digest,
                                                                      std::string request_id) {
   MetaStore* meta = ctx_.meta;
+  std::optional<BlobRecord> hit;  // answered on the loop: no hop to the pool
+  if (ctx_.lookup) hit = ctx_.lookup->FindLinkedBlob(repo, digest);
+  if (hit) {
+    co_return std::unique_ptr<BlobReader>(std::make_unique<ChunkReader>(
+        ContextFor(std::move(request_id)), std::move(hit->chunks), hit->size));
+  }
   auto get = [meta, &repo, &digest] { return meta->GetLinkedBlob(repo, digest); };
   Result<BlobRecord> blob = co_await Offload(get);
   if (blob) {
@@ -383,15 +390,26 @@ awaitable<Status> BlobService::PutManifest(std::string repo, std::optional<std::
 
 awaitable<Result<ManifestRecord>> BlobService::GetManifest(std::string repo, Reference ref) {
   MetaStore* meta = ctx_.meta;
+  LookupCache* lookup = ctx_.lookup;
   Digest digest = ref.digest;
-  if (!ref.is_digest()) {
-    auto resolve = [meta, &repo, &ref] { return meta->ResolveTag(repo, ref.tag); };
-    Result<Digest> d = co_await Offload(resolve);
-    if (!d) {
-      if (d.error().code() != Code::kNotFound) co_return Err(d.error());
-      co_return co_await read_through_->GetManifest(std::move(repo), std::move(ref));
+  std::optional<Digest> cached_tag;
+  if (!ref.is_digest() && lookup) cached_tag = lookup->FindTag(repo, ref.tag);
+  if (cached_tag) {
+    digest = std::move(*cached_tag);
+  } else if (!ref.is_digest()) {
+    // The tag and its manifest in one hop to the pool (a cached manifest skips the query).
+    auto resolve = [meta, &repo, &ref]() -> Result<ManifestRecord> {
+      WHARF_ASSIGN_OR_RETURN(Digest d, meta->ResolveTag(repo, ref.tag));
+      return meta->GetManifest(repo, d);
+    };
+    Result<ManifestRecord> m = co_await Offload(resolve);
+    if (m || m.error().code() != Code::kNotFound) co_return m;
+    co_return co_await read_through_->GetManifest(std::move(repo), std::move(ref));
+  }
+  if (lookup) {
+    if (std::optional<ManifestRecord> hit = lookup->FindManifest(repo, digest)) {
+      co_return std::move(*hit);
     }
-    digest = std::move(*d);
   }
   auto get = [meta, &repo, &digest] { return meta->GetManifest(repo, digest); };
   Result<ManifestRecord> m = co_await Offload(get);

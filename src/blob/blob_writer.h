@@ -30,12 +30,17 @@
 
 namespace wharf {
 
+class LookupCache;
+
 // What the blob code needs of its surroundings. The pointers outlive every writer and reader
 // made with it; everything runs on `ex` (single-threaded), MetaStore calls through Offload().
 struct BlobContext {
   asio::any_io_executor ex;
   ChunkCluster* cluster = nullptr;
   MetaStore* meta = nullptr;
+  // Set: reads of linked blobs and manifests are first looked up here, on the loop, and reach
+  // `meta` (which fills it) only on a miss (meta/lookup_cache.h).
+  LookupCache* lookup = nullptr;
   uint64_t chunk_size = 16u << 20;
   size_t max_inflight_chunks = 4;  // per writer: chunks being hashed/written at once
   // Where the chunk_size buffers of large pieces come from: the gateway's pool, bounded by its

@@ -184,6 +184,8 @@ void AddUpFlags(CLI::App& app, UpFlags* f) {
 }
 
 Status FinishUpFlags(UpFlags* f) {
+  // The one gateway of `wharf up` is its SQLite store's only writer: tags may be cached.
+  if (f->gateway.lookup_cache_tags.empty()) f->gateway.lookup_cache_tags = "on";
   WHARF_RETURN_IF_ERROR(FinishGatewayFlags(f->gateway, &f->o.gateway));
   f->o.chunk_size = f->o.gateway.chunk_size;
   auto res = ParseReserve(f->reserve);

@@ -153,6 +153,23 @@ void AddGatewayFlags(CLI::App& app, GatewayFlagsFor who, GatewayFlags* f, Gatewa
                  "the time over which --min-body-rate is judged: a body may stall this long")
       ->capture_default_str()
       ->check(DurationIn(milliseconds(100), std::chrono::minutes(10)));
+  app.add_option("--lookup-cache-ttl", f->lookup_cache_ttl,
+                 "how long the gateway believes a cached lookup of a linked blob, a manifest by "
+                 "digest or (--lookup-cache-tags) a tag; its own writes invalidate at once, other "
+                 "gateways' are seen this late at most. 0: no cache")
+      ->capture_default_str()
+      ->check(DurationIn(milliseconds(0), std::chrono::hours(1)));
+  app.add_option("--lookup-cache-size", f->lookup_cache_size,
+                 "bound on the memory of the lookup cache")
+      ->capture_default_str()
+      ->check(SizeIn(1u << 20, 1ull << 34));
+  app.add_option("--lookup-cache-tags", f->lookup_cache_tags,
+                 up ? "cache tags too: on (default; this gateway is its store's only writer) or "
+                      "off (other gateways write to the same --meta)"
+                    : "cache tags too: off (default) or on, when this gateway is the only one "
+                      "writing to its --meta (tags moved elsewhere would be seen up to "
+                      "--lookup-cache-ttl late)")
+      ->check(OneOf({"on", "off"}));
   AddTlsFlags(app, &o->tls_cert, &o->tls_key, &o->tls_client_ca);
 }
 
@@ -230,6 +247,18 @@ Status FinishGatewayFlags(const GatewayFlags& f, GatewayOptions* o) {
     return InvalidArgument("--min-body-rate-window: want a duration from 100ms to 10m");
   }
   o->min_body_rate_window = *mw;
+  auto lt = ParseDuration(f.lookup_cache_ttl);
+  if (!lt || lt->count() < 0 || lt->count() > 3'600'000) {
+    return InvalidArgument("--lookup-cache-ttl: want a duration from 0 to 1h");
+  }
+  o->lookup_cache.ttl = *lt;
+  auto ls = ParseBytes(f.lookup_cache_size);
+  if (!ls || *ls < (1u << 20)) return InvalidArgument("--lookup-cache-size: want at least 1MiB");
+  o->lookup_cache.max_bytes = *ls;
+  if (!f.lookup_cache_tags.empty() && f.lookup_cache_tags != "on" && f.lookup_cache_tags != "off") {
+    return InvalidArgument("--lookup-cache-tags: want on or off");
+  }
+  o->lookup_cache.tags = f.lookup_cache_tags == "on";
   o->masters = SplitCommas(f.masters);
   return Status::Ok();
 }

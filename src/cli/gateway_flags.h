@@ -52,6 +52,9 @@ struct GatewayFlags {
   std::string memory_budget = "512MiB";
   std::string min_body_rate = "1KiB";
   std::string min_body_rate_window = "10s";
+  std::string lookup_cache_ttl = "2s";
+  std::string lookup_cache_size = "64MiB";
+  std::string lookup_cache_tags;     // "": on for `wharf up` (the store's only writer), else off
   std::vector<std::string> masters;  // kGateway only
   GatewayUrlFlags url;
 };

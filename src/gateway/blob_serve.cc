@@ -12,6 +12,7 @@ BlobContext BlobContextOf(const GatewayContext& ctx) {
   b.ex = ctx.ex;
   b.cluster = ctx.cluster;
   b.meta = ctx.meta;
+  b.lookup = ctx.lookup;
   b.chunk_size = ctx.options->chunk_size;
   b.max_inflight_chunks = ctx.options->max_inflight_chunks;
   b.writable_wait = ctx.options->writable_wait;

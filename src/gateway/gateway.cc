@@ -67,7 +67,9 @@ Status Gateway::Start() {
                   "--meta " + RedactMetaUrl(options_.meta_url) + ": " + opened.error().message());
   }
   auto store = std::move(*opened);
-  meta_ = std::make_unique<InstrumentedMetaStore>(std::move(store));  // times every call
+  lookup_ = std::make_unique<LookupCache>(options_.lookup_cache);
+  // Times every call that reaches the store; the lookup cache answers in front of it.
+  meta_ = MakeCachingMetaStore(std::make_unique<InstrumentedMetaStore>(std::move(store)), *lookup_);
   // Read once, before the loop runs: the identity never changes.
   auto store_id = meta_->StoreId();
   if (!store_id) {
@@ -97,6 +99,7 @@ Status Gateway::Start() {
   ctx_.ex = ex_;
   ctx_.cluster = cluster_.get();
   ctx_.meta = meta_.get();
+  ctx_.lookup = lookup_->enabled() ? lookup_.get() : nullptr;
   ctx_.options = &options_;
   ctx_.log = GetLogger("gateway");
   ctx_.memory = &memory.budget();

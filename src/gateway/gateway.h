@@ -25,6 +25,7 @@
 #include "http/access_log.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "meta/lookup_cache.h"
 #include "meta/meta_store.h"
 
 namespace wharf {
@@ -52,6 +53,9 @@ struct GatewayOptions {
   PlacementPolicy policy = PlacementPolicy::kMostFree;
   std::string named_group;
   uint64_t max_manifest_bytes = 4u << 20;
+  // The memory of hot metadata reads (meta/lookup_cache.h): linked blobs and manifests by
+  // digest, and tags when `tags` (this gateway is its store's only writer). ttl 0: off.
+  LookupCacheOptions lookup_cache;
   std::chrono::seconds upload_expiry{24 * 3600};
   // No progress for this long: a request died mid-body (its gateway crashed); what it left is
   // collected (GarbageCollectorOptions::upload_stale). Sessions are touched as bytes arrive
@@ -101,6 +105,7 @@ struct GatewayContext {
   asio::any_io_executor ex;
   ChunkCluster* cluster = nullptr;
   MetaStore* meta = nullptr;
+  LookupCache* lookup = nullptr;  // null when off; answers on the loop, MetaStore fills it
   const GatewayOptions* options = nullptr;
   Logger log;
   BlobService* blobs = nullptr;    // every content write and read of the handlers
@@ -155,6 +160,7 @@ class Gateway {
 
   GatewayOptions options_;
   asio::any_io_executor ex_;
+  std::unique_ptr<LookupCache> lookup_;  // outlives meta_, which fills it
   std::unique_ptr<MetaStore> meta_;
   std::unique_ptr<ClusterClient> cluster_;
   std::unique_ptr<BlobService> blobs_;

@@ -239,9 +239,30 @@ bool SaneRequestId(std::string_view id) {
 
 namespace {
 
+// 16 hex digits, unique within the process without a syscall per request (a getrandom per
+// request was ~3% of a blob HEAD's CPU): a random start per thread, then splitmix64 of a
+// counter, a bijection, so one thread never repeats an id. Request ids join log lines; they
+// are not secrets.
+std::string NewRequestId() {
+  thread_local uint64_t next = [] {
+    uint64_t seed = 0;
+    const std::string r = RandomHex(8);
+    for (char c : r) seed = seed * 16 + static_cast<uint64_t>(c <= '9' ? c - '0' : c - 'a' + 10);
+    return seed;
+  }();
+  uint64_t z = (next += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(16, '0');
+  for (int i = 15; i >= 0; --i, z >>= 4) id[i] = kHex[z & 15];
+  return id;
+}
+
 std::string MakeRequestId(std::string_view given) {
   if (SaneRequestId(given)) return std::string(given);
-  return RandomHex(8);
+  return NewRequestId();
 }
 
 // Request framing (RFC 9112 section 6). The one transfer coding taken is "chunked", alone:

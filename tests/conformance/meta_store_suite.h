@@ -39,6 +39,9 @@ struct MetaStoreCase {
   // Returns the url of a fresh, empty database; called once per test. "" when it cannot (it
   // reports why with ADD_FAILURE): the test fails.
   std::function<std::string()> fresh_url;
+  // Set: the store under test is this wrapper of the opened store (a decorator must answer as
+  // the store it wraps). OpenAnother's second store is not wrapped.
+  std::function<std::unique_ptr<MetaStore>(std::unique_ptr<MetaStore>)> wrap;
 };
 
 inline void PrintTo(const MetaStoreCase& c, std::ostream* os) { *os << c.name; }
@@ -90,7 +93,7 @@ class MetaStoreSuite : public ::testing::TestWithParam<MetaStoreCase> {
     options.now_unix = [this] { return now_.load(); };
     auto r = OpenMetaStore(url_, std::move(options));
     ASSERT_TRUE(r) << r.error().ToString();
-    store_ = std::move(*r);
+    store_ = GetParam().wrap ? GetParam().wrap(std::move(*r)) : std::move(*r);
   }
 
   MetaStore& s() { return *store_; }

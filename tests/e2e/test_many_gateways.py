@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,8 @@ import cluster as wc
 from cluster import wait_until
 from gateway_env import GatewayCluster, MiB, one_error_line, run_wharf
 from pg_env import PgServer, find_bindir, pg_server  # noqa: F401 - fixture
-from registry_env import (LayoutWriter, Registry, absolute, push_blob, push_image, sha256_digest,
-                          start_upload, tar_layer, with_query)
+from registry_env import (OCI_MANIFEST, LayoutWriter, Registry, absolute, push_blob, push_image,
+                          sha256_digest, start_upload, tar_layer, with_query)
 
 SKOPEO = shutil.which("skopeo")
 
@@ -209,6 +210,37 @@ def test_tags_and_catalog_identical_through_every_gateway(many):
     assert views[0] == views[1] == views[2]
     assert {"many/img0", "many/img1", "many/img2"} <= set(views[0][0]["repositories"])
     assert views[0][1]["many/img2"]["tags"] == ["t0", "t1", "t2"]
+
+
+def test_lookup_caches_stay_coherent_across_gateways(many):
+    """Each gateway remembers which blobs a repository links and manifests by digest for
+    --lookup-cache-ttl (2 s); with several gateways on one store tags are not cached. So a tag
+    moved through A is served by B at once, and a blob deleted through A is gone on A at once
+    and on B within the ttl (never later)."""
+    a, b = many.regs[0], many.regs[1]
+    repo = "many/cache"
+    accept = {"Accept": OCI_MANIFEST}
+    d1, _ = push_image(a, repo, "v", [os.urandom(500)])
+    bd = push_blob(a, repo, os.urandom(2000))
+    hit = 'wharf_gateway_lookup_cache_total{kind="blob",outcome="hit"}'
+    before = wc.metric(many.gws[1].addr, hit)
+    for _ in range(3):
+        assert requests.head(b.url(f"/v2/{repo}/blobs/{bd}"), timeout=10).status_code == 200
+        r = requests.get(b.url(f"/v2/{repo}/manifests/v"), headers=accept, timeout=10)
+        assert r.headers["Docker-Content-Digest"] == d1
+    assert wc.metric(many.gws[1].addr, hit) >= before + 2, "B answers repeated HEADs from memory"
+
+    d2, _ = push_image(a, repo, "v", [os.urandom(600)])
+    r = requests.get(b.url(f"/v2/{repo}/manifests/v"), headers=accept, timeout=10)
+    assert r.headers["Docker-Content-Digest"] == d2, "a tag moved on A is seen on B at once"
+
+    assert requests.head(a.url(f"/v2/{repo}/blobs/{bd}"), timeout=10).status_code == 200
+    assert requests.delete(a.url(f"/v2/{repo}/blobs/{bd}"), timeout=10).status_code == 202
+    assert requests.head(a.url(f"/v2/{repo}/blobs/{bd}"), timeout=10).status_code == 404
+    t0 = time.monotonic()
+    wait_until(lambda: requests.head(b.url(f"/v2/{repo}/blobs/{bd}"), timeout=10).status_code
+               == 404, timeout=15, what="B to forget the deleted blob")
+    assert time.monotonic() - t0 < 2.0 + 5.0, "within the 2 s ttl (and a loaded machine's slack)"
 
 
 def test_gateway_without_its_database_fails_at_start_with_one_line(wharf_bin, many):
