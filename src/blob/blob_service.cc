@@ -207,6 +207,10 @@ awaitable<Result<BlobInfo>> BlobService::CommitSession(std::string repo, std::st
   ctx_.log->info("blob committed repo={} digest={} size={} new={}", repo, want.ToString(), size,
                  *stored);
   events_.Publish(Event{EventKind::kBlobCommitted, repo, want.ToString(), want, "", size});
+  if (write_through_) {
+    Status st = co_await write_through_->BlobStored(repo, want);
+    if (!st.ok()) co_return Err(std::move(st));
+  }
   co_return BlobInfo{want, size, *stored};
 }
 
@@ -272,6 +276,10 @@ awaitable<Result<bool>> BlobService::Mount(std::string repo, Digest digest,
   if (st.code() == Code::kNotFound) co_return false;
   if (!st.ok()) co_return Err(std::move(st));
   events_.Publish(Event{EventKind::kBlobMounted, repo, digest.ToString(), digest, "", 0});
+  if (write_through_) {
+    Status wt = co_await write_through_->BlobStored(repo, digest);
+    if (!wt.ok()) co_return Err(std::move(wt));
+  }
   co_return true;
 }
 
@@ -378,12 +386,16 @@ awaitable<Status> BlobService::PutManifest(std::string repo, std::optional<std::
     e.reference = *tag;
     events_.Publish(e);
   }
+  if (write_through_) co_return co_await write_through_->ManifestStored(repo, tag, manifest);
   co_return Status::Ok();
 }
 
 awaitable<Result<ManifestRecord>> BlobService::GetManifest(std::string repo, Reference ref) {
   MetaStore* meta = ctx_.meta;
   Digest digest = ref.digest;
+  if (!ref.is_digest() && read_through_->ResolvesTags()) {
+    co_return co_await read_through_->GetManifest(std::move(repo), std::move(ref));
+  }
   if (!ref.is_digest()) {
     auto resolve = [meta, &repo, &ref] { return meta->ResolveTag(repo, ref.tag); };
     Result<Digest> d = co_await Offload(resolve);

@@ -54,6 +54,8 @@ struct GatewayFlags {
   std::string min_body_rate_window = "10s";
   std::vector<std::string> masters;  // kGateway only
   GatewayUrlFlags url;
+  std::string site_tag_ttl = "30s";
+  std::string site_upstream_password_file;
 };
 
 // Adds every gateway flag but --cluster-key (each command describes its own) and --config /
