@@ -208,6 +208,10 @@ awaitable<Result<BlobInfo>> BlobService::CommitSession(std::string repo, std::st
   ctx_.log->info("blob committed repo={} digest={} size={} new={}", repo, want.ToString(), size,
                  *stored);
   events_.Publish(Event{EventKind::kBlobCommitted, repo, want.ToString(), want, "", size});
+  if (write_through_) {
+    Status st = co_await write_through_->BlobStored(repo, want);
+    if (!st.ok()) co_return Err(std::move(st));
+  }
   co_return BlobInfo{want, size, *stored};
 }
 
@@ -273,6 +277,10 @@ awaitable<Result<bool>> BlobService::Mount(std::string repo, Digest digest,
   if (st.code() == Code::kNotFound) co_return false;
   if (!st.ok()) co_return Err(std::move(st));
   events_.Publish(Event{EventKind::kBlobMounted, repo, digest.ToString(), digest, "", 0});
+  if (write_through_) {
+    Status wt = co_await write_through_->BlobStored(repo, digest);
+    if (!wt.ok()) co_return Err(std::move(wt));
+  }
   co_return true;
 }
 
@@ -385,6 +393,7 @@ awaitable<Status> BlobService::PutManifest(std::string repo, std::optional<std::
     e.reference = *tag;
     events_.Publish(e);
   }
+  if (write_through_) co_return co_await write_through_->ManifestStored(repo, tag, manifest);
   co_return Status::Ok();
 }
 
@@ -392,6 +401,9 @@ awaitable<Result<ManifestRecord>> BlobService::GetManifest(std::string repo, Ref
   MetaStore* meta = ctx_.meta;
   LookupCache* lookup = ctx_.lookup;
   Digest digest = ref.digest;
+  if (!ref.is_digest() && read_through_->ResolvesTags()) {
+    co_return co_await read_through_->GetManifest(std::move(repo), std::move(ref));
+  }
   std::optional<Digest> cached_tag;
   if (!ref.is_digest() && lookup) cached_tag = lookup->FindTag(repo, ref.tag);
   if (cached_tag) {

@@ -72,6 +72,9 @@ class BlobService {
   BlobService(const BlobService&) = delete;
   BlobService& operator=(const BlobService&) = delete;
 
+  // Pushes are written through `write_through` (not owned; outlives the service; null: none)
+  // before they are acknowledged. Call before serving.
+  void SetWriteThrough(WriteThrough* write_through) { write_through_ = write_through; }
   // Adds a subscriber; call before serving.
   void Subscribe(EventSubscriber subscriber) { events_.Subscribe(std::move(subscriber)); }
   const BlobContext& context() const { return ctx_; }
@@ -183,6 +186,7 @@ class BlobService {
   BlobContext ctx_;
   NoReadThrough none_;
   ReadThroughSource* read_through_;
+  WriteThrough* write_through_ = nullptr;
   EventBus events_;
 };
 

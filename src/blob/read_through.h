@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "blob/blob_reader.h"
@@ -25,6 +26,22 @@ class ReadThroughSource {
   // The manifest `ref` (tag or digest) of `repo`; its digest names content. kNotFound,
   // kUnavailable as OpenBlob.
   virtual awaitable<Result<ManifestRecord>> GetManifest(std::string repo, Reference ref) = 0;
+  // True: tags are the source's to resolve (a site cache, whose upstream is where tags move):
+  // the blob service asks GetManifest for every tag, before looking at its own store.
+  virtual bool ResolvesTags() const { return false; }
+};
+
+// Where pushes are written through before they are acknowledged (a site's upstream). The blob
+// service calls it after a blob or manifest was committed locally, and a push succeeds only when
+// it returns Ok; its error (kUnavailable, naming the upstream) is the push's.
+class WriteThrough {
+ public:
+  virtual ~WriteThrough() = default;
+  // Blob `digest`, now stored and linked in `repo` here (committed or mounted).
+  virtual awaitable<Status> BlobStored(std::string repo, Digest digest) = 0;
+  // Manifest `manifest`, now stored in `repo` here, under `tag` when given.
+  virtual awaitable<Status> ManifestStored(std::string repo, std::optional<std::string> tag,
+                                           ManifestRecord manifest) = 0;
 };
 
 // A registry without an upstream: every lookup is kNotFound.

@@ -171,6 +171,41 @@ void AddGatewayFlags(CLI::App& app, GatewayFlagsFor who, GatewayFlags* f, Gatewa
                       "--lookup-cache-ttl late)")
       ->check(OneOf({"on", "off"}));
   AddTlsFlags(app, &o->tls_cert, &o->tls_key, &o->tls_client_ca);
+  app.add_option("--site-upstream", o->site_upstream,
+                 "site mode: the shared upstream registry (http(s)://HOST:PORT); pushes are "
+                 "written through to it before they are acknowledged, misses fetched from it");
+  app.add_option("--site-upstream-ca", o->site_upstream_ca,
+                 "PEM CA certificates to verify an https --site-upstream with (default: the "
+                 "system's)");
+  app.add_option("--site-upstream-user", o->site_upstream_user,
+                 "user for the upstream (Basic, or to fetch its Bearer tokens)");
+  app.add_option("--site-upstream-password-file", f->site_upstream_password_file,
+                 "file holding the password of --site-upstream-user (first line)");
+  app.add_option("--site-tag-ttl", f->site_tag_ttl,
+                 "a tag is looked up upstream again when its last lookup is older than this")
+      ->capture_default_str()
+      ->check(DurationIn(milliseconds(0), hours(24)));
+}
+
+static Status FinishSiteFlags(const GatewayFlags& f, GatewayOptions* o) {
+  auto ttl = ParseDuration(f.site_tag_ttl);
+  if (!ttl || ttl->count() < 0) return InvalidArgument("--site-tag-ttl: bad duration");
+  o->site_tag_ttl = *ttl;
+  const bool site = !o->site_upstream.empty();
+  if (!site && (!o->site_upstream_ca.empty() || !o->site_upstream_user.empty() ||
+                !f.site_upstream_password_file.empty())) {
+    return InvalidArgument("--site-upstream-ca/-user/-password-file need --site-upstream");
+  }
+  if (!site) return Status::Ok();
+  if (o->site_upstream.rfind("http://", 0) != 0 && o->site_upstream.rfind("https://", 0) != 0) {
+    return InvalidArgument("--site-upstream: want http://HOST:PORT or https://HOST:PORT, got '" +
+                           o->site_upstream + "'");
+  }
+  if (!f.site_upstream_password_file.empty() && o->site_upstream_user.empty()) {
+    return InvalidArgument("--site-upstream-password-file needs --site-upstream-user");
+  }
+  o->site_upstream_password_file = f.site_upstream_password_file;
+  return Status::Ok();
 }
 
 Result<std::chrono::milliseconds> ParseMemberTimeout(const std::string& text) {
@@ -232,6 +267,7 @@ Status FinishGatewayFlags(const GatewayFlags& f, GatewayOptions* o) {
   auto us = ParseDuration(f.upload_stale);
   if (!us || us->count() < 1000) return InvalidArgument("--upload-stale: bad duration");
   o->upload_stale = std::chrono::duration_cast<std::chrono::seconds>(*us);
+  WHARF_RETURN_IF_ERROR(FinishSiteFlags(f, o));
   auto mt = ParseMemberTimeout(f.member_timeout);
   if (!mt) return mt.error();
   o->member_timeout = *mt;

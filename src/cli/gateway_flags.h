@@ -57,6 +57,8 @@ struct GatewayFlags {
   std::string lookup_cache_tags;     // "": on for `wharf up` (the store's only writer), else off
   std::vector<std::string> masters;  // kGateway only
   GatewayUrlFlags url;
+  std::string site_tag_ttl = "30s";
+  std::string site_upstream_password_file;
 };
 
 // Adds every gateway flag but --cluster-key (each command describes its own) and --config /

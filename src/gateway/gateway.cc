@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <fstream>
+
 #include "common/async.h"
 #include "common/buffer_pool.h"
 #include "common/metrics.h"
@@ -105,7 +107,35 @@ Status Gateway::Start() {
   ctx_.memory = &memory.budget();
   BlobContext bc = BlobContextOf(ctx_);
   bc.chunk_buffers = &memory.PoolFor(options_.chunk_size);
-  blobs_ = std::make_unique<BlobService>(bc);
+  if (!options_.site_upstream.empty()) {
+    upstream::SiteOptions site;
+    site.upstream.url = options_.site_upstream;
+    site.upstream.ca_file = options_.site_upstream_ca;
+    site.upstream.user = options_.site_upstream_user;
+    site.upstream.password = options_.site_upstream_password;
+    if (site.upstream.password.empty() && !options_.site_upstream_password_file.empty()) {
+      std::ifstream in(options_.site_upstream_password_file);
+      if (!in) {
+        return InvalidArgument("--site-upstream-password-file: cannot read " +
+                               options_.site_upstream_password_file);
+      }
+      std::getline(in, site.upstream.password);
+      if (!site.upstream.password.empty() && site.upstream.password.back() == '\r') {
+        site.upstream.password.pop_back();
+      }
+    }
+    site.tag_ttl = options_.site_tag_ttl;
+    auto cache = upstream::SiteCache::Create(ex_, site, GetLogger("site"));
+    if (!cache) return InvalidArgument("--site-upstream: " + cache.error().message());
+    site_ = std::move(*cache);
+    ctx_.log->info("site mode upstream={} tag_ttl_ms={}", options_.site_upstream,
+                   options_.site_tag_ttl.count());
+  }
+  blobs_ = std::make_unique<BlobService>(bc, site_.get());
+  if (site_) {
+    site_->Attach(blobs_.get());
+    blobs_->SetWriteThrough(site_.get());
+  }
   ctx_.blobs = blobs_.get();
   ctx_.auth = auth_.get();
   ctx_.stats = &stats_;

@@ -27,6 +27,7 @@
 #include "http/server.h"
 #include "meta/lookup_cache.h"
 #include "meta/meta_store.h"
+#include "upstream/site_cache.h"
 
 namespace wharf {
 
@@ -97,6 +98,15 @@ struct GatewayOptions {
   // the cluster serves (the masters refused its namespace claim before any accepted it). Empty:
   // the error is logged and the gateway stops.
   std::function<void(const Status&)> on_fatal;
+  // Site mode (upstream/site_cache.h): "" = off; else the shared upstream registry's URL. Pushes
+  // are written through to it before they are acknowledged, misses are fetched from it.
+  std::string site_upstream;
+  std::string site_upstream_ca;             // PEM CAs for an https upstream ("" = the system's)
+  std::string site_upstream_user;           // "" = anonymous
+  std::string site_upstream_password;       // or, when empty, the first line of:
+  std::string site_upstream_password_file;  // read at Start
+  // A tag is resolved upstream again when its last lookup is older than this.
+  std::chrono::milliseconds site_tag_ttl{std::chrono::seconds(30)};
 };
 
 // What every handler gets. Lives as long as the Gateway; used on the gateway's executor.
@@ -163,6 +173,7 @@ class Gateway {
   std::unique_ptr<LookupCache> lookup_;  // outlives meta_, which fills it
   std::unique_ptr<MetaStore> meta_;
   std::unique_ptr<ClusterClient> cluster_;
+  std::unique_ptr<upstream::SiteCache> site_;  // site mode only; outlives blobs_' use of it
   std::unique_ptr<BlobService> blobs_;
   std::shared_ptr<AccessLog> access_log_;  // null when off
   std::unique_ptr<Router> router_;         // outlives server_

@@ -58,6 +58,11 @@ std::string Describe(const GatewayOptions& o) {
   add("tls_cert", o.tls_cert);
   add("tls_key", o.tls_key);
   add("tls_client_ca", o.tls_client_ca);
+  add("site_upstream", o.site_upstream);
+  add("site_upstream_ca", o.site_upstream_ca);
+  add("site_upstream_user", o.site_upstream_user);
+  add("site_upstream_password_file", o.site_upstream_password_file);
+  add("site_tag_ttl", o.site_tag_ttl.count());
   return out;
 }
 
@@ -98,6 +103,11 @@ const std::map<std::string, std::string>& Samples() {
       {"--tls-cert", "/etc/wharf/server.pem"},
       {"--tls-key", "/etc/wharf/server.key"},
       {"--tls-client-ca", "/etc/wharf/ca.pem"},
+      {"--site-upstream", "https://central.example:5000"},
+      {"--site-upstream-ca", "/etc/wharf/central-ca.pem"},
+      {"--site-upstream-user", "site-a"},
+      {"--site-upstream-password-file", "/etc/wharf/central.password"},
+      {"--site-tag-ttl", "5s"},
   };
   return kSamples;
 }
@@ -139,6 +149,11 @@ std::vector<std::string> ArgsFor(const std::string& flag) {
   std::vector<std::string> args = {v.empty() ? flag : flag + "=" + v};
   if (flag == "--policy") args.push_back("--group=g1");  // named needs a group; others don't
   if (flag != "--meta") args.push_back("--meta=sqlite:/srv/m.db");  // up's default differs
+  // The other site flags need an upstream (and a password file a user).
+  if (flag.rfind("--site-upstream-", 0) == 0 || flag == "--site-tag-ttl") {
+    args.push_back("--site-upstream=http://central:5000");
+  }
+  if (flag == "--site-upstream-password-file") args.push_back("--site-upstream-user=u");
   return args;
 }
 
