@@ -85,18 +85,7 @@ awaitable<void> Chunkserver::LearnRoster(std::string reply_body) {
   }
 }
 
-Result<RangeDigests> Chunkserver::ComputeDigests() {
-  RangeDigester digester;
-  std::string after;
-  for (;;) {
-    auto page = store_->List(after, 10000);
-    if (!page) return Err(page.error());
-    for (const ChunkInfo& c : *page) digester.Add(c.id);
-    if (page->size() < 10000) break;
-    after = page->back().id;
-  }
-  return digester.Finish();
-}
+Result<RangeDigests> Chunkserver::ComputeDigests() { return store_->Digests(); }
 
 awaitable<void> Chunkserver::HandleDigests(Exchange& ex) {
   auto compute = [this] { return ComputeDigests(); };

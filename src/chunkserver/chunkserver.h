@@ -93,7 +93,7 @@ class Chunkserver {
   // Anti-entropy (chunk_repair.cc): a round every repair_interval once catch-up ended.
   awaitable<void> RepairLoop();
   awaitable<void> RepairRound(HttpClient& client);
-  // The store's range digests (walks the in-memory index: call off the event loop).
+  // The store's range digests (cached by the store; call off the event loop all the same).
   Result<RangeDigests> ComputeDigests();
   // Roster (chunk_repair.cc): loads <first dir>/roster.json at start.
   Status LoadRoster();
