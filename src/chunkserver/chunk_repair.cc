@@ -85,18 +85,7 @@ awaitable<void> Chunkserver::LearnRoster(std::string reply_body) {
   }
 }
 
-Result<RangeDigests> Chunkserver::ComputeDigests() {
-  RangeDigester digester;
-  std::string after;
-  for (;;) {
-    auto page = store_->List(after, 10000);
-    if (!page) return Err(page.error());
-    for (const ChunkInfo& c : *page) digester.Add(c.id);
-    if (page->size() < 10000) break;
-    after = page->back().id;
-  }
-  return digester.Finish();
-}
+Result<RangeDigests> Chunkserver::ComputeDigests() { return store_->Digests(); }
 
 awaitable<void> Chunkserver::HandleDigests(Exchange& ex) {
   auto compute = [this] { return ComputeDigests(); };
@@ -139,7 +128,7 @@ awaitable<void> Chunkserver::RepairRound(HttpClient& client) {
   const int64_t young_after =
       static_cast<int64_t>(std::time(nullptr)) -
       std::chrono::duration_cast<std::chrono::seconds>(options_.repair_grace).count();
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = Tombstones::Clock::now();
   std::map<std::string, Wanted> wanted;
   uint64_t overflow = 0;
   bool compared = false;
@@ -175,7 +164,7 @@ awaitable<void> Chunkserver::RepairRound(HttpClient& client) {
           }
           if (c.mtime_unix > young_after || wanted.count(c.id)) continue;
           if (store_->Stat(c.id)) continue;  // here (another checksum: the scrubber's job)
-          if (tombstones_.Contains(c.id, now)) continue;
+          if (tombstones_->Contains(c.id, now)) continue;
           if (wanted.size() >= kMaxPullsPerRound) {
             ++overflow;
             continue;
@@ -197,7 +186,7 @@ awaitable<void> Chunkserver::RepairRound(HttpClient& client) {
   uint64_t copied = 0;
   for (const auto& [id, w] : wanted) {
     if (stopped_) break;
-    if (store_->Stat(id) || tombstones_.Contains(id, std::chrono::steady_clock::now())) {
+    if (store_->Stat(id) || tombstones_->Contains(id, Tombstones::Clock::now())) {
       --missing;  // arrived (a gateway's write) or deleted meanwhile
     } else {
       Status st = co_await FetchChunk(client, w.peer_addr, id, w.size, w.checksum);

@@ -7,6 +7,20 @@
 
 namespace wharf {
 
+Result<RangeDigests> ChunkStore::Digests() {
+  constexpr size_t kPage = 10000;
+  RangeDigester digester;
+  std::string after;
+  for (;;) {
+    auto page = List(after, kPage);
+    if (!page) return Err(page.error());
+    for (const ChunkInfo& c : *page) digester.Add(c.id);
+    if (page->size() < kPage) break;
+    after = page->back().id;
+  }
+  return digester.Finish();
+}
+
 OpenChunk::~OpenChunk() {
   if (fd_ >= 0) ::close(fd_);
 }

@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "chunkserver/anti_entropy.h"
 #include "chunkserver/env.h"
 #include "common/status.h"
 
@@ -155,6 +156,10 @@ class ChunkStore {
 
   // Number of stored chunks (from memory).
   virtual uint64_t Count() = 0;
+
+  // The per-range digests of the sorted ids (anti_entropy.h), from memory. This default walks
+  // List(); a store may cache them and recompute only the ranges a put or delete touched.
+  virtual Result<RangeDigests> Digests();
 
   // Capacity, free space and reserve, summed over the data directories. kIOError.
   virtual Result<SpaceInfo> Space() = 0;

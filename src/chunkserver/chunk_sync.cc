@@ -175,6 +175,8 @@ awaitable<Result<uint64_t>> Chunkserver::SyncFrom(HttpClient& client, const Memb
     if (!page) co_return Err(page.error());
     for (const InventoryEntry& c : page->chunks) {
       if (auto have = store_->Stat(c.id); have && have->checksum == c.checksum) continue;
+      // Deleted here (maybe before a restart): GC is deleting the peer's copy too.
+      if (tombstones_->Contains(c.id, Tombstones::Clock::now())) continue;
       Status st = co_await FetchChunk(client, peer.addr, c.id, c.size, c.checksum);
       if (!st.ok()) co_return Err(st);
       ++fetched;

@@ -24,6 +24,8 @@ using json = nlohmann::json;
 constexpr std::string_view kChunksPrefix = "/v1/chunks/";
 constexpr size_t kPutBufferBytes = 4u << 20;
 constexpr size_t kSmallPutBytes = 64u << 10;
+constexpr char kTombstoneFile[] = "tombstones.log";
+constexpr size_t kMaxTombstones = 1u << 20;
 
 // Resolves the member id: the flag, else <first dir>/member_id, else a new one persisted there.
 Result<std::string> ResolveMemberId(const ChunkserverOptions& o) {
@@ -113,6 +115,15 @@ Status Chunkserver::Start() {
       .Set(0);
   WHARF_ASSIGN_OR_RETURN(auto store, LocalChunkStore::Open(so));
   store_ = std::make_unique<ValidatingChunkStore>(std::move(store), so.metric_labels);
+  tombstones_ = std::make_unique<Tombstones>(options_.tombstone_ttl, kMaxTombstones);
+  const std::string tombstone_path = options_.dirs.front() + "/" + kTombstoneFile;
+  auto loaded = tombstones_->Open(tombstone_path, Tombstones::Clock::now());
+  if (!loaded) return loaded.error();
+  if (loaded->skipped > 0) {
+    log_->warn("tombstones: skipped damaged records path={} skipped={}", tombstone_path,
+               loaded->skipped);
+  }
+  log_->info("tombstones loaded live={} expired={}", loaded->loaded, loaded->expired);
   ServerOptions hs;
   hs.component = "chunkserver";
   hs.metric_labels = so.metric_labels;
@@ -336,10 +347,14 @@ awaitable<void> Chunkserver::HandleGet(Exchange& ex, std::string id) {
 
 awaitable<void> Chunkserver::HandleDelete(Exchange& ex, std::string id) {
   auto& deletes = counters_->deletes;
-  // Remembered whether or not the chunk was here: a peer that still has it is being deleted
-  // too (GC deletes from every member), and anti-entropy must not copy it back meanwhile.
-  tombstones_.Add(id, std::chrono::steady_clock::now());
-  auto remove = [this, id] { return store_->Delete(id); };
+  // Remembered whether or not the chunk was here, durably before the chunk goes: a peer that
+  // still has it is being deleted too (GC deletes from every member), and neither anti-entropy
+  // nor a catch-up after a restart may copy it back meanwhile.
+  auto remove = [this, id]() -> Status {
+    Status remembered = tombstones_->Add(id, Tombstones::Clock::now());
+    if (!remembered.ok()) return remembered;
+    return store_->Delete(id);
+  };
   Status st = co_await Offload(remove);
   if (!st.ok()) {
     co_await RespondError(ex, st);

@@ -58,6 +58,10 @@ struct ChunkserverOptions {
   std::chrono::milliseconds repair_interval{std::chrono::seconds(30)};
   std::chrono::milliseconds repair_grace{std::chrono::seconds(60)};
   uint64_t repair_rate = 64u << 20;
+  // How long a deleted chunk is remembered (<first dir>/tombstones.log, anti_entropy.h), so
+  // that neither anti-entropy nor catch-up pulls it back from a peer GC has not reached yet.
+  // Well past the repair interval (the flag wants at least 10 of them).
+  std::chrono::seconds tombstone_ttl{std::chrono::hours(24)};
   // Set: every route but /healthz and /metrics needs the cluster-key proof, and every request
   // this member sends (heartbeats, catch-up, repair) carries it (http/cluster_auth.h).
   std::shared_ptr<const ClusterKey> cluster_key;
@@ -93,7 +97,7 @@ class Chunkserver {
   // Anti-entropy (chunk_repair.cc): a round every repair_interval once catch-up ended.
   awaitable<void> RepairLoop();
   awaitable<void> RepairRound(HttpClient& client);
-  // The store's range digests (walks the in-memory index: call off the event loop).
+  // The store's range digests (cached by the store; call off the event loop all the same).
   Result<RangeDigests> ComputeDigests();
   // Roster (chunk_repair.cc): loads <first dir>/roster.json at start.
   Status LoadRoster();
@@ -135,7 +139,7 @@ class Chunkserver {
   Logger log_;
   std::mutex map_mu_;
   std::optional<ClusterMap> last_map_;
-  Tombstones tombstones_{std::chrono::hours(24), 1u << 20};
+  std::unique_ptr<Tombstones> tombstones_;  // set by Start(), persisted in the first dir
   std::mutex roster_mu_;
   std::unique_ptr<MemberRoster> roster_;  // guarded by roster_mu_; set by Start()
   std::atomic<uint64_t> missing_{0};      // the last anti-entropy count

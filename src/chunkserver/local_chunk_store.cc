@@ -72,7 +72,10 @@ struct LocalChunkStore::Counters {
             "wharf_chunkserver_store_write_fault",
             "1 while chunk writes fail (until a write probe succeeds): reported read-only.", l)),
         fsync_seconds(Metrics().Histogram("wharf_chunkserver_fsync_seconds",
-                                          "Latency of chunk and directory fsyncs.", l)) {}
+                                          "Latency of chunk and directory fsyncs.", l)),
+        digest_ranges(Metrics().Counter(
+            "wharf_chunkserver_digest_ranges_computed_total",
+            "Inventory ranges whose digest was recomputed (the cache holds the others).", l)) {}
   CounterMetric& writes;
   CounterMetric& write_bytes;
   CounterMetric& write_failures;
@@ -84,6 +87,7 @@ struct LocalChunkStore::Counters {
   GaugeMetric& failed;
   GaugeMetric& write_faults;
   HistogramMetric& fsync_seconds;
+  CounterMetric& digest_ranges;
 };
 
 // Streams one chunk into <dir>/tmp, then hands the synced file to the store to publish.
@@ -207,6 +211,7 @@ Result<std::unique_ptr<LocalChunkStore>> LocalChunkStore::Open(Options options) 
     if (!st.ok()) return Err(st);
   }
   store->index_ = std::move(index);
+  store->digests_stale_.set();
   store->log_->info("chunk store open dirs={} chunks={}", store->dirs_.size(),
                     store->index_.size());
   return store;
@@ -490,6 +495,7 @@ Status LocalChunkStore::Publish(const std::string& id, size_t dir, const std::st
   if (st.ok()) {
     std::lock_guard relock(mu_);
     index_[id] = Entry{dir, header.size, header.checksum, NowUnix()};
+    IndexChangedLocked(id);
   }
   EndMutation(id);
   return st;
@@ -599,6 +605,27 @@ uint64_t LocalChunkStore::Count() {
   return index_.size();
 }
 
+Result<RangeDigests> LocalChunkStore::Digests() {
+  std::unique_lock lock(mu_);
+  for (size_t r = 0; r < kDigestRanges; ++r) {
+    if (!digests_stale_.test(r)) continue;
+    RangeDigester digester;
+    const std::string prefix = RangePrefix(r);
+    for (auto it = index_.lower_bound(prefix);
+         it != index_.end() && it->first.compare(0, 2, prefix) == 0; ++it) {
+      digester.Add(it->first);
+    }
+    const RangeDigests one = digester.Finish();
+    digests_.digests[r] = one.digests[r];
+    digests_.counts[r] = one.counts[r];
+    digests_stale_.reset(r);
+    counters_->digest_ranges.Inc();
+    lock.unlock();  // one range at a time under the lock
+    lock.lock();
+  }
+  return digests_;
+}
+
 Result<ChunkInfo> LocalChunkStore::Verify(const std::string& id) {
   if (!ValidChunkId(id)) return Err(BadId(id));
   WHARF_ASSIGN_OR_RETURN(Entry e, Lookup(id));
@@ -648,6 +675,7 @@ Status LocalChunkStore::Delete(const std::string& id) {
     if (!st.ok()) SetSticky(st).IgnoreError();
     lock.lock();
     index_.erase(id);  // the file is gone either way
+    IndexChangedLocked(id);
     lock.unlock();
   }
   EndMutation(id);
@@ -666,6 +694,7 @@ Status LocalChunkStore::Quarantine(const std::string& id) {
   }
   Entry e = it->second;
   index_.erase(it);  // stop serving it first, even if the move below fails
+  IndexChangedLocked(id);
   lock.unlock();
   Status st = MoveToQuarantine(e.dir, ChunkPath(e.dir, id), id);
   EndMutation(id);

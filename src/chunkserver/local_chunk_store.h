@@ -86,6 +86,10 @@ class LocalChunkStore : public ChunkStore {
   Result<ChunkInfo> Verify(const std::string& id) override;
   Status Quarantine(const std::string& id) override;
   uint64_t Count() override;
+  // Cached per range: only the ranges a commit, delete or quarantine touched since the last
+  // call are recomputed (each under the lock on its own, so the loop's Stat calls wait for one
+  // range at most). Equal, unchanged inventories thus cost 256 array copies, not a walk.
+  Result<RangeDigests> Digests() override;
   Result<SpaceInfo> Space() override;
   Status Health() override;
   Status ProbeWrite() override;
@@ -152,6 +156,11 @@ class LocalChunkStore : public ChunkStore {
   std::set<std::string> mutating_;         // guarded by mu_; ids with a commit/delete running
   std::vector<uint64_t> pending_;          // guarded by mu_; bytes of writes in progress per dir
   std::vector<std::bitset<256>> subdirs_;  // guarded by mu_; chunks/<xx> known to exist, per dir
+  // Digests(): the last digests, and the ranges changed since (all at open). Guarded by mu_.
+  RangeDigests digests_;
+  std::bitset<kDigestRanges> digests_stale_;
+  // Marks the range of `id` for recomputing; mu_ held.
+  void IndexChangedLocked(const std::string& id) { digests_stale_.set(RangeOfId(id)); }
 };
 
 }  // namespace wharf

@@ -122,6 +122,8 @@ Status ValidatingChunkStore::Quarantine(const std::string& id) {
 
 uint64_t ValidatingChunkStore::Count() { return inner_->Count(); }
 
+Result<RangeDigests> ValidatingChunkStore::Digests() { return inner_->Digests(); }
+
 Result<SpaceInfo> ValidatingChunkStore::Space() {
   return Timed("space", [&] { return inner_->Space(); });
 }

@@ -40,6 +40,7 @@ class ValidatingChunkStore : public ChunkStore {
   Result<ChunkInfo> Verify(const std::string& id) override;
   Status Quarantine(const std::string& id) override;
   uint64_t Count() override;
+  Result<RangeDigests> Digests() override;
   Result<SpaceInfo> Space() override;
   Status Health() override;
   Status ProbeWrite() override;

@@ -106,6 +106,12 @@ void AddChunkserverFlags(CLI::App& app, ChunkserverFlags* f) {
   app.add_option("--repair-rate", f->repair_rate, "bytes per second anti-entropy pulls")
       ->capture_default_str()
       ->check(SizeIn(1, 1ull << 40));
+  app.add_option("--tombstone-ttl", f->tombstone_ttl,
+                 "how long a deleted chunk is remembered (on disk, across restarts) so that "
+                 "repair does not pull it back from a peer; at least 10 x --repair-interval "
+                 "(plain number: seconds)")
+      ->capture_default_str()
+      ->check(DurationIn(milliseconds(1000), hours(24 * 366)));
 }
 
 Status FinishChunkserverFlags(ChunkserverFlags* f) {
@@ -138,6 +144,14 @@ Status FinishChunkserverFlags(ChunkserverFlags* f) {
   auto rg = ParseDuration(f->repair_grace);
   if (!rg) return InvalidArgument("--repair-grace: bad duration " + f->repair_grace);
   o.repair_grace = *rg;
+  auto tt = ParseDuration(f->tombstone_ttl);
+  if (!tt || *tt < 10 * o.repair_interval) {
+    return InvalidArgument(
+        "--tombstone-ttl: want a duration of at least 10 x --repair-interval, "
+        "got '" +
+        f->tombstone_ttl + "'");
+  }
+  o.tombstone_ttl = std::chrono::duration_cast<std::chrono::seconds>(*tt);
   auto rr = ParseBytes(f->repair_rate);
   if (!rr || *rr == 0)
     return InvalidArgument("--repair-rate: not a size above 0: " + f->repair_rate);

@@ -35,6 +35,7 @@ struct ChunkserverFlags {
   std::string max_chunk = "1GiB";
   std::string repair_interval = "30";
   std::string repair_grace = "60";
+  std::string tombstone_ttl = "24h";
   std::string repair_rate = "64MiB";
   std::vector<std::string> masters;
   std::string cluster_key;

@@ -138,6 +138,12 @@ void AddGatewayFlags(CLI::App& app, GatewayFlagsFor who, GatewayFlags* f, Gatewa
                  "progress); a read is hedged to another member after a quarter of it")
       ->capture_default_str()
       ->check(DurationIn(milliseconds(100), std::chrono::minutes(10)));
+  app.add_option("--read-hedge", f->read_hedge,
+                 "how long a chunk read waits for a member before asking another too (the "
+                 "first good copy wins); 0: a quarter of --member-timeout; off: never, a read "
+                 "fails over only once the member timed out")
+      ->capture_default_str()
+      ->check(DurationIn(milliseconds(0), std::chrono::minutes(10)) | CLI::IsMember({"off"}));
   app.add_option("--memory-budget", f->memory_budget,
                  "bound on the memory of all in-flight buffers of the gateway (upload chunks, "
                  "reads, request bodies, manifests); when spent, requests wait for memory "
@@ -271,6 +277,16 @@ Status FinishGatewayFlags(const GatewayFlags& f, GatewayOptions* o) {
   auto mt = ParseMemberTimeout(f.member_timeout);
   if (!mt) return mt.error();
   o->member_timeout = *mt;
+  if (f.read_hedge == "off") {
+    o->read_hedge = std::chrono::milliseconds(-1);
+  } else {
+    auto rh = ParseDuration(f.read_hedge);
+    if (!rh || rh->count() < 0 || rh->count() > 600'000) {
+      return InvalidArgument("--read-hedge: want off or a duration from 0 to 10m, got '" +
+                             f.read_hedge + "'");
+    }
+    o->read_hedge = *rh;
+  }
   auto mb = ParseBytes(f.memory_budget);
   if (!mb) return InvalidArgument("--memory-budget: " + mb.error().message());
   o->memory_budget = *mb;

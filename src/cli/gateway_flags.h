@@ -49,6 +49,7 @@ struct GatewayFlags {
   std::string writable_wait = "5s";
   std::string upload_stale = "10m";
   std::string member_timeout = "5s";
+  std::string read_hedge = "0";
   std::string memory_budget = "512MiB";
   std::string min_body_rate = "1KiB";
   std::string min_body_rate_window = "10s";
@@ -64,8 +65,9 @@ struct GatewayFlags {
 // Adds every gateway flag but --cluster-key (each command describes its own) and --config /
 // --log-level (common_flags.h): --listen, --master (kGateway only), --meta, --chunk-size,
 // --inflight, --policy, --group, --upload-expiry, --gc-*, --max-manifest, --access-log,
-// --writable-wait, --upload-stale, --member-timeout, --memory-budget, --min-body-rate(-window),
-// the access-control, URL and TLS flags. Plain values land in *o directly.
+// --writable-wait, --upload-stale, --member-timeout, --read-hedge, --memory-budget,
+// --min-body-rate(-window), the access-control, URL and TLS flags. Plain values land in *o
+// directly.
 void AddGatewayFlags(CLI::App& app, GatewayFlagsFor who, GatewayFlags* f, GatewayOptions* o);
 // --member-timeout: a duration from 100ms to 10m. kInvalidArgument naming the flag otherwise.
 Result<std::chrono::milliseconds> ParseMemberTimeout(const std::string& text);

@@ -59,6 +59,14 @@ CounterMetric& HedgeCounter() {
       "Chunk reads that asked a second member because the first was slow to answer.");
   return c;
 }
+// Rounds that hedged, by what came of it: the hedge delivered first (hedge_won), the member
+// asked first delivered anyway (first_won), or none could (failed).
+CounterMetric& HedgedReadCounter(const char* outcome) {
+  return Metrics().Counter("wharf_gateway_hedged_reads_total",
+                           "Chunk reads that asked another member because the first was slow, "
+                           "by outcome: hedge_won, first_won, failed.",
+                           {{"outcome", outcome}});
+}
 CounterMetric& CorruptCounter() {
   static auto& c = Metrics().Counter("wharf_gateway_read_checksum_mismatch_total",
                                      "Chunk copies that failed their checksum.");
@@ -99,7 +107,13 @@ template <typename T>
 bool NoteRound(const HedgeOutcome<T>& h, const std::vector<MemberInfo>& members, size_t first,
                const ReadPolicy& policy) {
   if (h.started > 1) FailoverCounter().Inc(h.started - 1);
-  if (h.hedges > 0) HedgeCounter().Inc(h.hedges);
+  if (h.hedges > 0) {
+    HedgeCounter().Inc(h.hedges);
+    static auto& hedge_won = HedgedReadCounter("hedge_won");
+    static auto& first_won = HedgedReadCounter("first_won");
+    static auto& failed = HedgedReadCounter("failed");
+    (!h.value ? failed : h.winner_hedged ? hedge_won : first_won).Inc();
+  }
   bool all_corrupt = true;
   for (const auto& [i, st] : h.failed) {
     if (st.code() == Code::kCorruption) continue;

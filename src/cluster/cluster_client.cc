@@ -93,7 +93,11 @@ std::vector<MemberInfo> ClusterClient::ReadMembers(const ChunkRef& ref) {
 
 ReadPolicy ClusterClient::Policy() {
   ReadPolicy p;
-  p.hedge = options_.read_hedge.count() > 0 ? options_.read_hedge : options_.member_timeout / 4;
+  if (options_.read_hedge.count() > 0) {
+    p.hedge = options_.read_hedge;
+  } else if (options_.read_hedge.count() == 0) {
+    p.hedge = options_.member_timeout / 4;
+  }  // else never: ReadPolicy::hedge 0
   p.on_failure = [this](const MemberInfo& m) { Suspect(m); };
   p.buffers = options_.read_buffers;
   return p;

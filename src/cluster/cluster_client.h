@@ -47,7 +47,8 @@ struct ClusterClientOptions {
   // disk) thus fails a write within it, and the chunk goes to another group.
   std::chrono::milliseconds member_timeout{5000};
   // A read asks a second member when the first has not answered after this (the first good
-  // copy wins); 0: member_timeout / 4.
+  // copy wins); 0: member_timeout / 4; negative: never (a read fails over only on a failure,
+  // the member timeout included).
   std::chrono::milliseconds read_hedge{0};
   // A member that failed or was overtaken by a hedge is read last, and its group chosen for
   // writes only when no other will do, for this long.

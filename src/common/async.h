@@ -129,10 +129,11 @@ awaitable<std::vector<T>> WhenAll(std::vector<awaitable<T>> tasks) {
 // What RunHedged saw.
 template <typename T>
 struct HedgeOutcome {
-  std::optional<T> value;  // the first success
-  size_t winner = 0;       // its attempt index (when value is set)
-  size_t started = 0;      // attempts started
-  size_t hedges = 0;       // of them, started because the ones before were slow, not failed
+  std::optional<T> value;      // the first success
+  size_t winner = 0;           // its attempt index (when value is set)
+  size_t started = 0;          // attempts started
+  size_t hedges = 0;           // of them, started because the ones before were slow, not failed
+  bool winner_hedged = false;  // the winner was started by a hedge (not first, not a failover)
   std::vector<std::pair<size_t, Status>> failed;  // attempts that failed, in completion order
   std::vector<size_t> overtaken;                  // attempts still running when one won
 };
@@ -160,6 +161,7 @@ awaitable<HedgeOutcome<T>> RunHedged(size_t n, std::function<awaitable<Result<T>
   s->running.assign(n, false);
   HedgeOutcome<T> out;
   auto last_start = std::chrono::steady_clock::now();
+  std::vector<bool> by_hedge(n, false);
   auto start = [&] {
     const size_t i = out.started++;
     s->running[i] = true;
@@ -187,6 +189,7 @@ awaitable<HedgeOutcome<T>> RunHedged(size_t n, std::function<awaitable<Result<T>
     const bool may_hedge = hedge.count() > 0 && out.started < n;
     if (may_hedge && std::chrono::steady_clock::now() >= last_start + hedge) {
       ++out.hedges;
+      by_hedge[out.started] = true;
       start();
       continue;
     }
@@ -198,6 +201,7 @@ awaitable<HedgeOutcome<T>> RunHedged(size_t n, std::function<awaitable<Result<T>
   out.failed = s->failed;
   if (s->won) {
     out.winner = s->won->first;
+    out.winner_hedged = by_hedge[out.winner];
     out.value.emplace(std::move(s->won->second));
     for (size_t i = 0; i < n; ++i) {
       if (s->running[i]) out.overtaken.push_back(i);

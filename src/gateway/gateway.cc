@@ -86,6 +86,7 @@ Status Gateway::Start() {
   co.policy = options_.policy;
   co.named_group = options_.named_group;
   co.member_timeout = options_.member_timeout;
+  co.read_hedge = options_.read_hedge;
   BudgetedPools& memory = BudgetedPools::Get("gateway", options_.memory_budget);
   co.read_buffers = &memory.PoolFor(kVerifiedTailBytes);
   cluster_ = std::make_unique<ClusterClient>(ex_, co);

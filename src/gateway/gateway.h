@@ -51,6 +51,9 @@ struct GatewayOptions {
   // The deadline of every call to a chunkserver or master (ClusterClientOptions::member_timeout):
   // a hung member is dropped from a write, and a read from it is hedged after a quarter of it.
   std::chrono::milliseconds member_timeout{5000};
+  // A chunk read asks another member too when the first has not answered after this
+  // (ClusterClientOptions::read_hedge): 0: member_timeout / 4; negative: never.
+  std::chrono::milliseconds read_hedge{0};
   PlacementPolicy policy = PlacementPolicy::kMostFree;
   std::string named_group;
   uint64_t max_manifest_bytes = 4u << 20;

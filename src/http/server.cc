@@ -377,6 +377,8 @@ awaitable<Result<size_t>> Exchange::ReadSome(void* buf, size_t n) {
     size_t got = n - p.get().body().size;
     if (slow) {
       conn_->broken_ = true;
+      body_too_slow_ = true;
+      close_after_ = true;
       co_return Err(Cancelled("request body slower than the minimum rate"));
     }
     if (ec) {
@@ -433,6 +435,9 @@ awaitable<Status> Exchange::WriteHead(http::status status, uint64_t content_leng
                                       std::string_view content_type) {
   if (responded_) co_return Internal("response already started");
   responded_ = true;
+  // A body cut for its rate: whatever error the handler made of it, the client was too slow.
+  if (body_too_slow_ && static_cast<unsigned>(status) >= 400)
+    status = http::status::request_timeout;
   status_ = static_cast<unsigned>(status);
   std::string head = "HTTP/1.1 ";
   head += std::to_string(status_);
@@ -595,7 +600,6 @@ awaitable<boost::system::error_code> Connection::ReadBody(bool* slow) {
     timeout = std::max(body_allowance_, Clock::duration(std::chrono::milliseconds(1)));
     rate_deadline_ = true;
   }
-  stream_.expires_after(timeout);
   boost::system::error_code ec;
   auto& p = *parser_;
   const size_t room = p.get().body().size;
@@ -605,7 +609,31 @@ awaitable<boost::system::error_code> Connection::ReadBody(bool* slow) {
     return http::async_read_some(s, buffer_, p, asio::redirect_error(asio::use_awaitable, ec));
   };
   const auto t0 = Clock::now();
-  co_await Io(read);
+  if (rate_deadline_ && !tls_) {
+    // The rate's deadline cancels the read instead of closing the socket (as the stream's own
+    // expiry does), so that the 408 can still be answered. (Under TLS a cancelled read may
+    // leave the record layer mid-record: the stream's expiry, and no answer, there.)
+    stream_.expires_never();
+    struct Deadline {
+      bool waiting = true;  // the read is still pending
+      bool fired = false;
+    };
+    auto d = std::make_shared<Deadline>();
+    asio::steady_timer timer(stream_.get_executor(), timeout);
+    timer.async_wait([this, d](const boost::system::error_code& e) {
+      if (e || !d->waiting) return;
+      d->fired = true;
+      boost::system::error_code ignored;
+      stream_.socket().cancel(ignored);
+    });
+    co_await Io(read);
+    d->waiting = false;
+    timer.cancel();
+    if (d->fired && ec == asio::error::operation_aborted) ec = beast::error::timeout;
+  } else {
+    stream_.expires_after(timeout);
+    co_await Io(read);
+  }
   if (ec == http::error::need_buffer) ec = {};
   if (!rated) co_return ec;
   // A leaky bucket of waiting time: each byte buys 1/min_body_rate s of it, at most one window

@@ -100,6 +100,8 @@ class Exchange {
 
   // Request body: reads up to n bytes into buf; 0 means the body has ended.
   // kCancelled when the client goes away or times out; kInvalidArgument for a malformed body.
+  // A body slower than ServerOptions::min_body_rate is kCancelled too, and the error answer
+  // to it (any status >= 400) goes out as 408 Request Timeout with Connection: close.
   awaitable<Result<size_t>> ReadSome(void* buf, size_t n);
   // Reads the whole body; kTooLarge past `limit` bytes.
   awaitable<Result<std::string>> ReadAll(size_t limit);
@@ -149,6 +151,7 @@ class Exchange {
   bool close_after_ = false;
   bool keep_alive_ = true;
   bool continue_sent_ = false;  // "100 Continue" answered to Expect
+  bool body_too_slow_ = false;  // the body was cut for its rate: an error answer is a 408
   unsigned status_ = 0;
   uint64_t body_remaining_ = 0;  // response bytes still owed
   uint64_t expected_body_checksum_ = 0;

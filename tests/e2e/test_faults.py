@@ -31,17 +31,35 @@ from gateway_env import make_gw_cluster  # noqa: F401 - a fixture
 BOUND = 15.0
 
 
-@pytest.fixture
-def faulty(wharf_bin, tmp_path, request):
+# The hedged-read test: a member deadline far longer than any bound of the test, and a short
+# hedge delay, so that only hedging can make the pull fast.
+HEDGE_MEMBER_TIMEOUT = 60.0
+HEDGE_BOUND = 25.0
+
+
+def faulty_cluster(wharf_bin, tmp_path, request, extra=()):
     """A fresh cluster; members stopped with stop_member() are continued at teardown."""
     c = start_gw_cluster(wharf_bin, tmp_path / "c", masters=1, groups={"g1": 2, "g2": 2},
-                         scrub_interval=3600, gateway={"chunk_size": "1MiB"})
+                         scrub_interval=3600,
+                         gateway={"chunk_size": "1MiB", "extra": list(extra)})
     c.stopped = []
     request.node._wharf_clusters = [c]  # conftest prints its log tails on failure
     yield c
     for cs in c.stopped:
         continue_member(cs)
     c.close()
+
+
+@pytest.fixture
+def faulty(wharf_bin, tmp_path, request):
+    yield from faulty_cluster(wharf_bin, tmp_path, request)
+
+
+@pytest.fixture
+def faulty_slow_deadline(wharf_bin, tmp_path, request):
+    yield from faulty_cluster(wharf_bin, tmp_path, request,
+                              ["--member-timeout", f"{int(HEDGE_MEMBER_TIMEOUT)}s",
+                               "--read-hedge", "200ms"])
 
 
 def stop_member(c, cs):
@@ -88,28 +106,49 @@ def store(addr: str, size: int) -> tuple[str, str]:
 # --------------------------------------------------------------------- a hung chunkserver
 
 
-def test_pull_survives_a_hung_member(faulty):
+def hedged_reads(addr: str) -> dict[str, float]:
+    m = wc.parse_metrics(wc.http_get(addr, "/metrics").text)
+    return {o: m.get(f'wharf_gateway_hedged_reads_total{{outcome="{o}"}}', 0.0)
+            for o in ("hedge_won", "first_won", "failed")}
+
+
+def test_pull_survives_a_hung_member(faulty_slow_deadline):
     """The member holding most of a 24 MiB object's chunks stops (SIGSTOP) just before the
-    object is pulled (the master has not noticed yet, so the gateway still reads from it):
-    reads from it are hedged to its peer, and the whole object comes back right within a few
-    seconds, twice."""
-    c = faulty
+    object is pulled (the master has not noticed yet, so the gateway still reads from it).
+    The gateway's member deadline is 60 s and its hedge delay 200 ms: reads from the stopped
+    member are hedged to its peer, and the whole object comes back right, twice, each well
+    within the 60 s a single read from the stopped member would wait without hedging; the
+    metric counts hedges that won."""
+    c = faulty_slow_deadline
     gw = c.gateways[0]
     size = 24 * MiB
     fid, sha = store(gw.addr, size)
-    victim = busiest_member(c)
+    # The victim: the member a pull asks first most often (the read order's rotation follows
+    # the chunks' placement, so a member may never be asked first: stopping it proves nothing).
+    before = {cs.name: wc.metric(cs.addr, "wharf_chunkserver_gets_total")
+              for cs in c.all_chunkservers()}
+    status, got, n = download(gw.addr, fid, timeout=60)
+    assert status == 200 and got == sha
+    served = {cs.name: wc.metric(cs.addr, "wharf_chunkserver_gets_total") - before[cs.name]
+              for cs in c.all_chunkservers()}
+    victim = next(cs for cs in c.all_chunkservers() if cs.name == max(served, key=served.get))
     stop_member(c, victim)
     for attempt in range(2):
         t0 = time.monotonic()
         try:
-            status, got, n = download(gw.addr, fid, timeout=BOUND * 2)
+            status, got, n = download(gw.addr, fid, timeout=HEDGE_MEMBER_TIMEOUT * 2)
         except requests.RequestException as e:
             pytest.fail(f"read {attempt} died after {time.monotonic() - t0:.1f}s with "
                         f"{victim.name} stopped: {e!r}")
         took = time.monotonic() - t0
+        print(f"read {attempt} took {took:.1f}s with {victim.name} stopped; "
+              f"hedged reads {hedged_reads(gw.addr)}")
         assert status == 200 and n == size and got == sha, \
             f"read {attempt}: status {status}, {n} of {size} bytes, sha256 ok: {got == sha}"
-        assert took < BOUND, f"read {attempt} took {took:.1f}s with {victim.name} stopped"
+        assert took < HEDGE_BOUND, \
+            (f"read {attempt} took {took:.1f}s with {victim.name} stopped: a read waited for "
+             f"the member deadline ({HEDGE_MEMBER_TIMEOUT:.0f}s) instead of being hedged")
+    assert hedged_reads(gw.addr)["hedge_won"] >= 1, "no hedge delivered a chunk"
     assert wc.metric(gw.addr, "wharf_gateway_read_aborted_total") == 0
 
 

@@ -6,7 +6,7 @@
 - small appends are coalesced: thousands of tiny PATCHes make a chunk, not a chunk each, and
   the bytes a 202 acknowledged survive a kill -9 of the gateway;
 - a minimum body rate (--min-body-rate): a client sending a body slowly is cut within the
-  window, a normal one is not.
+  window with 408 Request Timeout, a normal one is not.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import select
 import socket
 import threading
 import time
@@ -221,35 +222,55 @@ def test_tiny_patches_are_coalesced_and_survive_a_gateway_kill(make_gw_cluster):
 # ------------------------------------------------------------- defect 4: minimum body rate
 
 
+def dribble_until_answered(s: socket.socket, every: float, most: int):
+    """Sends a byte every `every` seconds (at most `most`), watching for an answer between
+    them. Returns (seconds until the answer or the cut, the bytes answered: b"" when the
+    connection was cut without one)."""
+    t0 = time.monotonic()
+    got = b""
+    for _ in range(most):
+        try:
+            s.sendall(b"x")
+        except OSError:
+            break
+        ready, _, _ = select.select([s], [], [], every)
+        if ready:
+            try:
+                while True:  # the whole answer: the server closes after it
+                    b = s.recv(65536)
+                    if not b:
+                        break
+                    got += b
+            except OSError:
+                pass
+            break
+    return time.monotonic() - t0, got
+
+
 def test_slow_bodies_are_cut_and_normal_ones_are_not(make_gw_cluster):
     """--min-body-rate 10KiB over 2 s: a body dribbled at a few bytes per second is cut within
-    the window (counted, logged); a body streamed normally, and one sent at 40 KiB/s with
+    the window with 408 Request Timeout and Connection: close (counted, logged), on the OCI
+    routes and the file API alike; a body streamed normally, and one sent at 40 KiB/s with
     pauses shorter than the window, complete."""
     c, gw = start(make_gw_cluster, "rate", chunk_size="1MiB",
                   extra=["--min-body-rate", "10KiB", "--min-body-rate-window", "2s"])
     host, port = gw.addr.rsplit(":", 1)
-    path = start_upload(gw.addr)
-    s = socket.create_connection((host, int(port)), timeout=30)
-    s.sendall(f"PATCH {path} HTTP/1.1\r\nHost: {gw.addr}\r\nContent-Length: 1000\r\n"
-              f"Content-Type: application/octet-stream\r\n\r\n".encode())
-    t0 = time.monotonic()
-    cut_after = None
-    try:
-        for _ in range(40):  # 2 bytes/s for up to 20 s
-            s.sendall(b"x")
-            time.sleep(0.5)
-    except OSError:
-        cut_after = time.monotonic() - t0
-    if cut_after is None:  # writes may still succeed into a closed socket's buffer once
-        s.settimeout(1)
-        try:
-            cut_after = time.monotonic() - t0 if s.recv(100) == b"" else None
-        except OSError:
-            cut_after = time.monotonic() - t0
-    s.close()
-    print(f"a 2 B/s body was cut after {cut_after}s")
-    assert cut_after is not None and cut_after < 6, "a 2 B/s body was not cut within the window"
-    assert gauge(gw, "wharf_gateway_http_slow_bodies_total") >= 1
+    for what, head in [
+            ("PATCH", f"PATCH {start_upload(gw.addr)} HTTP/1.1\r\n"),
+            ("POST /files", "POST /files HTTP/1.1\r\n")]:
+        s = socket.create_connection((host, int(port)), timeout=30)
+        s.sendall(f"{head}Host: {gw.addr}\r\nContent-Length: 1000\r\n"
+                  f"Content-Type: application/octet-stream\r\n\r\n".encode())
+        cut_after, answer = dribble_until_answered(s, 0.5, 40)  # 2 bytes/s for up to 20 s
+        s.close()
+        print(f"{what}: a 2 B/s body was cut after {cut_after:.1f}s with {answer[:200]!r}")
+        assert cut_after < 6, f"{what}: a 2 B/s body was not cut within the window"
+        status_line, _, rest = answer.partition(b"\r\n")
+        assert status_line.startswith(b"HTTP/1.1 408 "), \
+            f"{what}: a body too slow was answered {status_line!r}, not 408 Request Timeout"
+        head_fields = rest.partition(b"\r\n\r\n")[0].lower()
+        assert b"connection: close" in head_fields, f"{what}: 408 without Connection: close"
+    assert gauge(gw, "wharf_gateway_http_slow_bodies_total") >= 2
     assert "request body too slow" in gw.log_tail(200)
 
     # A normal body completes, and so does a slower but sufficient one with short pauses.
@@ -268,7 +289,7 @@ def test_slow_bodies_are_cut_and_normal_ones_are_not(make_gw_cluster):
     resp = conn.getresponse()
     assert resp.status == 201, resp.read()
     conn.close()
-    assert gauge(gw, "wharf_gateway_http_slow_bodies_total") == 1
+    assert gauge(gw, "wharf_gateway_http_slow_bodies_total") == 2
 
 
 def test_stalled_uploads_release_the_budget_within_the_rate_window(make_gw_cluster):

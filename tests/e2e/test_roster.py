@@ -214,3 +214,36 @@ def test_status_marks_groups_short_of_members(make_cluster):
     wait_until(lambda: group(m.status(), "g1")["removed"] == [], DETECT, "g1 whole again")
     res = c.run_cli("status", "--master", m.addr)
     assert "REDUCED" not in res.stdout and "DEGRADED" not in res.stdout, res.stdout
+
+
+def test_a_restarted_member_does_not_pull_back_what_it_deleted(make_cluster):
+    """Defect: the chunks a member was asked to delete were remembered in memory only, so a
+    member restarted while GC was still deleting from its peer (one member at a time) pulled
+    the deleted chunk back from that peer at catch-up or in anti-entropy (resurrection). Now
+    the deletion is on its disk (tombstones.log) and survives a kill -9."""
+    c = make_cluster("tombstones", heartbeat=HB)
+    c.add_masters(1)
+    opts = dict(repair_interval=1, repair_grace=1)
+    a = c.add_chunkserver("g1", id="g1-a", **opts)
+    b = c.add_chunkserver("g1", id="g1-b", **opts)
+    c.wait_cluster_ready()
+    data = {}
+    for _ in range(6):
+        cid, d = new_chunk_id(), os.urandom(4096)
+        for cs in (a, b):
+            assert put_chunk(cs.addr, cid, d).status_code == 201
+        data[cid] = d
+    time.sleep(1.2)  # older than the repair grace
+    victim = next(iter(data))
+    # GC reached b, not yet a; then b dies (kill -9) and comes back
+    r = wc.requests.delete(wc.url(b.addr, f"/v1/chunks/{victim}"), timeout=5)
+    assert r.status_code == 204, r.text
+    c.restart(b)
+    wait_until(lambda: b.status()["state"] == "active", 15, "restarted member serving")
+    assert "catch-up done" in b.log_tail(200)
+    time.sleep(4 * 1.0 + 0.5)  # four anti-entropy rounds
+    held = ids_of(b)
+    assert victim not in held, "a restarted member pulled back a chunk it had deleted"
+    assert held == set(data) - {victim}, "the other chunks are not all on the restarted member"
+    assert metric(b.addr, "wharf_chunkserver_chunks_missing") == 0
+    assert (b.dir / "tombstones.log").exists()

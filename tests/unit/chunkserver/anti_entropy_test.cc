@@ -3,14 +3,19 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "chunkserver/member_roster.h"
+#include "common/chunk_id.h"
+#include "common/fs.h"
 
 namespace wharf {
 namespace {
 
 using namespace std::chrono_literals;
+namespace fs = std::filesystem;
 using nlohmann::json;
 
 std::string Id(int i) {
@@ -113,20 +118,165 @@ TEST(RangeDigestTest, JsonRoundTripAndHostileBodies) {
 }
 
 TEST(TombstonesTest, ExpireAfterTheirTtlAndTheOldestGoFirst) {
-  const auto t0 = std::chrono::steady_clock::time_point{} + 100h;
+  const auto t0 = Tombstones::TimePoint{} + 100h;
   Tombstones t(60s, 3);
-  t.Add("a", t0);
+  EXPECT_TRUE(t.Add("a", t0).ok());
   EXPECT_TRUE(t.Contains("a", t0 + 59s));
   EXPECT_FALSE(t.Contains("a", t0 + 60s));
-  t.Add("b", t0);
-  t.Add("c", t0 + 1s);
-  t.Add("b", t0 + 2s);  // deleted again: its latest deletion counts
-  t.Add("d", t0 + 3s);
-  t.Add("e", t0 + 4s);  // over the cap: the oldest entries go
+  EXPECT_TRUE(t.Add("b", t0).ok());
+  EXPECT_TRUE(t.Add("c", t0 + 1s).ok());
+  EXPECT_TRUE(t.Add("b", t0 + 2s).ok());  // deleted again: its latest one counts
+  EXPECT_TRUE(t.Add("d", t0 + 3s).ok());
+  EXPECT_TRUE(t.Add("e", t0 + 4s).ok());  // over the cap: the oldest go
   EXPECT_TRUE(t.Contains("b", t0 + 61s));
   EXPECT_TRUE(t.Contains("e", t0 + 61s));
   EXPECT_FALSE(t.Contains("c", t0 + 5s));
   EXPECT_LE(t.size(), 3u);
+}
+
+// --------------------------------------------------------------- tombstones on disk
+
+class TombstoneFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // On tmpfs when there is one: every Add syncs.
+    const fs::path base = fs::exists("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
+    dir_ = base / ("wharf-tombstones-" + RandomHex(6));
+    fs::create_directories(dir_);
+    path_ = (dir_ / "tombstones.log").string();
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string Text() {
+    auto t = ReadFile(path_);
+    return t ? *t : "";
+  }
+  void Write(const std::string& text) {
+    std::ofstream(path_, std::ios::binary | std::ios::trunc) << text;
+  }
+  static int64_t Ms(Tombstones::TimePoint t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  }
+  fs::path dir_;
+  std::string path_;
+  const Tombstones::TimePoint now_ = Tombstones::Clock::now();
+};
+
+TEST_F(TombstoneFileTest, DeletionsSurviveAReopenAndExpireAfterTheTtl) {
+  const std::string a = NewChunkId(), b = NewChunkId(), c = NewChunkId();
+  {
+    Tombstones t(3600s, 1000);
+    auto r = t.Open(path_, now_);
+    ASSERT_TRUE(r) << r.error().ToString();
+    EXPECT_EQ(r->loaded, 0u);
+    ASSERT_TRUE(t.Add(a, now_ - 3000s).ok());
+    ASSERT_TRUE(t.Add(b, now_ - 10s).ok());
+    ASSERT_TRUE(t.Add(c, now_).ok());
+    EXPECT_EQ(t.records_on_disk(), 3u);
+  }  // as after a crash: nothing but the appended, synced records
+  Tombstones again(3600s, 1000);
+  auto r = again.Open(path_, now_ + 1000s);  // a is 4000 s old now: past the ttl
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->loaded, 2u);
+  EXPECT_EQ(r->expired, 1u);
+  EXPECT_EQ(r->skipped, 0u);
+  EXPECT_FALSE(again.Contains(a, now_ + 1000s));
+  EXPECT_TRUE(again.Contains(b, now_ + 1000s));
+  EXPECT_TRUE(again.Contains(c, now_ + 1000s));
+  EXPECT_EQ(again.records_on_disk(), 2u);  // rewritten without the expired one
+  EXPECT_EQ(Text(), "wharf-tombstones 1\n" + Tombstones::Record(b, Ms(now_ - 10s)) +
+                        Tombstones::Record(c, Ms(now_)));
+  EXPECT_FALSE(again.Contains(b, now_ + 3600s));  // and they expire in memory too
+}
+
+TEST_F(TombstoneFileTest, TornTailAndHostileRecordsAreSkippedAndTheFileRewrittenClean) {
+  const std::string a = NewChunkId(), b = NewChunkId();
+  const std::string good_a = Tombstones::Record(a, Ms(now_ - 5s));
+  const std::string good_b = Tombstones::Record(b, Ms(now_ - 4s));
+  std::string bad_sum = Tombstones::Record(NewChunkId(), Ms(now_));
+  bad_sum[bad_sum.size() - 2] = bad_sum[bad_sum.size() - 2] == '0' ? '1' : '0';
+  std::string bad_id = Tombstones::Record(std::string(32, 'A'), Ms(now_));
+  std::string torn = Tombstones::Record(NewChunkId(), Ms(now_));
+  torn.resize(torn.size() / 2);
+  Write("wharf-tombstones 1\n" + good_a + "garbage\n" + bad_sum + bad_id + "\n" +
+        std::string(100000, 'x') + "\n" + std::string("D \0\xff\n", 5) + good_b + torn);
+  {
+    Tombstones t(3600s, 1000);
+    auto r = t.Open(path_, now_);
+    ASSERT_TRUE(r) << r.error().ToString();
+    EXPECT_EQ(r->loaded, 2u);
+    EXPECT_EQ(r->skipped, 7u);  // garbage, bad checksum, bad id, blank, long, binary, torn
+    EXPECT_TRUE(t.Contains(a, now_));
+    EXPECT_TRUE(t.Contains(b, now_));
+    EXPECT_EQ(t.size(), 2u);
+    EXPECT_EQ(Text(), "wharf-tombstones 1\n" + good_a + good_b);
+    // Appends after a torn tail are whole records again (the tail was rewritten away).
+    ASSERT_TRUE(t.Add(a, now_).ok());
+  }
+  Tombstones again(3600s, 1000);
+  auto r = again.Open(path_, now_);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->skipped, 0u);
+  EXPECT_EQ(r->loaded, 2u);
+
+  // Files that are not a log at all: nothing loaded, nothing thrown, a clean log after.
+  for (std::string hostile :
+       {std::string(), std::string("\n\n\n"), std::string(1 << 20, '\0'),
+        std::string("wharf-tombstones 2\n") + good_a, good_a.substr(0, good_a.size() - 1)}) {
+    Write(hostile);
+    Tombstones t(3600s, 1000);
+    Result<Tombstones::LoadReport> got = Err(Internal("unset"));
+    EXPECT_NO_THROW(got = t.Open(path_, now_));
+    ASSERT_TRUE(got) << got.error().ToString();
+    EXPECT_LE(got->loaded, 1u);  // a record after a foreign header still speaks for itself
+    EXPECT_EQ(Text().substr(0, 19), "wharf-tombstones 1\n");
+  }
+}
+
+TEST_F(TombstoneFileTest, EveryDamagedVariantOfARecordIsRefused) {
+  const std::string id = NewChunkId();
+  std::string line = Tombstones::Record(id, 1700000000123);
+  line.pop_back();  // the '\n'
+  auto good = Tombstones::ParseRecord(line);
+  ASSERT_TRUE(good);
+  EXPECT_EQ(good->first, id);
+  EXPECT_EQ(good->second, 1700000000123);
+  for (size_t i = 0; i < line.size(); ++i) {
+    for (char c : {'0', 'f', ' ', 'D', 'x', '\0'}) {
+      if (line[i] == c) continue;
+      std::string bad = line;
+      bad[i] = c;
+      EXPECT_FALSE(Tombstones::ParseRecord(bad)) << bad;
+    }
+    EXPECT_FALSE(Tombstones::ParseRecord(line.substr(0, i))) << i;
+  }
+  EXPECT_FALSE(Tombstones::ParseRecord(line + "0"));
+  EXPECT_FALSE(Tombstones::ParseRecord(Tombstones::Record(id, 0).substr(1)));
+  std::string huge = "D " + id + " 99999999999999999999999 0000000000000000";
+  EXPECT_FALSE(Tombstones::ParseRecord(huge));
+}
+
+TEST_F(TombstoneFileTest, TheFileIsCompactedAndBoundedAndFutureTimesCountAsNow) {
+  Tombstones t(3600s, 100);
+  ASSERT_TRUE(t.Open(path_, now_));
+  const std::string again = NewChunkId();
+  // 1,200 deletions of one id: compacted once past 2 x 1 + 1,024 records.
+  for (int i = 0; i < 1200; ++i) {
+    ASSERT_TRUE(t.Add(again, now_ + std::chrono::milliseconds(i)).ok());
+    ASSERT_LE(t.records_on_disk(), 2 * t.size() + 1025);
+  }
+  EXPECT_LT(t.records_on_disk(), 1200u);
+  for (int i = 0; i < 1200; ++i) ASSERT_TRUE(t.Add(NewChunkId(), now_).ok());
+  EXPECT_LE(t.size(), 100u);  // max_entries
+  EXPECT_LE(t.records_on_disk(), 2 * 100 + 1025);
+  EXPECT_LE(fs::file_size(path_), (2 * 100 + 1025 + 1) * 72u);
+
+  // A record from the future (the clock was set back) expires a ttl from now, not later.
+  const std::string future = NewChunkId();
+  Write("wharf-tombstones 1\n" + Tombstones::Record(future, Ms(now_ + 100000s)));
+  Tombstones u(3600s, 100);
+  ASSERT_TRUE(u.Open(path_, now_));
+  EXPECT_TRUE(u.Contains(future, now_ + 3599s));
+  EXPECT_FALSE(u.Contains(future, now_ + 3600s));
 }
 
 TEST(MemberRosterTest, MergesRepliesKeepsItselfAndDropsRemoved) {

@@ -31,6 +31,7 @@ std::string Describe(const GatewayOptions& o) {
   add("writable_wait", o.writable_wait.count());
   add("upload_stale", o.upload_stale.count());
   add("member_timeout", o.member_timeout.count());
+  add("read_hedge", o.read_hedge.count());
   add("memory_budget", o.memory_budget);
   add("min_body_rate", o.min_body_rate);
   add("min_body_rate_window", o.min_body_rate_window.count());
@@ -97,6 +98,7 @@ const std::map<std::string, std::string>& Samples() {
       {"--writable-wait", "2s"},
       {"--upload-stale", "20m"},
       {"--member-timeout", "3s"},
+      {"--read-hedge", "250ms"},
       {"--memory-budget", "1GiB"},
       {"--min-body-rate", "0"},
       {"--min-body-rate-window", "30s"},

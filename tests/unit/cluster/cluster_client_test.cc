@@ -510,6 +510,11 @@ TEST_F(DeadlineTest, AReadFromAHungMemberIsHedgedToTheOtherAndTheHungOneIsReadLa
       "g1", {Member("hung", hung_.addr()), Member("live", cs2_.addr(), MemberState::kReadonly)})};
   auto& hedges = Metrics().Counter("wharf_gateway_read_hedges_total", "");
   const uint64_t hedges_before = hedges.Value();
+  auto& hedge_won =
+      Metrics().Counter("wharf_gateway_hedged_reads_total", "", {{"outcome", "hedge_won"}});
+  auto& first_won =
+      Metrics().Counter("wharf_gateway_hedged_reads_total", "", {{"outcome", "first_won"}});
+  const uint64_t won_before = hedge_won.Value(), first_before = first_won.Value();
   auto client = DeadlineClient();
   Run([&]() -> awaitable<void> {
     EXPECT_TRUE((co_await client->Refresh()).ok());
@@ -519,6 +524,8 @@ TEST_F(DeadlineTest, AReadFromAHungMemberIsHedgedToTheOtherAndTheHungOneIsReadLa
     // The hedge (a quarter of the timeout) answered, long before the hung member's deadline.
     EXPECT_LT(SecondsSince(t), 0.5);
     EXPECT_EQ(hedges.Value(), hedges_before + 1);
+    EXPECT_EQ(hedge_won.Value(), won_before + 1);  // the hedge delivered, not the hung member
+    EXPECT_EQ(first_won.Value(), first_before);
     // Now a suspect: read last, so neither a whole read nor a streamed one waits for it.
     t = Clock::now();
     auto again = co_await client->GetChunk(ref, 10, 100);
