@@ -16,12 +16,15 @@ namespace {
 // A fresh database per test on the one server of this binary; a server that cannot start
 // fails every test with the reason (never a quiet skip).
 MetaStoreCase PostgresCase() {
-  return {"Postgres", "", [] {
+  return {"Postgres",
+          "",
+          [] {
             PgServer& pg = PgServer::Shared();
             std::string url = pg.FreshDatabase();
             if (url.empty()) ADD_FAILURE() << "no PostgreSQL for the test: " << pg.error();
             return url;
-          }};
+          },
+          {}};
 }
 
 // A raw libpq connection for poking at the database behind the store's back.
