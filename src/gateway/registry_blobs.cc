@@ -31,6 +31,18 @@ awaitable<void> GetBlob(GatewayContext& ctx, Exchange& ex, const Route& route,
   ex.AddHeader("Cache-Control", "max-age=31536000");
   if (co_await RespondIfNotModified(ex, etag)) co_return;
   Status st = co_await ServeBlob(ctx, ex, **blob, "application/octet-stream");
+  if (!st.ok() && !ex.responded() && ctx.lookup &&
+      ctx.lookup->InvalidateLinkedBlob(route.name, digest)) {
+    // The record may have been the lookup cache's, of a blob another process (wharf gc, another
+    // gateway) has collected since: ask the store before blaming the cluster.
+    Result<std::unique_ptr<BlobReader>> again =
+        co_await ctx.blobs->OpenBlob(route.name, digest, ex.request_id());
+    if (!again && again.error().code() == Code::kNotFound) {
+      co_await SendError(ex, OciError::kBlobUnknown,
+                         "blob unknown to repository: " + digest.ToString());
+      co_return;
+    }
+  }
   if (!st.ok() && !ex.responded()) {
     co_await SendServerError(ctx, ex, Unavailable("no copy of the blob's data can be read now"),
                              "get blob");

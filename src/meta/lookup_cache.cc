@@ -134,6 +134,16 @@ void LookupCache::InvalidateTag(const std::string& repo, const std::string& tag)
   if (auto it = index_.find(Key('t', repo, tag)); it != index_.end()) EraseLocked(it->second);
 }
 
+bool LookupCache::InvalidateLinkedBlob(const std::string& repo, const Digest& digest) {
+  if (!enabled()) return false;
+  std::lock_guard lock(mu_);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  auto it = index_.find(Key('b', repo, digest.ToString()));
+  if (it == index_.end()) return false;
+  EraseLocked(it->second);
+  return true;
+}
+
 void LookupCache::Clear() {
   std::lock_guard lock(mu_);
   generation_.fetch_add(1, std::memory_order_acq_rel);

@@ -106,6 +106,18 @@ TEST(LookupCacheTest, DropsAnAnswerReadBeforeAnInvalidation) {
   EXPECT_TRUE(cache.FindManifest("a/b", m.digest));
 }
 
+TEST(LookupCacheTest, ALinkFoundGoneIsForgotten) {
+  LookupCache cache(LookupCacheOptions{});
+  const BlobRecord b = Blob("collected elsewhere");
+  EXPECT_FALSE(cache.InvalidateLinkedBlob("a/b", b.digest));
+  cache.PutLinkedBlob(cache.Generation(), "a/b", b);
+  const uint64_t before = cache.Generation();
+  EXPECT_TRUE(cache.InvalidateLinkedBlob("a/b", b.digest));
+  EXPECT_FALSE(cache.FindLinkedBlob("a/b", b.digest));
+  cache.PutLinkedBlob(before, "a/b", b);  // a read that started before: dropped
+  EXPECT_FALSE(cache.FindLinkedBlob("a/b", b.digest));
+}
+
 TEST(LookupCacheTest, TagsOnlyWhenAsked) {
   LookupCache off(LookupCacheOptions{});
   off.PutTag(off.Generation(), "a/b", "v1", DigestOf("x"));
