@@ -165,14 +165,15 @@ def start_wharf(work):
 
 def start_auth_gateways(work, master):
     """The three gateways of the auth rows (bench/auth_rows.py) on the cluster of `master`,
-    each with one image pushed."""
+    each with one image pushed. They share the cluster gateway's store: a cluster serves one
+    namespace, and its masters refuse a gateway on another store."""
     d = auth_rows.make_material(f"{work}/auth")
     targets = {}
     for variant in auth_rows.VARIANTS:
         addr = f"127.0.0.1:{free_port()}"
         name = f"gw-{variant}"
         p = start(name, [WHARF, "gateway", "--listen", addr, "--master", master, "--meta",
-                         f"sqlite:{work}/w/meta-{variant}.db", "--chunk-size", "16MiB",
+                         f"sqlite:{work}/w/meta.db", "--chunk-size", "16MiB",
                          "--access-log", "off", "--log-level", "warn"]
                   + auth_rows.gateway_args(variant, d), os.path.join(work, "logs"))
         t = auth_rows.Target(variant, addr, d)
