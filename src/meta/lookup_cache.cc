@@ -144,6 +144,15 @@ bool LookupCache::InvalidateLinkedBlob(const std::string& repo, const Digest& di
   return true;
 }
 
+void LookupCache::InvalidateManifest(const std::string& repo, const Digest& digest) {
+  if (!enabled()) return;
+  std::lock_guard lock(mu_);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  if (auto it = index_.find(Key('m', repo, digest.ToString())); it != index_.end()) {
+    EraseLocked(it->second);
+  }
+}
+
 void LookupCache::Clear() {
   std::lock_guard lock(mu_);
   generation_.fetch_add(1, std::memory_order_acq_rel);
@@ -211,6 +220,14 @@ class CachingMetaStore final : public MetaStore {
     std::optional<std::string> moved = tag;
     Status st = inner_->PutManifest(repo, manifest, std::move(tag), missing);
     if (moved) cache_.InvalidateTag(repo, *moved);
+    if (st.code() == Code::kNotFound) {
+      // Content it names is gone from the store (collected, maybe through another gateway,
+      // after this one cached it): forget it here too, so that the client's next HEAD says 404
+      // and it pushes the blob again instead of skipping it on a stale 200.
+      for (const Digest& d : manifest.blobs) cache_.InvalidateLinkedBlob(repo, d);
+      for (const Digest& d : manifest.manifests) cache_.InvalidateManifest(repo, d);
+      if (missing) cache_.InvalidateLinkedBlob(repo, *missing);
+    }
     return st;
   }
   Status DeleteTag(const std::string& repo, const std::string& tag) override {

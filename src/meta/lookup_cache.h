@@ -60,6 +60,8 @@ class LookupCache {
   // Forgets that `repo` links `digest` (a read of its chunks found them gone: another process
   // may have collected it). True when there was such an entry.
   bool InvalidateLinkedBlob(const std::string& repo, const Digest& digest);
+  // Forgets the manifest `digest` of `repo`.
+  void InvalidateManifest(const std::string& repo, const Digest& digest);
   // Forgets everything (deletes and collections, whose consequences reach further than one key).
   void Clear();
 

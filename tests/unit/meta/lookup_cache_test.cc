@@ -185,5 +185,36 @@ TEST(CachingMetaStoreTest, AnotherWritersDeleteIsSeenWithinTheTtl) {
   META_EXPECT_CODE(cached->GetLinkedBlob("team/app", blob.digest), Code::kNotFound);
 }
 
+TEST(CachingMetaStoreTest, AManifestNamingGoneContentForgetsItsCachedLinks) {
+  // Gateway A caches a link; gateway B's collector takes the blob; a manifest push through A
+  // fails MANIFEST_BLOB_UNKNOWN, and from then on A answers the blob as absent (the client
+  // pushes it again) instead of a stale 200 for the rest of the ttl.
+  const std::string url = "sqlite:" + FreshDir() + "/meta.db";
+  auto a = OpenMetaStore(url);
+  auto b = OpenMetaStore(url);
+  ASSERT_TRUE(a && b);
+  LookupCacheOptions o;
+  o.ttl = std::chrono::hours(1);
+  LookupCache cache(o);
+  auto cached = MakeCachingMetaStore(std::move(*a), cache);
+  const BlobRecord blob = Blob("layer");
+  UploadSession u;
+  u.id = "u1";
+  u.repo = "team/app";
+  META_ASSERT_OK(cached->CreateUpload(u));
+  META_ASSERT_OK(cached->RecordChunks(ChunkOwner::Upload(u.id), blob.chunks));
+  META_ASSERT_OK(cached->CommitBlob(u.id, "team/app", blob));
+  META_ASSERT_OK(cached->GetLinkedBlob("team/app", blob.digest));  // cached
+  META_ASSERT_OK((*b)->UnlinkBlob("team/app", blob.digest));       // gone, behind A's back
+  ASSERT_TRUE(cache.FindLinkedBlob("team/app", blob.digest));
+  ManifestRecord m = Manifest(R"({"layers":1})");
+  m.blobs = {blob.digest};
+  Digest missing;
+  META_EXPECT_CODE(cached->PutManifest("team/app", m, std::string("v1"), &missing),
+                   Code::kNotFound);
+  EXPECT_FALSE(cache.FindLinkedBlob("team/app", blob.digest));
+  META_EXPECT_CODE(cached->GetLinkedBlob("team/app", blob.digest), Code::kNotFound);
+}
+
 }  // namespace
 }  // namespace wharf::testing
