@@ -31,6 +31,34 @@ std::string_view FindHeader(const HeaderList& headers, std::string_view name) {
 }
 }  // namespace
 
+Result<std::string> FormatRequestHead(http::verb method, std::string_view target,
+                                      std::string_view host, const HeaderList& headers,
+                                      std::optional<uint64_t> content_length) {
+  if (Unsafe(target) || target.empty() || target[0] != '/') {
+    return Err(InvalidArgument("bad request target"));
+  }
+  std::string head(http::to_string(method));
+  head += ' ';
+  head += target;
+  head += " HTTP/1.1\r\nHost: ";
+  head += host;
+  head += "\r\nUser-Agent: wharf\r\n";
+  for (const auto& [k, v] : headers) {
+    if (Unsafe(k) || Unsafe(v)) return Err(InvalidArgument("bad header"));
+    head += k;
+    head += ": ";
+    head += v;
+    head += "\r\n";
+  }
+  if (content_length) {
+    head += "Content-Length: ";
+    head += std::to_string(*content_length);
+    head += "\r\n";
+  }
+  head += "\r\n";
+  return head;
+}
+
 HttpClient::HttpClient(asio::any_io_executor ex, ClientOptions options)
     : ex_(ex), options_(options) {}
 HttpClient::~HttpClient() = default;
@@ -85,26 +113,9 @@ awaitable<Result<std::unique_ptr<ClientCall>>> HttpClient::Open(
                                    target, checksum, UnixMillisNow());
     headers.insert(headers.end(), proof.begin(), proof.end());
   }
+  WHARF_CO_ASSIGN_OR_RETURN(std::string head,
+                            FormatRequestHead(method, target, host_port, headers, content_length));
   WHARF_CO_ASSIGN_OR_RETURN(auto conn, co_await Connect(host_port));
-  std::string head(http::to_string(method));
-  head += ' ';
-  head += target;
-  head += " HTTP/1.1\r\nHost: ";
-  head += host_port;
-  head += "\r\nUser-Agent: wharf\r\n";
-  for (auto& [k, v] : headers) {
-    if (Unsafe(k) || Unsafe(v)) co_return Err(InvalidArgument("bad header"));
-    head += k;
-    head += ": ";
-    head += v;
-    head += "\r\n";
-  }
-  if (content_length) {
-    head += "Content-Length: ";
-    head += std::to_string(*content_length);
-    head += "\r\n";
-  }
-  head += "\r\n";
   boost::system::error_code ec;
   conn->stream.expires_after(options_.io_timeout);
   co_await asio::async_write(conn->stream, asio::buffer(head),

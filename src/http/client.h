@@ -77,6 +77,13 @@ class ClientCall {
   bool body_done_ = false;
 };
 
+// The head of an HTTP/1.1 request, as both of wharf's clients send it: request line, Host,
+// User-Agent, `headers`, Content-Length when there is a body. kInvalidArgument for a target that
+// is not an origin form ("/...") or a target, name or value holding CR or LF (header injection).
+Result<std::string> FormatRequestHead(http::verb method, std::string_view target,
+                                      std::string_view host, const HeaderList& headers,
+                                      std::optional<uint64_t> content_length);
+
 class HttpClient {
  public:
   HttpClient(asio::any_io_executor ex, ClientOptions options = {});

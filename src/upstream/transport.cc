@@ -5,6 +5,8 @@
 #include <cctype>
 #include <limits>
 
+#include "http/client.h"
+
 namespace wharf::upstream {
 
 std::string Endpoint::Key() const {
@@ -119,10 +121,6 @@ struct Call::Conn {
   }
 };
 
-namespace {
-bool Unsafe(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
-}  // namespace
-
 Result<std::unique_ptr<Transport>> Transport::Create(asio::any_io_executor ex,
                                                      TransportOptions options) {
   std::unique_ptr<Transport> t(new Transport(ex, options));
@@ -195,29 +193,9 @@ void Transport::ReturnToPool(const Endpoint& ep, std::unique_ptr<Call::Conn> con
 awaitable<Result<std::unique_ptr<Call>>> Transport::Open(Endpoint ep, http::verb method,
                                                          std::string target, HeaderList headers,
                                                          std::optional<uint64_t> content_length) {
-  if (Unsafe(target) || target.empty() || target[0] != '/') {
-    co_return Err(InvalidArgument("bad request target"));
-  }
+  WHARF_CO_ASSIGN_OR_RETURN(std::string head, FormatRequestHead(method, target, ep.HostHeader(),
+                                                                headers, content_length));
   WHARF_CO_ASSIGN_OR_RETURN(auto conn, co_await Connect(ep));
-  std::string head(http::to_string(method));
-  head += ' ';
-  head += target;
-  head += " HTTP/1.1\r\nHost: ";
-  head += ep.HostHeader();
-  head += "\r\nUser-Agent: wharf\r\n";
-  for (auto& [k, v] : headers) {
-    if (Unsafe(k) || Unsafe(v)) co_return Err(InvalidArgument("bad header"));
-    head += k;
-    head += ": ";
-    head += v;
-    head += "\r\n";
-  }
-  if (content_length) {
-    head += "Content-Length: ";
-    head += std::to_string(*content_length);
-    head += "\r\n";
-  }
-  head += "\r\n";
   conn->lowest().expires_after(options_.io_timeout);
   boost::system::error_code ec = co_await conn->Write(asio::buffer(head));
   if (ec) {
