@@ -284,6 +284,22 @@ awaitable<Result<bool>> BlobService::Mount(std::string repo, Digest digest,
   co_return true;
 }
 
+ManifestRecord ManifestRecordOf(Digest digest, std::string content, ManifestInfo info,
+                                bool allow_foreign) {
+  ManifestRecord m;
+  m.digest = std::move(digest);
+  m.media_type = std::move(info.media_type);
+  m.content = std::move(content);
+  m.subject = std::move(info.subject);
+  m.artifact_type = std::move(info.artifact_type);
+  m.annotations_json = std::move(info.annotations);
+  m.blobs = std::move(info.blobs);
+  if (!allow_foreign) m.blobs.insert(m.blobs.end(), info.foreign.begin(), info.foreign.end());
+  m.manifests = std::move(info.manifests);
+  m.created_unix = static_cast<int64_t>(std::time(nullptr));
+  return m;
+}
+
 // ---- Blob reads and deletes ----
 
 awaitable<Result<std::unique_ptr<BlobReader>>> BlobService::OpenBlob(std::string repo,

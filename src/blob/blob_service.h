@@ -28,6 +28,7 @@
 #include "common/digest.h"
 #include "common/status.h"
 #include "meta/meta_store.h"
+#include "registry/manifest.h"
 #include "registry/names.h"
 
 namespace wharf {
@@ -64,6 +65,12 @@ struct OpenedFile {
   FileRecord record;
   std::unique_ptr<BlobReader> reader;
 };
+
+// The record a manifest is stored as: `content` (whose digest is `digest`) and what parsing it
+// found. Its foreign (non-distributable) layers are references to check only when
+// !allow_foreign (GatewayOptions::allow_foreign_layers); created now.
+ManifestRecord ManifestRecordOf(Digest digest, std::string content, ManifestInfo info,
+                                bool allow_foreign);
 
 class BlobService {
  public:

@@ -58,22 +58,6 @@ Result<std::vector<std::string>> TagsOfQuery(std::string_view query) {
   return tags;
 }
 
-// `allow_foreign`: foreign layers need not be stored here (GatewayOptions).
-ManifestRecord MakeRecord(Digest digest, std::string body, ManifestInfo info, bool allow_foreign) {
-  ManifestRecord m;
-  m.digest = std::move(digest);
-  m.media_type = std::move(info.media_type);
-  m.content = std::move(body);
-  m.subject = std::move(info.subject);
-  m.artifact_type = std::move(info.artifact_type);
-  m.annotations_json = std::move(info.annotations);
-  m.blobs = std::move(info.blobs);
-  if (!allow_foreign) m.blobs.insert(m.blobs.end(), info.foreign.begin(), info.foreign.end());
-  m.manifests = std::move(info.manifests);
-  m.created_unix = static_cast<int64_t>(std::time(nullptr));
-  return m;
-}
-
 // Reads the PUT body within the size limit; sends 413 / 400 and returns nullopt otherwise.
 awaitable<std::optional<std::string>> ReadManifestBody(GatewayContext& ctx, Exchange& ex) {
   size_t limit = std::min<uint64_t>(ctx.options->max_manifest_bytes, kMaxManifestBytes);
@@ -160,8 +144,8 @@ awaitable<void> PutManifest(GatewayContext& ctx, Exchange& ex, Route route, Refe
     }
     tags = std::move(*query_tags);
   }
-  ManifestRecord record =
-      MakeRecord(digest, std::move(*body), std::move(*info), ctx.options->allow_foreign_layers);
+  ManifestRecord record = ManifestRecordOf(digest, std::move(*body), std::move(*info),
+                                           ctx.options->allow_foreign_layers);
   co_await StoreManifest(ctx, ex, route.name, std::move(tags), std::move(record));
 }
 

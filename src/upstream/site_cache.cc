@@ -110,20 +110,6 @@ class TeeReader final : public BlobReader {
   uint64_t size_;
 };
 
-ManifestRecord RecordOf(Digest digest, std::string content, ManifestInfo info) {
-  ManifestRecord m;
-  m.digest = std::move(digest);
-  m.media_type = std::move(info.media_type);
-  m.content = std::move(content);
-  m.subject = std::move(info.subject);
-  m.artifact_type = std::move(info.artifact_type);
-  m.annotations_json = std::move(info.annotations);
-  m.blobs = std::move(info.blobs);
-  m.manifests = std::move(info.manifests);
-  m.created_unix = static_cast<int64_t>(std::time(nullptr));
-  return m;
-}
-
 }  // namespace
 
 struct SiteCache::Flight {
@@ -313,7 +299,8 @@ awaitable<Result<ManifestRecord>> SiteCache::ManifestByDigest(std::string repo, 
     Fetches("manifest", "failed").Inc();
     co_return Err(UpstreamError(info.error(), "manifest " + digest.ToString() + " is invalid"));
   }
-  ManifestRecord record = RecordOf(got->digest, std::move(got->content), std::move(*info));
+  ManifestRecord record = ManifestRecordOf(got->digest, std::move(got->content), std::move(*info),
+                                           /*allow_foreign=*/true);
   MetaStore* meta = blobs_->context().meta;
   auto put = [meta, &repo, &record] { return meta->PutManifest(repo, record, std::nullopt); };
   Status st = co_await Offload(put);
