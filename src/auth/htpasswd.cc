@@ -3,6 +3,9 @@
 #include <crypt.h>
 #include <fmt/format.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #include <cstring>
 
@@ -100,6 +103,10 @@ Result<Htpasswd> Htpasswd::Parse(std::string_view content) {
     }
   }
   if (out.dummy_hash_.empty()) out.dummy_hash_ = std::string(kDummyHash);
+  out.verified_ = std::make_shared<VerifiedCache>();
+  if (RAND_bytes(out.verified_->key.data(), int(out.verified_->key.size())) != 1) {
+    out.verified_.reset();  // no key, no cache: every check is a bcrypt
+  }
   return out;
 }
 
@@ -118,13 +125,36 @@ bool BcryptMatches(std::string_view password, const std::string& hash) {
   return CRYPTO_memcmp(out, hash.data(), hash.size()) == 0;
 }
 
+std::array<unsigned char, 32> Htpasswd::Mac(std::string_view password) const {
+  std::array<unsigned char, 32> mac{};
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), verified_->key.data(), int(verified_->key.size()),
+       reinterpret_cast<const unsigned char*>(password.data()), password.size(), mac.data(), &len);
+  return mac;
+}
+
 bool Htpasswd::Verify(std::string_view user, std::string_view password) const {
   auto it = hashes_.find(std::string(user));
   if (it == hashes_.end()) {
     (void)BcryptMatches(password, dummy_hash_);
     return false;
   }
-  return BcryptMatches(password, it->second);
+  if (!verified_ || password.size() > kMaxPasswordBytes) return BcryptMatches(password, it->second);
+  const std::array<unsigned char, 32> mac = Mac(password);
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(verified_->mutex);
+    auto v = verified_->by_user.find(it->first);
+    if (v != verified_->by_user.end() && now < v->second.until &&
+        CRYPTO_memcmp(v->second.mac.data(), mac.data(), mac.size()) == 0) {
+      return true;
+    }
+  }
+  ++verified_->bcrypt_checks;
+  if (!BcryptMatches(password, it->second)) return false;
+  std::lock_guard lock(verified_->mutex);
+  verified_->by_user[it->first] = Verified{mac, now + kVerifiedTtl};
+  return true;
 }
 
 }  // namespace wharf::auth

@@ -1,22 +1,10 @@
 #include "auth/token_cache.h"
 
-#include <openssl/sha.h>
-
 namespace wharf::auth {
-namespace {
-
-std::string Sha256(std::string_view data) {
-  unsigned char d[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), d);
-  return std::string(reinterpret_cast<char*>(d), sizeof d);
-}
-
-}  // namespace
 
 std::shared_ptr<const TokenClaims> TokenCache::Get(std::string_view signature,
                                                    std::string_view signed_part,
                                                    Clock::time_point now) {
-  const std::string digest = Sha256(signed_part);  // outside the lock
   std::lock_guard lock(mutex_);
   auto it = index_.find(signature);
   if (it == index_.end()) return nullptr;
@@ -26,7 +14,7 @@ std::shared_ptr<const TokenClaims> TokenCache::Get(std::string_view signature,
     lru_.erase(entry);
     return nullptr;
   }
-  if (entry->signed_digest != digest) return nullptr;
+  if (entry->signed_part != signed_part) return nullptr;
   lru_.splice(lru_.begin(), lru_, entry);
   return entry->claims;
 }
@@ -44,7 +32,8 @@ void TokenCache::Put(std::string_view signature, std::string_view signed_part,
     index_.erase(lru_.back().signature);
     lru_.pop_back();
   }
-  lru_.push_front(Entry{std::string(signature), Sha256(signed_part), std::move(claims), expires});
+  lru_.push_front(
+      Entry{std::string(signature), std::string(signed_part), std::move(claims), expires});
   index_.emplace(lru_.front().signature, lru_.begin());
 }
 

@@ -48,6 +48,34 @@ TEST(HtpasswdTest, VerifiesAFileMadeByRealHtpasswd) {
   EXPECT_FALSE(h->Verify("", ""));
 }
 
+TEST(HtpasswdTest, RemembersAMatchButNeverAWrongPassword) {
+  auto h = Htpasswd::Parse(std::string(kAlice) + "\n");
+  ASSERT_TRUE(h.has_value()) << h.error().message();
+  EXPECT_TRUE(h->Verify("alice", "secret"));
+  EXPECT_EQ(h->bcrypt_checks(), 1u);
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(h->Verify("alice", "secret"));
+  EXPECT_EQ(h->bcrypt_checks(), 1u);  // remembered: no bcrypt per request
+  EXPECT_FALSE(h->Verify("alice", "secreT"));
+  EXPECT_FALSE(h->Verify("alice", "secret "));
+  EXPECT_FALSE(h->Verify("alice", ""));
+  EXPECT_EQ(h->bcrypt_checks(), 4u);  // every wrong password costs a bcrypt
+  EXPECT_TRUE(h->Verify("alice", "secret"));
+  EXPECT_EQ(h->bcrypt_checks(), 4u);
+  // Another parse (the file re-read) remembers nothing of this one.
+  auto again = Htpasswd::Parse(std::string(kAlice) + "\n");
+  ASSERT_TRUE(again.has_value());
+  EXPECT_TRUE(again->Verify("alice", "secret"));
+  EXPECT_EQ(again->bcrypt_checks(), 1u);
+  // A user whose hash changed in the file: the old password, remembered by the old parse, does
+  // not match the new one.
+  std::string other = RealHtpasswdLine("alice", "new password");
+  if (other.empty()) GTEST_SKIP() << "htpasswd (apache2-utils) not installed";
+  auto changed = Htpasswd::Parse(other + "\n");
+  ASSERT_TRUE(changed.has_value());
+  EXPECT_FALSE(changed->Verify("alice", "secret"));
+  EXPECT_TRUE(changed->Verify("alice", "new password"));
+}
+
 TEST(HtpasswdTest, AcceptsEveryBcryptVariant) {
   // One hash, three version letters: libxcrypt verifies each ($2a$ and $2b$ hash the same for
   // passwords under 255 bytes; $2y$ is PHP's name for $2b$).
