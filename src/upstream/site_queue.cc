@@ -118,16 +118,20 @@ awaitable<Status> SiteQueue::Enqueue(QueueKey key) {
 }
 
 awaitable<Status> SiteQueue::EnqueueBlob(std::string repo, Digest digest) {
-  co_return co_await Enqueue(
-      QueueKey{QueueKind::kBlob, options_.target, std::move(repo), digest.ToString(), ""});
+  // Named, not a temporary in the co_await: GCC 12 destroys such temporaries twice.
+  QueueKey key{QueueKind::kBlob, options_.target, std::move(repo), digest.ToString(), ""};
+  Status st = co_await Enqueue(std::move(key));
+  co_return st;
 }
 
 awaitable<Status> SiteQueue::EnqueueManifest(std::string repo, std::optional<std::string> tag,
                                              ManifestRecord manifest) {
-  Status st = co_await Enqueue(
-      QueueKey{QueueKind::kManifest, options_.target, repo, manifest.digest.ToString(), ""});
+  QueueKey key{QueueKind::kManifest, options_.target, repo, manifest.digest.ToString(), ""};
+  Status st = co_await Enqueue(std::move(key));
   if (!st.ok() || !tag) co_return st;
-  co_return co_await Enqueue(QueueKey{QueueKind::kTag, options_.target, std::move(repo), "", *tag});
+  QueueKey tag_key{QueueKind::kTag, options_.target, std::move(repo), "", *tag};
+  st = co_await Enqueue(std::move(tag_key));
+  co_return st;
 }
 
 awaitable<Result<bool>> SiteQueue::TagQueued(std::string repo, std::string tag) {
