@@ -191,6 +191,12 @@ void AddGatewayFlags(CLI::App& app, GatewayFlagsFor who, GatewayFlags* f, Gatewa
                  "a tag is looked up upstream again when its last lookup is older than this")
       ->capture_default_str()
       ->check(DurationIn(milliseconds(0), hours(24)));
+  app.add_option("--site-write", f->site_write,
+                 "sync: a push is acknowledged once the upstream holds it too; async: once "
+                 "stored at the site, the upstream getting it later through a durable queue in "
+                 "the metadata store (retried with backoff; GET /admin/queue)")
+      ->capture_default_str()
+      ->check(OneOf({"sync", "async"}));
 }
 
 static Status FinishSiteFlags(const GatewayFlags& f, GatewayOptions* o) {
@@ -202,6 +208,12 @@ static Status FinishSiteFlags(const GatewayFlags& f, GatewayOptions* o) {
                 !f.site_upstream_password_file.empty())) {
     return InvalidArgument("--site-upstream-ca/-user/-password-file need --site-upstream");
   }
+  if (f.site_write != "sync" && f.site_write != "async") {
+    return InvalidArgument("--site-write: want sync or async, got '" + f.site_write + "'");
+  }
+  o->site_write_async = f.site_write == "async";
+  if (!site && o->site_write_async)
+    return InvalidArgument("--site-write async needs --site-upstream");
   if (!site) return Status::Ok();
   if (o->site_upstream.rfind("http://", 0) != 0 && o->site_upstream.rfind("https://", 0) != 0) {
     return InvalidArgument("--site-upstream: want http://HOST:PORT or https://HOST:PORT, got '" +

@@ -60,6 +60,7 @@ struct GatewayFlags {
   GatewayUrlFlags url;
   std::string site_tag_ttl = "30s";
   std::string site_upstream_password_file;
+  std::string site_write = "sync";  // sync | async
 };
 
 // Adds every gateway flag but --cluster-key (each command describes its own) and --config /

@@ -129,8 +129,8 @@ Status Gateway::Start() {
     auto cache = upstream::SiteCache::Create(ex_, site, GetLogger("site"));
     if (!cache) return InvalidArgument("--site-upstream: " + cache.error().message());
     site_ = std::move(*cache);
-    ctx_.log->info("site mode upstream={} tag_ttl_ms={}", options_.site_upstream,
-                   options_.site_tag_ttl.count());
+    ctx_.log->info("site mode upstream={} tag_ttl_ms={} write={}", options_.site_upstream,
+                   options_.site_tag_ttl.count(), options_.site_write_async ? "async" : "sync");
   }
   blobs_ = std::make_unique<BlobService>(bc, site_.get());
   if (site_) {
@@ -159,8 +159,24 @@ Status Gateway::Start() {
   if (options_.background_lease_ttl.count() < 1) {
     return InvalidArgument("the background lease ttl must be at least 1s");
   }
+  if (site_ && options_.site_write_async) {
+    upstream::SiteQueueOptions qo;
+    qo.target = options_.site_upstream;
+    qo.holder = instance_;
+    qo.workers = options_.site_queue_workers;
+    site_queue_ =
+        std::make_unique<upstream::SiteQueue>(ex_, qo, meta_.get(), site_.get(), GetLogger("site"));
+    // Before serving: what a killed predecessor of this name left running is pending again.
+    auto recovered = site_queue_->Recover();
+    if (!recovered) {
+      return Status(recovered.error().code(),
+                    "site queue: taking back its items: " + recovered.error().message());
+    }
+    site_->SetQueue(site_queue_.get());
+  }
   cluster_->Start();
   server_->Start();
+  if (site_queue_) site_queue_->Start();
   asio::co_spawn(ex_, NamespaceLoop(), asio::detached);
   asio::co_spawn(ex_, LeaseLoop(), asio::detached);
   asio::co_spawn(ex_, CollectGarbageLoop(), asio::detached);
@@ -196,6 +212,7 @@ Status Gateway::ReloadTls() {
 
 void Gateway::Stop() {
   stopped_ = true;
+  if (site_queue_) site_queue_->Stop();
   if (gc_) gc_->Stop();
   if (cluster_) cluster_->Stop();
   if (server_) server_->Stop();

@@ -28,6 +28,7 @@
 #include "meta/lookup_cache.h"
 #include "meta/meta_store.h"
 #include "upstream/site_cache.h"
+#include "upstream/site_queue.h"
 
 namespace wharf {
 
@@ -110,6 +111,10 @@ struct GatewayOptions {
   std::string site_upstream_password_file;  // read at Start
   // A tag is resolved upstream again when its last lookup is older than this.
   std::chrono::milliseconds site_tag_ttl{std::chrono::seconds(30)};
+  // `--site-write async`: a push is acknowledged once stored here and queued in the metadata
+  // store; upstream::SiteQueue ships it (false: written through before the acknowledgement).
+  bool site_write_async = false;
+  int site_queue_workers = 4;  // items shipped at once
 };
 
 // What every handler gets. Lives as long as the Gateway; used on the gateway's executor.
@@ -166,8 +171,10 @@ class Gateway {
   // Takes or renews the background lease every background_lease_ttl / 3.
   awaitable<void> LeaseLoop();
   void Fatal(const Status& st);
-  // admin_api.cc: GET /admin/gc.
+  // admin_api.cc: GET /admin/gc (and the dispatch of /admin/queue).
   awaitable<void> HandleAdminGc(Exchange& ex);
+  // admin_queue.cc: GET /admin/queue.
+  awaitable<void> HandleAdminQueue(Exchange& ex);
   // Re-reads changed htpasswd and policy files every kAuthReloadInterval.
   awaitable<void> ReloadAuthLoop();
 
@@ -176,7 +183,8 @@ class Gateway {
   std::unique_ptr<LookupCache> lookup_;  // outlives meta_, which fills it
   std::unique_ptr<MetaStore> meta_;
   std::unique_ptr<ClusterClient> cluster_;
-  std::unique_ptr<upstream::SiteCache> site_;  // site mode only; outlives blobs_' use of it
+  std::unique_ptr<upstream::SiteCache> site_;        // site mode only; outlives blobs_' use of it
+  std::unique_ptr<upstream::SiteQueue> site_queue_;  // --site-write async only
   std::unique_ptr<BlobService> blobs_;
   std::shared_ptr<AccessLog> access_log_;  // null when off
   std::unique_ptr<Router> router_;         // outlives server_

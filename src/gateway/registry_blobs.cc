@@ -17,7 +17,12 @@ awaitable<void> GetBlob(GatewayContext& ctx, Exchange& ex, const Route& route,
   Result<std::unique_ptr<BlobReader>> blob =
       co_await ctx.blobs->OpenBlob(route.name, digest, ex.request_id());
   if (!blob) {
-    if (blob.error().code() == Code::kNotFound) {
+    // A site in async mode takes pushes while its upstream is down, and a HEAD is how every
+    // client asks whether to upload a blob: answer it for the site alone (a GET still says the
+    // upstream is unreachable).
+    const bool push_probe = blob.error().code() == Code::kUnavailable &&
+                            ex.method() == http::verb::head && ctx.options->site_write_async;
+    if (blob.error().code() == Code::kNotFound || push_probe) {
       co_await SendError(ex, OciError::kBlobUnknown,
                          "blob unknown to repository: " + digest.ToString());
     } else {

@@ -228,4 +228,58 @@ Status InstrumentedMetaStore::ReleaseLease(std::string_view name, std::string_vi
   return Timed("release_lease", [&] { return inner_->ReleaseLease(name, holder); });
 }
 
+Result<QueueItem> InstrumentedMetaStore::EnqueueItem(const QueueKey& key) {
+  return Timed("enqueue_item", [&] { return inner_->EnqueueItem(key); });
+}
+
+Result<QueueItem> InstrumentedMetaStore::GetQueueItem(const QueueKey& key) {
+  return Timed("get_queue_item", [&] { return inner_->GetQueueItem(key); });
+}
+
+Result<std::vector<QueueItem>> InstrumentedMetaStore::ClaimQueueItems(std::string_view target,
+                                                                      std::string_view holder,
+                                                                      int64_t lease_seconds,
+                                                                      size_t limit) {
+  return Timed("claim_queue_items",
+               [&] { return inner_->ClaimQueueItems(target, holder, lease_seconds, limit); });
+}
+
+Status InstrumentedMetaStore::CompleteQueueItem(const QueueItem& claimed) {
+  return Timed("complete_queue_item", [&] { return inner_->CompleteQueueItem(claimed); });
+}
+
+Status InstrumentedMetaStore::FailQueueItem(const QueueItem& claimed, std::string_view error,
+                                            std::optional<int64_t> retry_after_seconds) {
+  return Timed("fail_queue_item",
+               [&] { return inner_->FailQueueItem(claimed, error, retry_after_seconds); });
+}
+
+Result<uint64_t> InstrumentedMetaStore::RenewQueueClaims(std::string_view holder,
+                                                         int64_t lease_seconds) {
+  return Timed("renew_queue_claims",
+               [&] { return inner_->RenewQueueClaims(holder, lease_seconds); });
+}
+
+Result<uint64_t> InstrumentedMetaStore::RecoverQueueItems(std::string_view holder) {
+  return Timed("recover_queue_items", [&] { return inner_->RecoverQueueItems(holder); });
+}
+
+Result<QueueStats> InstrumentedMetaStore::GetQueueStats(std::string_view target) {
+  return Timed("get_queue_stats", [&] { return inner_->GetQueueStats(target); });
+}
+
+Result<std::vector<QueueItem>> InstrumentedMetaStore::ListQueueItems(
+    std::string_view target, std::optional<QueueState> state, int64_t after_id, size_t limit) {
+  return Timed("list_queue_items",
+               [&] { return inner_->ListQueueItems(target, state, after_id, limit); });
+}
+
+Result<bool> InstrumentedMetaStore::DigestQueued(const Digest& digest) {
+  return Timed("digest_queued", [&] { return inner_->DigestQueued(digest); });
+}
+
+Result<uint64_t> InstrumentedMetaStore::PruneQueue(int64_t updated_before_unix, size_t limit) {
+  return Timed("prune_queue", [&] { return inner_->PruneQueue(updated_before_unix, limit); });
+}
+
 }  // namespace wharf

@@ -79,6 +79,22 @@ class InstrumentedMetaStore : public MetaStore {
                                  int64_t ttl_seconds) override;
   Status ReleaseLease(std::string_view name, std::string_view holder) override;
 
+  Result<QueueItem> EnqueueItem(const QueueKey& key) override;
+  Result<QueueItem> GetQueueItem(const QueueKey& key) override;
+  Result<std::vector<QueueItem>> ClaimQueueItems(std::string_view target, std::string_view holder,
+                                                 int64_t lease_seconds, size_t limit) override;
+  Status CompleteQueueItem(const QueueItem& claimed) override;
+  Status FailQueueItem(const QueueItem& claimed, std::string_view error,
+                       std::optional<int64_t> retry_after_seconds) override;
+  Result<uint64_t> RenewQueueClaims(std::string_view holder, int64_t lease_seconds) override;
+  Result<uint64_t> RecoverQueueItems(std::string_view holder) override;
+  Result<QueueStats> GetQueueStats(std::string_view target) override;
+  Result<std::vector<QueueItem>> ListQueueItems(std::string_view target,
+                                                std::optional<QueueState> state, int64_t after_id,
+                                                size_t limit) override;
+  Result<bool> DigestQueued(const Digest& digest) override;
+  Result<uint64_t> PruneQueue(int64_t updated_before_unix, size_t limit) override;
+
  private:
   // Runs `call`, observes its latency under `op` and counts its error, if any.
   template <typename F>

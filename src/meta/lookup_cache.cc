@@ -335,6 +335,38 @@ class CachingMetaStore final : public MetaStore {
   Status ReleaseLease(std::string_view name, std::string_view holder) override {
     return inner_->ReleaseLease(name, holder);
   }
+  // The work queue holds nothing the cache keeps: every call forwards.
+  Result<QueueItem> EnqueueItem(const QueueKey& key) override { return inner_->EnqueueItem(key); }
+  Result<QueueItem> GetQueueItem(const QueueKey& key) override { return inner_->GetQueueItem(key); }
+  Result<std::vector<QueueItem>> ClaimQueueItems(std::string_view target, std::string_view holder,
+                                                 int64_t lease_seconds, size_t limit) override {
+    return inner_->ClaimQueueItems(target, holder, lease_seconds, limit);
+  }
+  Status CompleteQueueItem(const QueueItem& claimed) override {
+    return inner_->CompleteQueueItem(claimed);
+  }
+  Status FailQueueItem(const QueueItem& claimed, std::string_view error,
+                       std::optional<int64_t> retry_after_seconds) override {
+    return inner_->FailQueueItem(claimed, error, retry_after_seconds);
+  }
+  Result<uint64_t> RenewQueueClaims(std::string_view holder, int64_t lease_seconds) override {
+    return inner_->RenewQueueClaims(holder, lease_seconds);
+  }
+  Result<uint64_t> RecoverQueueItems(std::string_view holder) override {
+    return inner_->RecoverQueueItems(holder);
+  }
+  Result<QueueStats> GetQueueStats(std::string_view target) override {
+    return inner_->GetQueueStats(target);
+  }
+  Result<std::vector<QueueItem>> ListQueueItems(std::string_view target,
+                                                std::optional<QueueState> state, int64_t after_id,
+                                                size_t limit) override {
+    return inner_->ListQueueItems(target, state, after_id, limit);
+  }
+  Result<bool> DigestQueued(const Digest& digest) override { return inner_->DigestQueued(digest); }
+  Result<uint64_t> PruneQueue(int64_t updated_before_unix, size_t limit) override {
+    return inner_->PruneQueue(updated_before_unix, limit);
+  }
 
  private:
   std::unique_ptr<MetaStore> inner_;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "common/fs.h"
 #include "common/limits.h"
 #include "meta/postgres/postgres_meta_store.h"
@@ -37,6 +39,58 @@ std::string ChunkOwner::ToString() const {
       return "blob:" + id;
   }
   return fmt::format("invalid-kind-{}:{}", static_cast<int>(kind), id);
+}
+
+std::string_view QueueKindName(QueueKind kind) {
+  switch (kind) {
+    case QueueKind::kBlob:
+      return "blob";
+    case QueueKind::kManifest:
+      return "manifest";
+    case QueueKind::kTag:
+      return "tag";
+  }
+  return "unknown";
+}
+
+std::string_view QueueStateName(QueueState state) {
+  switch (state) {
+    case QueueState::kPending:
+      return "pending";
+    case QueueState::kRunning:
+      return "running";
+    case QueueState::kDone:
+      return "done";
+    case QueueState::kFailed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+Status CheckQueueKey(const QueueKey& key) {
+  if (key.target.empty()) return InvalidArgument("queue item: empty target");
+  if (key.repo.empty()) return InvalidArgument("queue item: empty repository");
+  switch (key.kind) {
+    case QueueKind::kBlob:
+    case QueueKind::kManifest:
+      if (!key.tag.empty()) return InvalidArgument("queue item: a blob or manifest has no tag");
+      if (!Digest::Parse(key.digest)) {
+        return InvalidArgument("queue item: bad digest '" + key.digest + "'");
+      }
+      return Status::Ok();
+    case QueueKind::kTag:
+      if (key.tag.empty()) return InvalidArgument("queue item: a tag item without a tag");
+      if (!key.digest.empty()) return InvalidArgument("queue item: a tag item names no digest");
+      return Status::Ok();
+  }
+  return InvalidArgument(fmt::format("queue item: unknown kind {}", static_cast<int>(key.kind)));
+}
+
+int64_t QueueBackoffSeconds(int64_t attempts, int64_t initial_seconds, int64_t max_seconds) {
+  int64_t delay = std::max<int64_t>(initial_seconds, 0);
+  if (delay == 0) return 0;
+  for (int64_t i = 1; i < attempts && delay < max_seconds; ++i) delay *= 2;
+  return std::min(delay, max_seconds);
 }
 
 Result<std::unique_ptr<MetaStore>> OpenMetaStore(std::string_view url, MetaStoreOptions options) {

@@ -188,6 +188,70 @@ struct LeaseInfo {
   friend bool operator==(const LeaseInfo&, const LeaseInfo&) = default;
 };
 
+// ---- The work queue (see "Work queue" in MetaStore) ----
+
+// What an item asks its consumer to copy. The number is stored and orders claims: at equal
+// readiness, blobs are claimed before manifests and manifests before tags (append new kinds
+// at the end; they sort after these).
+enum class QueueKind { kBlob = 0, kManifest = 1, kTag = 2 };
+enum class QueueState { kPending = 0, kRunning = 1, kDone = 2, kFailed = 3 };
+
+// "blob", "manifest", "tag"; "pending", "running", "done", "failed": for logs, metrics, JSON.
+std::string_view QueueKindName(QueueKind kind);
+std::string_view QueueStateName(QueueState state);
+
+// What identifies an item: enqueueing the same key again finds the existing row.
+//   kBlob, kManifest: `digest` names the content, `tag` is empty;
+//   kTag:             `tag` names the tag, `digest` is empty: a tag item carries no value, its
+//                     consumer reads the tag's value at the time it ships it (so shipping an
+//                     old item never moves the tag backwards).
+// `target` names the consumer and where it copies to (the site's upstream URL; a replication
+// target's URL).
+struct QueueKey {
+  QueueKind kind = QueueKind::kBlob;
+  std::string target;
+  std::string repo;
+  std::string digest;  // "sha256:<hex>" or ""
+  std::string tag;
+  friend bool operator==(const QueueKey&, const QueueKey&) = default;
+};
+
+// One row of the queue as it stands.
+struct QueueItem {
+  int64_t id = 0;  // unique, assigned by the store, increasing in enqueue order
+  QueueKey key;
+  QueueState state = QueueState::kPending;
+  int64_t attempts = 0;           // claims so far (a claim counts as an attempt)
+  int64_t next_attempt_unix = 0;  // pending: not claimed before this
+  std::string last_error;         // of the last failed attempt ("" after a success)
+  int64_t created_unix = 0;       // first enqueue
+  int64_t updated_unix = 0;       // last change of state
+  std::string holder;             // running: who claimed it
+  int64_t lease_until_unix = 0;   // running: the claim ends then unless renewed
+  // Bumped by every enqueue of the key: a completion whose claim saw an older version leaves
+  // the item pending (it was enqueued again while being shipped; ship it again).
+  int64_t version = 0;
+  friend bool operator==(const QueueItem&, const QueueItem&) = default;
+};
+
+// Counts of a target's items (MetaStore::GetQueueStats).
+struct QueueStats {
+  uint64_t pending = 0;
+  uint64_t running = 0;
+  uint64_t failed = 0;
+  uint64_t done = 0;        // kept until PruneQueue deletes them
+  int64_t oldest_unix = 0;  // created_unix of the oldest pending or running item; 0: none
+  friend bool operator==(const QueueStats&, const QueueStats&) = default;
+};
+
+// kInvalidArgument unless `key` is well formed (see QueueKey and EnqueueItem): what both stores
+// check.
+Status CheckQueueKey(const QueueKey& key);
+
+// Retry delay after `attempts` failed attempts: initial * 2^(attempts-1), at most max_seconds
+// (attempts <= 1: initial). For consumers of the queue.
+int64_t QueueBackoffSeconds(int64_t attempts, int64_t initial_seconds, int64_t max_seconds);
+
 // Who owns a chunk in the ledger (see the top of this file).
 enum class ChunkOwnerKind { kUpload, kFile, kBlob };
 
@@ -467,6 +531,75 @@ class MetaStore {
   // Gives lease `name` up if `holder` holds it (a clean shutdown: another takes it over at once);
   // otherwise nothing changes. kInvalidArgument: an empty name or holder.
   virtual Status ReleaseLease(std::string_view name, std::string_view holder) = 0;
+
+  // ---- Work queue ----
+  //
+  // A durable queue of copies to make elsewhere: a site's asynchronous write-through
+  // (`--site-write async`: blobs, manifests and tags pushed here, shipped to the upstream), and
+  // built to be shared by later consumers (replication jobs to other registries) that claim by
+  // their own `target`. An item is pending (waiting for next_attempt_unix), running (claimed by
+  // a holder until lease_until_unix), done, or failed (given up, with last_error). Items are
+  // claimed in one transaction (PostgreSQL: FOR UPDATE SKIP LOCKED), so of several gateways
+  // draining one store exactly one holds an item; a claim whose holder died runs out at its
+  // lease and is claimed again, and a restarted holder takes its own claims back at once
+  // (RecoverQueueItems). The consumer's copies must be idempotent: an item may be shipped twice.
+  //
+  // A claimed item is the token of its claim: Complete/Fail/Renew apply only while the row is
+  // still running for the same holder and attempt (else kConflict: the claim ran out and was
+  // taken over; the caller drops the item).
+
+  // Adds the item of `key` as pending now, or, when the key exists, enqueues it again: a done
+  // or failed item becomes pending now with attempts 0; a pending one stays as it is; a running
+  // one stays running. Every call bumps the version. Returns the item after the call.
+  // kInvalidArgument: an empty target or repo; kBlob/kManifest without a parsable digest or
+  // with a tag; kTag without a tag or with a digest.
+  virtual Result<QueueItem> EnqueueItem(const QueueKey& key) = 0;
+
+  // The item of `key`. kNotFound.
+  virtual Result<QueueItem> GetQueueItem(const QueueKey& key) = 0;
+
+  // Claims up to `limit` items of `target` for `holder`: pending ones whose next attempt is due
+  // and running ones whose lease ran out, ordered by kind (QueueKind), then id. Each becomes
+  // running with holder, lease_until = now + lease_seconds and attempts + 1, in one
+  // transaction. kInvalidArgument: an empty target or holder, lease_seconds <= 0, limit 0.
+  virtual Result<std::vector<QueueItem>> ClaimQueueItems(std::string_view target,
+                                                         std::string_view holder,
+                                                         int64_t lease_seconds, size_t limit) = 0;
+
+  // The claimed item was shipped: done (last_error cleared), or pending now when it was
+  // enqueued again since the claim (its version moved). kConflict: the claim is not held.
+  virtual Status CompleteQueueItem(const QueueItem& claimed) = 0;
+
+  // The claimed item failed with `error`: pending again at now + retry_after_seconds, or, with
+  // nullopt, failed for good (pending now instead when it was enqueued again since the claim).
+  // kConflict: the claim is not held. kInvalidArgument: a negative delay.
+  virtual Status FailQueueItem(const QueueItem& claimed, std::string_view error,
+                               std::optional<int64_t> retry_after_seconds) = 0;
+
+  // Extends the lease of every item `holder` is running to now + lease_seconds (a long copy in
+  // progress). Returns how many. kInvalidArgument: an empty holder, lease_seconds <= 0.
+  virtual Result<uint64_t> RenewQueueClaims(std::string_view holder, int64_t lease_seconds) = 0;
+
+  // A restarted holder's claims: every item `holder` left running becomes pending now (its
+  // attempt ended with the process). Returns how many. kInvalidArgument: an empty holder.
+  virtual Result<uint64_t> RecoverQueueItems(std::string_view holder) = 0;
+
+  // Counts of `target`'s items ("" = every target), as of one read.
+  virtual Result<QueueStats> GetQueueStats(std::string_view target) = 0;
+
+  // Up to `limit` items of `target` ("" = every target) with id > `after_id`, by id; only those
+  // in `state` when given.
+  virtual Result<std::vector<QueueItem>> ListQueueItems(std::string_view target,
+                                                        std::optional<QueueState> state,
+                                                        int64_t after_id, size_t limit) = 0;
+
+  // Whether content `digest` is not yet confirmed at some target: a blob or manifest item naming
+  // it that is not done, or a manifest item not done whose manifest (in its repository here)
+  // references it. What eviction asks before it drops cached content.
+  virtual Result<bool> DigestQueued(const Digest& digest) = 0;
+
+  // Deletes up to `limit` done items last updated before `updated_before_unix`. Returns how many.
+  virtual Result<uint64_t> PruneQueue(int64_t updated_before_unix, size_t limit) = 0;
 };
 
 // A fresh store identity ("ms-" and 32 random hex digits), for implementations.

@@ -5,6 +5,7 @@
 #include "common/async.h"
 #include "common/metrics.h"
 #include "registry/manifest.h"
+#include "upstream/site_queue.h"
 
 namespace wharf::upstream {
 namespace {
@@ -312,6 +313,16 @@ awaitable<Result<ManifestRecord>> SiteCache::ManifestByDigest(std::string repo, 
 awaitable<Result<ManifestRecord>> SiteCache::GetManifest(std::string repo, Reference ref) {
   if (ref.is_digest()) co_return co_await ManifestByDigest(repo, ref.digest);
   const std::string key = repo + ":" + ref.tag;
+  MetaStore* meta = blobs_->context().meta;
+  if (queue_) {
+    // Pushed here and not shipped yet: this site's value is the newest there is.
+    Result<bool> queued = co_await queue_->TagQueued(repo, ref.tag);
+    if (queued && *queued) {
+      auto local_tag = [meta, &repo, &ref] { return meta->ResolveTag(repo, ref.tag); };
+      Result<Digest> d = co_await Offload(local_tag);
+      if (d) co_return co_await LocalManifest(repo, *d);
+    }
+  }
   const auto now = std::chrono::steady_clock::now();
   auto it = tags_.find(key);
   if (it != tags_.end() && now - it->second.fetched < options_.tag_ttl) {
@@ -334,7 +345,6 @@ awaitable<Result<ManifestRecord>> SiteCache::GetManifest(std::string repo, Refer
     auto m = co_await ManifestByDigest(repo, it->second.digest);
     if (m) co_return m;
   }
-  MetaStore* meta = blobs_->context().meta;
   auto resolve = [meta, &repo, &ref] { return meta->ResolveTag(repo, ref.tag); };
   Result<Digest> d = co_await Offload(resolve);
   if (d) {
@@ -344,17 +354,34 @@ awaitable<Result<ManifestRecord>> SiteCache::GetManifest(std::string repo, Refer
   co_return Err(UpstreamError(head.error(), "HEAD manifest " + key));
 }
 
-awaitable<Status> SiteCache::BlobStored(std::string repo, Digest digest) {
-  const std::string key = digest.ToString();
-  if (filling_.count(key) > 0) co_return Status::Ok();  // fetched from the upstream: it has it
+awaitable<Result<bool>> SiteCache::PushBlob(std::string repo, Digest digest) {
   auto local = co_await LocalBlob(repo, digest);
-  if (!local) co_return local.error();
+  if (!local) {
+    co_return Err(Status(local.error().code(), "not stored here: " + local.error().message()));
+  }
   std::shared_ptr<BlobReader> reader = std::move(*local);
   const uint64_t size = reader->size();
   BodyWriter body = [reader, size](ByteSink sink) -> awaitable<Status> {
     co_return co_await reader->Read(0, size, std::move(sink));
   };
-  auto pushed = co_await client_->PushBlob(repo, digest, size, body);
+  co_return co_await client_->PushBlob(repo, digest, size, body);
+}
+
+awaitable<Status> SiteCache::PushManifest(std::string repo, std::string reference,
+                                          ManifestRecord manifest) {
+  auto put = co_await client_->PutManifest(repo, reference, manifest.content, manifest.media_type);
+  if (!put) co_return put.error();
+  if (reference != manifest.digest.ToString()) {
+    tags_[repo + ":" + reference] = TagEntry{manifest.digest, std::chrono::steady_clock::now()};
+  }
+  co_return Status::Ok();
+}
+
+awaitable<Status> SiteCache::BlobStored(std::string repo, Digest digest) {
+  const std::string key = digest.ToString();
+  if (filling_.count(key) > 0) co_return Status::Ok();  // fetched from the upstream: it has it
+  if (queue_) co_return co_await queue_->EnqueueBlob(std::move(repo), std::move(digest));
+  auto pushed = co_await PushBlob(repo, digest);
   if (!pushed) {
     WriteThroughs("blob", "failed").Inc();
     log_->warn("site write-through failed repo={} digest={} err={}", repo, key, pushed.error());
@@ -367,16 +394,17 @@ awaitable<Status> SiteCache::BlobStored(std::string repo, Digest digest) {
 
 awaitable<Status> SiteCache::ManifestStored(std::string repo, std::optional<std::string> tag,
                                             ManifestRecord manifest) {
+  if (queue_)
+    co_return co_await queue_->EnqueueManifest(std::move(repo), std::move(tag),
+                                               std::move(manifest));
   const std::string reference = tag ? *tag : manifest.digest.ToString();
-  auto put = co_await client_->PutManifest(repo, reference, manifest.content, manifest.media_type);
-  if (!put) {
+  Status put = co_await PushManifest(repo, reference, manifest);
+  if (!put.ok()) {
     WriteThroughs("manifest", "failed").Inc();
-    log_->warn("site write-through failed repo={} manifest={} err={}", repo, reference,
-               put.error());
-    co_return UpstreamError(put.error(), "pushing manifest " + repo + ":" + reference +
-                                             " (stored at this site, not upstream: push again)");
+    log_->warn("site write-through failed repo={} manifest={} err={}", repo, reference, put);
+    co_return UpstreamError(put, "pushing manifest " + repo + ":" + reference +
+                                     " (stored at this site, not upstream: push again)");
   }
-  if (tag) tags_[repo + ":" + *tag] = TagEntry{manifest.digest, std::chrono::steady_clock::now()};
   WriteThroughs("manifest", "pushed").Inc();
   co_return Status::Ok();
 }

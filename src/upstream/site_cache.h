@@ -14,7 +14,10 @@
 //   - tags are resolved upstream (a HEAD), cached for `tag_ttl`, so a site never serves a tag
 //     older than that; with the upstream down, the last known tag (or a local one) is served;
 //   - upstream down: cached content is served, a miss is kUnavailable ("site upstream ... is
-//     unreachable"), which the gateway answers 503 with the spec's error JSON.
+//     unreachable"), which the gateway answers 503 with the spec's error JSON;
+//   - asynchronous write-through (`--site-write async`, SetQueue): pushes are acknowledged once
+//     stored here and enqueued in the metadata store's work queue; SiteQueue ships them later
+//     (upstream/site_queue.h). A tag with an item not yet shipped is served from this site.
 //
 // Threading: one executor, the blob service's. Not thread-safe.
 #pragma once
@@ -32,6 +35,8 @@
 #include "upstream/registry_client.h"
 
 namespace wharf::upstream {
+
+class SiteQueue;
 
 struct SiteOptions {
   RegistryOptions upstream;
@@ -58,6 +63,17 @@ class SiteCache final : public ReadThroughSource, public WriteThrough {
   awaitable<Status> ManifestStored(std::string repo, std::optional<std::string> tag,
                                    ManifestRecord manifest) override;
 
+  // Async mode: pushes are enqueued in `queue` (not owned; outlives the cache) instead of
+  // written through. Call before serving.
+  void SetQueue(SiteQueue* queue) { queue_ = queue; }
+
+  // The shipping primitives of both modes; errors are the client's (registry_client.h) as they
+  // came, kNotFound also when the content is not stored here.
+  // Pushes blob `digest` of `repo` from this site to the upstream; false: it had it already.
+  awaitable<Result<bool>> PushBlob(std::string repo, Digest digest);
+  // PUTs `manifest` to the upstream under `reference` (a tag or its digest).
+  awaitable<Status> PushManifest(std::string repo, std::string reference, ManifestRecord manifest);
+
   RegistryClient& client() { return *client_; }
   const std::string& upstream_url() const { return options_.upstream.url; }
 
@@ -79,6 +95,7 @@ class SiteCache final : public ReadThroughSource, public WriteThrough {
   SiteOptions options_;
   Logger log_;
   BlobService* blobs_ = nullptr;
+  SiteQueue* queue_ = nullptr;  // async mode only
   std::unique_ptr<RegistryClient> client_;
   std::map<std::string, std::shared_ptr<Flight>> flights_;  // by digest
   std::set<std::string> filling_;  // digests being stored by a fill: not written through

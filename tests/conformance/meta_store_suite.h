@@ -1189,5 +1189,7 @@ TEST_P(MetaStoreSuite, TwoStoresRaceOnOneManifest) {
 #include "conformance/meta_store_gc_cases.h"
 // GetStoredTotals.
 #include "conformance/meta_store_lease_cases.h"
+// The work queue.
+#include "conformance/meta_store_queue_cases.h"
 #include "conformance/meta_store_totals_cases.h"
 #endif

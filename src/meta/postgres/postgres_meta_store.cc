@@ -129,6 +129,31 @@ CREATE TABLE leases (
     R"sql(
 ALTER TABLE uploads ADD COLUMN tail bytea NOT NULL DEFAULT '\x';
 )sql",
+    // 6: the work queue (postgres_queue.cc): the site's asynchronous write-through, and later
+    // replication jobs.
+    R"sql(
+CREATE TABLE work_queue (
+  id bigserial PRIMARY KEY,
+  kind bigint NOT NULL,
+  target text COLLATE "C" NOT NULL,
+  repository text COLLATE "C" NOT NULL,
+  digest text COLLATE "C" NOT NULL,
+  tag text COLLATE "C" NOT NULL,
+  state bigint NOT NULL,
+  attempts bigint NOT NULL,
+  next_attempt_unix bigint NOT NULL,
+  last_error text NOT NULL,
+  created_unix bigint NOT NULL,
+  updated_unix bigint NOT NULL,
+  holder text COLLATE "C" NOT NULL,
+  lease_until_unix bigint NOT NULL,
+  version bigint NOT NULL
+);
+CREATE UNIQUE INDEX work_queue_by_key ON work_queue(target, kind, repository, digest, tag);
+CREATE INDEX work_queue_ready ON work_queue(target, state, next_attempt_unix);
+CREATE INDEX work_queue_by_digest ON work_queue(digest) WHERE digest <> '';
+CREATE INDEX work_queue_by_holder ON work_queue(holder, state);
+)sql",
 };
 constexpr int64_t kSchemaVersion = std::size(kMigrations);
 

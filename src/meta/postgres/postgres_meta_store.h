@@ -9,7 +9,7 @@
 // the database, so running it again is safe). Reads of several rows that must agree run in a
 // REPEATABLE READ READ ONLY transaction; single-statement reads run alone.
 //
-// Schema (version 2): the tables of sqlite_meta_store.h with PostgreSQL types (bigint for 64-bit
+// Schema (version 6): the tables of sqlite_meta_store.h with PostgreSQL types (bigint for 64-bit
 // values, bytea for byte payloads, text COLLATE "C" for names so that order is byte-wise), plus
 //   wharf_schema(version)   one row: the applied version; kMigrations upgrades in order.
 // Migrations run at Open in one transaction holding pg_advisory_xact_lock(kMigrationLock), so
@@ -102,6 +102,22 @@ class PostgresMetaStore final : public MetaStore {
   Result<LeaseInfo> AcquireLease(std::string_view name, std::string_view holder,
                                  int64_t ttl_seconds) override;
   Status ReleaseLease(std::string_view name, std::string_view holder) override;
+
+  Result<QueueItem> EnqueueItem(const QueueKey& key) override;
+  Result<QueueItem> GetQueueItem(const QueueKey& key) override;
+  Result<std::vector<QueueItem>> ClaimQueueItems(std::string_view target, std::string_view holder,
+                                                 int64_t lease_seconds, size_t limit) override;
+  Status CompleteQueueItem(const QueueItem& claimed) override;
+  Status FailQueueItem(const QueueItem& claimed, std::string_view error,
+                       std::optional<int64_t> retry_after_seconds) override;
+  Result<uint64_t> RenewQueueClaims(std::string_view holder, int64_t lease_seconds) override;
+  Result<uint64_t> RecoverQueueItems(std::string_view holder) override;
+  Result<QueueStats> GetQueueStats(std::string_view target) override;
+  Result<std::vector<QueueItem>> ListQueueItems(std::string_view target,
+                                                std::optional<QueueState> state, int64_t after_id,
+                                                size_t limit) override;
+  Result<bool> DigestQueued(const Digest& digest) override;
+  Result<uint64_t> PruneQueue(int64_t updated_before_unix, size_t limit) override;
 
  private:
   enum class Mode {

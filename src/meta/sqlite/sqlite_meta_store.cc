@@ -125,6 +125,31 @@ CREATE TABLE leases (
     R"sql(
 ALTER TABLE uploads ADD COLUMN tail BLOB NOT NULL DEFAULT x'';
 )sql",
+    // 6: the work queue (sqlite_queue.cc): the site's asynchronous write-through, and later
+    // replication jobs.
+    R"sql(
+CREATE TABLE work_queue (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind INTEGER NOT NULL,
+  target TEXT NOT NULL,
+  repository TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  tag TEXT NOT NULL,
+  state INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  next_attempt_unix INTEGER NOT NULL,
+  last_error TEXT NOT NULL,
+  created_unix INTEGER NOT NULL,
+  updated_unix INTEGER NOT NULL,
+  holder TEXT NOT NULL,
+  lease_until_unix INTEGER NOT NULL,
+  version INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX work_queue_by_key ON work_queue(target, kind, repository, digest, tag);
+CREATE INDEX work_queue_ready ON work_queue(target, state, next_attempt_unix);
+CREATE INDEX work_queue_by_digest ON work_queue(digest) WHERE digest <> '';
+CREATE INDEX work_queue_by_holder ON work_queue(holder, state);
+)sql",
 };
 constexpr int64_t kSchemaVersion = std::size(kMigrations);
 

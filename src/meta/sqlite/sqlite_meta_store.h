@@ -7,7 +7,7 @@
 // WAL mode still lets other processes (and a future pool of read-only connections, if
 // profiling asks for one) read while we write. busy_timeout covers other processes.
 //
-// Schema (version 2; `schema_version` holds the applied version, kMigrations in
+// Schema (version 6; `schema_version` holds the applied version, kMigrations in
 // sqlite_meta_store.cc upgrades older files in order):
 //
 //   schema_version(version)                    one row
@@ -29,6 +29,10 @@
 //     │     index (repo_id, subject): referrers
 //     │     ├── manifest_refs(repo_id, manifest, kind 0=blob 1=manifest, seq, target)
 //     │     └── tags(repo_id, name, digest)      PK (repo_id, name); cascade on delete
+//   work_queue(id INTEGER PK AUTOINCREMENT, kind, target, repository, digest, tag, state,
+//              attempts, next_attempt_unix, last_error, created_unix, updated_unix, holder,
+//              lease_until_unix, version)             (version 6; sqlite_queue.cc)
+//     unique (target, kind, repository, digest, tag); index (target, state, next_attempt_unix)
 //
 // Digests are stored as text "sha256:<hex>"; byte payloads (content, hash_state) as BLOBs;
 // names as TEXT bound with explicit lengths, compared byte-wise (BINARY collation).
@@ -110,6 +114,22 @@ class SqliteMetaStore final : public MetaStore {
                                  int64_t ttl_seconds) override;
   Status ReleaseLease(std::string_view name, std::string_view holder) override;
 
+  Result<QueueItem> EnqueueItem(const QueueKey& key) override;
+  Result<QueueItem> GetQueueItem(const QueueKey& key) override;
+  Result<std::vector<QueueItem>> ClaimQueueItems(std::string_view target, std::string_view holder,
+                                                 int64_t lease_seconds, size_t limit) override;
+  Status CompleteQueueItem(const QueueItem& claimed) override;
+  Status FailQueueItem(const QueueItem& claimed, std::string_view error,
+                       std::optional<int64_t> retry_after_seconds) override;
+  Result<uint64_t> RenewQueueClaims(std::string_view holder, int64_t lease_seconds) override;
+  Result<uint64_t> RecoverQueueItems(std::string_view holder) override;
+  Result<QueueStats> GetQueueStats(std::string_view target) override;
+  Result<std::vector<QueueItem>> ListQueueItems(std::string_view target,
+                                                std::optional<QueueState> state, int64_t after_id,
+                                                size_t limit) override;
+  Result<bool> DigestQueued(const Digest& digest) override;
+  Result<uint64_t> PruneQueue(int64_t updated_before_unix, size_t limit) override;
+
  private:
   explicit SqliteMetaStore(MetaStoreOptions options);
   Status Migrate();
@@ -152,6 +172,8 @@ class SqliteMetaStore final : public MetaStore {
                                const BlobRecord& blob);
   Status InsertManifestLocked(int64_t repo_id, const ManifestRecord& m);
   Result<FileRecord> ReadFileLocked(std::string_view id);
+  // The queue item of `key`, or kNotFound.
+  Result<QueueItem> ReadQueueItemLocked(const QueueKey& key);
   Result<Page> ReadPage(sqlite::Stmt& stmt, size_t n);
 
   MetaStoreOptions options_;

@@ -64,6 +64,7 @@ std::string Describe(const GatewayOptions& o) {
   add("site_upstream_user", o.site_upstream_user);
   add("site_upstream_password_file", o.site_upstream_password_file);
   add("site_tag_ttl", o.site_tag_ttl.count());
+  add("site_write_async", o.site_write_async);
   add("lookup_cache_ttl", o.lookup_cache.ttl.count());
   add("lookup_cache_size", o.lookup_cache.max_bytes);
   add("lookup_cache_tags", o.lookup_cache.tags);
@@ -116,6 +117,7 @@ const std::map<std::string, std::string>& Samples() {
       {"--site-upstream-user", "site-a"},
       {"--site-upstream-password-file", "/etc/wharf/central.password"},
       {"--site-tag-ttl", "5s"},
+      {"--site-write", "async"},
   };
   return kSamples;
 }
@@ -158,7 +160,8 @@ std::vector<std::string> ArgsFor(const std::string& flag) {
   if (flag == "--policy") args.push_back("--group=g1");  // named needs a group; others don't
   if (flag != "--meta") args.push_back("--meta=sqlite:/srv/m.db");  // up's default differs
   // The other site flags need an upstream (and a password file a user).
-  if (flag.rfind("--site-upstream-", 0) == 0 || flag == "--site-tag-ttl") {
+  if (flag.rfind("--site-upstream-", 0) == 0 || flag == "--site-tag-ttl" ||
+      flag == "--site-write") {
     args.push_back("--site-upstream=http://central:5000");
   }
   if (flag == "--site-upstream-password-file") args.push_back("--site-upstream-user=u");
@@ -233,6 +236,59 @@ TEST(DaemonFlagsTest, EveryGatewayKeyInUpsConfigFileReachesItsGateway) {
   const std::string from_flags = Describe(GatewayFrom(flags));
   EXPECT_EQ(Describe(UpGatewayFrom({"--config", path})), AsUp(from_flags));
   fs::remove_all(tmpl);
+}
+
+TEST(DaemonFlagsTest, SiteWriteIsSyncByDefaultAndAsyncNeedsAnUpstream) {
+  EXPECT_FALSE(
+      GatewayFrom({"--meta=sqlite:/srv/m.db", "--site-upstream=http://c:5000"}).site_write_async);
+  EXPECT_FALSE(UpGatewayFrom({"--site-upstream=http://c:5000"}).site_write_async);
+  EXPECT_TRUE(GatewayFrom({"--meta=sqlite:/srv/m.db", "--site-upstream=http://c:5000",
+                           "--site-write=async"})
+                  .site_write_async);
+  EXPECT_TRUE(
+      UpGatewayFrom({"--site-upstream=http://c:5000", "--site-write", "async"}).site_write_async);
+  EXPECT_FALSE(
+      GatewayFrom({"--meta=sqlite:/srv/m.db", "--site-upstream=http://c:5000", "--site-write=sync"})
+          .site_write_async);
+  // async without an upstream has nowhere to ship to: refused with the reason.
+  {
+    CLI::App app;
+    GatewayCommandFlags f;
+    AddGatewayCommandFlags(app, &f);
+    ASSERT_EQ(
+        ParseCommandLine(app, "gateway",
+                         {"--master=127.0.0.1:7700", "--meta=sqlite:/m.db", "--site-write=async"}),
+        std::nullopt);
+    Status st = FinishGatewayFlags(f.gateway, &f.o);
+    EXPECT_EQ(st.code(), Code::kInvalidArgument);
+    EXPECT_NE(st.message().find("--site-write async needs --site-upstream"), std::string::npos)
+        << st.ToString();
+  }
+  {
+    CLI::App app;
+    UpFlags f;
+    AddUpFlags(app, &f);
+    ASSERT_EQ(ParseCommandLine(app, "up", {"--site-write=async"}), std::nullopt);
+    EXPECT_EQ(FinishUpFlags(&f).code(), Code::kInvalidArgument);
+  }
+  // Anything but sync and async is a usage error of both commands.
+  for (const char* role : {"gateway", "up"}) {
+    for (const char* value : {"ASYNC", "later", ""}) {
+      CLI::App app;
+      GatewayCommandFlags gf;
+      UpFlags uf;
+      if (role == std::string("gateway")) {
+        AddGatewayCommandFlags(app, &gf);
+      } else {
+        AddUpFlags(app, &uf);
+      }
+      EXPECT_EQ(
+          ParseCommandLine(app, role,
+                           {"--site-upstream=http://c:5000", std::string("--site-write=") + value}),
+          2)
+          << role << " --site-write=" << value;
+    }
+  }
 }
 
 TEST(DaemonFlagsTest, OutOfRangeValuesAreRefused) {

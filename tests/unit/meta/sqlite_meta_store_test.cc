@@ -95,7 +95,7 @@ TEST(SqliteMetaStoreTest, UsesWalAndRecordsSchemaVersion) {
     return v;
   };
   EXPECT_EQ(scalar("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(scalar("SELECT version FROM schema_version"), "5");
+  EXPECT_EQ(scalar("SELECT version FROM schema_version"), "6");
   sqlite3_close(db);
 }
 
@@ -114,7 +114,7 @@ TEST(SqliteMetaStoreTest, MigratesVersion1LinksWithTheUpgradeTime) {
                                   "ALTER TABLE repo_blobs DROP COLUMN linked_unix;"
                                   "ALTER TABLE files DROP COLUMN name;"
                                   "DROP TABLE store_identity; DROP TABLE leases;"
-                                  "ALTER TABLE uploads DROP COLUMN tail;"
+                                  "ALTER TABLE uploads DROP COLUMN tail; DROP TABLE work_queue;"
                                   "UPDATE schema_version SET version = 1;"));
   const int64_t before = static_cast<int64_t>(std::time(nullptr));
   auto store = SqliteMetaStore::Open(path);
@@ -154,7 +154,7 @@ TEST(SqliteMetaStoreTest, MigratesVersion2FilesWithoutNames) {
   ASSERT_NO_FATAL_FAILURE(ExecSql(path,
                                   "ALTER TABLE files DROP COLUMN name;"
                                   "DROP TABLE store_identity; DROP TABLE leases;"
-                                  "ALTER TABLE uploads DROP COLUMN tail;"
+                                  "ALTER TABLE uploads DROP COLUMN tail; DROP TABLE work_queue;"
                                   "UPDATE schema_version SET version = 2;"));
   auto store = SqliteMetaStore::Open(path);
   ASSERT_TRUE(store) << store.error().ToString();
@@ -178,7 +178,7 @@ TEST(SqliteMetaStoreTest, MigratesVersion4UploadsWithoutATail) {
     ASSERT_TRUE((*store)->CreateUpload(u).ok());
   }
   ASSERT_NO_FATAL_FAILURE(ExecSql(path,
-                                  "ALTER TABLE uploads DROP COLUMN tail;"
+                                  "ALTER TABLE uploads DROP COLUMN tail; DROP TABLE work_queue;"
                                   "UPDATE schema_version SET version = 4;"));
   auto store = SqliteMetaStore::Open(path);
   ASSERT_TRUE(store) << store.error().ToString();
@@ -190,6 +190,30 @@ TEST(SqliteMetaStoreTest, MigratesVersion4UploadsWithoutATail) {
   got = (*store)->GetUpload("u1");
   ASSERT_TRUE(got);
   EXPECT_EQ(got->tail, "ab");
+}
+
+// A version 5 file (no work queue) is upgraded in place: what it held stays, and its queue
+// starts empty and works.
+TEST(SqliteMetaStoreTest, MigratesVersion5ToAnEmptyWorkQueue) {
+  std::string path = FreshDir() + "/meta.db";
+  Digest d = DigestOf("kept blob");
+  {
+    auto store = SqliteMetaStore::Open(path);
+    ASSERT_TRUE(store);
+    ASSERT_TRUE((*store)->PutBlob("r", BlobRecord{d, 3, {ChunkRef{"g1", "k1", 3, 7}}, 5}));
+  }
+  ASSERT_NO_FATAL_FAILURE(
+      ExecSql(path, "DROP TABLE work_queue; UPDATE schema_version SET version = 5;"));
+  auto store = SqliteMetaStore::Open(path);
+  ASSERT_TRUE(store) << store.error().ToString();
+  EXPECT_TRUE(*(*store)->BlobLinked("r", d));
+  auto stats = (*store)->GetQueueStats("");
+  ASSERT_TRUE(stats) << stats.error().ToString();
+  EXPECT_EQ(*stats, QueueStats{});
+  auto item = (*store)->EnqueueItem({QueueKind::kBlob, "http://c", "r", d.ToString(), ""});
+  ASSERT_TRUE(item) << item.error().ToString();
+  EXPECT_EQ(item->state, QueueState::kPending);
+  EXPECT_TRUE(*(*store)->DigestQueued(d));
 }
 
 TEST(SqliteMetaStoreTest, RefusesNewerSchema) {

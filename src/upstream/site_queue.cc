@@ -1,0 +1,362 @@
+#include "upstream/site_queue.h"
+
+#include <algorithm>
+
+#include "common/async.h"
+#include "common/metrics.h"
+#include "upstream/site_cache.h"
+
+namespace wharf::upstream {
+namespace {
+
+constexpr int kMaxIndexDepth = 4;  // an index of indexes of ... (OCI allows nesting)
+
+CounterMetric& Shipped(QueueKind kind, std::string_view outcome) {
+  return Metrics().Counter(
+      "wharf_gateway_site_queue_shipped_total",
+      "Items of the site's write queue completed (outcome gone: the content "
+      "was no longer stored here, nothing to ship).",
+      {{"kind", std::string(QueueKindName(kind))}, {"outcome", std::string(outcome)}});
+}
+CounterMetric& Failures(QueueKind kind) {
+  return Metrics().Counter("wharf_gateway_site_queue_failures_total",
+                           "Attempts to ship an item of the site's write queue that failed.",
+                           {{"kind", std::string(QueueKindName(kind))}});
+}
+CounterMetric& Enqueued(QueueKind kind) {
+  return Metrics().Counter("wharf_gateway_site_queue_enqueued_total",
+                           "Pushes to the site queued for its upstream (--site-write async).",
+                           {{"kind", std::string(QueueKindName(kind))}});
+}
+GaugeMetric& Depth() {
+  return Metrics().Gauge("wharf_gateway_site_queue_depth",
+                         "Items of the site's write queue not shipped yet (pending or running).");
+}
+GaugeMetric& Oldest() {
+  return Metrics().Gauge("wharf_gateway_site_queue_oldest_seconds",
+                         "Age of the oldest item of the site's write queue not shipped yet.");
+}
+GaugeMetric& GivenUp() {
+  return Metrics().Gauge("wharf_gateway_site_queue_failed",
+                         "Items of the site's write queue given up after their retries (GET "
+                         "/admin/queue lists them; pushing the content again revives them).");
+}
+
+std::string RefOf(const QueueItem& it) {
+  return it.key.kind == QueueKind::kTag ? it.key.repo + ":" + it.key.tag
+                                        : it.key.repo + "@" + it.key.digest;
+}
+
+}  // namespace
+
+struct SiteQueue::Flight {
+  explicit Flight(asio::any_io_executor ex) : done(ex) {
+    done.expires_at(std::chrono::steady_clock::time_point::max());
+  }
+  asio::steady_timer done;  // cancelled when the push ends
+  bool finished = false;
+};
+
+SiteQueue::SiteQueue(asio::any_io_executor ex, SiteQueueOptions options, MetaStore* meta,
+                     SiteCache* site, Logger log)
+    : ex_(std::move(ex)), options_(std::move(options)), meta_(meta), site_(site), log_(log) {
+  options_.workers = std::max(options_.workers, 1);
+  idle_.assign(static_cast<size_t>(options_.workers), nullptr);
+}
+
+int64_t SiteQueue::NowUnix() const {
+  using namespace std::chrono;
+  return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
+}
+
+Result<uint64_t> SiteQueue::Recover() {
+  static auto& recovered = Metrics().Counter(
+      "wharf_gateway_site_queue_recovered_total",
+      "Items of the site's write queue this gateway found left running by its previous run "
+      "(killed while shipping) and made pending again at start.");
+  Result<uint64_t> n = meta_->RecoverQueueItems(options_.holder);
+  if (n) recovered.Inc(*n);
+  if (n && *n > 0) {
+    log_->info("site queue: took back items left running by a previous run holder={} items={}",
+               options_.holder, *n);
+  }
+  return n;
+}
+
+void SiteQueue::Start() {
+  for (size_t i = 0; i < idle_.size(); ++i) asio::co_spawn(ex_, Worker(i), asio::detached);
+  asio::co_spawn(ex_, Housekeeping(), asio::detached);
+  log_->info("site queue started target={} holder={} workers={}", options_.target, options_.holder,
+             options_.workers);
+}
+
+void SiteQueue::Stop() {
+  stopped_ = true;
+  Wake();
+}
+
+void SiteQueue::Wake() {
+  for (asio::steady_timer* t : idle_) {
+    if (t) t->cancel();
+  }
+}
+
+awaitable<Status> SiteQueue::Enqueue(QueueKey key) {
+  MetaStore* meta = meta_;
+  auto put = [meta, &key] { return meta->EnqueueItem(key); };
+  Result<QueueItem> item = co_await Offload(put);
+  if (!item) {
+    log_->warn("site queue: enqueue failed kind={} repo={} ref={} err={}", QueueKindName(key.kind),
+               key.repo, key.digest + key.tag, item.error());
+    co_return Status(item.error().code(),
+                     "stored at this site, but queueing it for the upstream failed (push again): " +
+                         item.error().message());
+  }
+  Enqueued(key.kind).Inc();
+  Wake();
+  co_return Status::Ok();
+}
+
+awaitable<Status> SiteQueue::EnqueueBlob(std::string repo, Digest digest) {
+  // Named, not a temporary in the co_await: GCC 12 destroys such temporaries twice.
+  QueueKey key{QueueKind::kBlob, options_.target, std::move(repo), digest.ToString(), ""};
+  Status st = co_await Enqueue(std::move(key));
+  co_return st;
+}
+
+awaitable<Status> SiteQueue::EnqueueManifest(std::string repo, std::optional<std::string> tag,
+                                             ManifestRecord manifest) {
+  QueueKey key{QueueKind::kManifest, options_.target, repo, manifest.digest.ToString(), ""};
+  Status st = co_await Enqueue(std::move(key));
+  if (!st.ok() || !tag) co_return st;
+  QueueKey tag_key{QueueKind::kTag, options_.target, std::move(repo), "", *tag};
+  st = co_await Enqueue(std::move(tag_key));
+  co_return st;
+}
+
+awaitable<Result<bool>> SiteQueue::TagQueued(std::string repo, std::string tag) {
+  MetaStore* meta = meta_;
+  QueueKey key{QueueKind::kTag, options_.target, std::move(repo), "", std::move(tag)};
+  auto get = [meta, &key] { return meta->GetQueueItem(key); };
+  Result<QueueItem> item = co_await Offload(get);
+  if (!item) {
+    if (item.error().code() == Code::kNotFound) co_return false;
+    co_return Err(item.error());
+  }
+  co_return item->state != QueueState::kDone;
+}
+
+awaitable<void> SiteQueue::Worker(size_t index) {
+  asio::steady_timer timer(ex_);
+  idle_[index] = &timer;
+  MetaStore* meta = meta_;
+  const std::string target = options_.target;
+  const std::string holder = options_.holder;
+  const int64_t lease = options_.lease.count();
+  auto claim = [meta, &target, &holder, lease] {
+    return meta->ClaimQueueItems(target, holder, lease, 1);
+  };
+  while (!stopped_) {
+    auto wait = options_.poll;
+    const auto now = std::chrono::steady_clock::now();
+    bool idle = true;
+    if (now >= paused_until_) {
+      Result<std::vector<QueueItem>> got = co_await Offload(claim);
+      if (stopped_) break;
+      if (!got) {
+        if (auto held = store_log_.Admit()) {
+          log_->warn("site queue: claiming failed err={}{}", got.error(), Held(*held));
+        }
+      } else if (!got->empty()) {
+        QueueItem item = std::move(got->front());
+        ++in_flight_;
+        Result<Outcome> shipped = co_await Ship(item);
+        --in_flight_;
+        co_await Finish(std::move(item), std::move(shipped));
+        idle = false;
+      }
+    } else {
+      wait = std::min(wait,
+                      std::chrono::duration_cast<std::chrono::milliseconds>(paused_until_ - now));
+    }
+    if (!idle || stopped_) continue;
+    boost::system::error_code ec;
+    timer.expires_after(wait);
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  idle_[index] = nullptr;
+}
+
+awaitable<void> SiteQueue::Finish(QueueItem item, Result<Outcome> result) {
+  MetaStore* meta = meta_;
+  Status st;
+  if (result) {
+    unavailable_streak_ = 0;
+    down_log_.Reset();
+    Shipped(item.key.kind, *result == Outcome::kShipped ? "shipped" : "gone").Inc();
+    if (*result == Outcome::kShipped) {
+      log_->info("site queue: shipped kind={} ref={} attempts={}", QueueKindName(item.key.kind),
+                 RefOf(item), item.attempts);
+    } else {
+      log_->warn("site queue: not stored here any more, nothing shipped kind={} ref={}",
+                 QueueKindName(item.key.kind), RefOf(item));
+    }
+    auto complete = [meta, &item] { return meta->CompleteQueueItem(item); };
+    st = co_await Offload(complete);
+  } else {
+    Failures(item.key.kind).Inc();
+    const Status& err = result.error();
+    std::optional<int64_t> retry = QueueBackoffSeconds(
+        item.attempts, options_.backoff_initial_seconds, options_.backoff_max_seconds);
+    if (err.code() == Code::kUnavailable) {
+      // The upstream is down (or refusing us): every worker waits, not just this item.
+      ++unavailable_streak_;
+      const int64_t pause = QueueBackoffSeconds(
+          unavailable_streak_, options_.backoff_initial_seconds, options_.backoff_max_seconds);
+      paused_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(pause);
+      if (auto held = down_log_.Admit()) {
+        log_->warn(
+            "site queue: upstream unavailable, shipping paused for {}s kind={} ref={} "
+            "attempts={} err={}{}",
+            pause, QueueKindName(item.key.kind), RefOf(item), item.attempts, err, Held(*held));
+      }
+    } else if (item.attempts >= options_.max_attempts) {
+      retry.reset();
+      log_->error("site queue: giving up kind={} ref={} attempts={} err={}",
+                  QueueKindName(item.key.kind), RefOf(item), item.attempts, err);
+    } else {
+      log_->warn("site queue: ship failed, retrying in {}s kind={} ref={} attempts={} err={}",
+                 *retry, QueueKindName(item.key.kind), RefOf(item), item.attempts, err);
+    }
+    const std::string message = err.ToString();
+    auto fail = [meta, &item, &message, retry] {
+      return meta->FailQueueItem(item, message, retry);
+    };
+    st = co_await Offload(fail);
+  }
+  if (!st.ok()) {
+    // kConflict: the claim ran out and another gateway took the item; it ships it again.
+    log_->warn("site queue: recording the outcome failed kind={} ref={} err={}",
+               QueueKindName(item.key.kind), RefOf(item), st);
+  }
+}
+
+awaitable<Result<SiteQueue::Outcome>> SiteQueue::Ship(const QueueItem& item) {
+  switch (item.key.kind) {
+    case QueueKind::kBlob:
+    case QueueKind::kManifest: {
+      Result<Digest> digest = Digest::Parse(item.key.digest);
+      if (!digest) co_return Err(Corruption("queue item with a bad digest " + item.key.digest));
+      if (item.key.kind == QueueKind::kBlob) co_return co_await ShipBlob(item.key.repo, *digest);
+      co_return co_await ShipManifest(item.key.repo, *digest, item.key.digest, 0);
+    }
+    case QueueKind::kTag: {
+      MetaStore* meta = meta_;
+      const std::string& repo = item.key.repo;
+      const std::string& tag = item.key.tag;
+      auto resolve = [meta, &repo, &tag] { return meta->ResolveTag(repo, tag); };
+      Result<Digest> now = co_await Offload(resolve);
+      if (!now) {
+        if (now.error().code() == Code::kNotFound) co_return Outcome::kGone;  // tag deleted
+        co_return Err(now.error());
+      }
+      co_return co_await ShipManifest(repo, *now, tag, 0);
+    }
+  }
+  co_return Err(Internal("queue item of an unknown kind"));
+}
+
+awaitable<Result<SiteQueue::Outcome>> SiteQueue::ShipBlob(std::string repo, Digest digest) {
+  MetaStore* meta = meta_;
+  auto linked = [meta, &repo, &digest] { return meta->BlobLinked(repo, digest); };
+  Result<bool> here = co_await Offload(linked);
+  if (!here) co_return Err(here.error());
+  if (!*here) co_return Outcome::kGone;
+  const std::string key = digest.ToString();
+  // One push of a digest at a time: a manifest making sure of its blobs meets the blob's own
+  // item (or another manifest's) here and waits, then finds it upstream with a HEAD.
+  for (auto it = pushing_.find(key); it != pushing_.end(); it = pushing_.find(key)) {
+    std::shared_ptr<Flight> flight = it->second;
+    while (!flight->finished) {
+      boost::system::error_code ec;
+      co_await flight->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+  auto flight = std::make_shared<Flight>(ex_);
+  pushing_[key] = flight;
+  Result<bool> pushed = co_await site_->PushBlob(repo, digest);
+  pushing_.erase(key);
+  flight->finished = true;
+  flight->done.cancel();
+  if (!pushed) co_return Err(pushed.error());
+  co_return Outcome::kShipped;
+}
+
+awaitable<Result<SiteQueue::Outcome>> SiteQueue::ShipManifest(std::string repo, Digest digest,
+                                                              std::string reference, int depth) {
+  if (depth > kMaxIndexDepth) co_return Err(InvalidArgument("indexes nested too deep"));
+  MetaStore* meta = meta_;
+  auto get = [meta, &repo, &digest] { return meta->GetManifest(repo, digest); };
+  Result<ManifestRecord> m = co_await Offload(get);
+  if (!m) {
+    if (m.error().code() == Code::kNotFound) co_return Outcome::kGone;
+    co_return Err(m.error());
+  }
+  for (const Digest& child : m->manifests) {
+    auto c = co_await ShipManifest(repo, child, child.ToString(), depth + 1);
+    if (!c) co_return c;
+    if (*c == Outcome::kGone) {
+      co_return Err(NotFound("child manifest " + child.ToString() + " is not stored here"));
+    }
+  }
+  for (const Digest& blob : m->blobs) {
+    auto b = co_await ShipBlob(repo, blob);
+    if (!b) co_return Err(b.error());
+    // kGone: a layer this manifest names but this repository does not link (a foreign layer
+    // pushed with --refuse-foreign-layers off); the upstream judges the manifest.
+  }
+  Status put = co_await site_->PushManifest(repo, reference, std::move(*m));
+  if (!put.ok()) co_return Err(put);
+  co_return Outcome::kShipped;
+}
+
+awaitable<void> SiteQueue::Housekeeping() {
+  MetaStore* meta = meta_;
+  const std::string target = options_.target;
+  const std::string holder = options_.holder;
+  const int64_t lease = options_.lease.count();
+  auto stats = [meta, &target] { return meta->GetQueueStats(target); };
+  auto renew = [meta, &holder, lease] { return meta->RenewQueueClaims(holder, lease); };
+  const auto renew_every = std::max<std::chrono::milliseconds>(options_.lease / 3, options_.poll);
+  const auto prune_every = std::chrono::minutes(1);
+  auto last_renew = std::chrono::steady_clock::now();
+  auto last_prune = std::chrono::steady_clock::time_point{};
+  while (!stopped_) {
+    Result<QueueStats> s = co_await Offload(stats);
+    if (s) {
+      Depth().Set(static_cast<double>(s->pending + s->running));
+      GivenUp().Set(static_cast<double>(s->failed));
+      Oldest().Set(s->oldest_unix == 0
+                       ? 0.0
+                       : static_cast<double>(std::max<int64_t>(NowUnix() - s->oldest_unix, 0)));
+    } else if (auto held = store_log_.Admit()) {
+      log_->warn("site queue: reading its counts failed err={}{}", s.error(), Held(*held));
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (in_flight_ > 0 && now - last_renew >= renew_every) {
+      last_renew = now;
+      Result<uint64_t> n = co_await Offload(renew);
+      if (!n) log_->warn("site queue: renewing claims failed err={}", n.error());
+    }
+    if (now - last_prune >= prune_every) {
+      last_prune = now;
+      const int64_t cutoff = NowUnix() - options_.keep_done.count();
+      auto prune = [meta, cutoff] { return meta->PruneQueue(cutoff, 1000); };
+      Result<uint64_t> n = co_await Offload(prune);
+      if (!n) log_->warn("site queue: pruning done items failed err={}", n.error());
+    }
+    co_await SleepFor(options_.poll);
+  }
+}
+
+}  // namespace wharf::upstream
