@@ -188,7 +188,9 @@ def test_gc_under_pushes_and_deletes_through_two_gateways(make_gw_cluster, pg_se
         requests.get(f"http://{g.addr}/metrics", timeout=10).text for g in gws))
     blobs_freed = sum(v for k, v in freed_blobs.items()
                       if k.startswith("wharf_gc_items_freed_total{") and 'kind="blob"' in k)
-    assert rounds > 10, f"the collector ran only {rounds} rounds during the load"
+    # The collector must have run again and again while the load went on (its interval is 250 ms;
+    # how many rounds fit depends on how busy the machine is, so this is a floor, not a rate).
+    assert rounds >= 5, f"the collector ran only {rounds} rounds in {load_s:.0f} s of load"
     assert ledger.pushes > 20 and ledger.tag_deletes + ledger.manifest_deletes > 10, vars(ledger)
 
     # Two more passes: what the deletes left behind goes, and what is live stays.
