@@ -86,6 +86,45 @@ Status CheckQueueKey(const QueueKey& key) {
   return InvalidArgument(fmt::format("queue item: unknown kind {}", static_cast<int>(key.kind)));
 }
 
+Status CheckQueueClaimArgs(std::string_view target, std::string_view holder, int64_t lease_seconds,
+                           size_t limit) {
+  if (target.empty() || holder.empty()) return InvalidArgument("claim: empty target/holder");
+  if (lease_seconds <= 0) return InvalidArgument("claim: lease must be positive");
+  if (limit == 0) return InvalidArgument("claim: limit is 0");
+  return Status::Ok();
+}
+
+Status CheckQueueRenewArgs(std::string_view holder, int64_t lease_seconds) {
+  if (holder.empty()) return InvalidArgument("renew: empty holder");
+  if (lease_seconds <= 0) return InvalidArgument("renew: lease must be positive");
+  return Status::Ok();
+}
+
+Status CheckQueueRecoverArgs(std::string_view holder) {
+  if (holder.empty()) return InvalidArgument("recover: empty holder");
+  return Status::Ok();
+}
+
+void AddQueueStateCount(QueueStats& stats, int64_t state, uint64_t count, int64_t oldest_unix) {
+  switch (static_cast<QueueState>(state)) {
+    case QueueState::kPending:
+      stats.pending = count;
+      break;
+    case QueueState::kRunning:
+      stats.running = count;
+      break;
+    case QueueState::kDone:
+      stats.done = count;
+      return;
+    case QueueState::kFailed:
+      stats.failed = count;
+      return;
+    default:
+      return;
+  }
+  if (stats.oldest_unix == 0 || oldest_unix < stats.oldest_unix) stats.oldest_unix = oldest_unix;
+}
+
 int64_t QueueBackoffSeconds(int64_t attempts, int64_t initial_seconds, int64_t max_seconds) {
   int64_t delay = std::max<int64_t>(initial_seconds, 0);
   if (delay == 0) return 0;

@@ -247,6 +247,15 @@ struct QueueStats {
 // kInvalidArgument unless `key` is well formed (see QueueKey and EnqueueItem): what both stores
 // check.
 Status CheckQueueKey(const QueueKey& key);
+// kInvalidArgument unless the arguments of ClaimQueueItems / RenewQueueClaims /
+// RecoverQueueItems are sane: what both stores check.
+Status CheckQueueClaimArgs(std::string_view target, std::string_view holder, int64_t lease_seconds,
+                           size_t limit);
+Status CheckQueueRenewArgs(std::string_view holder, int64_t lease_seconds);
+Status CheckQueueRecoverArgs(std::string_view holder);
+// Adds one row of "SELECT state, COUNT(*), MIN(created_unix) ... GROUP BY state" to `stats`
+// (both stores' GetQueueStats).
+void AddQueueStateCount(QueueStats& stats, int64_t state, uint64_t count, int64_t oldest_unix);
 
 // Retry delay after `attempts` failed attempts: initial * 2^(attempts-1), at most max_seconds
 // (attempts <= 1: initial). For consumers of the queue.

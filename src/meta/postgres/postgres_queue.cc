@@ -106,9 +106,7 @@ Result<std::vector<QueueItem>> PostgresMetaStore::ClaimQueueItems(std::string_vi
                                                                   std::string_view holder,
                                                                   int64_t lease_seconds,
                                                                   size_t limit) {
-  if (target.empty() || holder.empty()) return Err(InvalidArgument("claim: empty target/holder"));
-  if (lease_seconds <= 0) return Err(InvalidArgument("claim: lease must be positive"));
-  if (limit == 0) return Err(InvalidArgument("claim: limit is 0"));
+  WHARF_RETURN_IF_ERROR(CheckQueueClaimArgs(target, holder, lease_seconds, limit));
   auto out =
       RunFor<std::vector<QueueItem>>(Mode::kWrite, [&](Conn& c) -> Result<std::vector<QueueItem>> {
         const int64_t now = Now();
@@ -184,8 +182,7 @@ Status PostgresMetaStore::FailQueueItem(const QueueItem& claimed, std::string_vi
 
 Result<uint64_t> PostgresMetaStore::RenewQueueClaims(std::string_view holder,
                                                      int64_t lease_seconds) {
-  if (holder.empty()) return Err(InvalidArgument("renew: empty holder"));
-  if (lease_seconds <= 0) return Err(InvalidArgument("renew: lease must be positive"));
+  WHARF_RETURN_IF_ERROR(CheckQueueRenewArgs(holder, lease_seconds));
   return RunFor<uint64_t>(Mode::kAlone, [&](Conn& c) -> Result<uint64_t> {
     WHARF_ASSIGN_OR_RETURN(Rows r, c.Exec("UPDATE work_queue SET lease_until_unix = $2 WHERE "
                                           "holder = $1 AND state = 1",
@@ -195,7 +192,7 @@ Result<uint64_t> PostgresMetaStore::RenewQueueClaims(std::string_view holder,
 }
 
 Result<uint64_t> PostgresMetaStore::RecoverQueueItems(std::string_view holder) {
-  if (holder.empty()) return Err(InvalidArgument("recover: empty holder"));
+  WHARF_RETURN_IF_ERROR(CheckQueueRecoverArgs(holder));
   return RunFor<uint64_t>(Mode::kAlone, [&](Conn& c) -> Result<uint64_t> {
     WHARF_ASSIGN_OR_RETURN(
         Rows r, c.Exec("UPDATE work_queue SET state = 0, next_attempt_unix = $2, holder = '', "
@@ -213,27 +210,7 @@ Result<QueueStats> PostgresMetaStore::GetQueueStats(std::string_view target) {
                                   Params().Text(target)));
     QueueStats stats;
     for (int i = 0; i < r.size(); ++i) {
-      const int64_t state = r.Int(i, 0);
-      const uint64_t n = r.U64(i, 1);
-      const int64_t oldest = r.Int(i, 2);
-      if (state == static_cast<int64_t>(QueueState::kPending) ||
-          state == static_cast<int64_t>(QueueState::kRunning)) {
-        if (stats.oldest_unix == 0 || oldest < stats.oldest_unix) stats.oldest_unix = oldest;
-      }
-      switch (static_cast<QueueState>(state)) {
-        case QueueState::kPending:
-          stats.pending = n;
-          break;
-        case QueueState::kRunning:
-          stats.running = n;
-          break;
-        case QueueState::kDone:
-          stats.done = n;
-          break;
-        case QueueState::kFailed:
-          stats.failed = n;
-          break;
-      }
+      AddQueueStateCount(stats, r.Int(i, 0), r.U64(i, 1), r.Int(i, 2));
     }
     return stats;
   });

@@ -21,9 +21,6 @@ namespace {
   "id, kind, target, repository, digest, tag, state, attempts, next_attempt_unix, " \
   "last_error, created_unix, updated_unix, holder, lease_until_unix, version"
 
-constexpr int64_t kPending = static_cast<int64_t>(QueueState::kPending);
-constexpr int64_t kRunning = static_cast<int64_t>(QueueState::kRunning);
-
 Result<QueueItem> ReadItem(const Stmt& q) {
   QueueItem it;
   it.id = q.Int(0);
@@ -118,9 +115,7 @@ Result<std::vector<QueueItem>> SqliteMetaStore::ClaimQueueItems(std::string_view
                                                                 std::string_view holder,
                                                                 int64_t lease_seconds,
                                                                 size_t limit) {
-  if (target.empty() || holder.empty()) return Err(InvalidArgument("claim: empty target/holder"));
-  if (lease_seconds <= 0) return Err(InvalidArgument("claim: lease must be positive"));
-  if (limit == 0) return Err(InvalidArgument("claim: limit is 0"));
+  WHARF_RETURN_IF_ERROR(CheckQueueClaimArgs(target, holder, lease_seconds, limit));
   std::lock_guard lock(mu_);
   Txn txn(&db_);
   WHARF_META_RETURN_IF_ERROR(txn.Begin());
@@ -205,8 +200,7 @@ Status SqliteMetaStore::FailQueueItem(const QueueItem& claimed, std::string_view
 }
 
 Result<uint64_t> SqliteMetaStore::RenewQueueClaims(std::string_view holder, int64_t lease_seconds) {
-  if (holder.empty()) return Err(InvalidArgument("renew: empty holder"));
-  if (lease_seconds <= 0) return Err(InvalidArgument("renew: lease must be positive"));
+  WHARF_RETURN_IF_ERROR(CheckQueueRenewArgs(holder, lease_seconds));
   std::lock_guard lock(mu_);
   WHARF_ASSIGN_OR_RETURN(Stmt up, db_.Prepare("UPDATE work_queue SET lease_until_unix = ?2 "
                                               "WHERE holder = ?1 AND state = 1"));
@@ -215,7 +209,7 @@ Result<uint64_t> SqliteMetaStore::RenewQueueClaims(std::string_view holder, int6
 }
 
 Result<uint64_t> SqliteMetaStore::RecoverQueueItems(std::string_view holder) {
-  if (holder.empty()) return Err(InvalidArgument("recover: empty holder"));
+  WHARF_RETURN_IF_ERROR(CheckQueueRecoverArgs(holder));
   std::lock_guard lock(mu_);
   const int64_t now = Now();
   WHARF_ASSIGN_OR_RETURN(
@@ -236,26 +230,7 @@ Result<QueueStats> SqliteMetaStore::GetQueueStats(std::string_view target) {
   while (true) {
     WHARF_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
-    const int64_t state = q.Int(0);
-    const uint64_t n = q.U64(1);
-    const int64_t oldest = q.Int(2);
-    if (state == kPending || state == kRunning) {
-      if (stats.oldest_unix == 0 || oldest < stats.oldest_unix) stats.oldest_unix = oldest;
-    }
-    switch (static_cast<QueueState>(state)) {
-      case QueueState::kPending:
-        stats.pending = n;
-        break;
-      case QueueState::kRunning:
-        stats.running = n;
-        break;
-      case QueueState::kDone:
-        stats.done = n;
-        break;
-      case QueueState::kFailed:
-        stats.failed = n;
-        break;
-    }
+    AddQueueStateCount(stats, q.Int(0), q.U64(1), q.Int(2));
   }
   return stats;
 }
