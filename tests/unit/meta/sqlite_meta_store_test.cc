@@ -43,7 +43,7 @@ void ExecSql(const std::string& path, const char* sql) {
 }
 
 MetaStoreCase SqliteCase() {
-  return {"Sqlite", "", [] { return "sqlite:" + FreshDir() + "/meta.db"; }};
+  return {"Sqlite", "", [] { return "sqlite:" + FreshDir() + "/meta.db"; }, {}};
 }
 
 }  // namespace
