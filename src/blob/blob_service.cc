@@ -417,7 +417,7 @@ awaitable<Result<ManifestRecord>> BlobService::GetManifest(std::string repo, Ref
   MetaStore* meta = ctx_.meta;
   LookupCache* lookup = ctx_.lookup;
   Digest digest = ref.digest;
-  if (!ref.is_digest() && read_through_->ResolvesTags()) {
+  if (!ref.is_digest() && read_through_->ResolvesTags(repo)) {
     co_return co_await read_through_->GetManifest(std::move(repo), std::move(ref));
   }
   std::optional<Digest> cached_tag;

@@ -1,6 +1,6 @@
 // ReadThroughSource: where the blob service looks for a blob or manifest the local store
-// lacks. Pull-through caches of upstream registries and site caches will implement it; today
-// the only implementation is NoReadThrough.
+// lacks: a site's upstream (upstream/site_cache.h), a pull-through cache's upstreams
+// (upstream/proxy.h), or nothing (NoReadThrough).
 #pragma once
 
 #include <memory>
@@ -26,9 +26,13 @@ class ReadThroughSource {
   // The manifest `ref` (tag or digest) of `repo`; its digest names content. kNotFound,
   // kUnavailable as OpenBlob.
   virtual awaitable<Result<ManifestRecord>> GetManifest(std::string repo, Reference ref) = 0;
-  // True: tags are the source's to resolve (a site cache, whose upstream is where tags move):
-  // the blob service asks GetManifest for every tag, before looking at its own store.
-  virtual bool ResolvesTags() const { return false; }
+  // True: the tags of `repo` are the source's to resolve (a site cache, or a pull-through
+  // cache of the repository's upstream, where tags move): the blob service asks GetManifest
+  // for every tag of `repo`, before looking at its own store.
+  virtual bool ResolvesTags(const std::string& repo) const {
+    (void)repo;
+    return false;
+  }
 };
 
 // Where pushes are written through before they are acknowledged (a site's upstream). The blob

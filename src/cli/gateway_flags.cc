@@ -197,6 +197,40 @@ void AddGatewayFlags(CLI::App& app, GatewayFlagsFor who, GatewayFlags* f, Gatewa
                  "the metadata store (retried with backoff; GET /admin/queue)")
       ->capture_default_str()
       ->check(OneOf({"sync", "async"}));
+  app.add_option("--proxy", f->proxy,
+                 "pull-through cache: NAME=URL of an upstream registry; pulls of NAME/REPO are "
+                 "served from here or fetched from URL's REPO (Docker Hub: library/ added), "
+                 "pushes to NAME/... refused. Repeatable; the same NAME again: a failover "
+                 "upstream, tried in order");
+  app.add_option("--proxy-user", f->proxy_user,
+                 "NAME=USER: the user for NAME's upstreams (Basic, or to fetch Bearer tokens)");
+  app.add_option("--proxy-password-file", f->proxy_password_file,
+                 "NAME=FILE: the file holding the password of NAME's --proxy-user (first line)");
+  app.add_option("--proxy-ca", f->proxy_ca,
+                 "NAME=FILE: PEM CA certificates to verify NAME's https upstreams with (default: "
+                 "the system's)");
+  app.add_option("--proxy-tag-ttl", f->proxy_tag_ttl,
+                 "a proxied tag is looked up upstream again when its last lookup is older than "
+                 "this")
+      ->capture_default_str()
+      ->check(DurationIn(milliseconds(0), hours(24)));
+  app.add_flag("--proxy-serve-stale", o->proxy_serve_stale,
+               "with every upstream of a NAME down, serve a tag as last looked up (default: 503; "
+               "content already cached is served either way)");
+}
+
+static Status FinishProxyFlags(const GatewayFlags& f, GatewayOptions* o) {
+  auto ttl = ParseDuration(f.proxy_tag_ttl);
+  if (!ttl || ttl->count() < 0) return InvalidArgument("--proxy-tag-ttl: bad duration");
+  o->proxy_tag_ttl = *ttl;
+  auto proxies =
+      upstream::ParseProxyFlags(f.proxy, f.proxy_user, f.proxy_password_file, f.proxy_ca);
+  if (!proxies) return proxies.error();
+  o->proxies = std::move(*proxies);
+  if (o->proxies.empty() && o->proxy_serve_stale) {
+    return InvalidArgument("--proxy-serve-stale needs --proxy NAME=URL");
+  }
+  return Status::Ok();
 }
 
 static Status FinishSiteFlags(const GatewayFlags& f, GatewayOptions* o) {
@@ -286,6 +320,7 @@ Status FinishGatewayFlags(const GatewayFlags& f, GatewayOptions* o) {
   if (!us || us->count() < 1000) return InvalidArgument("--upload-stale: bad duration");
   o->upload_stale = std::chrono::duration_cast<std::chrono::seconds>(*us);
   WHARF_RETURN_IF_ERROR(FinishSiteFlags(f, o));
+  WHARF_RETURN_IF_ERROR(FinishProxyFlags(f, o));
   auto mt = ParseMemberTimeout(f.member_timeout);
   if (!mt) return mt.error();
   o->member_timeout = *mt;

@@ -61,13 +61,17 @@ struct GatewayFlags {
   std::string site_tag_ttl = "30s";
   std::string site_upstream_password_file;
   std::string site_write = "sync";  // sync | async
+  // --proxy NAME=URL (repeatable) and the NAME=VALUE settings of each NAME.
+  std::vector<std::string> proxy, proxy_user, proxy_password_file, proxy_ca;
+  std::string proxy_tag_ttl = "30s";
 };
 
 // Adds every gateway flag but --cluster-key (each command describes its own) and --config /
 // --log-level (common_flags.h): --listen, --master (kGateway only), --meta, --chunk-size,
 // --inflight, --policy, --group, --upload-expiry, --gc-*, --max-manifest, --access-log,
 // --writable-wait, --upload-stale, --member-timeout, --read-hedge, --memory-budget,
-// --min-body-rate(-window), the access-control, URL and TLS flags. Plain values land in *o
+// --min-body-rate(-window), the access-control, URL and TLS flags, the site (--site-*) and
+// pull-through (--proxy*) flags. Plain values land in *o
 // directly.
 void AddGatewayFlags(CLI::App& app, GatewayFlagsFor who, GatewayFlags* f, GatewayOptions* o);
 // --member-timeout: a duration from 100ms to 10m. kInvalidArgument naming the flag otherwise.

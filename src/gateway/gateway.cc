@@ -132,11 +132,16 @@ Status Gateway::Start() {
     ctx_.log->info("site mode upstream={} tag_ttl_ms={} write={}", options_.site_upstream,
                    options_.site_tag_ttl.count(), options_.site_write_async ? "async" : "sync");
   }
-  blobs_ = std::make_unique<BlobService>(bc, site_.get());
+  if (!options_.proxies.empty()) WHARF_RETURN_IF_ERROR(StartProxy());
+  ReadThroughSource* read_through = proxy_ ? static_cast<ReadThroughSource*>(proxy_.get())
+                                           : static_cast<ReadThroughSource*>(site_.get());
+  blobs_ = std::make_unique<BlobService>(bc, read_through);
   if (site_) {
     site_->Attach(blobs_.get());
-    blobs_->SetWriteThrough(site_.get());
+    // Through the proxy router, what it fetched for a proxied name is not written through.
+    blobs_->SetWriteThrough(proxy_ ? static_cast<WriteThrough*>(proxy_.get()) : site_.get());
   }
+  if (proxy_) proxy_->Attach(blobs_.get());
   ctx_.blobs = blobs_.get();
   ctx_.auth = auth_.get();
   ctx_.stats = &stats_;
@@ -216,6 +221,31 @@ void Gateway::Stop() {
   if (gc_) gc_->Stop();
   if (cluster_) cluster_->Stop();
   if (server_) server_->Stop();
+}
+
+Status Gateway::StartProxy() {
+  upstream::ProxyOptions po;
+  po.upstreams = options_.proxies;
+  po.tag_ttl = options_.proxy_tag_ttl;
+  po.serve_stale = options_.proxy_serve_stale;
+  for (upstream::ProxyUpstreamOptions& p : po.upstreams) {
+    if (!p.password.empty() || p.password_file.empty()) continue;
+    std::ifstream in(p.password_file);
+    if (!in) {
+      return InvalidArgument("--proxy-password-file " + p.name + "=" + p.password_file +
+                             ": cannot read it");
+    }
+    std::getline(in, p.password);
+    if (!p.password.empty() && p.password.back() == '\r') p.password.pop_back();
+  }
+  auto router = upstream::ProxyRouter::Create(ex_, po, site_.get(), GetLogger("proxy"));
+  if (!router) return router.error();
+  proxy_ = std::move(*router);
+  for (const upstream::ProxyUpstreamOptions& p : po.upstreams) {
+    ctx_.log->info("pull-through cache name={} upstreams={} tag_ttl_ms={} serve_stale={}", p.name,
+                   fmt::join(p.urls, ","), po.tag_ttl.count(), po.serve_stale);
+  }
+  return Status::Ok();
 }
 
 std::string Gateway::address() const { return server_ ? server_->local_address() : ""; }

@@ -27,6 +27,7 @@
 #include "http/server.h"
 #include "meta/lookup_cache.h"
 #include "meta/meta_store.h"
+#include "upstream/proxy.h"
 #include "upstream/site_cache.h"
 #include "upstream/site_queue.h"
 
@@ -115,6 +116,11 @@ struct GatewayOptions {
   // store; upstream::SiteQueue ships it (false: written through before the acknowledgement).
   bool site_write_async = false;
   int site_queue_workers = 4;  // items shipped at once
+  // Pull-through cache (upstream/proxy.h): pulls of NAME/rest are served from here or fetched
+  // from NAME's upstreams (in order: failover); pushes to NAME/... answer 405 UNSUPPORTED.
+  std::vector<upstream::ProxyUpstreamOptions> proxies;
+  std::chrono::milliseconds proxy_tag_ttl{std::chrono::seconds(30)};
+  bool proxy_serve_stale = false;  // with every upstream down, a tag's last lookup is served
 };
 
 // What every handler gets. Lives as long as the Gateway; used on the gateway's executor.
@@ -175,6 +181,8 @@ class Gateway {
   awaitable<void> HandleAdminGc(Exchange& ex);
   // admin_queue.cc: GET /admin/queue.
   awaitable<void> HandleAdminQueue(Exchange& ex);
+  // The pull-through cache of options_.proxies (their password files read).
+  Status StartProxy();
   // Re-reads changed htpasswd and policy files every kAuthReloadInterval.
   awaitable<void> ReloadAuthLoop();
 
@@ -185,6 +193,7 @@ class Gateway {
   std::unique_ptr<ClusterClient> cluster_;
   std::unique_ptr<upstream::SiteCache> site_;        // site mode only; outlives blobs_' use of it
   std::unique_ptr<upstream::SiteQueue> site_queue_;  // --site-write async only
+  std::unique_ptr<upstream::ProxyRouter> proxy_;     // --proxy only; in front of site_
   std::unique_ptr<BlobService> blobs_;
   std::shared_ptr<AccessLog> access_log_;  // null when off
   std::unique_ptr<Router> router_;         // outlives server_

@@ -82,8 +82,30 @@ awaitable<void> SendNoRoute(Exchange& ex, Status st) {
   co_await SendError(ex, OciError::kNameUnknown, "no such endpoint: " + st.message());
 }
 
+awaitable<void> SendProxyRefusal(Exchange& ex, std::string why) {
+  static auto& refused = Metrics().Counter(
+      "wharf_gateway_proxy_refused_total",
+      "Writes refused because their repository is a pull-through cache's (--proxy).");
+  refused.Inc();
+  ex.AddHeader("Allow", "GET, HEAD");
+  co_await SendError(ex, OciError::kUnsupported, std::move(why));
+}
+
 }  // namespace
 }  // namespace registry
+
+std::optional<std::string> ProxyRefusal(const GatewayOptions& options, const Route& route,
+                                        http::verb method) {
+  if (options.proxies.empty() || route.name.empty()) return std::nullopt;
+  const bool upload = route.kind == RouteKind::kUploadStart || route.kind == RouteKind::kUpload;
+  const bool read =
+      method == http::verb::get || method == http::verb::head || method == http::verb::options;
+  if (!upload && read) return std::nullopt;
+  const upstream::ProxyUpstreamOptions* p = upstream::ProxiedBy(options.proxies, route.name);
+  if (!p) return std::nullopt;
+  return "repository " + route.name + " is a pull-through cache of --proxy " + p->name + " (" +
+         p->urls.front() + "): pull only, pushes and deletes are refused";
+}
 
 awaitable<void> HandleRegistry(GatewayContext& ctx, Exchange& ex) {
   using namespace registry;  // NOLINT: the handlers of this file's own component
@@ -91,6 +113,10 @@ awaitable<void> HandleRegistry(GatewayContext& ctx, Exchange& ex) {
   auto route = ParseRoute(ex.path());
   if (!route) {
     co_await SendNoRoute(ex, route.error());
+    co_return;
+  }
+  if (auto why = ProxyRefusal(*ctx.options, *route, ex.method())) {
+    co_await SendProxyRefusal(ex, std::move(*why));
     co_return;
   }
   switch (route->kind) {

@@ -11,9 +11,13 @@
 //   registry_lists.cc      tags/list, _catalog, referrers
 #pragma once
 
+#include <optional>
+#include <string>
+
 #include "common/asio.h"
 #include "gateway/gateway.h"
 #include "http/server.h"
+#include "registry/route.h"
 
 namespace wharf {
 
@@ -21,5 +25,11 @@ namespace wharf {
 // for every failure; 4xx for bad input, 503 when the cluster or the store cannot serve now,
 // 500 only for bugs). Runs on the gateway's executor; blocking store calls are offloaded.
 awaitable<void> HandleRegistry(GatewayContext& ctx, Exchange& ex);
+
+// Why `method` on `route` is refused because its repository is a pull-through cache's
+// (GatewayOptions::proxies): every method but GET and HEAD on its manifests, blobs and uploads
+// (pushes, mounts into it, deletes). nullopt: not refused. The gateway answers 405 UNSUPPORTED.
+std::optional<std::string> ProxyRefusal(const GatewayOptions& options, const Route& route,
+                                        http::verb method);
 
 }  // namespace wharf

@@ -129,7 +129,7 @@ Result<std::unique_ptr<SiteCache>> SiteCache::Create(asio::any_io_executor ex, S
 
 Status SiteCache::UpstreamError(const Status& st, const std::string& what) const {
   if (st.code() == Code::kNotFound) return st;
-  std::string msg = "site upstream " + options_.upstream.url + " ";
+  std::string msg = options_.label + " " + options_.upstream.url + " ";
   msg += st.code() == Code::kUnavailable ? "is unreachable or failing" : "gave a bad answer";
   msg += " (" + what + "): " + st.message();
   // Whatever went wrong upstream is the site's trouble, not the client's request: a 5xx.
@@ -148,7 +148,7 @@ awaitable<Result<std::unique_ptr<BlobReader>>> SiteCache::LocalBlob(std::string 
 
 awaitable<Result<std::unique_ptr<BlobReader>>> SiteCache::OpenBlob(std::string repo,
                                                                    Digest digest) {
-  auto size = co_await client_->HeadBlob(repo, digest);
+  auto size = co_await client_->HeadBlob(Up(repo), digest);
   if (!size) co_return Err(UpstreamError(size.error(), "HEAD blob " + digest.ToString()));
   // The same content may be here under another repository: link it instead of fetching.
   auto mounted = co_await blobs_->Mount(repo, digest, std::nullopt);
@@ -188,7 +188,7 @@ awaitable<Status> SiteCache::Tee(std::string repo, Digest digest, uint64_t offse
     }
   } finish{this, key, flight};
 
-  auto upstream = co_await client_->OpenBlob(repo, digest);
+  auto upstream = co_await client_->OpenBlob(Up(repo), digest);
   if (!upstream) {
     Fetches("blob", "failed").Inc();
     co_return UpstreamError(upstream.error(), "GET blob " + key);
@@ -290,7 +290,7 @@ void SiteCache::Remember(const std::string& key, const ManifestRecord& m) {
 awaitable<Result<ManifestRecord>> SiteCache::ManifestByDigest(std::string repo, Digest digest) {
   auto local = co_await LocalManifest(repo, digest);
   if (local || local.error().code() != Code::kNotFound) co_return local;
-  auto got = co_await client_->GetManifest(repo, digest.ToString());
+  auto got = co_await client_->GetManifest(Up(repo), digest.ToString());
   if (!got) {
     Fetches("manifest", "failed").Inc();
     co_return Err(UpstreamError(got.error(), "GET manifest " + repo + "@" + digest.ToString()));
@@ -328,7 +328,7 @@ awaitable<Result<ManifestRecord>> SiteCache::GetManifest(std::string repo, Refer
   if (it != tags_.end() && now - it->second.fetched < options_.tag_ttl) {
     co_return co_await ManifestByDigest(repo, it->second.digest);
   }
-  auto head = co_await client_->HeadManifest(repo, ref.tag);
+  auto head = co_await client_->HeadManifest(Up(repo), ref.tag);
   if (head) {
     tags_[key] = TagEntry{head->digest, now};
     co_return co_await ManifestByDigest(repo, head->digest);
@@ -336,6 +336,10 @@ awaitable<Result<ManifestRecord>> SiteCache::GetManifest(std::string repo, Refer
   if (head.error().code() == Code::kNotFound) {
     tags_.erase(key);
     co_return Err(head.error());
+  }
+  if (!options_.serve_stale_tags) {
+    Fetches("tag", "failed").Inc();
+    co_return Err(UpstreamError(head.error(), "HEAD manifest " + key));
   }
   // The upstream is down: the last tag we knew, else the one stored here, is served.
   log_->warn("site cache: upstream unreachable, serving the cached tag repo={} tag={} err={}", repo,
@@ -364,12 +368,13 @@ awaitable<Result<bool>> SiteCache::PushBlob(std::string repo, Digest digest) {
   BodyWriter body = [reader, size](ByteSink sink) -> awaitable<Status> {
     co_return co_await reader->Read(0, size, std::move(sink));
   };
-  co_return co_await client_->PushBlob(repo, digest, size, body);
+  co_return co_await client_->PushBlob(Up(repo), digest, size, body);
 }
 
 awaitable<Status> SiteCache::PushManifest(std::string repo, std::string reference,
                                           ManifestRecord manifest) {
-  auto put = co_await client_->PutManifest(repo, reference, manifest.content, manifest.media_type);
+  auto put =
+      co_await client_->PutManifest(Up(repo), reference, manifest.content, manifest.media_type);
   if (!put) co_return put.error();
   if (reference != manifest.digest.ToString()) {
     tags_[repo + ":" + reference] = TagEntry{manifest.digest, std::chrono::steady_clock::now()};

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -42,6 +43,13 @@ struct SiteOptions {
   RegistryOptions upstream;
   std::chrono::milliseconds tag_ttl{std::chrono::seconds(30)};
   size_t max_cached_manifests = 4096;  // the in-memory manifest cache (small documents)
+  // Pull-through (upstream/proxy.h): the upstream's name of a local repository, applied to
+  // every request to the upstream (the local store keeps the local name). Empty: the same.
+  std::function<std::string(const std::string&)> upstream_repo;
+  // With the upstream down, a tag is served from its last lookup (or the local store); false
+  // (pull-through without --proxy-serve-stale): the lookup is kUnavailable.
+  bool serve_stale_tags = true;
+  std::string label = "site upstream";  // how errors name the upstream, before its URL
 };
 
 class SiteCache final : public ReadThroughSource, public WriteThrough {
@@ -56,7 +64,7 @@ class SiteCache final : public ReadThroughSource, public WriteThrough {
   // ReadThroughSource
   awaitable<Result<std::unique_ptr<BlobReader>>> OpenBlob(std::string repo, Digest digest) override;
   awaitable<Result<ManifestRecord>> GetManifest(std::string repo, Reference ref) override;
-  bool ResolvesTags() const override { return true; }
+  bool ResolvesTags(const std::string&) const override { return true; }
 
   // WriteThrough
   awaitable<Status> BlobStored(std::string repo, Digest digest) override;
@@ -86,6 +94,10 @@ class SiteCache final : public ReadThroughSource, public WriteThrough {
  private:
   SiteCache(SiteOptions options, Logger log) : options_(std::move(options)), log_(log) {}
   Status UpstreamError(const Status& st, const std::string& what) const;
+  // The upstream's name of `repo` (SiteOptions::upstream_repo).
+  std::string Up(const std::string& repo) const {
+    return options_.upstream_repo ? options_.upstream_repo(repo) : repo;
+  }
   // The blob as stored here (linked in `repo`), or kNotFound.
   awaitable<Result<std::unique_ptr<BlobReader>>> LocalBlob(std::string repo, Digest digest);
   awaitable<Result<ManifestRecord>> ManifestByDigest(std::string repo, Digest digest);

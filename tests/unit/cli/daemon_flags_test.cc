@@ -65,6 +65,12 @@ std::string Describe(const GatewayOptions& o) {
   add("site_upstream_password_file", o.site_upstream_password_file);
   add("site_tag_ttl", o.site_tag_ttl.count());
   add("site_write_async", o.site_write_async);
+  for (const auto& p : o.proxies) {
+    add("proxy", fmt::format("{}={} user={} password_file={} ca={}", p.name, fmt::join(p.urls, ","),
+                             p.user, p.password_file, p.ca_file));
+  }
+  add("proxy_tag_ttl", o.proxy_tag_ttl.count());
+  add("proxy_serve_stale", o.proxy_serve_stale);
   add("lookup_cache_ttl", o.lookup_cache.ttl.count());
   add("lookup_cache_size", o.lookup_cache.max_bytes);
   add("lookup_cache_tags", o.lookup_cache.tags);
@@ -118,6 +124,12 @@ const std::map<std::string, std::string>& Samples() {
       {"--site-upstream-password-file", "/etc/wharf/central.password"},
       {"--site-tag-ttl", "5s"},
       {"--site-write", "async"},
+      {"--proxy", "hub=https://registry-1.docker.io"},
+      {"--proxy-user", "hub=alice"},
+      {"--proxy-password-file", "hub=/etc/wharf/hub.password"},
+      {"--proxy-ca", "hub=/etc/wharf/hub-ca.pem"},
+      {"--proxy-tag-ttl", "1m"},
+      {"--proxy-serve-stale", ""},
   };
   return kSamples;
 }
@@ -165,6 +177,9 @@ std::vector<std::string> ArgsFor(const std::string& flag) {
     args.push_back("--site-upstream=http://central:5000");
   }
   if (flag == "--site-upstream-password-file") args.push_back("--site-upstream-user=u");
+  // The other proxy flags need a --proxy (and a password file a user).
+  if (flag.rfind("--proxy-", 0) == 0) args.push_back("--proxy=hub=http://127.0.0.1:5001");
+  if (flag == "--proxy-password-file") args.push_back("--proxy-user=hub=u");
   return args;
 }
 
@@ -287,6 +302,60 @@ TEST(DaemonFlagsTest, SiteWriteIsSyncByDefaultAndAsyncNeedsAnUpstream) {
                            {"--site-upstream=http://c:5000", std::string("--site-write=") + value}),
           2)
           << role << " --site-write=" << value;
+    }
+  }
+}
+
+// The status FinishGatewayFlags / FinishUpFlags give `role ARGS` (the parse itself passes).
+Status FinishedStatus(const std::string& role, std::vector<std::string> args) {
+  CLI::App app;
+  GatewayCommandFlags gf;
+  UpFlags uf;
+  if (role == "gateway") {
+    AddGatewayCommandFlags(app, &gf);
+    args.push_back("--master=127.0.0.1:7700");
+    args.push_back("--meta=sqlite:/m.db");
+  } else {
+    AddUpFlags(app, &uf);
+  }
+  EXPECT_EQ(ParseCommandLine(app, role, args), std::nullopt);
+  return role == "gateway" ? FinishGatewayFlags(gf.gateway, &gf.o) : FinishUpFlags(&uf);
+}
+
+TEST(DaemonFlagsTest, ProxyFlagsMakeOneEntryPerNameAndBadOnesAreOneLine) {
+  for (const GatewayOptions& o :
+       {GatewayFrom({"--meta=sqlite:/srv/m.db", "--proxy=hub=http://127.0.0.1:1", "--proxy",
+                     "hub=http://127.0.0.1:2", "--proxy=quay=https://quay.io",
+                     "--proxy-user=quay=bob", "--proxy-serve-stale", "--proxy-tag-ttl=5s"}),
+        UpGatewayFrom({"--proxy=hub=http://127.0.0.1:1", "--proxy", "hub=http://127.0.0.1:2",
+                       "--proxy=quay=https://quay.io", "--proxy-user=quay=bob",
+                       "--proxy-serve-stale", "--proxy-tag-ttl=5s"})}) {
+    ASSERT_EQ(o.proxies.size(), 2u);
+    EXPECT_EQ(o.proxies[0].name, "hub");
+    EXPECT_EQ(o.proxies[0].urls,
+              (std::vector<std::string>{"http://127.0.0.1:1", "http://127.0.0.1:2"}));
+    EXPECT_EQ(o.proxies[1].user, "bob");
+    EXPECT_TRUE(o.proxy_serve_stale);
+    EXPECT_EQ(o.proxy_tag_ttl, std::chrono::seconds(5));
+  }
+  EXPECT_TRUE(GatewayFrom({"--meta=sqlite:/srv/m.db"}).proxies.empty());
+  EXPECT_EQ(GatewayFrom({"--meta=sqlite:/srv/m.db"}).proxy_tag_ttl, std::chrono::seconds(30));
+  const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
+      {{"--proxy=hub"}, "--proxy: want NAME=VALUE"},
+      {{"--proxy=Hub=http://h:1"}, "not a repository name"},
+      {{"--proxy=hub=ftp://h:1"}, "want NAME=http://HOST:PORT"},
+      {{"--proxy=hub=http://h:1", "--proxy=hub/x=http://h:2"}, "clashes with 'hub'"},
+      {{"--proxy=hub=http://h:1", "--proxy-user=quay=bob"}, "no --proxy quay=URL"},
+      {{"--proxy=hub=http://h:1", "--proxy-password-file=hub=/pw"}, "needs --proxy-user"},
+      {{"--proxy-ca=hub=/ca.pem"}, "--proxy-ca hub=/ca.pem: no --proxy hub=URL"},
+      {{"--proxy-serve-stale"}, "--proxy-serve-stale needs --proxy"},
+  };
+  for (const char* role : {"gateway", "up"}) {
+    for (const auto& [args, want] : bad) {
+      Status st = FinishedStatus(role, args);
+      EXPECT_EQ(st.code(), Code::kInvalidArgument) << role << " " << args[0];
+      EXPECT_NE(st.message().find(want), std::string::npos) << role << " " << st.ToString();
+      EXPECT_EQ(st.message().find('\n'), std::string::npos) << st.ToString();
     }
   }
 }
