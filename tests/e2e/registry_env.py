@@ -270,6 +270,22 @@ def push_image(reg: Registry, repo: str, tag: Optional[str], layers: list[bytes]
     return digest, body
 
 
+def push_image_two_step(reg: Registry, repo: str, tag: str, layers: list[bytes]):
+    """POST + PUT ?digest= for each blob (what the reference takes), then the manifest;
+    returns (manifest digest, manifest bytes)."""
+    cfg = config_blob("amd64", [sha256_digest(l) for l in layers], extra=repo)
+    for blob in [cfg, *layers]:
+        loc = start_upload(reg, repo)
+        sep = "&" if "?" in loc else "?"
+        r = requests.put(f"{loc}{sep}digest={sha256_digest(blob)}", data=blob, timeout=60,
+                         headers={"Content-Type": "application/octet-stream"})
+        assert r.status_code == 201, f"blob to {repo}: {r.status_code} {r.text[:300]}"
+    body = image_manifest(cfg, layers)
+    r = put_manifest(reg, repo, tag, body)
+    assert r.status_code == 201, f"manifest {repo}:{tag}: {r.status_code} {r.text[:300]}"
+    return sha256_digest(body), body
+
+
 def oci_error_codes(r: requests.Response) -> list[str]:
     """The codes of an OCI error body ({"errors":[{"code":...}]}); [] if it is not one."""
     try:

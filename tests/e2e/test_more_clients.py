@@ -36,8 +36,8 @@ from cluster import wait_until
 from gateway_env import UpProc, _remove_chunk_data
 from registry_env import (DOCKER_MANIFEST, OCI_CONFIG, OCI_INDEX, OCI_LAYER_TAR, OCI_MANIFEST,
                           LayoutWriter, ReferenceRegistryProc, Registry, RegistryCluster,
-                          close_registry, config_blob, image_manifest, put_manifest,
-                          sha256_digest, start_upload, tar_layer)
+                          close_registry, config_blob, image_manifest, push_image_two_step,
+                          put_manifest, sha256_digest, start_upload, tar_layer)
 from registry_env import any_registry  # noqa: F401 - fixture
 
 BUILDAH = shutil.which("buildah")
@@ -208,22 +208,6 @@ def containerd(request):
     c = Containerd(short_tmp("wharf-ctd-", request))
     request.addfinalizer(c.close)
     return c
-
-
-def push_image_two_step(reg: Registry, repo: str, tag: str, layers: list[bytes]):
-    """POST + PUT ?digest= for each blob (what the reference takes), then the manifest;
-    returns (manifest digest, manifest bytes)."""
-    cfg = config_blob("amd64", [sha256_digest(l) for l in layers], extra=repo)
-    for blob in [cfg, *layers]:
-        loc = start_upload(reg, repo)
-        sep = "&" if "?" in loc else "?"
-        r = requests.put(f"{loc}{sep}digest={sha256_digest(blob)}", data=blob, timeout=60,
-                         headers={"Content-Type": "application/octet-stream"})
-        assert r.status_code == 201, f"blob to {repo}: {r.status_code} {r.text[:300]}"
-    body = image_manifest(cfg, layers)
-    r = put_manifest(reg, repo, tag, body)
-    assert r.status_code == 201, f"manifest {repo}:{tag}: {r.status_code} {r.text[:300]}"
-    return sha256_digest(body), body
 
 
 def test_ctr_pulls_an_image_byte_for_byte(any_registry, containerd):
