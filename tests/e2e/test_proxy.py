@@ -7,6 +7,7 @@
   push  cache/...          ->  405 UNSUPPORTED; other repositories take pushes as always
   --proxy NAME=DEAD --proxy NAME=LIVE   ->  failover to the next upstream, counted
   an upstream with htpasswd auth        ->  --proxy-user / --proxy-password-file
+  20 concurrent pulls of an uncached image  ->  one upstream GET per blob (single flight)
   a tag moved upstream                  ->  seen after --proxy-tag-ttl; with the upstream
                                             down a tag is 503, or its last lookup with
                                             --proxy-serve-stale
@@ -15,9 +16,11 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -277,3 +280,31 @@ def test_bad_proxy_flags_are_one_line(wharf_bin, tmp_path):
         assert r.returncode != 0, args
         err = r.stderr.strip()
         assert want in err, f"{args}: {err}"
+
+
+def upstream_blob_gets(reg: Registry, repo: str) -> dict[str, int]:
+    """The reference's access log: GETs of each blob of `repo` it answered."""
+    counts: dict[str, int] = {}
+    for line in reg.proc.log_path.read_text().splitlines():
+        m = re.search(rf'"GET /v2/{re.escape(repo)}/blobs/(sha256:[0-9a-f]{{64}}) ', line)
+        if m:
+            counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+    return counts
+
+
+def test_concurrent_pulls_of_an_uncached_image_fetch_each_blob_once(env):
+    upstream = env.reference("upstream")
+    layers = [layer(10 + i, (1 << 20) + i * 4096) for i in range(3)]
+    digest, body = push_image_two_step(upstream, "team/big", "v1", layers)
+    w = env.wharf("proxy", ["--proxy", f"cache=http://{upstream.addr}"])
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(lambda _: pull(w, "cache/team/big", "v1"), range(20)))
+    for manifest, blobs in results:
+        assert manifest == body
+        for l in layers:
+            assert blobs[sha256_digest(l)] == l
+    # Every blob (3 layers and the config) was fetched from the upstream exactly once.
+    want = {sha256_digest(l) for l in layers} | set(results[0][1])
+    wait_until(lambda: set(upstream_blob_gets(upstream, "team/big")) == want, 10,
+               "the upstream's access log lines")
+    assert upstream_blob_gets(upstream, "team/big") == {d: 1 for d in want}
