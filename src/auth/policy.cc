@@ -76,18 +76,6 @@ bool MatchSegments(const std::vector<std::string_view>& pat,
       [&](size_t p, size_t i) { return MatchSegment(tokens[p], name[i]); });
 }
 
-Status ValidatePattern(std::string_view where, std::string_view pattern) {
-  if (pattern.empty() || pattern.size() > 255) return Bad(where, "pattern empty or too long");
-  for (std::string_view seg : Split(pattern)) {
-    if (seg.empty()) return Bad(where, fmt::format("empty segment in pattern '{}'", pattern));
-    if (seg.find("**") != seg.npos) {
-      if (seg != "**")
-        return Bad(where, fmt::format("'**' must be a whole segment in '{}'", pattern));
-    }
-  }
-  return Status::Ok();
-}
-
 // A YAML sequence of strings.
 Result<std::vector<std::string>> Strings(const YAML::Node& node, std::string_view where) {
   if (!node.IsSequence()) return Err(Bad(where, "expected a list of strings"));
@@ -137,6 +125,22 @@ Result<Action> ParseAction(std::string_view name) {
 
 bool IsFileAction(Action a) {
   return a == Action::kFilesRead || a == Action::kFilesWrite || a == Action::kFilesDelete;
+}
+
+Status ValidateRepositoryPattern(std::string_view where, std::string_view pattern) {
+  if (pattern.empty() || pattern.size() > 255) return Bad(where, "pattern empty or too long");
+  for (std::string_view seg : Split(pattern)) {
+    if (seg.empty()) return Bad(where, fmt::format("empty segment in pattern '{}'", pattern));
+    if (seg.find("**") != seg.npos) {
+      if (seg != "**")
+        return Bad(where, fmt::format("'**' must be a whole segment in '{}'", pattern));
+    }
+  }
+  return Status::Ok();
+}
+
+bool MatchGlob(std::string_view pattern, std::string_view text) {
+  return MatchSegment(pattern, text);
 }
 
 bool IsGlobalAction(Action a) { return IsFileAction(a) || a == Action::kAdmin; }
@@ -239,7 +243,7 @@ Result<AccessPolicy::Rule> AccessPolicy::ParseRule(const YAML::Node& node,
   Rule rule;
   if (node["repositories"]) {
     WHARF_ASSIGN_OR_RETURN(rule.patterns, Strings(node["repositories"], where + ".repositories"));
-    for (const auto& p : rule.patterns) WHARF_RETURN_IF_ERROR(ValidatePattern(where, p));
+    for (const auto& p : rule.patterns) WHARF_RETURN_IF_ERROR(ValidateRepositoryPattern(where, p));
   }
   for (const char* key : {"users", "groups"}) {
     if (!node[key]) continue;

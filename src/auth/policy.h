@@ -70,6 +70,11 @@ struct Principal {
 
 // True when `name` matches `pattern` (the rules' pattern language above). Exposed for tests.
 bool MatchRepositoryPattern(std::string_view pattern, std::string_view name);
+// kInvalidArgument, "<where>: ...", unless `pattern` is one of that language (no empty
+// segment, "**" only as a whole segment, 1..255 characters).
+Status ValidateRepositoryPattern(std::string_view where, std::string_view pattern);
+// True when `text` matches `pattern`, where '*' matches any run of characters (a tag filter).
+bool MatchGlob(std::string_view pattern, std::string_view text);
 
 // Immutable once parsed; thread-safe.
 class AccessPolicy {

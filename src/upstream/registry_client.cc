@@ -343,6 +343,71 @@ awaitable<Result<UpstreamManifest>> RegistryClient::GetManifest(std::string repo
   co_return m;
 }
 
+namespace {
+
+// The next page of a paginated list: the target of a Link header with rel="next", when it is
+// a path under /v2/ (never another host); "" at the end.
+std::string NextPage(std::string_view link) {
+  if (link.find("rel=\"next\"") == std::string_view::npos) return "";
+  const size_t open = link.find('<'), close = link.find('>');
+  if (open == std::string_view::npos || close == std::string_view::npos || close < open) {
+    return "";
+  }
+  std::string_view target = link.substr(open + 1, close - open - 1);
+  if (!target.starts_with("/v2/")) return "";
+  for (char c : target) {
+    if (c <= ' ' || c == 0x7f) return "";
+  }
+  return std::string(target);
+}
+
+}  // namespace
+
+awaitable<Result<std::vector<std::string>>> RegistryClient::ListNames(std::string first_path,
+                                                                      std::string scope,
+                                                                      std::string key) {
+  std::vector<std::string> out;
+  std::string path = std::move(first_path);
+  for (int page = 0; !path.empty(); ++page) {
+    if (page >= 1000) co_return Err(InvalidArgument("upstream list of more than 1000 pages"));
+    Request req;
+    req.path = path;
+    req.scope = scope;
+    WHARF_CO_ASSIGN_OR_RETURN(auto call, co_await Send(req));
+    if (call->status() != 200) {
+      auto body = co_await call->ReadAll(kErrorBodyBytes);
+      co_return Err(StatusFromResponse(call->status(), path, body.value_or("")));
+    }
+    std::string next = NextPage(call->header("Link"));
+    WHARF_CO_ASSIGN_OR_RETURN(std::string body, co_await call->ReadAll(4u << 20));
+    nlohmann::json doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (!doc.is_object())
+      co_return Err(InvalidArgument("upstream " + path + ": not a JSON object"));
+    auto it = doc.find(key);
+    if (it != doc.end() && !it->is_null()) {
+      if (!it->is_array()) co_return Err(InvalidArgument("upstream " + path + ": bad " + key));
+      for (const auto& v : *it) {
+        if (!v.is_string()) co_return Err(InvalidArgument("upstream " + path + ": bad " + key));
+        if (out.size() >= kMaxListNames) {
+          co_return Err(InvalidArgument("upstream " + path + ": more than " +
+                                        std::to_string(kMaxListNames) + " names"));
+        }
+        out.push_back(v.get<std::string>());
+      }
+    }
+    path = std::move(next);
+  }
+  co_return out;
+}
+
+awaitable<Result<std::vector<std::string>>> RegistryClient::ListTags(std::string repo) {
+  co_return co_await ListNames("/v2/" + repo + "/tags/list", PullScope(repo), "tags");
+}
+
+awaitable<Result<std::vector<std::string>>> RegistryClient::Catalog() {
+  co_return co_await ListNames("/v2/_catalog", "registry:catalog:*", "repositories");
+}
+
 awaitable<Result<ManifestHead>> RegistryClient::HeadManifest(std::string repo,
                                                              std::string reference) {
   Request req;

@@ -131,6 +131,11 @@ class RegistryClient {
 
   // The blob's size; kNotFound when the upstream lacks it.
   awaitable<Result<uint64_t>> HeadBlob(std::string repo, Digest digest);
+  // GET /v2/<repo>/tags/list and /v2/_catalog, every page (the Link header's next, only
+  // when it stays under /v2/), at most kMaxListNames names. kNotFound: no such repository.
+  static constexpr size_t kMaxListNames = 100000;
+  awaitable<Result<std::vector<std::string>>> ListTags(std::string repo);
+  awaitable<Result<std::vector<std::string>>> Catalog();
   awaitable<Result<std::unique_ptr<UpstreamBlob>>> OpenBlob(std::string repo, Digest digest);
   // Uploads a blob of `size` bytes (POST, then one streaming PUT) unless HEAD says the
   // upstream has it. `body` is called once per attempt. Returns false when skipped.
@@ -151,6 +156,9 @@ class RegistryClient {
       : options_(std::move(options)), base_(std::move(base)), prefix_(std::move(prefix)) {}
   // Sends `req` (auth, retries, redirects) and returns the call with its response head read.
   awaitable<Result<std::unique_ptr<Call>>> Send(const Request& req);
+  // Every page of a list from `first_path`: the strings of the JSON array `key`.
+  awaitable<Result<std::vector<std::string>>> ListNames(std::string first_path, std::string scope,
+                                                        std::string key);
   awaitable<Result<std::unique_ptr<Call>>> SendOnce(const Request& req, const Endpoint& ep,
                                                     const std::string& target);
   awaitable<Status> Authenticate(std::string challenge_header, std::string scope);

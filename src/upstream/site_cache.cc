@@ -358,7 +358,7 @@ awaitable<Result<ManifestRecord>> SiteCache::GetManifest(std::string repo, Refer
   co_return Err(UpstreamError(head.error(), "HEAD manifest " + key));
 }
 
-awaitable<Result<bool>> SiteCache::PushBlob(std::string repo, Digest digest) {
+awaitable<Result<uint64_t>> SiteCache::PushBlob(std::string repo, Digest digest) {
   auto local = co_await LocalBlob(repo, digest);
   if (!local) {
     co_return Err(Status(local.error().code(), "not stored here: " + local.error().message()));
@@ -368,7 +368,9 @@ awaitable<Result<bool>> SiteCache::PushBlob(std::string repo, Digest digest) {
   BodyWriter body = [reader, size](ByteSink sink) -> awaitable<Status> {
     co_return co_await reader->Read(0, size, std::move(sink));
   };
-  co_return co_await client_->PushBlob(Up(repo), digest, size, body);
+  Result<bool> sent = co_await client_->PushBlob(Up(repo), digest, size, body);
+  if (!sent) co_return Err(sent.error());
+  co_return *sent ? size : 0;
 }
 
 awaitable<Status> SiteCache::PushManifest(std::string repo, std::string reference,

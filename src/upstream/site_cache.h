@@ -77,8 +77,9 @@ class SiteCache final : public ReadThroughSource, public WriteThrough {
 
   // The shipping primitives of both modes; errors are the client's (registry_client.h) as they
   // came, kNotFound also when the content is not stored here.
-  // Pushes blob `digest` of `repo` from this site to the upstream; false: it had it already.
-  awaitable<Result<bool>> PushBlob(std::string repo, Digest digest);
+  // Pushes blob `digest` of `repo` from this site to the upstream: the bytes sent (0: it had
+  // it already).
+  awaitable<Result<uint64_t>> PushBlob(std::string repo, Digest digest);
   // PUTs `manifest` to the upstream under `reference` (a tag or its digest).
   awaitable<Status> PushManifest(std::string repo, std::string reference, ManifestRecord manifest);
 

@@ -11,35 +11,52 @@ namespace {
 
 constexpr int kMaxIndexDepth = 4;  // an index of indexes of ... (OCI allows nesting)
 
-CounterMetric& Shipped(QueueKind kind, std::string_view outcome) {
+// The queue's metrics: named after its SiteQueueOptions::metrics, with its labels.
+Labels With(const SiteQueueOptions& o, Labels more = {}) {
+  Labels l = o.labels;
+  l.insert(l.end(), more.begin(), more.end());
+  return l;
+}
+CounterMetric& Shipped(const SiteQueueOptions& o, QueueKind kind, std::string_view outcome) {
   return Metrics().Counter(
-      "wharf_gateway_site_queue_shipped_total",
-      "Items of the site's write queue completed (outcome gone: the content "
-      "was no longer stored here, nothing to ship).",
-      {{"kind", std::string(QueueKindName(kind))}, {"outcome", std::string(outcome)}});
+      o.metrics + "_shipped_total",
+      "Items of the " + o.what +
+          " queue completed (outcome gone: the content was no longer "
+          "stored here, nothing to ship).",
+      With(o, {{"kind", std::string(QueueKindName(kind))}, {"outcome", std::string(outcome)}}));
 }
-CounterMetric& Failures(QueueKind kind) {
-  return Metrics().Counter("wharf_gateway_site_queue_failures_total",
-                           "Attempts to ship an item of the site's write queue that failed.",
-                           {{"kind", std::string(QueueKindName(kind))}});
+CounterMetric& Failures(const SiteQueueOptions& o, QueueKind kind) {
+  return Metrics().Counter(o.metrics + "_failures_total",
+                           "Attempts to ship an item of the " + o.what + " queue that failed.",
+                           With(o, {{"kind", std::string(QueueKindName(kind))}}));
 }
-CounterMetric& Enqueued(QueueKind kind) {
-  return Metrics().Counter("wharf_gateway_site_queue_enqueued_total",
-                           "Pushes to the site queued for its upstream (--site-write async).",
-                           {{"kind", std::string(QueueKindName(kind))}});
+CounterMetric& Enqueued(const SiteQueueOptions& o, QueueKind kind) {
+  return Metrics().Counter(o.metrics + "_enqueued_total",
+                           "Pushes queued for shipping by the " + o.what + " queue.",
+                           With(o, {{"kind", std::string(QueueKindName(kind))}}));
 }
-GaugeMetric& Depth() {
-  return Metrics().Gauge("wharf_gateway_site_queue_depth",
-                         "Items of the site's write queue not shipped yet (pending or running).");
+CounterMetric& BytesShipped(const SiteQueueOptions& o) {
+  return Metrics().Counter(o.metrics + "_bytes_total",
+                           "Blob bytes the " + o.what +
+                               " queue sent (blobs the target had "
+                               "already are not sent, and not counted).",
+                           With(o));
 }
-GaugeMetric& Oldest() {
-  return Metrics().Gauge("wharf_gateway_site_queue_oldest_seconds",
-                         "Age of the oldest item of the site's write queue not shipped yet.");
+GaugeMetric& Depth(const SiteQueueOptions& o) {
+  return Metrics().Gauge(o.metrics + "_depth",
+                         "Items of the " + o.what + " queue not shipped yet (pending or running).",
+                         With(o));
 }
-GaugeMetric& GivenUp() {
-  return Metrics().Gauge("wharf_gateway_site_queue_failed",
-                         "Items of the site's write queue given up after their retries (GET "
-                         "/admin/queue lists them; pushing the content again revives them).");
+GaugeMetric& Oldest(const SiteQueueOptions& o) {
+  return Metrics().Gauge(o.metrics + "_oldest_seconds",
+                         "Age of the oldest item of the " + o.what + " queue not shipped yet.",
+                         With(o));
+}
+GaugeMetric& GivenUp(const SiteQueueOptions& o) {
+  return Metrics().Gauge(o.metrics + "_failed",
+                         "Items of the " + o.what + " queue given up after their retries (GET " +
+                             o.admin_path + " lists them; pushing the content again revives them).",
+                         With(o));
 }
 
 std::string RefOf(const QueueItem& it) {
@@ -70,15 +87,17 @@ int64_t SiteQueue::NowUnix() const {
 }
 
 Result<uint64_t> SiteQueue::Recover() {
-  static auto& recovered = Metrics().Counter(
-      "wharf_gateway_site_queue_recovered_total",
-      "Items of the site's write queue this gateway found left running by its previous run "
-      "(killed while shipping) and made pending again at start.");
+  auto& recovered =
+      Metrics().Counter(options_.metrics + "_recovered_total",
+                        "Items of the " + options_.what +
+                            " queue this gateway found left running by its previous run "
+                            "(killed while shipping) and made pending again at start.",
+                        With(options_));
   Result<uint64_t> n = meta_->RecoverQueueItems(options_.holder);
   if (n) recovered.Inc(*n);
   if (n && *n > 0) {
-    log_->info("site queue: took back items left running by a previous run holder={} items={}",
-               options_.holder, *n);
+    log_->info("{}: took back items left running by a previous run holder={} items={}",
+               options_.log_prefix, options_.holder, *n);
   }
   return n;
 }
@@ -86,8 +105,8 @@ Result<uint64_t> SiteQueue::Recover() {
 void SiteQueue::Start() {
   for (size_t i = 0; i < idle_.size(); ++i) asio::co_spawn(ex_, Worker(i), asio::detached);
   asio::co_spawn(ex_, Housekeeping(), asio::detached);
-  log_->info("site queue started target={} holder={} workers={}", options_.target, options_.holder,
-             options_.workers);
+  log_->info("{} started target={} holder={} workers={}", options_.log_prefix, options_.target,
+             options_.holder, options_.workers);
 }
 
 void SiteQueue::Stop() {
@@ -106,13 +125,12 @@ awaitable<Status> SiteQueue::Enqueue(QueueKey key) {
   auto put = [meta, &key] { return meta->EnqueueItem(key); };
   Result<QueueItem> item = co_await Offload(put);
   if (!item) {
-    log_->warn("site queue: enqueue failed kind={} repo={} ref={} err={}", QueueKindName(key.kind),
-               key.repo, key.digest + key.tag, item.error());
-    co_return Status(item.error().code(),
-                     "stored at this site, but queueing it for the upstream failed (push again): " +
-                         item.error().message());
+    log_->warn("{}: enqueue failed kind={} repo={} ref={} err={}", options_.log_prefix,
+               QueueKindName(key.kind), key.repo, key.digest + key.tag, item.error());
+    co_return Status(item.error().code(), "stored here, but queueing it for " + options_.what +
+                                              " failed (push again): " + item.error().message());
   }
-  Enqueued(key.kind).Inc();
+  Enqueued(options_, key.kind).Inc();
   Wake();
   co_return Status::Ok();
 }
@@ -165,7 +183,7 @@ awaitable<void> SiteQueue::Worker(size_t index) {
       if (stopped_) break;
       if (!got) {
         if (auto held = store_log_.Admit()) {
-          log_->warn("site queue: claiming failed err={}{}", got.error(), Held(*held));
+          log_->warn("{}: claiming failed err={}{}", options_.log_prefix, got.error(), Held(*held));
         }
       } else if (!got->empty()) {
         QueueItem item = std::move(got->front());
@@ -193,18 +211,18 @@ awaitable<void> SiteQueue::Finish(QueueItem item, Result<Outcome> result) {
   if (result) {
     unavailable_streak_ = 0;
     down_log_.Reset();
-    Shipped(item.key.kind, *result == Outcome::kShipped ? "shipped" : "gone").Inc();
+    Shipped(options_, item.key.kind, *result == Outcome::kShipped ? "shipped" : "gone").Inc();
     if (*result == Outcome::kShipped) {
-      log_->info("site queue: shipped kind={} ref={} attempts={}", QueueKindName(item.key.kind),
-                 RefOf(item), item.attempts);
+      log_->info("{}: shipped kind={} ref={} attempts={}", options_.log_prefix,
+                 QueueKindName(item.key.kind), RefOf(item), item.attempts);
     } else {
-      log_->warn("site queue: not stored here any more, nothing shipped kind={} ref={}",
-                 QueueKindName(item.key.kind), RefOf(item));
+      log_->warn("{}: not stored here any more, nothing shipped kind={} ref={}",
+                 options_.log_prefix, QueueKindName(item.key.kind), RefOf(item));
     }
     auto complete = [meta, &item] { return meta->CompleteQueueItem(item); };
     st = co_await Offload(complete);
   } else {
-    Failures(item.key.kind).Inc();
+    Failures(options_, item.key.kind).Inc();
     const Status& err = result.error();
     std::optional<int64_t> retry = QueueBackoffSeconds(
         item.attempts, options_.backoff_initial_seconds, options_.backoff_max_seconds);
@@ -216,17 +234,19 @@ awaitable<void> SiteQueue::Finish(QueueItem item, Result<Outcome> result) {
       paused_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(pause);
       if (auto held = down_log_.Admit()) {
         log_->warn(
-            "site queue: upstream unavailable, shipping paused for {}s kind={} ref={} "
+            "{}: upstream unavailable, shipping paused for {}s kind={} ref={} "
             "attempts={} err={}{}",
-            pause, QueueKindName(item.key.kind), RefOf(item), item.attempts, err, Held(*held));
+            options_.log_prefix, pause, QueueKindName(item.key.kind), RefOf(item), item.attempts,
+            err, Held(*held));
       }
     } else if (item.attempts >= options_.max_attempts) {
       retry.reset();
-      log_->error("site queue: giving up kind={} ref={} attempts={} err={}",
+      log_->error("{}: giving up kind={} ref={} attempts={} err={}", options_.log_prefix,
                   QueueKindName(item.key.kind), RefOf(item), item.attempts, err);
     } else {
-      log_->warn("site queue: ship failed, retrying in {}s kind={} ref={} attempts={} err={}",
-                 *retry, QueueKindName(item.key.kind), RefOf(item), item.attempts, err);
+      log_->warn("{}: ship failed, retrying in {}s kind={} ref={} attempts={} err={}",
+                 options_.log_prefix, *retry, QueueKindName(item.key.kind), RefOf(item),
+                 item.attempts, err);
     }
     const std::string message = err.ToString();
     auto fail = [meta, &item, &message, retry] {
@@ -236,7 +256,7 @@ awaitable<void> SiteQueue::Finish(QueueItem item, Result<Outcome> result) {
   }
   if (!st.ok()) {
     // kConflict: the claim ran out and another gateway took the item; it ships it again.
-    log_->warn("site queue: recording the outcome failed kind={} ref={} err={}",
+    log_->warn("{}: recording the outcome failed kind={} ref={} err={}", options_.log_prefix,
                QueueKindName(item.key.kind), RefOf(item), st);
   }
 }
@@ -284,11 +304,12 @@ awaitable<Result<SiteQueue::Outcome>> SiteQueue::ShipBlob(std::string repo, Dige
   }
   auto flight = std::make_shared<Flight>(ex_);
   pushing_[key] = flight;
-  Result<bool> pushed = co_await site_->PushBlob(repo, digest);
+  Result<uint64_t> pushed = co_await site_->PushBlob(repo, digest);
   pushing_.erase(key);
   flight->finished = true;
   flight->done.cancel();
   if (!pushed) co_return Err(pushed.error());
+  if (*pushed > 0) BytesShipped(options_).Inc(*pushed);
   co_return Outcome::kShipped;
 }
 
@@ -334,26 +355,27 @@ awaitable<void> SiteQueue::Housekeeping() {
   while (!stopped_) {
     Result<QueueStats> s = co_await Offload(stats);
     if (s) {
-      Depth().Set(static_cast<double>(s->pending + s->running));
-      GivenUp().Set(static_cast<double>(s->failed));
-      Oldest().Set(s->oldest_unix == 0
-                       ? 0.0
-                       : static_cast<double>(std::max<int64_t>(NowUnix() - s->oldest_unix, 0)));
+      Depth(options_).Set(static_cast<double>(s->pending + s->running));
+      GivenUp(options_).Set(static_cast<double>(s->failed));
+      Oldest(options_).Set(s->oldest_unix == 0 ? 0.0
+                                               : static_cast<double>(std::max<int64_t>(
+                                                     NowUnix() - s->oldest_unix, 0)));
     } else if (auto held = store_log_.Admit()) {
-      log_->warn("site queue: reading its counts failed err={}{}", s.error(), Held(*held));
+      log_->warn("{}: reading its counts failed err={}{}", options_.log_prefix, s.error(),
+                 Held(*held));
     }
     const auto now = std::chrono::steady_clock::now();
     if (in_flight_ > 0 && now - last_renew >= renew_every) {
       last_renew = now;
       Result<uint64_t> n = co_await Offload(renew);
-      if (!n) log_->warn("site queue: renewing claims failed err={}", n.error());
+      if (!n) log_->warn("{}: renewing claims failed err={}", options_.log_prefix, n.error());
     }
     if (now - last_prune >= prune_every) {
       last_prune = now;
       const int64_t cutoff = NowUnix() - options_.keep_done.count();
       auto prune = [meta, cutoff] { return meta->PruneQueue(cutoff, 1000); };
       Result<uint64_t> n = co_await Offload(prune);
-      if (!n) log_->warn("site queue: pruning done items failed err={}", n.error());
+      if (!n) log_->warn("{}: pruning done items failed err={}", options_.log_prefix, n.error());
     }
     co_await SleepFor(options_.poll);
   }

@@ -40,6 +40,7 @@
 #include "common/asio.h"
 #include "common/log.h"
 #include "common/log_throttle.h"
+#include "common/metrics.h"
 #include "meta/meta_store.h"
 
 namespace wharf::upstream {
@@ -56,6 +57,13 @@ struct SiteQueueOptions {
   int max_attempts = 8;  // of errors other than kUnavailable, before the item is failed
   std::chrono::milliseconds poll{1000};  // idle workers look again this often (or when woken)
   std::chrono::seconds keep_done{3600};  // done items are pruned after this
+  // How the queue names itself: its metrics (METRICS_depth, METRICS_shipped_total{kind,
+  // outcome}, ...; each with `labels`), what its messages call it, and the admin view of it.
+  std::string metrics = "wharf_gateway_site_queue";
+  Labels labels;
+  std::string what = "the site's write";
+  std::string admin_path = "/admin/queue";
+  std::string log_prefix = "site queue";  // of its log lines
 };
 
 class SiteQueue {
