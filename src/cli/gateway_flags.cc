@@ -214,6 +214,10 @@ void AddGatewayFlags(CLI::App& app, GatewayFlagsFor who, GatewayFlags* f, Gatewa
                  "this")
       ->capture_default_str()
       ->check(DurationIn(milliseconds(0), hours(24)));
+  app.add_option("--replicate", o->replicate_file,
+                 "replication rules (YAML): push rules copy what is pushed here to other "
+                 "registries through a durable job queue (GET /admin/replication), pull rules "
+                 "copy from them periodically; read at start");
   app.add_flag("--proxy-serve-stale", o->proxy_serve_stale,
                "with every upstream of a NAME down, serve a tag as last looked up (default: 503; "
                "content already cached is served either way)");

@@ -1,6 +1,7 @@
 // Gateway: the admin views, behind the "admin" action of the access policy (auth_filter.h).
 //
 //   GET /admin/queue   the site's write queue (admin_queue.cc)
+//   GET /admin/replication   the replication jobs and pull rules (admin_queue.cc)
 //   GET /admin/gc   what garbage collection did and could do:
 //     {"gateway": "host:5000",                   this gateway's name (the lease holder name)
 //      "store_id": "ms-...", "namespace_confirmed": true,
@@ -46,6 +47,10 @@ json RoundJson(int64_t finished_unix, double seconds, const GcReport& r) {
 awaitable<void> Gateway::HandleAdminGc(Exchange& ex) {
   if (ex.path() == "/admin/queue") {
     co_await HandleAdminQueue(ex);
+    co_return;
+  }
+  if (ex.path() == "/admin/replication") {
+    co_await HandleAdminReplication(ex);
     co_return;
   }
   if (ex.path() != "/admin/gc") {

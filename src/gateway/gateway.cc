@@ -179,9 +179,11 @@ Status Gateway::Start() {
     }
     site_->SetQueue(site_queue_.get());
   }
+  if (!options_.replicate_file.empty()) WHARF_RETURN_IF_ERROR(StartReplication());
   cluster_->Start();
   server_->Start();
   if (site_queue_) site_queue_->Start();
+  if (replicator_) WHARF_RETURN_IF_ERROR(replicator_->Start());
   asio::co_spawn(ex_, NamespaceLoop(), asio::detached);
   asio::co_spawn(ex_, LeaseLoop(), asio::detached);
   asio::co_spawn(ex_, CollectGarbageLoop(), asio::detached);
@@ -218,6 +220,7 @@ Status Gateway::ReloadTls() {
 void Gateway::Stop() {
   stopped_ = true;
   if (site_queue_) site_queue_->Stop();
+  if (replicator_) replicator_->Stop();
   if (gc_) gc_->Stop();
   if (cluster_) cluster_->Stop();
   if (server_) server_->Stop();
@@ -245,6 +248,26 @@ Status Gateway::StartProxy() {
     ctx_.log->info("pull-through cache name={} upstreams={} tag_ttl_ms={} serve_stale={}", p.name,
                    fmt::join(p.urls, ","), po.tag_ttl.count(), po.serve_stale);
   }
+  return Status::Ok();
+}
+
+Status Gateway::StartReplication() {
+  const std::string& path = options_.replicate_file;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return InvalidArgument("--replicate " + path + ": cannot read it");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto config = upstream::ParseReplicationConfig(text);
+  if (!config) return InvalidArgument("--replicate " + path + ": " + config.error().message());
+  // What a push is written through first: the site's upstream (through the proxy router when
+  // there is one), then the replication jobs are queued.
+  WriteThrough* inner = nullptr;
+  if (site_) inner = proxy_ ? static_cast<WriteThrough*>(proxy_.get()) : site_.get();
+  auto r = upstream::Replicator::Create(ex_, std::move(*config), meta_.get(), instance_, inner,
+                                        GetLogger("replication"));
+  if (!r) return InvalidArgument("--replicate " + path + ": " + r.error().message());
+  replicator_ = std::move(*r);
+  replicator_->Attach(blobs_.get());
+  blobs_->SetWriteThrough(replicator_.get());
   return Status::Ok();
 }
 

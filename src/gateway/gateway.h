@@ -28,6 +28,7 @@
 #include "meta/lookup_cache.h"
 #include "meta/meta_store.h"
 #include "upstream/proxy.h"
+#include "upstream/replication.h"
 #include "upstream/site_cache.h"
 #include "upstream/site_queue.h"
 
@@ -121,6 +122,8 @@ struct GatewayOptions {
   std::vector<upstream::ProxyUpstreamOptions> proxies;
   std::chrono::milliseconds proxy_tag_ttl{std::chrono::seconds(30)};
   bool proxy_serve_stale = false;  // with every upstream down, a tag's last lookup is served
+  // Replication rules (upstream/replication.h): read at Start; "" = none.
+  std::string replicate_file;
 };
 
 // What every handler gets. Lives as long as the Gateway; used on the gateway's executor.
@@ -183,6 +186,10 @@ class Gateway {
   awaitable<void> HandleAdminQueue(Exchange& ex);
   // The pull-through cache of options_.proxies (their password files read).
   Status StartProxy();
+  // The replication rules of options_.replicate_file; their push jobs queued by every write.
+  Status StartReplication();
+  // admin_queue.cc: GET /admin/replication.
+  awaitable<void> HandleAdminReplication(Exchange& ex);
   // Re-reads changed htpasswd and policy files every kAuthReloadInterval.
   awaitable<void> ReloadAuthLoop();
 
@@ -191,9 +198,10 @@ class Gateway {
   std::unique_ptr<LookupCache> lookup_;  // outlives meta_, which fills it
   std::unique_ptr<MetaStore> meta_;
   std::unique_ptr<ClusterClient> cluster_;
-  std::unique_ptr<upstream::SiteCache> site_;        // site mode only; outlives blobs_' use of it
-  std::unique_ptr<upstream::SiteQueue> site_queue_;  // --site-write async only
-  std::unique_ptr<upstream::ProxyRouter> proxy_;     // --proxy only; in front of site_
+  std::unique_ptr<upstream::SiteCache> site_;         // site mode only; outlives blobs_' use of it
+  std::unique_ptr<upstream::SiteQueue> site_queue_;   // --site-write async only
+  std::unique_ptr<upstream::ProxyRouter> proxy_;      // --proxy only; in front of site_
+  std::unique_ptr<upstream::Replicator> replicator_;  // --replicate only
   std::unique_ptr<BlobService> blobs_;
   std::shared_ptr<AccessLog> access_log_;  // null when off
   std::unique_ptr<Router> router_;         // outlives server_

@@ -71,6 +71,7 @@ std::string Describe(const GatewayOptions& o) {
   }
   add("proxy_tag_ttl", o.proxy_tag_ttl.count());
   add("proxy_serve_stale", o.proxy_serve_stale);
+  add("replicate_file", o.replicate_file);
   add("lookup_cache_ttl", o.lookup_cache.ttl.count());
   add("lookup_cache_size", o.lookup_cache.max_bytes);
   add("lookup_cache_tags", o.lookup_cache.tags);
@@ -130,6 +131,7 @@ const std::map<std::string, std::string>& Samples() {
       {"--proxy-ca", "hub=/etc/wharf/hub-ca.pem"},
       {"--proxy-tag-ttl", "1m"},
       {"--proxy-serve-stale", ""},
+      {"--replicate", "/etc/wharf/replication.yaml"},
   };
   return kSamples;
 }
