@@ -61,6 +61,8 @@ struct GatewayFlags {
   std::string site_tag_ttl = "30s";
   std::string site_upstream_password_file;
   std::string site_write = "sync";  // sync | async
+  std::string site_cache_low;       // "": no eviction; else a percentage, with site_cache_high
+  std::string site_cache_high;
 };
 
 // Adds every gateway flag but --cluster-key (each command describes its own) and --config /

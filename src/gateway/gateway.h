@@ -22,6 +22,7 @@
 #include "gateway/garbage_collector.h"
 #include "gateway/gateway_stats.h"
 #include "gateway/public_url.h"
+#include "gateway/site_evictor.h"
 #include "http/access_log.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -115,6 +116,11 @@ struct GatewayOptions {
   // store; upstream::SiteQueue ships it (false: written through before the acknowledgement).
   bool site_write_async = false;
   int site_queue_workers = 4;  // items shipped at once
+  // Watermark eviction of the site cache (gateway/site_evictor.h), in percent of the cluster's
+  // free space: under `low`, the least recently pulled blobs are evicted until free space is
+  // back at `high`. 0: off (the default). A pass runs every min(gc_interval, 5s).
+  double site_cache_low_percent = 0;
+  double site_cache_high_percent = 0;
 };
 
 // What every handler gets. Lives as long as the Gateway; used on the gateway's executor.
@@ -170,6 +176,9 @@ class Gateway {
   awaitable<void> NamespaceLoop();
   // Takes or renews the background lease every background_lease_ttl / 3.
   awaitable<void> LeaseLoop();
+  // Site mode with watermarks: every min(gc_interval, 5s) writes the recorded pulls, and, while
+  // this gateway holds the lease, runs an eviction pass.
+  awaitable<void> SiteEvictionLoop();
   void Fatal(const Status& st);
   // admin_api.cc: GET /admin/gc (and the dispatch of /admin/queue).
   awaitable<void> HandleAdminGc(Exchange& ex);
@@ -185,6 +194,7 @@ class Gateway {
   std::unique_ptr<ClusterClient> cluster_;
   std::unique_ptr<upstream::SiteCache> site_;        // site mode only; outlives blobs_' use of it
   std::unique_ptr<upstream::SiteQueue> site_queue_;  // --site-write async only
+  std::unique_ptr<SiteEvictor> evictor_;             // site mode with watermarks only
   std::unique_ptr<BlobService> blobs_;
   std::shared_ptr<AccessLog> access_log_;  // null when off
   std::unique_ptr<Router> router_;         // outlives server_
