@@ -1,5 +1,6 @@
 #include "blob/blob_service.h"
 
+#include <algorithm>
 #include <ctime>
 #include <utility>
 
@@ -306,6 +307,7 @@ awaitable<Result<std::unique_ptr<BlobReader>>> BlobService::OpenBlob(std::string
                                                                      Digest digest,
                                                                      std::string request_id) {
   MetaStore* meta = ctx_.meta;
+  if (record_pulls_ && pulls_.size() < kMaxPendingPulls) pulls_.insert(digest);
   std::optional<BlobRecord> hit;  // answered on the loop: no hop to the pool
   if (ctx_.lookup) hit = ctx_.lookup->FindLinkedBlob(repo, digest);
   if (hit) {
@@ -320,6 +322,12 @@ awaitable<Result<std::unique_ptr<BlobReader>>> BlobService::OpenBlob(std::string
   }
   if (blob.error().code() != Code::kNotFound) co_return Err(blob.error());
   co_return co_await read_through_->OpenBlob(std::move(repo), std::move(digest));
+}
+
+std::vector<Digest> BlobService::TakePulls() {
+  std::vector<Digest> out(pulls_.begin(), pulls_.end());
+  pulls_.clear();
+  return out;
 }
 
 awaitable<Status> BlobService::DeleteBlob(std::string repo, Digest digest) {
@@ -390,14 +398,46 @@ awaitable<Status> BlobService::DeleteFile(std::string id) {
 
 // ---- Manifests and tags ----
 
+awaitable<Status> BlobService::FetchBlob(std::string repo, Digest digest) {
+  Result<std::unique_ptr<BlobReader>> reader = co_await read_through_->OpenBlob(repo, digest);
+  if (!reader) co_return reader.error();
+  ByteSink discard = [](std::string_view) -> awaitable<Status> { co_return Status::Ok(); };
+  const uint64_t size = (*reader)->size();
+  co_return co_await (*reader)->Read(0, size, std::move(discard));
+}
+
 awaitable<Status> BlobService::PutManifest(std::string repo, std::optional<std::string> tag,
                                            ManifestRecord manifest, Digest* missing) {
   MetaStore* meta = ctx_.meta;
-  auto put = [meta, &repo, &manifest, &tag, missing] {
-    return meta->PutManifest(repo, manifest, tag, missing);
+  Digest absent;
+  auto put = [meta, &repo, &manifest, &tag, &absent] {
+    return meta->PutManifest(repo, manifest, tag, &absent);
   };
   Status st = co_await Offload(put);
-  if (!st.ok()) co_return st;
+  // A blob the manifest references that is not here, but that the read-through source has (a
+  // site's upstream: the blob was evicted from this site, or pushed through another one, and the
+  // client skipped the upload because HEAD found it there): fetch it into this repository and
+  // try again, once per referenced blob.
+  for (size_t fetched = 0;
+       st.code() == Code::kNotFound && fetched < manifest.blobs.size() &&
+       std::find(manifest.blobs.begin(), manifest.blobs.end(), absent) != manifest.blobs.end();
+       ++fetched) {
+    Status got = co_await FetchBlob(repo, absent);
+    if (!got.ok()) {
+      if (got.code() != Code::kNotFound) {
+        ctx_.log->warn("manifest blob fetch failed repo={} digest={} err={}", repo,
+                       absent.ToString(), got);
+      }
+      break;
+    }
+    ctx_.log->info("manifest blob fetched from the read-through source repo={} digest={}", repo,
+                   absent.ToString());
+    st = co_await Offload(put);
+  }
+  if (!st.ok()) {
+    if (missing) *missing = absent;
+    co_return st;
+  }
   ctx_.log->info("manifest stored repo={} digest={} tag={} type={}", repo,
                  manifest.digest.ToString(), tag.value_or(""), manifest.media_type);
   Event e{EventKind::kManifestCommitted, repo,

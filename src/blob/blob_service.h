@@ -18,7 +18,9 @@
 
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "blob/blob_reader.h"
 #include "blob/blob_writer.h"
@@ -132,6 +134,14 @@ class BlobService {
 
   // ---- Blob reads and deletes ----
 
+  // Pulls (OpenBlob: GET and HEAD, lookup-cache hits and read-through fills included) are
+  // remembered by digest until TakePulls, for a site cache's eviction (MetaStore::TouchBlobs).
+  // Off by default. At most kMaxPendingPulls digests wait; more are dropped until the next take.
+  static constexpr size_t kMaxPendingPulls = 1u << 20;
+  void RecordPulls(bool on) { record_pulls_ = on; }
+  // The digests pulled since the last call, each once, in digest order.
+  std::vector<Digest> TakePulls();
+
   // The blob as linked in `repo`, else from the read-through source. kNotFound.
   awaitable<Result<std::unique_ptr<BlobReader>>> OpenBlob(std::string repo, Digest digest,
                                                           std::string request_id = {});
@@ -155,8 +165,9 @@ class BlobService {
 
   // Stores `manifest` in `repo` (and points `tag` at it) once the store has checked, in the
   // same transaction, that every blob it references is linked in `repo` and every child
-  // manifest is in `repo`. kNotFound: one is not, and `*missing` (when given) names it;
-  // kInvalidArgument, kDigestMismatch: as MetaStore::PutManifest.
+  // manifest is in `repo`. A referenced blob missing here is first fetched from the
+  // read-through source, when it has it. kNotFound: one is not, and `*missing` (when given) names
+  // it; kInvalidArgument, kDigestMismatch: as MetaStore::PutManifest.
   awaitable<Status> PutManifest(std::string repo, std::optional<std::string> tag,
                                 ManifestRecord manifest, Digest* missing);
 
@@ -187,6 +198,8 @@ class BlobService {
   awaitable<Result<BlobInfo>> CommitSession(std::string repo, std::string upload_id, Digest want,
                                             Digest actual, uint64_t size,
                                             std::vector<ChunkRef> chunks);
+  // Reads blob `digest` of `repo` whole from the read-through source, which stores it here.
+  awaitable<Status> FetchBlob(std::string repo, Digest digest);
   awaitable<Result<Digest>> HashChunks(std::vector<ChunkRef> chunks, uint64_t size,
                                        DigestAlgorithm algorithm, std::string request_id);
 
@@ -195,6 +208,8 @@ class BlobService {
   ReadThroughSource* read_through_;
   WriteThrough* write_through_ = nullptr;
   EventBus events_;
+  bool record_pulls_ = false;
+  std::set<Digest> pulls_;  // since the last TakePulls
 };
 
 }  // namespace wharf

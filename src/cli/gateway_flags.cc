@@ -221,6 +221,13 @@ void AddGatewayFlags(CLI::App& app, GatewayFlagsFor who, GatewayFlags* f, Gatewa
   app.add_flag("--proxy-serve-stale", o->proxy_serve_stale,
                "with every upstream of a NAME down, serve a tag as last looked up (default: 503; "
                "content already cached is served either way)");
+  app.add_option("--site-cache-low", f->site_cache_low,
+                 "site mode: when the cluster's free space falls under this (e.g. 10%), the least "
+                 "recently pulled blobs confirmed upstream are evicted (default: never); needs "
+                 "--site-cache-high");
+  app.add_option("--site-cache-high", f->site_cache_high,
+                 "site mode: eviction goes on until free space is back at this (e.g. 20%), "
+                 "counting what garbage collection has still to delete");
 }
 
 static Status FinishProxyFlags(const GatewayFlags& f, GatewayOptions* o) {
@@ -234,6 +241,25 @@ static Status FinishProxyFlags(const GatewayFlags& f, GatewayOptions* o) {
   if (o->proxies.empty() && o->proxy_serve_stale) {
     return InvalidArgument("--proxy-serve-stale needs --proxy NAME=URL");
   }
+  return Status::Ok();
+}
+
+static Status FinishSiteCacheFlags(const GatewayFlags& f, bool site, GatewayOptions* o) {
+  if (f.site_cache_low.empty() && f.site_cache_high.empty()) return Status::Ok();
+  if (!site) return InvalidArgument("--site-cache-low/--site-cache-high need --site-upstream");
+  if (f.site_cache_low.empty() || f.site_cache_high.empty()) {
+    return InvalidArgument("--site-cache-low and --site-cache-high go together");
+  }
+  auto low = ParseWatermark("--site-cache-low", f.site_cache_low);
+  if (!low) return low.error();
+  auto high = ParseWatermark("--site-cache-high", f.site_cache_high);
+  if (!high) return high.error();
+  if (!(*low < *high)) {
+    return InvalidArgument("--site-cache-low (" + f.site_cache_low +
+                           ") must be under --site-cache-high (" + f.site_cache_high + ")");
+  }
+  o->site_cache_low_percent = *low;
+  o->site_cache_high_percent = *high;
   return Status::Ok();
 }
 
@@ -252,6 +278,7 @@ static Status FinishSiteFlags(const GatewayFlags& f, GatewayOptions* o) {
   o->site_write_async = f.site_write == "async";
   if (!site && o->site_write_async)
     return InvalidArgument("--site-write async needs --site-upstream");
+  WHARF_RETURN_IF_ERROR(FinishSiteCacheFlags(f, site, o));
   if (!site) return Status::Ok();
   if (o->site_upstream.rfind("http://", 0) != 0 && o->site_upstream.rfind("https://", 0) != 0) {
     return InvalidArgument("--site-upstream: want http://HOST:PORT or https://HOST:PORT, got '" +

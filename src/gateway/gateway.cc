@@ -40,6 +40,8 @@ Gateway::~Gateway() {
   // Off the event loop by now (the loop has returned): give the lease up so that another
   // gateway takes it at once instead of after its expiry.
   if (meta_ && lease_.held) (void)meta_->ReleaseLease("background", instance_);
+  // The pulls not written yet (site eviction's last use).
+  if (meta_ && evictor_) (void)meta_->TouchBlobs(blobs_->TakePulls(), SystemNowUnix());
 }
 
 Status Gateway::Start() {
@@ -179,11 +181,20 @@ Status Gateway::Start() {
     }
     site_->SetQueue(site_queue_.get());
   }
+  if (site_ && options_.site_cache_low_percent > 0) {
+    SiteEvictionOptions eo;
+    eo.low_percent = options_.site_cache_low_percent;
+    eo.high_percent = options_.site_cache_high_percent;
+    ClusterClient* cluster = cluster_.get();
+    evictor_ = std::make_unique<SiteEvictor>([cluster] { return cluster->map(); }, meta_.get(),
+                                             blobs_.get(), eo, clock, GetLogger("site"));
+  }
   if (!options_.replicate_file.empty()) WHARF_RETURN_IF_ERROR(StartReplication());
   cluster_->Start();
   server_->Start();
   if (site_queue_) site_queue_->Start();
   if (replicator_) WHARF_RETURN_IF_ERROR(replicator_->Start());
+  if (evictor_) asio::co_spawn(ex_, SiteEvictionLoop(), asio::detached);
   asio::co_spawn(ex_, NamespaceLoop(), asio::detached);
   asio::co_spawn(ex_, LeaseLoop(), asio::detached);
   asio::co_spawn(ex_, CollectGarbageLoop(), asio::detached);

@@ -22,6 +22,7 @@
 #include "gateway/garbage_collector.h"
 #include "gateway/gateway_stats.h"
 #include "gateway/public_url.h"
+#include "gateway/site_evictor.h"
 #include "http/access_log.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -124,6 +125,11 @@ struct GatewayOptions {
   bool proxy_serve_stale = false;  // with every upstream down, a tag's last lookup is served
   // Replication rules (upstream/replication.h): read at Start; "" = none.
   std::string replicate_file;
+  // Watermark eviction of the site cache (gateway/site_evictor.h), in percent of the cluster's
+  // free space: under `low`, the least recently pulled blobs are evicted until free space is
+  // back at `high`. 0: off (the default). A pass runs every min(gc_interval, 5s).
+  double site_cache_low_percent = 0;
+  double site_cache_high_percent = 0;
 };
 
 // What every handler gets. Lives as long as the Gateway; used on the gateway's executor.
@@ -179,6 +185,9 @@ class Gateway {
   awaitable<void> NamespaceLoop();
   // Takes or renews the background lease every background_lease_ttl / 3.
   awaitable<void> LeaseLoop();
+  // Site mode with watermarks: every min(gc_interval, 5s) writes the recorded pulls, and, while
+  // this gateway holds the lease, runs an eviction pass.
+  awaitable<void> SiteEvictionLoop();
   void Fatal(const Status& st);
   // admin_api.cc: GET /admin/gc (and the dispatch of /admin/queue).
   awaitable<void> HandleAdminGc(Exchange& ex);
@@ -202,6 +211,7 @@ class Gateway {
   std::unique_ptr<upstream::SiteQueue> site_queue_;   // --site-write async only
   std::unique_ptr<upstream::ProxyRouter> proxy_;      // --proxy only; in front of site_
   std::unique_ptr<upstream::Replicator> replicator_;  // --replicate only
+  std::unique_ptr<SiteEvictor> evictor_;              // site mode with watermarks only
   std::unique_ptr<BlobService> blobs_;
   std::shared_ptr<AccessLog> access_log_;  // null when off
   std::unique_ptr<Router> router_;         // outlives server_

@@ -132,4 +132,17 @@ awaitable<void> Gateway::CollectGarbageLoop() {
   }
 }
 
+awaitable<void> Gateway::SiteEvictionLoop() {
+  const auto period =
+      std::min<std::chrono::milliseconds>(options_.gc_interval, std::chrono::seconds(5));
+  while (!stopped_) {
+    co_await SleepFor(period);
+    if (stopped_) break;
+    co_await evictor_->FlushPulls();
+    if (!lease_.held) continue;
+    EvictionPass pass = co_await evictor_->RunOnce();
+    (void)pass;  // logged and counted by the evictor
+  }
+}
+
 }  // namespace wharf

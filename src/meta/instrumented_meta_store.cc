@@ -282,4 +282,16 @@ Result<uint64_t> InstrumentedMetaStore::PruneQueue(int64_t updated_before_unix, 
   return Timed("prune_queue", [&] { return inner_->PruneQueue(updated_before_unix, limit); });
 }
 
+Status InstrumentedMetaStore::TouchBlobs(const std::vector<Digest>& digests, int64_t pulled_unix) {
+  return Timed("touch_blobs", [&] { return inner_->TouchBlobs(digests, pulled_unix); });
+}
+
+Result<std::vector<EvictionCandidate>> InstrumentedMetaStore::ListEvictionCandidates(size_t limit) {
+  return Timed("list_eviction_candidates", [&] { return inner_->ListEvictionCandidates(limit); });
+}
+
+Result<GcFreed> InstrumentedMetaStore::EvictBlob(const Digest& digest, int64_t not_pulled_since) {
+  return Timed("evict_blob", [&] { return inner_->EvictBlob(digest, not_pulled_since); });
+}
+
 }  // namespace wharf

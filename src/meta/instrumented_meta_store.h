@@ -94,6 +94,9 @@ class InstrumentedMetaStore : public MetaStore {
                                                 size_t limit) override;
   Result<bool> DigestQueued(const Digest& digest) override;
   Result<uint64_t> PruneQueue(int64_t updated_before_unix, size_t limit) override;
+  Status TouchBlobs(const std::vector<Digest>& digests, int64_t pulled_unix) override;
+  Result<std::vector<EvictionCandidate>> ListEvictionCandidates(size_t limit) override;
+  Result<GcFreed> EvictBlob(const Digest& digest, int64_t not_pulled_since) override;
 
  private:
   // Runs `call`, observes its latency under `op` and counts its error, if any.

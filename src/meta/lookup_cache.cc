@@ -246,6 +246,12 @@ class CachingMetaStore final : public MetaStore {
     if (!r || r->links > 0 || r->blobs > 0) cache_.Clear();
     return r;
   }
+  Result<GcFreed> EvictBlob(const Digest& digest, int64_t not_pulled_since) override {
+    auto r = inner_->EvictBlob(digest, not_pulled_since);
+    // Every repository's link went: forget them all (the keys are per repository).
+    if (!r || r->links > 0 || r->blobs > 0) cache_.Clear();
+    return r;
+  }
   Result<GcFreed> CollectManifests(const std::vector<GcItem>& manifests,
                                    int64_t created_before_unix) override {
     auto r = inner_->CollectManifests(manifests, created_before_unix);
@@ -366,6 +372,13 @@ class CachingMetaStore final : public MetaStore {
   Result<bool> DigestQueued(const Digest& digest) override { return inner_->DigestQueued(digest); }
   Result<uint64_t> PruneQueue(int64_t updated_before_unix, size_t limit) override {
     return inner_->PruneQueue(updated_before_unix, limit);
+  }
+  // The last pull is not cached: both forward.
+  Status TouchBlobs(const std::vector<Digest>& digests, int64_t pulled_unix) override {
+    return inner_->TouchBlobs(digests, pulled_unix);
+  }
+  Result<std::vector<EvictionCandidate>> ListEvictionCandidates(size_t limit) override {
+    return inner_->ListEvictionCandidates(limit);
   }
 
  private:

@@ -188,6 +188,17 @@ struct LeaseInfo {
   friend bool operator==(const LeaseInfo&, const LeaseInfo&) = default;
 };
 
+// ---- Site cache eviction (see "Site cache eviction" in MetaStore) ----
+
+// A blob a site cache may evict (MetaStore::ListEvictionCandidates).
+struct EvictionCandidate {
+  Digest digest;
+  uint64_t size = 0;
+  // max(last pull, created): the time EvictBlob's not_pulled_since is compared with.
+  int64_t last_used_unix = 0;
+  friend bool operator==(const EvictionCandidate&, const EvictionCandidate&) = default;
+};
+
 // ---- The work queue (see "Work queue" in MetaStore) ----
 
 // What an item asks its consumer to copy. The number is stored and orders claims: at equal
@@ -609,6 +620,30 @@ class MetaStore {
 
   // Deletes up to `limit` done items last updated before `updated_before_unix`. Returns how many.
   virtual Result<uint64_t> PruneQueue(int64_t updated_before_unix, size_t limit) = 0;
+
+  // ---- Site cache eviction ----
+  //
+  // A site (upstream/site_cache.h) holds copies of what its upstream has; when its cluster runs
+  // out of space it evicts the least recently pulled blobs (gateway/site_evictor.h). A blob's
+  // last pull is kept with it (recorded in batches by the gateways, so it lags by seconds); its
+  // "last use" is max(last pull, created). Eviction removes every link of the blob and its
+  // record, so its chunks become garbage for the collector, as the last UnlinkBlob would; the
+  // manifests that reference it stay (a later pull fetches the blob from the upstream again).
+
+  // Sets the last pull of each blob in `digests` to `pulled_unix` unless it is later already.
+  // Unknown digests are skipped. One transaction.
+  virtual Status TouchBlobs(const std::vector<Digest>& digests, int64_t pulled_unix) = 0;
+
+  // Up to `limit` blobs by last use, oldest first (ties by digest), leaving out those
+  // DigestQueued names (not yet confirmed upstream). Scans the blobs: call it only when space
+  // is short. kInvalidArgument: limit == 0.
+  virtual Result<std::vector<EvictionCandidate>> ListEvictionCandidates(size_t limit) = 0;
+
+  // In one transaction: if blob `digest` exists, was not used after `not_pulled_since` (its
+  // last use as listed) and is not DigestQueued, removes all its links and the blob; its chunks
+  // become garbage. Returns what went (links, blobs, blob_bytes, chunks; all 0 when the blob was
+  // skipped or unknown), so of several gateways racing, one evicts and the others see 0.
+  virtual Result<GcFreed> EvictBlob(const Digest& digest, int64_t not_pulled_since) = 0;
 };
 
 // A fresh store identity ("ms-" and 32 random hex digits), for implementations.

@@ -1192,4 +1192,6 @@ TEST_P(MetaStoreSuite, TwoStoresRaceOnOneManifest) {
 // The work queue.
 #include "conformance/meta_store_queue_cases.h"
 #include "conformance/meta_store_totals_cases.h"
+// A site cache's eviction (uses the queue cases' keys).
+#include "conformance/meta_store_evict_cases.h"
 #endif

@@ -154,6 +154,11 @@ CREATE INDEX work_queue_ready ON work_queue(target, state, next_attempt_unix);
 CREATE INDEX work_queue_by_digest ON work_queue(digest) WHERE digest <> '';
 CREATE INDEX work_queue_by_holder ON work_queue(holder, state);
 )sql",
+    // 7: blobs keep the time of their last pull, for a site cache's eviction
+    // (postgres_evict.cc). Blobs that exist at the upgrade count as never pulled.
+    R"sql(
+ALTER TABLE blobs ADD COLUMN last_pull_unix bigint NOT NULL DEFAULT 0;
+)sql",
 };
 constexpr int64_t kSchemaVersion = std::size(kMigrations);
 

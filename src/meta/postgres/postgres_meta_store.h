@@ -119,6 +119,10 @@ class PostgresMetaStore final : public MetaStore {
   Result<bool> DigestQueued(const Digest& digest) override;
   Result<uint64_t> PruneQueue(int64_t updated_before_unix, size_t limit) override;
 
+  Status TouchBlobs(const std::vector<Digest>& digests, int64_t pulled_unix) override;
+  Result<std::vector<EvictionCandidate>> ListEvictionCandidates(size_t limit) override;
+  Result<GcFreed> EvictBlob(const Digest& digest, int64_t not_pulled_since) override;
+
  private:
   enum class Mode {
     kWrite,  // BEGIN ISOLATION LEVEL SERIALIZABLE ... COMMIT, retried

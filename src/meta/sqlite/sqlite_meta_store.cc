@@ -150,6 +150,11 @@ CREATE INDEX work_queue_ready ON work_queue(target, state, next_attempt_unix);
 CREATE INDEX work_queue_by_digest ON work_queue(digest) WHERE digest <> '';
 CREATE INDEX work_queue_by_holder ON work_queue(holder, state);
 )sql",
+    // 7: blobs keep the time of their last pull, for a site cache's eviction (sqlite_evict.cc).
+    // Blobs that exist at the upgrade count as never pulled (their creation is their last use).
+    R"sql(
+ALTER TABLE blobs ADD COLUMN last_pull_unix INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 constexpr int64_t kSchemaVersion = std::size(kMigrations);
 

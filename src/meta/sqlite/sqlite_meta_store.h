@@ -130,6 +130,10 @@ class SqliteMetaStore final : public MetaStore {
   Result<bool> DigestQueued(const Digest& digest) override;
   Result<uint64_t> PruneQueue(int64_t updated_before_unix, size_t limit) override;
 
+  Status TouchBlobs(const std::vector<Digest>& digests, int64_t pulled_unix) override;
+  Result<std::vector<EvictionCandidate>> ListEvictionCandidates(size_t limit) override;
+  Result<GcFreed> EvictBlob(const Digest& digest, int64_t not_pulled_since) override;
+
  private:
   explicit SqliteMetaStore(MetaStoreOptions options);
   Status Migrate();

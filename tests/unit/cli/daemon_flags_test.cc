@@ -72,6 +72,8 @@ std::string Describe(const GatewayOptions& o) {
   add("proxy_tag_ttl", o.proxy_tag_ttl.count());
   add("proxy_serve_stale", o.proxy_serve_stale);
   add("replicate_file", o.replicate_file);
+  add("site_cache_low_percent", o.site_cache_low_percent);
+  add("site_cache_high_percent", o.site_cache_high_percent);
   add("lookup_cache_ttl", o.lookup_cache.ttl.count());
   add("lookup_cache_size", o.lookup_cache.max_bytes);
   add("lookup_cache_tags", o.lookup_cache.tags);
@@ -132,6 +134,8 @@ const std::map<std::string, std::string>& Samples() {
       {"--proxy-tag-ttl", "1m"},
       {"--proxy-serve-stale", ""},
       {"--replicate", "/etc/wharf/replication.yaml"},
+      {"--site-cache-low", "10%"},
+      {"--site-cache-high", "25%"},
   };
   return kSamples;
 }
@@ -175,9 +179,12 @@ std::vector<std::string> ArgsFor(const std::string& flag) {
   if (flag != "--meta") args.push_back("--meta=sqlite:/srv/m.db");  // up's default differs
   // The other site flags need an upstream (and a password file a user).
   if (flag.rfind("--site-upstream-", 0) == 0 || flag == "--site-tag-ttl" ||
-      flag == "--site-write") {
+      flag == "--site-write" || flag.rfind("--site-cache-", 0) == 0) {
     args.push_back("--site-upstream=http://central:5000");
   }
+  // The watermarks go together.
+  if (flag == "--site-cache-low") args.push_back("--site-cache-high=50%");
+  if (flag == "--site-cache-high") args.push_back("--site-cache-low=5%");
   if (flag == "--site-upstream-password-file") args.push_back("--site-upstream-user=u");
   // The other proxy flags need a --proxy (and a password file a user).
   if (flag.rfind("--proxy-", 0) == 0) args.push_back("--proxy=hub=http://127.0.0.1:5001");
@@ -359,6 +366,52 @@ TEST(DaemonFlagsTest, ProxyFlagsMakeOneEntryPerNameAndBadOnesAreOneLine) {
       EXPECT_NE(st.message().find(want), std::string::npos) << role << " " << st.ToString();
       EXPECT_EQ(st.message().find('\n'), std::string::npos) << st.ToString();
     }
+  }
+}
+
+// The site cache's watermarks: percentages 0 < x < 100, low under high, both or neither, and
+// only in site mode; refused with one line naming the flag.
+TEST(DaemonFlagsTest, SiteCacheWatermarks) {
+  const std::string up = "--site-upstream=http://c:5000";
+  GatewayOptions off = GatewayFrom({"--meta=sqlite:/srv/m.db", up});
+  EXPECT_EQ(off.site_cache_low_percent, 0);
+  EXPECT_EQ(off.site_cache_high_percent, 0);
+  GatewayOptions on = GatewayFrom(
+      {"--meta=sqlite:/srv/m.db", up, "--site-cache-low=10%", "--site-cache-high=20.5%"});
+  EXPECT_EQ(on.site_cache_low_percent, 10);
+  EXPECT_EQ(on.site_cache_high_percent, 20.5);
+  EXPECT_EQ(UpGatewayFrom({up, "--site-cache-low", "5%", "--site-cache-high", "15%"})
+                .site_cache_high_percent,
+            15);
+  const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
+      {{"--site-cache-low=10%", "--site-cache-high=20%"}, "need --site-upstream"},
+      {{up, "--site-cache-low=10%"}, "go together"},
+      {{up, "--site-cache-high=20%"}, "go together"},
+      {{up, "--site-cache-low=20%", "--site-cache-high=20%"}, "must be under --site-cache-high"},
+      {{up, "--site-cache-low=30%", "--site-cache-high=20%"}, "must be under --site-cache-high"},
+      {{up, "--site-cache-low=0%", "--site-cache-high=20%"}, "--site-cache-low: want"},
+      {{up, "--site-cache-low=10%", "--site-cache-high=100%"}, "--site-cache-high: want"},
+      {{up, "--site-cache-low=10", "--site-cache-high=20%"}, "--site-cache-low: want"},
+      {{up, "--site-cache-low=1GiB", "--site-cache-high=20%"}, "--site-cache-low: want"},
+      {{up, "--site-cache-low=ten%", "--site-cache-high=20%"}, "--site-cache-low: want"},
+  };
+  for (const auto& [args, want] : bad) {
+    CLI::App app;
+    GatewayCommandFlags f;
+    AddGatewayCommandFlags(app, &f);
+    std::vector<std::string> full = args;
+    full.push_back("--master=127.0.0.1:7700");
+    full.push_back("--meta=sqlite:/m.db");
+    ASSERT_EQ(ParseCommandLine(app, "gateway", full), std::nullopt);
+    Status st = FinishGatewayFlags(f.gateway, &f.o);
+    EXPECT_EQ(st.code(), Code::kInvalidArgument) << fmt::format("{}", fmt::join(args, " "));
+    EXPECT_NE(st.message().find(want), std::string::npos) << st.ToString();
+    EXPECT_EQ(st.message().find('\n'), std::string::npos) << st.ToString();
+    CLI::App up_app;
+    UpFlags uf;
+    AddUpFlags(up_app, &uf);
+    ASSERT_EQ(ParseCommandLine(up_app, "up", args), std::nullopt);
+    EXPECT_EQ(FinishUpFlags(&uf).code(), Code::kInvalidArgument);
   }
 }
 

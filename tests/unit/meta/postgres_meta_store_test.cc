@@ -89,7 +89,7 @@ TEST(PostgresMetaStoreTest, MigratesOnceWhenManyOpenAtOnce) {
   RawConn raw(url);
   ASSERT_TRUE(raw.ok());
   EXPECT_EQ(raw.Exec("SELECT count(*) FROM wharf_schema"), "1");
-  EXPECT_EQ(raw.Exec("SELECT version FROM wharf_schema"), "6");
+  EXPECT_EQ(raw.Exec("SELECT version FROM wharf_schema"), "7");
   // One identity, whoever migrated: every gateway that raced reads the same.
   EXPECT_EQ(raw.Exec("SELECT count(*) FROM store_identity"), "1");
 }

@@ -95,7 +95,7 @@ TEST(SqliteMetaStoreTest, UsesWalAndRecordsSchemaVersion) {
     return v;
   };
   EXPECT_EQ(scalar("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(scalar("SELECT version FROM schema_version"), "6");
+  EXPECT_EQ(scalar("SELECT version FROM schema_version"), "7");
   sqlite3_close(db);
 }
 
@@ -114,7 +114,8 @@ TEST(SqliteMetaStoreTest, MigratesVersion1LinksWithTheUpgradeTime) {
                                   "ALTER TABLE repo_blobs DROP COLUMN linked_unix;"
                                   "ALTER TABLE files DROP COLUMN name;"
                                   "DROP TABLE store_identity; DROP TABLE leases;"
-                                  "ALTER TABLE uploads DROP COLUMN tail; DROP TABLE work_queue;"
+                                  "ALTER TABLE uploads DROP COLUMN tail; DROP TABLE work_queue; "
+                                  "ALTER TABLE blobs DROP COLUMN last_pull_unix;"
                                   "UPDATE schema_version SET version = 1;"));
   const int64_t before = static_cast<int64_t>(std::time(nullptr));
   auto store = SqliteMetaStore::Open(path);
@@ -154,7 +155,8 @@ TEST(SqliteMetaStoreTest, MigratesVersion2FilesWithoutNames) {
   ASSERT_NO_FATAL_FAILURE(ExecSql(path,
                                   "ALTER TABLE files DROP COLUMN name;"
                                   "DROP TABLE store_identity; DROP TABLE leases;"
-                                  "ALTER TABLE uploads DROP COLUMN tail; DROP TABLE work_queue;"
+                                  "ALTER TABLE uploads DROP COLUMN tail; DROP TABLE work_queue; "
+                                  "ALTER TABLE blobs DROP COLUMN last_pull_unix;"
                                   "UPDATE schema_version SET version = 2;"));
   auto store = SqliteMetaStore::Open(path);
   ASSERT_TRUE(store) << store.error().ToString();
@@ -178,7 +180,8 @@ TEST(SqliteMetaStoreTest, MigratesVersion4UploadsWithoutATail) {
     ASSERT_TRUE((*store)->CreateUpload(u).ok());
   }
   ASSERT_NO_FATAL_FAILURE(ExecSql(path,
-                                  "ALTER TABLE uploads DROP COLUMN tail; DROP TABLE work_queue;"
+                                  "ALTER TABLE uploads DROP COLUMN tail; DROP TABLE work_queue; "
+                                  "ALTER TABLE blobs DROP COLUMN last_pull_unix;"
                                   "UPDATE schema_version SET version = 4;"));
   auto store = SqliteMetaStore::Open(path);
   ASSERT_TRUE(store) << store.error().ToString();
@@ -202,8 +205,9 @@ TEST(SqliteMetaStoreTest, MigratesVersion5ToAnEmptyWorkQueue) {
     ASSERT_TRUE(store);
     ASSERT_TRUE((*store)->PutBlob("r", BlobRecord{d, 3, {ChunkRef{"g1", "k1", 3, 7}}, 5}));
   }
-  ASSERT_NO_FATAL_FAILURE(
-      ExecSql(path, "DROP TABLE work_queue; UPDATE schema_version SET version = 5;"));
+  ASSERT_NO_FATAL_FAILURE(ExecSql(path,
+                                  "DROP TABLE work_queue; ALTER TABLE blobs DROP COLUMN "
+                                  "last_pull_unix; UPDATE schema_version SET version = 5;"));
   auto store = SqliteMetaStore::Open(path);
   ASSERT_TRUE(store) << store.error().ToString();
   EXPECT_TRUE(*(*store)->BlobLinked("r", d));
@@ -214,6 +218,28 @@ TEST(SqliteMetaStoreTest, MigratesVersion5ToAnEmptyWorkQueue) {
   ASSERT_TRUE(item) << item.error().ToString();
   EXPECT_EQ(item->state, QueueState::kPending);
   EXPECT_TRUE(*(*store)->DigestQueued(d));
+}
+
+// A version 6 file (blobs without their last pull) is upgraded in place: its blobs count as
+// never pulled (their creation is their last use) and take pulls from then on.
+TEST(SqliteMetaStoreTest, MigratesVersion6BlobsAsNeverPulled) {
+  std::string path = FreshDir() + "/meta.db";
+  Digest d = DigestOf("cached blob");
+  {
+    auto store = SqliteMetaStore::Open(path);
+    ASSERT_TRUE(store);
+    ASSERT_TRUE((*store)->PutBlob("r", BlobRecord{d, 3, {ChunkRef{"g1", "c1", 3, 7}}, 5}));
+  }
+  ASSERT_NO_FATAL_FAILURE(ExecSql(
+      path,
+      "ALTER TABLE blobs DROP COLUMN last_pull_unix; UPDATE schema_version SET version = 6;"));
+  auto store = SqliteMetaStore::Open(path);
+  ASSERT_TRUE(store) << store.error().ToString();
+  auto listed = (*store)->ListEvictionCandidates(10);
+  ASSERT_TRUE(listed) << listed.error().ToString();
+  EXPECT_EQ(*listed, (std::vector<EvictionCandidate>{{d, 3, 5}}));
+  ASSERT_TRUE((*store)->TouchBlobs({d}, 50).ok());
+  EXPECT_EQ((*store)->ListEvictionCandidates(10)->at(0).last_used_unix, 50);
 }
 
 TEST(SqliteMetaStoreTest, RefusesNewerSchema) {
