@@ -64,7 +64,7 @@ struct GatewayFlags {
   // --proxy NAME=URL (repeatable) and the NAME=VALUE settings of each NAME.
   std::vector<std::string> proxy, proxy_user, proxy_password_file, proxy_ca;
   std::string proxy_tag_ttl = "30s";
-  std::string site_cache_low;       // "": no eviction; else a percentage, with site_cache_high
+  std::string site_cache_low;  // "": no eviction; else a percentage, with site_cache_high
   std::string site_cache_high;
 };
 

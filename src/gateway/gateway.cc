@@ -117,15 +117,12 @@ Status Gateway::Start() {
     site.upstream.user = options_.site_upstream_user;
     site.upstream.password = options_.site_upstream_password;
     if (site.upstream.password.empty() && !options_.site_upstream_password_file.empty()) {
-      std::ifstream in(options_.site_upstream_password_file);
-      if (!in) {
+      auto pw = upstream::ReadPasswordFile(options_.site_upstream_password_file);
+      if (!pw) {
         return InvalidArgument("--site-upstream-password-file: cannot read " +
                                options_.site_upstream_password_file);
       }
-      std::getline(in, site.upstream.password);
-      if (!site.upstream.password.empty() && site.upstream.password.back() == '\r') {
-        site.upstream.password.pop_back();
-      }
+      site.upstream.password = std::move(*pw);
     }
     site.tag_ttl = options_.site_tag_ttl;
     auto cache = upstream::SiteCache::Create(ex_, site, GetLogger("site"));
@@ -244,13 +241,12 @@ Status Gateway::StartProxy() {
   po.serve_stale = options_.proxy_serve_stale;
   for (upstream::ProxyUpstreamOptions& p : po.upstreams) {
     if (!p.password.empty() || p.password_file.empty()) continue;
-    std::ifstream in(p.password_file);
-    if (!in) {
+    auto pw = upstream::ReadPasswordFile(p.password_file);
+    if (!pw) {
       return InvalidArgument("--proxy-password-file " + p.name + "=" + p.password_file +
                              ": cannot read it");
     }
-    std::getline(in, p.password);
-    if (!p.password.empty() && p.password.back() == '\r') p.password.pop_back();
+    p.password = std::move(*pw);
   }
   auto router = upstream::ProxyRouter::Create(ex_, po, site_.get(), GetLogger("proxy"));
   if (!router) return router.error();

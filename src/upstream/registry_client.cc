@@ -1,6 +1,7 @@
 #include "upstream/registry_client.h"
 
 #include <algorithm>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "auth/base64.h"
@@ -39,6 +40,15 @@ CounterMetric& RequestCounter(std::string_view outcome) {
 }
 
 }  // namespace
+
+std::optional<std::string> ReadPasswordFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::string line;
+  std::getline(in, line);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
 
 Status StatusFromResponse(unsigned status, std::string_view what, std::string_view body) {
   std::string detail(body.substr(0, 300));

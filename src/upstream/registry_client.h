@@ -55,6 +55,11 @@ struct RegistryOptions {
   size_t max_manifest_bytes = 4u << 20;
 };
 
+// The first line of a password file (a trailing '\r' dropped), or nullopt when it cannot be
+// read: how every upstream credential flag (--site-upstream-password-file,
+// --proxy-password-file, a replication target's password_file) is read.
+std::optional<std::string> ReadPasswordFile(const std::string& path);
+
 // Every manifest and index media type, for Accept.
 extern const char* const kManifestAccept;
 

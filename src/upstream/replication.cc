@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <fstream>
 #include <set>
 
 #include "auth/policy.h"
@@ -21,12 +20,9 @@ namespace {
 constexpr int kMaxIndexDepth = 4;
 
 Result<std::string> ReadPassword(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Err(InvalidArgument("replication: password_file " + path + ": cannot read it"));
-  std::string line;
-  std::getline(in, line);
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  return line;
+  auto pw = ReadPasswordFile(path);
+  if (!pw) return Err(InvalidArgument("replication: password_file " + path + ": cannot read it"));
+  return std::move(*pw);
 }
 
 int64_t NowUnix() {

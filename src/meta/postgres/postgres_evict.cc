@@ -3,6 +3,7 @@
 // concurrent TouchBlobs or PutManifest (which locks the links it checks FOR SHARE) either
 // commits first, and the re-check here sees it, or waits and then fails to find the blob.
 #include "meta/postgres/postgres_meta_store.h"
+#include "meta/queue_sql.h"
 #include "meta/sqlite/sqlite_util.h"
 
 namespace wharf {
@@ -10,14 +11,6 @@ namespace wharf {
 using pg::Conn;
 using pg::Params;
 using pg::Rows;
-
-// Blob digest D is not named by a work-queue item that is not done, nor referenced by a
-// manifest whose item is not done (DigestQueued, negated).
-#define WHARF_PG_NOT_QUEUED(D)                                                               \
-  "NOT EXISTS (SELECT 1 FROM work_queue w WHERE w.digest = " D                               \
-  " AND w.state <> 2 AND w.kind IN (0, 1)) AND NOT EXISTS (SELECT 1 FROM work_queue w JOIN " \
-  "repositories r ON r.name = w.repository JOIN manifest_refs f ON f.repo_id = r.id AND "    \
-  "f.manifest = w.digest WHERE w.kind = 1 AND w.state <> 2 AND f.target = " D ")"
 
 Status PostgresMetaStore::TouchBlobs(const std::vector<Digest>& digests, int64_t pulled_unix) {
   if (digests.empty()) return Status::Ok();
@@ -37,7 +30,7 @@ Result<std::vector<EvictionCandidate>> PostgresMetaStore::ListEvictionCandidates
   return RunFor<Out>(Mode::kAlone, [&](Conn& c) -> Result<Out> {
     WHARF_ASSIGN_OR_RETURN(
         Rows q, c.Exec("SELECT b.digest, b.size, GREATEST(b.last_pull_unix, b.created_unix) AS "
-                       "used FROM blobs b WHERE " WHARF_PG_NOT_QUEUED(
+                       "used FROM blobs b WHERE " WHARF_SQL_NOT_QUEUED(
                            "b.digest") " ORDER BY used, b.digest LIMIT $1",
                        Params().Int(sqlite::SqlLimit(limit))));
     Out out;
@@ -56,7 +49,7 @@ Result<GcFreed> PostgresMetaStore::EvictBlob(const Digest& digest, int64_t not_p
     // The decision, re-made inside the transaction: pulled or queued since the listing keeps it.
     WHARF_ASSIGN_OR_RETURN(
         Rows q, c.Exec("SELECT 1 FROM blobs b WHERE b.digest = $1 AND GREATEST(b.last_pull_unix, "
-                       "b.created_unix) <= $2 AND " WHARF_PG_NOT_QUEUED("b.digest") " FOR UPDATE",
+                       "b.created_unix) <= $2 AND " WHARF_SQL_NOT_QUEUED("b.digest") " FOR UPDATE",
                        Params().Text(d).Int(not_pulled_since)));
     if (q.empty()) return freed;
     WHARF_ASSIGN_OR_RETURN(Rows del,

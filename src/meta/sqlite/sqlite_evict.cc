@@ -2,6 +2,7 @@
 // pull is a column of blobs (migration 7); eviction removes a blob's links and record in one
 // transaction and hands its chunks to the collector as the last UnlinkBlob does
 // (DropBlobIfUnlinkedLocked).
+#include "meta/queue_sql.h"
 #include "meta/sqlite/sqlite_meta_store.h"
 #include "meta/sqlite/sqlite_util.h"
 
@@ -9,15 +10,6 @@ namespace wharf {
 
 using sqlite::Stmt;
 using sqlite::Txn;
-
-// Blob digest D is not named by a work-queue item that is not done, nor referenced by a
-// manifest whose item is not done: DigestQueued's condition, negated (kind 0 = blob,
-// 1 = manifest; state 2 = done).
-#define WHARF_NOT_QUEUED(D)                                                                  \
-  "NOT EXISTS (SELECT 1 FROM work_queue w WHERE w.digest = " D                               \
-  " AND w.state <> 2 AND w.kind IN (0, 1)) AND NOT EXISTS (SELECT 1 FROM work_queue w JOIN " \
-  "repositories r ON r.name = w.repository JOIN manifest_refs f ON f.repo_id = r.id AND "    \
-  "f.manifest = w.digest WHERE w.kind = 1 AND w.state <> 2 AND f.target = " D ")"
 
 Status SqliteMetaStore::TouchBlobs(const std::vector<Digest>& digests, int64_t pulled_unix) {
   if (digests.empty()) return Status::Ok();
@@ -37,7 +29,7 @@ Result<std::vector<EvictionCandidate>> SqliteMetaStore::ListEvictionCandidates(s
   std::lock_guard lock(mu_);
   WHARF_ASSIGN_OR_RETURN(
       Stmt q, db_.Prepare("SELECT b.digest, b.size, max(b.last_pull_unix, b.created_unix) AS "
-                          "used FROM blobs b WHERE " WHARF_NOT_QUEUED(
+                          "used FROM blobs b WHERE " WHARF_SQL_NOT_QUEUED(
                               "b.digest") " ORDER BY used, b.digest LIMIT ?"));
   q.Bind(1, sqlite::SqlLimit(limit));
   std::vector<EvictionCandidate> out;
@@ -60,7 +52,7 @@ Result<GcFreed> SqliteMetaStore::EvictBlob(const Digest& digest, int64_t not_pul
     // The decision, re-made inside the transaction: pulled or queued since the listing keeps it.
     WHARF_ASSIGN_OR_RETURN(
         Stmt q, db_.Prepare("SELECT 1 FROM blobs b WHERE b.digest = ?1 AND "
-                            "max(b.last_pull_unix, b.created_unix) <= ?2 AND " WHARF_NOT_QUEUED(
+                            "max(b.last_pull_unix, b.created_unix) <= ?2 AND " WHARF_SQL_NOT_QUEUED(
                                 "b.digest")));
     WHARF_ASSIGN_OR_RETURN(bool evictable, q.Bind(1, d).Bind(2, not_pulled_since).Step());
     if (!evictable) return freed;
