@@ -2,7 +2,9 @@
 // pool of keep-alive connections. One JSON line per measured workload on stdout.
 //
 //   wharf-loadgen push  --target H:P [--repo R] [--mode mono|chunked|oneshot] [--count M]
-//                       [--size S] [--conc C] [--chunk N] [--seed X] [--pull]
+//                       [--size S] [--conc C] [--chunk N] [--seed X] [--pull] [--tag T]
+//   wharf-loadgen pull  --target H:P [--repo R] [--count M] [--size S] [--conc C] [--seed X]
+//                       (blobs an earlier push of the same seed stored, or a site fetches)
 //   wharf-loadgen rps   --target H:P [--repo R] --kind manifest|head [--seconds T] [--conns K]
 //                       [--threads N]
 //   wharf-loadgen files --target H:P [--count M] [--size S] [--conc C] [--seed X]
@@ -83,7 +85,7 @@ std::string DigestOfBlob(uint64_t seed, uint64_t idx, uint64_t size) {
 
 // ---- options ------------------------------------------------------------------------------
 struct Opts {
-  std::string cmd, target = "127.0.0.1:5000", repo = "bench/blobs", mode = "mono", kind, dir;
+  std::string cmd, target = "127.0.0.1:5000", repo = "bench/blobs", mode = "mono", kind, dir, tag;
   uint64_t count = 1, size = 16 << 20, conc = 1, chunk = 16 << 20, seed = 1, seconds = 10,
            conns = 32, threads = 1;
   bool pull = false;
@@ -96,13 +98,11 @@ struct Opts {
 
 Opts ParseOpts(int argc, char** argv) {
   Opts o;
-  if (argc < 2) Die("usage: wharf-loadgen push|rps|files|gen-oci|tcp-loop [options]");
+  if (argc < 2) Die("usage: wharf-loadgen push|pull|rps|files|gen-oci|tcp-loop [options]");
   o.cmd = argv[1];
-  std::map<std::string, std::string*> strs = {{"--target", &o.target},
-                                              {"--repo", &o.repo},
-                                              {"--mode", &o.mode},
-                                              {"--kind", &o.kind},
-                                              {"--dir", &o.dir}};
+  std::map<std::string, std::string*> strs = {{"--target", &o.target}, {"--repo", &o.repo},
+                                              {"--mode", &o.mode},     {"--kind", &o.kind},
+                                              {"--dir", &o.dir},       {"--tag", &o.tag}};
   std::map<std::string, uint64_t*> nums = {{"--count", &o.count}, {"--conc", &o.conc},
                                            {"--seed", &o.seed},   {"--seconds", &o.seconds},
                                            {"--conns", &o.conns}, {"--threads", &o.threads}};
@@ -342,6 +342,12 @@ std::vector<std::string> Digests(const Opts& o) {
   return d;
 }
 
+awaitable<Status> PutImageManifest(HttpClient& c, const Opts& o,
+                                   const std::vector<std::string>& layers, uint64_t layer_size,
+                                   const std::string& tag);
+
+// With --tag, the blobs become the layers of an image manifest of that tag once pushed (after
+// the clock stops; its acknowledgement is the push event replication starts from).
 awaitable<void> PushCmd(const Opts& o) {
   auto ex = co_await asio::this_coro::executor;
   HttpClient client(ex);
@@ -351,8 +357,23 @@ awaitable<void> PushCmd(const Opts& o) {
   json p = co_await RunJobs(o, client, Job::kPush, push_name, digests, ids);
   p["mode"] = o.mode;
   if (o.mode == "chunked") p["chunk"] = o.chunk;
+  if (!o.tag.empty() && p["errors"] == 0) {
+    Status st = co_await PutImageManifest(client, o, digests, o.size, o.tag);
+    if (!st.ok()) {
+      p["errors"] = 1;
+      p["first_error"] = st.ToString();
+    }
+  }
   Emit(p);
   if (o.pull) Emit(co_await RunJobs(o, client, Job::kPull, "pull", digests, ids));
+}
+
+awaitable<void> PullCmd(const Opts& o) {
+  auto ex = co_await asio::this_coro::executor;
+  HttpClient client(ex);
+  auto digests = Digests(o);
+  std::vector<std::string> ids;
+  Emit(co_await RunJobs(o, client, Job::kPull, "pull", digests, ids));
 }
 
 awaitable<void> FilesCmd(const Opts& o) {
@@ -367,12 +388,10 @@ awaitable<void> FilesCmd(const Opts& o) {
 // ---- requests per second -------------------------------------------------------------------
 constexpr std::string_view kManifestType = "application/vnd.oci.image.manifest.v1+json";
 
-// Pushes a config blob and one 4 KiB layer and tags a manifest; returns the layer digest.
-awaitable<Result<std::string>> SetupManifest(HttpClient& c, Opts o) {
-  o.mode = "mono", o.size = 4096;
-  std::vector<uint8_t> buf(4096);
-  std::string layer = DigestOfBlob(o.seed, 0, 4096);
-  WHARF_CO_RETURN_IF_ERROR(co_await PushBlob(c, o, 0, layer, buf));
+// Pushes a config blob, then an image manifest of `layers` (each layer_size bytes) as `tag`.
+awaitable<Status> PutImageManifest(HttpClient& c, const Opts& o,
+                                   const std::vector<std::string>& layers, uint64_t layer_size,
+                                   const std::string& tag) {
   std::string config =
       R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}})";
   std::string cdig = DigestOf(config).ToString();
@@ -380,29 +399,43 @@ awaitable<Result<std::string>> SetupManifest(HttpClient& c, Opts o) {
   h.emplace_back("Content-Type", "application/octet-stream");
   std::string uploads = "/v2/" + o.repo + "/blobs/uploads/";
   auto start = co_await c.Request(o.target, http::verb::post, uploads, "", h);
-  if (!start || start->status != 202) co_return Err(Internal("config upload start failed"));
+  if (!start || start->status != 202) co_return Internal("config upload start failed");
   std::string put = Target(start->header("Location"), "digest=" + cdig);
   auto r = co_await c.Request(o.target, http::verb::put, put, config, h);
-  if (!r || r->status != 201) co_return Err(Internal("config upload failed"));
+  if (!r || r->status != 201) co_return Internal("config upload failed");
+  json jl = json::array();
+  for (const auto& d : layers) {
+    jl.push_back({{"mediaType", "application/vnd.oci.image.layer.v1.tar"},
+                  {"digest", d},
+                  {"size", layer_size}});
+  }
   json m = {{"schemaVersion", 2},
             {"mediaType", kManifestType},
             {"config",
              {{"mediaType", "application/vnd.oci.image.config.v1+json"},
               {"digest", cdig},
               {"size", config.size()}}},
-            {"layers", json::array({{{"mediaType", "application/vnd.oci.image.layer.v1.tar"},
-                                     {"digest", layer},
-                                     {"size", 4096}}})}};
+            {"layers", jl}};
   std::string body = m.dump();
   HeaderList mh;
   mh.emplace_back("Content-Type", std::string(kManifestType));
-  auto mr =
-      co_await c.Request(o.target, http::verb::put, "/v2/" + o.repo + "/manifests/bench", body, mh);
+  auto mr = co_await c.Request(o.target, http::verb::put, "/v2/" + o.repo + "/manifests/" + tag,
+                               body, mh);
   if (!mr || mr->status != 201) {
-    co_return Err(
-        Internal("manifest PUT failed: " +
-                 (mr ? std::to_string(mr->status) + " " + mr->body : mr.error().ToString())));
+    co_return Internal("manifest PUT failed: " +
+                       (mr ? std::to_string(mr->status) + " " + mr->body : mr.error().ToString()));
   }
+  co_return Status::Ok();
+}
+
+// Pushes one 4 KiB layer and tags an image of it "bench"; returns the layer digest.
+awaitable<Result<std::string>> SetupManifest(HttpClient& c, Opts o) {
+  o.mode = "mono", o.size = 4096;
+  std::vector<uint8_t> buf(4096);
+  std::string layer = DigestOfBlob(o.seed, 0, 4096);
+  WHARF_CO_RETURN_IF_ERROR(co_await PushBlob(c, o, 0, layer, buf));
+  const std::vector<std::string> layers = {layer};
+  WHARF_CO_RETURN_IF_ERROR(co_await PutImageManifest(c, o, layers, 4096, "bench"));
   co_return layer;
 }
 
@@ -581,11 +614,13 @@ int main(int argc, char** argv) {
     GenOci(o);
   } else if (o.cmd == "tcp-loop") {
     TcpLoop(o);
-  } else if (o.cmd == "push" || o.cmd == "files") {
+  } else if (o.cmd == "push" || o.cmd == "pull" || o.cmd == "files") {
     if (o.mode != "mono" && o.mode != "chunked" && o.mode != "oneshot") Die("bad --mode");
     asio::io_context io;
     if (o.cmd == "push") {
       asio::co_spawn(io, PushCmd(o), asio::detached);
+    } else if (o.cmd == "pull") {
+      asio::co_spawn(io, PullCmd(o), asio::detached);
     } else {
       asio::co_spawn(io, FilesCmd(o), asio::detached);
     }

@@ -11,10 +11,11 @@ the servers spent per GiB moved, and peak memory, written to bench/results/lates
 Environment: BUILD_DIR (default build), BENCH_QUICK=1 (small sizes), BENCH_ROUNDS,
 BENCH_BUSY=1 (a CPU hog pinned to core 0 for the run: the "busy machine" variant, written to
 bench/results/busy.md), BENCH_DIR (scratch directory parent, default /tmp), BENCH_OUT,
-BENCH_ROWS (comma-separated row groups, default "registry,auth": "registry" is the table
+BENCH_ROWS (comma-separated row groups, default "registry,auth,site": "registry" is the table
 against the reference registry, "auth" the open gateway beside a Bearer-token one and a TLS
 one, see bench/auth_rows.py; `BENCH_ROWS=auth BENCH_QUICK=1 make bench` takes about two
-minutes and is written to bench/results/auth.md).
+minutes and is written to bench/results/auth.md; "site" a site cache over the cluster and
+replication to the reference, see bench/site_rows.py, alone written to bench/results/site.md).
 """
 import json
 import os
@@ -31,6 +32,7 @@ import urllib.request
 from datetime import datetime, timezone
 
 import auth_rows
+import site_rows
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, os.environ.get("BUILD_DIR", "build"))
@@ -39,14 +41,15 @@ LOADGEN = os.path.join(BUILD, "wharf-loadgen")
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 BUSY = os.environ.get("BENCH_BUSY", "") not in ("", "0")
+SYSTEMS = ("wharf", "wharf-up", "reference")  # in the order each workload runs
+ROW_GROUPS = [g for g in os.environ.get("BENCH_ROWS", "registry,auth,site").split(",") if g]
+if not ROW_GROUPS or set(ROW_GROUPS) - {"registry", "auth", "site"}:
+    raise SystemExit(f"BENCH_ROWS: comma-separated registry|auth|site, not {ROW_GROUPS}")
 OUT = os.environ.get("BENCH_OUT", os.path.join(
     ROOT, "bench/results",
-    "busy.md" if BUSY else "latest.md" if "registry" in os.environ.get("BENCH_ROWS", "registry")
-    else "auth.md"))
-SYSTEMS = ("wharf", "wharf-up", "reference")  # in the order each workload runs
-ROW_GROUPS = [g for g in os.environ.get("BENCH_ROWS", "registry,auth").split(",") if g]
-if not ROW_GROUPS or set(ROW_GROUPS) - {"registry", "auth"}:
-    raise SystemExit(f"BENCH_ROWS: comma-separated registry|auth, not {ROW_GROUPS}")
+    "busy.md" if BUSY else "latest.md" if "registry" in ROW_GROUPS
+    else "auth.md" if ROW_GROUPS == ["auth"] else "site.md" if ROW_GROUPS == ["site"]
+    else "partial.md"))
 
 # Sizes: full per the benchmark issue; quick for development.
 BIG = "128MiB" if QUICK else "1GiB"
@@ -471,7 +474,7 @@ def table(results, cpu, mem, lim):
 
 
 def main():
-    for b in (WHARF, LOADGEN) if "registry" in ROW_GROUPS else (WHARF,):
+    for b in (WHARF, LOADGEN) if set(ROW_GROUPS) & {"registry", "site"} else (WHARF,):
         if not os.access(b, os.X_OK):
             raise SystemExit(f"{b} missing: build first (make build)")
     parent = os.environ.get("BENCH_DIR", "/tmp")
@@ -483,6 +486,7 @@ def main():
     errors = []
     t_start = time.monotonic()
     auth_rps, auth_cpu = {}, {}
+    site_results = {}
     try:
         lim = limits(work) if "registry" in ROW_GROUPS else None
         log(f"limits: {lim}")
@@ -490,11 +494,15 @@ def main():
         if "auth" in ROW_GROUPS:
             auth_targets = start_auth_gateways(work, master)
             log("auth gateways: " + ", ".join(f"{v} {t.addr}" for v, t in auth_targets.items()))
+        if set(ROW_GROUPS) & {"registry", "site"}:
+            ref = start_reference(work)
         if "registry" in ROW_GROUPS:
-            targets = {"wharf": gw, "wharf-up": start_wharf_up(work),
-                       "reference": start_reference(work)}
+            targets = {"wharf": gw, "wharf-up": start_wharf_up(work), "reference": ref}
             log(f"wharf gateway {targets['wharf']}, wharf up {targets['wharf-up']}, "
                 f"reference {targets['reference']}, work {work}")
+        if "site" in ROW_GROUPS:
+            site_addrs = site_rows.start(sys.modules[__name__], work, gw, ref)
+            log(f"site {site_addrs['site']}, replication source {site_addrs['source']}")
         if BUSY:
             start_hog(work)
         if "registry" in ROW_GROUPS:
@@ -502,6 +510,9 @@ def main():
         if "auth" in ROW_GROUPS:
             auth_rps, auth_cpu = auth_rows.run_rounds(auth_targets, ROUNDS, RPS_SECS, work, log,
                                                       errors)
+        if "site" in ROW_GROUPS:
+            site_results = site_rows.run_rounds(sys.modules[__name__], site_addrs, gw, ref,
+                                                ROUNDS, work, log, errors)
         mem = {name: vm_hwm_kib(p) for name, p in procs if name != "hog"}
     finally:
         stop_all()
@@ -516,7 +527,8 @@ def main():
     ref_version = cmd(['docker-registry', '--version'])
     busy_note = ("\n**Busy machine: a CPU hog (a Python busy loop) was pinned to core 0 for the "
                  "whole run.**") if BUSY else ""
-    title = "wharf benchmark" if "registry" in ROW_GROUPS else "wharf benchmark, security rows"
+    title = "wharf benchmark" if "registry" in ROW_GROUPS else \
+        f"wharf benchmark, {' and '.join(ROW_GROUPS)} rows"
     text = f"""# {title}{" (quick mode)" if QUICK else ""}{" — busy machine" if BUSY else ""}
 
 {mi['date']} · {mi['cpu']} · {mi['cores']} cores · Linux {mi['kernel']} · {ROUNDS} rounds,
@@ -558,6 +570,18 @@ gateway's own issuer), TLS (`--tls-cert`/`--tls-key`, EC P-256). {RPS_SECS} s pe
 
 Values per round (req/s):
 {auth_rounds}
+"""
+    if "site" in ROW_GROUPS:
+        site_rounds = "\n".join(
+            f"- {key} {side}: " + ", ".join(fmt(v) for v in vals)
+            for (key, side), vals in sorted(site_results.items()))
+        text += f"""
+## Beyond one site: a site cache over the cluster, replication to the reference
+
+{chr(10).join(site_rows.table(sys.modules[__name__], site_results))}
+
+Values per round (MB/s):
+{site_rounds}
 """
     if errors:
         text += "\nErrors (rows affected show the median of the rounds that succeeded, or n/a):\n" + \
