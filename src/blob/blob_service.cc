@@ -500,6 +500,7 @@ awaitable<Status> BlobService::DeleteManifest(std::string repo, Reference ref) {
   e.reference = ref.ToString();
   e.digest = ref.digest;
   events_.Publish(e);
+  if (write_through_) co_return co_await write_through_->ManifestDeleted(e.repo, ref);
   co_return Status::Ok();
 }
 

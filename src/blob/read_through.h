@@ -46,6 +46,12 @@ class WriteThrough {
   // Manifest `manifest`, now stored in `repo` here, under `tag` when given.
   virtual awaitable<Status> ManifestStored(std::string repo, std::optional<std::string> tag,
                                            ManifestRecord manifest) = 0;
+  // Manifest `ref` (a digest, or a tag) of `repo` was deleted here (committed); an error is
+  // the deletion's answer (it stays done here). By default nothing is done.
+  virtual awaitable<Status> ManifestDeleted(std::string repo, Reference ref) {
+    (void)repo, (void)ref;
+    co_return Status::Ok();
+  }
 };
 
 // A registry without an upstream: every lookup is kNotFound.

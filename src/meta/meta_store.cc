@@ -49,6 +49,8 @@ std::string_view QueueKindName(QueueKind kind) {
       return "manifest";
     case QueueKind::kTag:
       return "tag";
+    case QueueKind::kDelete:
+      return "delete";
   }
   return "unknown";
 }
@@ -81,6 +83,14 @@ Status CheckQueueKey(const QueueKey& key) {
     case QueueKind::kTag:
       if (key.tag.empty()) return InvalidArgument("queue item: a tag item without a tag");
       if (!key.digest.empty()) return InvalidArgument("queue item: a tag item names no digest");
+      return Status::Ok();
+    case QueueKind::kDelete:
+      if (key.digest.empty() == key.tag.empty()) {
+        return InvalidArgument("queue item: a delete names a digest or a tag");
+      }
+      if (!key.digest.empty() && !Digest::Parse(key.digest)) {
+        return InvalidArgument("queue item: bad digest '" + key.digest + "'");
+      }
       return Status::Ok();
   }
   return InvalidArgument(fmt::format("queue item: unknown kind {}", static_cast<int>(key.kind)));

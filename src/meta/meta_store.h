@@ -204,10 +204,11 @@ struct EvictionCandidate {
 // What an item asks its consumer to copy. The number is stored and orders claims: at equal
 // readiness, blobs are claimed before manifests and manifests before tags (append new kinds
 // at the end; they sort after these).
-enum class QueueKind { kBlob = 0, kManifest = 1, kTag = 2 };
+enum class QueueKind { kBlob = 0, kManifest = 1, kTag = 2, kDelete = 3 };
 enum class QueueState { kPending = 0, kRunning = 1, kDone = 2, kFailed = 3 };
 
-// "blob", "manifest", "tag"; "pending", "running", "done", "failed": for logs, metrics, JSON.
+// "blob", "manifest", "tag", "delete"; "pending", "running", "done", "failed": for logs,
+// metrics, JSON.
 std::string_view QueueKindName(QueueKind kind);
 std::string_view QueueStateName(QueueState state);
 
@@ -216,6 +217,8 @@ std::string_view QueueStateName(QueueState state);
 //   kTag:             `tag` names the tag, `digest` is empty: a tag item carries no value, its
 //                     consumer reads the tag's value at the time it ships it (so shipping an
 //                     old item never moves the tag backwards).
+//   kDelete:          a deletion here to repeat at the target: of manifest `digest` (tag
+//                     empty), or of tag `tag` (digest empty).
 // `target` names the consumer and where it copies to (the site's upstream URL; a replication
 // target's URL).
 struct QueueKey {
@@ -572,7 +575,7 @@ class MetaStore {
   // or failed item becomes pending now with attempts 0; a pending one stays as it is; a running
   // one stays running. Every call bumps the version. Returns the item after the call.
   // kInvalidArgument: an empty target or repo; kBlob/kManifest without a parsable digest or
-  // with a tag; kTag without a tag or with a digest.
+  // with a tag; kTag without a tag or with a digest; kDelete without exactly one of them.
   virtual Result<QueueItem> EnqueueItem(const QueueKey& key) = 0;
 
   // The item of `key`. kNotFound.

@@ -27,6 +27,7 @@ bool IsRetryable(unsigned s) { return s >= 500 || s == 429; }
 
 std::string PullScope(const std::string& repo) { return "repository:" + repo + ":pull"; }
 std::string PushScope(const std::string& repo) { return "repository:" + repo + ":pull,push"; }
+std::string DeleteScope(const std::string& repo) { return "repository:" + repo + ":delete"; }
 
 std::string MediaTypeOf(std::string_view content_type) {
   std::string_view t = content_type.substr(0, content_type.find(';'));
@@ -443,6 +444,22 @@ awaitable<Result<ManifestHead>> RegistryClient::HeadManifest(std::string repo,
   }
   h.digest = *d;
   co_return h;
+}
+
+awaitable<Status> RegistryClient::DeleteManifest(std::string repo, std::string reference) {
+  Request req;
+  req.method = http::verb::delete_;
+  req.path = "/v2/" + repo + "/manifests/" + reference;
+  req.scope = DeleteScope(repo);
+  auto sent = co_await Send(req);
+  if (!sent) co_return sent.error();
+  auto& call = *sent;
+  auto body = co_await call->ReadAll(kErrorBodyBytes);
+  if (call->status() != 202 && call->status() != 200 && call->status() != 204) {
+    co_return StatusFromResponse(call->status(), "DELETE manifest " + repo + ":" + reference,
+                                 body.value_or(""));
+  }
+  co_return Status::Ok();
 }
 
 awaitable<Result<Digest>> RegistryClient::PutManifest(std::string repo, std::string reference,

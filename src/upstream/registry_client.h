@@ -134,6 +134,11 @@ class RegistryClient {
   awaitable<Result<Digest>> PutManifest(std::string repo, std::string reference,
                                         std::string content, std::string media_type);
 
+  // DELETE /v2/<repo>/manifests/<reference> (a digest, or a tag where the registry allows it).
+  // kNotFound: the upstream does not have it; other refusals as StatusFromResponse maps them
+  // (a registry with deletes disabled answers 405: kInvalidArgument).
+  awaitable<Status> DeleteManifest(std::string repo, std::string reference);
+
   // The blob's size; kNotFound when the upstream lacks it.
   awaitable<Result<uint64_t>> HeadBlob(std::string repo, Digest digest);
   // GET /v2/<repo>/tags/list and /v2/_catalog, every page (the Link header's next, only

@@ -184,6 +184,36 @@ awaitable<Status> Replicator::ManifestStored(std::string repo, std::optional<std
   co_return Status::Ok();
 }
 
+awaitable<Status> Replicator::ManifestDeleted(std::string repo, Reference ref) {
+  if (inner_) {
+    Status st = co_await inner_->ManifestDeleted(repo, ref);
+    if (!st.ok()) co_return st;
+  }
+  const std::optional<std::string> tag =
+      ref.is_digest() ? std::nullopt : std::optional<std::string>(ref.tag);
+  const std::string digest = ref.is_digest() ? ref.digest.ToString() : "";
+  std::set<std::string> queued;
+  for (const ReplicationRule& rule : config_.rules) {
+    if (!RuleMatchesDelete(rule, repo, tag)) continue;
+    for (const ReplicationTarget& t : rule.targets) {
+      if (!queued.insert(t.url).second) continue;
+      auto it = std::find_if(targets_.begin(), targets_.end(),
+                             [&t](const auto& x) { return x->target.url == t.url; });
+      if (it == targets_.end()) continue;
+      SiteQueue* queue = (*it)->queue.get();
+      Status st = co_await queue->EnqueueDelete(repo, digest, ref.tag);
+      if (!st.ok()) {
+        log_->error(
+            "replication: deleted here, but queueing the deletion failed repo={} "
+            "reference={} target={} err={}",
+            repo, ref.ToString(), t.url, st);
+        co_return st;
+      }
+    }
+  }
+  co_return Status::Ok();
+}
+
 std::vector<std::pair<std::string, std::string>> Replicator::PushTargets() const {
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& t : targets_) out.emplace_back(t->queue->options().target, t->target.url);

@@ -23,6 +23,11 @@
 // replicated (with everything the manifest names); without, every manifest push is (referrers
 // and untagged pushes included).
 //
+// With `delete: true` on a push rule, a manifest deleted here (by digest: every rule of the
+// repository; a tag: rules whose filter takes it) is queued the same way once the deletion is
+// committed here, before it is acknowledged, and DELETEd at each target, unless pushed here
+// again meanwhile.
+//
 // Pull rules: every `interval`, each target's repositories matching the patterns (a pattern
 // without wildcards is taken as a name; others are matched against the target's _catalog)
 // are listed, and each tag matching `tags` whose digest differs from this registry's is copied
@@ -69,6 +74,8 @@ class Replicator final : public WriteThrough {
   awaitable<Status> BlobStored(std::string repo, Digest digest) override;
   awaitable<Status> ManifestStored(std::string repo, std::optional<std::string> tag,
                                    ManifestRecord manifest) override;
+  // The inner one's, then a delete job per target of the rules with `delete: true` that match.
+  awaitable<Status> ManifestDeleted(std::string repo, Reference ref) override;
 
   // What GET /admin/replication shows of the pull rules.
   struct PullState {

@@ -115,8 +115,8 @@ Result<int> Int(const YAML::Node& node, const std::string& where, int lo, int hi
 }
 
 Result<ReplicationRule> ParseRule(const YAML::Node& node, const std::string& where) {
-  WHARF_RETURN_IF_ERROR(
-      CheckKeys(node, where, {"name", "repositories", "tags", "targets", "mode", "interval"}));
+  WHARF_RETURN_IF_ERROR(CheckKeys(
+      node, where, {"name", "repositories", "tags", "targets", "mode", "interval", "delete"}));
   ReplicationRule r;
   if (!node["name"]) return Err(Bad(where, "a rule needs a name"));
   WHARF_ASSIGN_OR_RETURN(r.name, Scalar(node["name"], where + ".name"));
@@ -155,6 +155,17 @@ Result<ReplicationRule> ParseRule(const YAML::Node& node, const std::string& whe
     WHARF_ASSIGN_OR_RETURN(r.interval,
                            Seconds(node["interval"], where + ".interval", std::chrono::seconds(1),
                                    std::chrono::hours(24 * 7)));
+  }
+  if (node["delete"]) {
+    WHARF_ASSIGN_OR_RETURN(std::string del, Scalar(node["delete"], where + ".delete"));
+    if (del == "true") {
+      r.replicate_deletes = true;
+    } else if (del != "false") {
+      return Err(Bad(where + ".delete", "want true or false, got '" + del + "'"));
+    }
+    if (r.replicate_deletes && r.mode != ReplicationMode::kPush) {
+      return Err(Bad(where + ".delete", "only push rules replicate deletes"));
+    }
   }
   if (!node["targets"]) return Err(Bad(where, "a rule needs targets"));
   const YAML::Node targets = node["targets"];
@@ -255,6 +266,16 @@ bool RuleMatchesPush(const ReplicationRule& rule, std::string_view repo,
   if (!repo_ok) return false;
   if (rule.tags.empty()) return true;
   return tag && RuleMatchesTag(rule, *tag);
+}
+
+bool RuleMatchesDelete(const ReplicationRule& rule, std::string_view repo,
+                       const std::optional<std::string>& tag) {
+  if (!rule.replicate_deletes) return false;
+  if (tag) return RuleMatchesPush(rule, repo, tag);
+  // By digest: the manifest may have reached the targets under any matching tag.
+  return std::any_of(
+      rule.repositories.begin(), rule.repositories.end(),
+      [repo](const std::string& p) { return auth::MatchRepositoryPattern(p, repo); });
 }
 
 std::string ReplicationQueueTarget(const std::string& url) { return "replicate " + url; }

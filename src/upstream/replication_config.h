@@ -29,6 +29,7 @@ struct ReplicationRule {
   std::vector<ReplicationTarget> targets;
   ReplicationMode mode = ReplicationMode::kPush;
   std::chrono::seconds interval{300};  // pull rules
+  bool replicate_deletes = false;      // push rules, `delete: true`
 };
 
 struct ReplicationConfig {
@@ -42,12 +43,17 @@ struct ReplicationConfig {
 // The replication file. kInvalidArgument, one line naming where ("rules[1].targets[0]: ..."),
 // for anything not as above: unknown keys, a rule without a name, repositories or targets,
 // two rules of one name, a bad pattern or glob, a target that is not http(s)://HOST, one URL
-// given with two different settings, a password file without a user, bad numbers or durations.
+// given with two different settings, a password file without a user, bad numbers or durations,
+// `delete` not true/false or on a pull rule.
 Result<ReplicationConfig> ParseReplicationConfig(std::string_view yaml);
 
 // Whether a push of `repo` (with `tag`, or by digest only) is one `rule` replicates.
 bool RuleMatchesPush(const ReplicationRule& rule, std::string_view repo,
                      const std::optional<std::string>& tag);
+// Whether a deletion here of manifest `repo`@digest (tag nullopt: every rule of the repository
+// with `delete: true`, whatever its tag filter) or of `repo`:tag is one `rule` replicates.
+bool RuleMatchesDelete(const ReplicationRule& rule, std::string_view repo,
+                       const std::optional<std::string>& tag);
 // Whether `tag` passes the rule's tag filter.
 bool RuleMatchesTag(const ReplicationRule& rule, std::string_view tag);
 

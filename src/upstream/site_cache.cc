@@ -384,6 +384,12 @@ awaitable<Status> SiteCache::PushManifest(std::string repo, std::string referenc
   co_return Status::Ok();
 }
 
+awaitable<Status> SiteCache::DeleteManifest(std::string repo, std::string reference) {
+  Status st = co_await client_->DeleteManifest(Up(repo), reference);
+  tags_.erase(repo + ":" + reference);
+  co_return st;
+}
+
 awaitable<Status> SiteCache::BlobStored(std::string repo, Digest digest) {
   const std::string key = digest.ToString();
   if (filling_.count(key) > 0) co_return Status::Ok();  // fetched from the upstream: it has it

@@ -82,6 +82,8 @@ class SiteCache final : public ReadThroughSource, public WriteThrough {
   awaitable<Result<uint64_t>> PushBlob(std::string repo, Digest digest);
   // PUTs `manifest` to the upstream under `reference` (a tag or its digest).
   awaitable<Status> PushManifest(std::string repo, std::string reference, ManifestRecord manifest);
+  // DELETE of manifest `reference` (digest or tag) of `repo` upstream; kNotFound when absent.
+  awaitable<Status> DeleteManifest(std::string repo, std::string reference);
 
   RegistryClient& client() { return *client_; }
   const std::string& upstream_url() const { return options_.upstream.url; }

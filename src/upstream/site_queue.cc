@@ -60,8 +60,7 @@ GaugeMetric& GivenUp(const SiteQueueOptions& o) {
 }
 
 std::string RefOf(const QueueItem& it) {
-  return it.key.kind == QueueKind::kTag ? it.key.repo + ":" + it.key.tag
-                                        : it.key.repo + "@" + it.key.digest;
+  return !it.key.tag.empty() ? it.key.repo + ":" + it.key.tag : it.key.repo + "@" + it.key.digest;
 }
 
 }  // namespace
@@ -127,6 +126,11 @@ awaitable<Status> SiteQueue::Enqueue(QueueKey key) {
   if (!item) {
     log_->warn("{}: enqueue failed kind={} repo={} ref={} err={}", options_.log_prefix,
                QueueKindName(key.kind), key.repo, key.digest + key.tag, item.error());
+    if (key.kind == QueueKind::kDelete) {
+      co_return Status(item.error().code(),
+                       "deleted here, but queueing the deletion for " + options_.what +
+                           " failed (delete it there by hand): " + item.error().message());
+    }
     co_return Status(item.error().code(), "stored here, but queueing it for " + options_.what +
                                               " failed (push again): " + item.error().message());
   }
@@ -149,6 +153,13 @@ awaitable<Status> SiteQueue::EnqueueManifest(std::string repo, std::optional<std
   if (!st.ok() || !tag) co_return st;
   QueueKey tag_key{QueueKind::kTag, options_.target, std::move(repo), "", *tag};
   st = co_await Enqueue(std::move(tag_key));
+  co_return st;
+}
+
+awaitable<Status> SiteQueue::EnqueueDelete(std::string repo, std::string digest, std::string tag) {
+  QueueKey key{QueueKind::kDelete, options_.target, std::move(repo), std::move(digest),
+               std::move(tag)};
+  Status st = co_await Enqueue(std::move(key));
   co_return st;
 }
 
@@ -282,8 +293,40 @@ awaitable<Result<SiteQueue::Outcome>> SiteQueue::Ship(const QueueItem& item) {
       }
       co_return co_await ShipManifest(repo, *now, tag, 0);
     }
+    case QueueKind::kDelete:
+      co_return co_await ShipDelete(item.key.repo, item.key.digest, item.key.tag);
   }
   co_return Err(Internal("queue item of an unknown kind"));
+}
+
+awaitable<Result<SiteQueue::Outcome>> SiteQueue::ShipDelete(std::string repo, std::string digest,
+                                                            std::string tag) {
+  MetaStore* meta = meta_;
+  // Pushed here again since the deletion: the target keeps it (the push's own item ships it).
+  Status here;
+  if (!digest.empty()) {
+    Result<Digest> d = Digest::Parse(digest);
+    if (!d) co_return Err(Corruption("queue item with a bad digest " + digest));
+    auto get = [meta, &repo, &d]() -> Status {
+      auto m = meta->GetManifest(repo, *d);
+      return m ? Status::Ok() : m.error();
+    };
+    here = co_await Offload(get);
+  } else {
+    auto resolve = [meta, &repo, &tag]() -> Status {
+      auto t = meta->ResolveTag(repo, tag);
+      return t ? Status::Ok() : t.error();
+    };
+    here = co_await Offload(resolve);
+  }
+  if (here.ok()) co_return Outcome::kGone;
+  if (here.code() != Code::kNotFound) co_return Err(here);
+  const std::string reference = digest.empty() ? tag : digest;
+  Status st = co_await site_->DeleteManifest(repo, reference);
+  if (!st.ok() && st.code() != Code::kNotFound) co_return Err(st);
+  log_->info("{}: deleted repo={} reference={}{}", options_.log_prefix, repo, reference,
+             st.ok() ? "" : " (the target did not have it)");
+  co_return Outcome::kShipped;
 }
 
 awaitable<Result<SiteQueue::Outcome>> SiteQueue::ShipBlob(std::string repo, Digest digest) {

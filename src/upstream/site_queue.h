@@ -9,7 +9,10 @@
 //             order the items are claimed in (blobs are claimed first anyway);
 //   tag       the tag's value read HERE at ship time, that manifest made sure of, then PUT by
 //             tag: an old item shipped late never moves the upstream's tag backwards, and a tag
-//             pushed again while its item ships is shipped again (the queue's version).
+//             pushed again while its item ships is shipped again (the queue's version);
+//   delete    (replication rules with `delete: true`) a manifest or tag deleted here, DELETEd
+//             at the target: only while it is still absent here (pushed again since, nothing
+//             is deleted); a target that lacks it counts as done.
 //
 // Every step is idempotent (content by digest; a tag PUT of the current value), so an item
 // shipped twice (a gateway killed between the upload and the completion, a lease run out)
@@ -83,6 +86,8 @@ class SiteQueue {
   awaitable<Status> EnqueueBlob(std::string repo, Digest digest);
   awaitable<Status> EnqueueManifest(std::string repo, std::optional<std::string> tag,
                                     ManifestRecord manifest);
+  // A deletion here of manifest `digest`, or of tag `tag` (the other empty), to repeat there.
+  awaitable<Status> EnqueueDelete(std::string repo, std::string digest, std::string tag);
   // Whether the tag item of repo:tag is not done yet (the site's own value is the newest).
   awaitable<Result<bool>> TagQueued(std::string repo, std::string tag);
 
@@ -95,6 +100,7 @@ class SiteQueue {
   awaitable<Status> Enqueue(QueueKey key);
   awaitable<Result<Outcome>> Ship(const QueueItem& item);
   awaitable<Result<Outcome>> ShipBlob(std::string repo, Digest digest);
+  awaitable<Result<Outcome>> ShipDelete(std::string repo, std::string digest, std::string tag);
   // Makes sure the upstream holds manifest `digest` of `repo` and what it names, and PUTs it
   // under `reference` (its digest, or a tag).
   awaitable<Result<Outcome>> ShipManifest(std::string repo, Digest digest, std::string reference,

@@ -42,6 +42,14 @@ TEST_P(MetaStoreSuite, QueueKeysAreChecked) {
                    Code::kInvalidArgument);
   META_EXPECT_CODE(s().EnqueueItem({QueueKind::kTag, kTarget, "r", DigestOf("x").ToString(), "v"}),
                    Code::kInvalidArgument);
+  // A delete names a digest or a tag, not both, not neither.
+  META_EXPECT_CODE(s().EnqueueItem({QueueKind::kDelete, kTarget, "r", "", ""}),
+                   Code::kInvalidArgument);
+  META_EXPECT_CODE(
+      s().EnqueueItem({QueueKind::kDelete, kTarget, "r", DigestOf("x").ToString(), "v"}),
+      Code::kInvalidArgument);
+  META_EXPECT_CODE(s().EnqueueItem({QueueKind::kDelete, kTarget, "r", "sha256:nothex", ""}),
+                   Code::kInvalidArgument);
   META_EXPECT_CODE(
       s().EnqueueItem({static_cast<QueueKind>(9), kTarget, "r", DigestOf("x").ToString(), ""}),
       Code::kInvalidArgument);
@@ -119,6 +127,31 @@ TEST_P(MetaStoreSuite, QueueClaimsBlobsBeforeManifestsBeforeTagsAndEachItemOnce)
   EXPECT_EQ((*second)[0].key, TagKey("v1"));
   EXPECT_THAT(Must(s().ClaimQueueItems(kTarget, "gw-c", 60, 10)), IsEmpty());
   EXPECT_EQ(Must(s().GetQueueStats(kTarget)), (QueueStats{0, 4, 0, 0, t0}));
+}
+
+// Deletes (a manifest's by digest, a tag's) are items of their own, read back as stored, claimed
+// after the pushes of the same target, and never make content count as queued.
+TEST_P(MetaStoreSuite, QueueDeleteItemsComeAfterPushesAndLeaveContentUnqueued) {
+  const Digest m = DigestOf("deleted manifest");
+  const QueueKey by_digest{QueueKind::kDelete, kTarget, "team/app", m.ToString(), ""};
+  const QueueKey by_tag{QueueKind::kDelete, kTarget, "team/app", "", "v1"};
+  META_ASSERT_OK(s().EnqueueItem(by_digest));
+  META_ASSERT_OK(s().EnqueueItem(by_tag));
+  META_ASSERT_OK(s().EnqueueItem(TagKey("v2")));
+  META_ASSERT_OK(s().EnqueueItem(ManifestKey(DigestOf("pushed"))));
+  EXPECT_FALSE(Must(s().DigestQueued(m)));
+  Reopen();
+  EXPECT_EQ(Must(s().GetQueueItem(by_digest)).key, by_digest);
+  EXPECT_EQ(Must(s().GetQueueItem(by_tag)).key, by_tag);
+  auto claimed = Must(s().ClaimQueueItems(kTarget, "gw", 60, 10));
+  ASSERT_EQ(claimed.size(), 4u);
+  EXPECT_EQ(claimed[0].key, ManifestKey(DigestOf("pushed")));
+  EXPECT_EQ(claimed[1].key, TagKey("v2"));
+  EXPECT_EQ(claimed[2].key, by_digest);
+  EXPECT_EQ(claimed[3].key, by_tag);
+  EXPECT_EQ(QueueKindName(claimed[2].key.kind), "delete");
+  for (const QueueItem& it : claimed) META_ASSERT_OK(s().CompleteQueueItem(it));
+  EXPECT_EQ(Must(s().GetQueueStats(kTarget)).done, 4u);
 }
 
 TEST_P(MetaStoreSuite, QueueCompleteMarksDoneAndOnlyTheClaimHolderMayComplete) {

@@ -11,6 +11,8 @@
   tags: ["v*"]            ->  only matching tags are replicated
   mode: pull              ->  the source's matching repositories and tags appear here, and
                               follow a moved tag
+  delete: true            ->  a manifest deleted here (by digest, or a tag) is deleted at the
+                              targets; rules without it leave the targets' copies alone
 """
 
 from __future__ import annotations
@@ -234,6 +236,66 @@ def test_pull_rules_copy_from_a_source_and_follow_its_tags(env):
     assert state[0]["last_error"] == ""
 
 
+def test_delete_true_replicates_deletes_and_rules_without_it_keep_copies(env):
+    ref = env.reference("del-ref")
+    other = env.wharf("del-wharf")
+    rules = env.rules("rules", {
+        "rules": [{"name": "mirror", "repositories": ["team/**"], "delete": True,
+                   "targets": [f"http://{ref.addr}", f"http://{other.addr}"]},
+                  {"name": "keep", "repositories": ["keep/**"], "targets": [f"http://{ref.addr}"]}],
+        "retry": {"attempts": 2, "initial": "1s", "max": "1s"},
+    })
+    src = env.wharf("src", ["--replicate", rules])
+    d1, b1 = push_image(src, "team/app", "v1", [layer(11, 6000)])
+    d2, b2 = push_image(src, "team/app", "v2", [layer(12, 7000)])
+    dk, bk = push_image(src, "keep/app", "v1", [layer(13, 8000)])
+    for target, repo, tag, body in ((ref, "team/app", "v1", b1), (ref, "team/app", "v2", b2),
+                                    (other, "team/app", "v1", b1), (other, "team/app", "v2", b2),
+                                    (ref, "keep/app", "v1", bk)):
+        wait_until(lambda: has_manifest(target, repo, tag, body), 60,
+                   f"{repo}:{tag} replicated to {target.proc.name}")
+
+    def settled():
+        return all(t["pending"] == 0 and t["running"] == 0 for t in admin(src)["targets"])
+
+    # A manifest deleted here by digest goes at both targets; its sibling stays.
+    r = requests.delete(src.url(f"/v2/team/app/manifests/{d1}"), timeout=30)
+    assert r.status_code == 202, r.text
+    for target in (ref, other):
+        wait_until(lambda: manifest_of(target, "team/app", d1).status_code == 404, 60,
+                   f"team/app@{d1} deleted at {target.proc.name}")
+        assert has_manifest(target, "team/app", "v2", b2)
+    # A rule without delete: the target keeps its copy.
+    assert requests.delete(src.url(f"/v2/keep/app/manifests/{dk}"), timeout=30).status_code == 202
+    wait_until(settled, 60, "the jobs after the deletes settled")
+    assert has_manifest(ref, "keep/app", "v1", bk)
+    view = {t["url"]: t for t in admin(src)["targets"]}
+    for target in (ref, other):
+        items = view[f"http://{target.addr}"]["items"]
+        assert any(i["kind"] == "delete" and i["digest"] == d1 and i["state"] == "done"
+                   for i in items), items
+        assert not any(i["kind"] == "delete" and i["repository"] == "keep/app" for i in items)
+
+    # A tag deleted here goes at the other wharf (which deletes tags); the manifest stays there.
+    assert requests.delete(src.url("/v2/team/app/manifests/v2"), timeout=30).status_code == 202
+    wait_until(lambda: manifest_of(other, "team/app", "v2").status_code == 404, 60,
+               "team/app:v2 untagged at the other wharf")
+    assert manifest_of(other, "team/app", d2).status_code == 200
+
+    # A deletion of something this registry never had is a 404 and reaches no target.
+    never = "sha256:" + "0" * 64
+    assert requests.delete(src.url(f"/v2/team/app/manifests/{never}"),
+                           timeout=30).status_code == 404
+    assert not any(i["kind"] == "delete" and i["digest"] == never
+                   for t in admin(src)["targets"] for i in t["items"])
+
+    # Pushed again after the delete: replicated again.
+    push_image(src, "team/app", "v1", [layer(11, 6000)])
+    for target in (ref, other):
+        wait_until(lambda: has_manifest(target, "team/app", "v1", b1), 60,
+                   f"team/app:v1 replicated again to {target.proc.name}")
+
+
 @pytest.mark.parametrize("doc, want", [
     ("rules: [", "not valid YAML"),
     ("{}", "rules: expected a non-empty list"),
@@ -242,8 +304,10 @@ def test_pull_rules_copy_from_a_source_and_follow_its_tags(env):
      "rules[0].targets[0]: want http://HOST"),
     ('{"rules": [{"name": "a", "repositories": ["x"], "targets": ["http://h:1"], "mode": "both"}]}',
      "rules[0].mode: want push or pull"),
-    ('{"rules": [{"name": "a", "repositories": ["x"], "targets": ["http://h:1"], "delete": true}]}',
-     "unknown key 'delete'"),
+    ('{"rules": [{"name": "a", "repositories": ["x"], "targets": ["http://h:1"], "delete": "maybe"}]}',
+     "rules[0].delete: want true or false"),
+    ('{"rules": [{"name": "a", "mode": "pull", "repositories": ["x"], "targets": ["http://h:1"],'
+     ' "delete": true}]}', "rules[0].delete: only push rules replicate deletes"),
 ])
 def test_bad_rules_are_one_line_at_start(wharf_bin, tmp_path, doc, want):
     path = tmp_path / "rules.yaml"

@@ -24,7 +24,7 @@ Result<QueueItem> ReadItem(const Rows& r, int row) {
   it.id = r.Int(row, 0);
   const int64_t kind = r.Int(row, 1);
   const int64_t state = r.Int(row, 6);
-  if (kind < 0 || kind > static_cast<int64_t>(QueueKind::kTag) || state < 0 ||
+  if (kind < 0 || kind > static_cast<int64_t>(QueueKind::kDelete) || state < 0 ||
       state > static_cast<int64_t>(QueueState::kFailed)) {
     return Err(Corruption("queue item " + std::to_string(it.id) + ": unknown kind or state"));
   }

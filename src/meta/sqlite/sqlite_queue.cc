@@ -26,7 +26,7 @@ Result<QueueItem> ReadItem(const Stmt& q) {
   it.id = q.Int(0);
   const int64_t kind = q.Int(1);
   const int64_t state = q.Int(6);
-  if (kind < 0 || kind > static_cast<int64_t>(QueueKind::kTag) || state < 0 ||
+  if (kind < 0 || kind > static_cast<int64_t>(QueueKind::kDelete) || state < 0 ||
       state > static_cast<int64_t>(QueueState::kFailed)) {
     return Err(Corruption("queue item " + std::to_string(it.id) + ": unknown kind or state"));
   }

@@ -109,8 +109,12 @@ TEST(ReplicationConfigTest, BadFilesAreOneLineNamingWhere) {
        "want 1s to"},
       {"rules: [{name: a, repositories: [x], " + ok_target + ", tags: ['v/1']}]",
        "rules[0].tags[0]: not a tag pattern"},
-      {"rules: [{name: a, repositories: [x], " + ok_target + ", delete: true}]",
-       "unknown key 'delete'"},
+      {"rules: [{name: a, repositories: [x], " + ok_target + ", delete: yes please}]",
+       "rules[0].delete: want true or false"},
+      {"rules: [{name: a, repositories: [x], " + ok_target + ", delete: [true]}]",
+       "rules[0].delete: expected a string"},
+      {"rules: [{name: a, mode: pull, repositories: [x], " + ok_target + ", delete: true}]",
+       "rules[0].delete: only push rules replicate deletes"},
       {"rules: [{name: a, repositories: [x], " + ok_target + "}, {name: a, repositories: [y], " +
            ok_target + "}]",
        "rules[1].name: two rules named a"},
@@ -167,6 +171,33 @@ rules:
   EXPECT_FALSE(RuleMatchesTag(releases, "xv1"));
   EXPECT_TRUE(RuleMatchesTag(mirror, "anything"));
   EXPECT_NE(ReplicationQueueTarget("http://h:1"), "http://h:1");  // never a site's queue
+}
+
+TEST(ReplicationRuleTest, WhichDeletesARuleReplicates) {
+  auto r = ParseReplicationConfig(R"(
+rules:
+  - {name: all, repositories: ["team/**"], targets: ["http://h:1"], delete: true}
+  - {name: releases, repositories: ["rel/*"], tags: ["v*"], targets: ["http://h:1"],
+     delete: true}
+  - {name: keep, repositories: ["keep/*"], targets: ["http://h:1"], delete: false}
+  - {name: plain, repositories: ["plain/*"], targets: ["http://h:1"]}
+)");
+  ASSERT_TRUE(r) << r.error().ToString();
+  const auto& rules = r->rules;
+  EXPECT_TRUE(rules[0].replicate_deletes);
+  EXPECT_FALSE(rules[2].replicate_deletes);
+  EXPECT_FALSE(rules[3].replicate_deletes);
+  EXPECT_TRUE(RuleMatchesDelete(rules[0], "team/app", std::nullopt));
+  EXPECT_TRUE(RuleMatchesDelete(rules[0], "team/app", std::string("dev")));
+  EXPECT_FALSE(RuleMatchesDelete(rules[0], "other/app", std::nullopt));
+  // By digest every rule of the repository (the manifest may have gone under any tag); a tag
+  // only through the filter.
+  EXPECT_TRUE(RuleMatchesDelete(rules[1], "rel/app", std::nullopt));
+  EXPECT_TRUE(RuleMatchesDelete(rules[1], "rel/app", std::string("v2")));
+  EXPECT_FALSE(RuleMatchesDelete(rules[1], "rel/app", std::string("dev")));
+  EXPECT_FALSE(RuleMatchesDelete(rules[2], "keep/app", std::nullopt));
+  EXPECT_FALSE(RuleMatchesDelete(rules[3], "plain/app", std::nullopt));
+  EXPECT_TRUE(RuleMatchesPush(rules[3], "plain/app", std::nullopt));  // pushes still go
 }
 
 }  // namespace
