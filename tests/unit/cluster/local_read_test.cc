@@ -350,6 +350,7 @@ class LocalClusterClientTest : public LocalReadTest {
             *st = co_await client.StreamChunk(ref, 0, ref.size, FileSink(&c));
           }
           done = true;
+          io_.stop();  // the fake servers would keep it running
         },
         asio::detached);
     io_.run();
