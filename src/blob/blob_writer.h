@@ -133,7 +133,8 @@ class BlobWriter {
 
 // Reads bytes [offset, offset+len) of a chunk list, calling `sink` for each piece in order.
 // `sink` returning an error stops the read with that error.
-using ByteSink = std::function<awaitable<Status>(std::string_view)>;
+// (A ChunkSink: ServeBlob's takes file ranges too, for reads of local chunk files.)
+using ByteSink = ChunkSink;
 awaitable<Status> ReadChunks(const BlobContext& ctx, const std::vector<ChunkRef>& chunks,
                              uint64_t offset, uint64_t len, const ByteSink& sink);
 

@@ -50,10 +50,19 @@ Result<std::string> OpenChunk::Read(uint64_t offset, uint64_t len) const {
         RangeInvalid(fmt::format("range [{}, +{}) outside chunk of {} bytes", offset, len, size_)));
   }
   std::string out(len, '\0');
-  auto n = env_->ReadAt(fd_, data_offset_ + offset, out.data(), len);
-  if (!n) return Err(IOError("read chunk: " + n.error().message()));
-  if (*n != len) return Err(IOError("chunk file shorter than its header says"));
+  WHARF_RETURN_IF_ERROR(ReadInto(offset, out.data(), len));
   return out;
+}
+
+Status OpenChunk::ReadInto(uint64_t offset, void* buf, size_t len) const {
+  if (offset > size_ || len > size_ - offset) {
+    return RangeInvalid(
+        fmt::format("range [{}, +{}) outside chunk of {} bytes", offset, len, size_));
+  }
+  auto n = env_->ReadAt(fd_, data_offset_ + offset, buf, len);
+  if (!n) return IOError("read chunk: " + n.error().message());
+  if (*n != len) return IOError("chunk file shorter than its header says");
+  return Status::Ok();
 }
 
 }  // namespace wharf

@@ -78,6 +78,9 @@ class OpenChunk {
   // kRangeInvalid if the range is outside the chunk; kIOError on a read error or a file
   // shorter than its header claims.
   Result<std::string> Read(uint64_t offset, uint64_t len) const;
+  // As Read(), into the caller's `buf` (at least `len` bytes; nothing is allocated or
+  // zero-filled): for readers that reuse one buffer from piece to piece.
+  Status ReadInto(uint64_t offset, void* buf, size_t len) const;
 
  private:
   int fd_ = -1;

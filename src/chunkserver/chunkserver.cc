@@ -150,10 +150,17 @@ Status Chunkserver::Start() {
   asio::co_spawn(ex_, CatchUp(), asio::detached);
   asio::co_spawn(ex_, ScrubLoop(), asio::detached);
   asio::co_spawn(ex_, RepairLoop(), asio::detached);
+  serving_.store(true, std::memory_order_release);
   return Status::Ok();
 }
 
+Result<OpenChunk> Chunkserver::OpenLocal(const std::string& id) {
+  if (!serving()) return Err(Unavailable("member " + options_.id + " is not serving"));
+  return store_->Open(id);  // store_ is set before serving_ and kept until destruction
+}
+
 void Chunkserver::Stop() {
+  serving_.store(false, std::memory_order_release);
   stopped_ = true;
   if (server_) server_->Stop();
 }

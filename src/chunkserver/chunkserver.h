@@ -77,6 +77,14 @@ class Chunkserver {
   std::string address() const;
   const std::string& id() const { return options_.id; }
 
+  // For a reader in this process (the gateway of `wharf up`, cluster/local_read.h), which
+  // reads this member's chunks from its store instead of over HTTP. Thread-safe.
+  // True from a successful Start() until Stop().
+  bool serving() const { return serving_.load(std::memory_order_acquire); }
+  // Opens chunk `id` as GET /v1/chunks/{id} would (ChunkStore::Open). BLOCKING: call on the
+  // I/O pool. kUnavailable when not serving(); ChunkStore::Open's errors.
+  Result<OpenChunk> OpenLocal(const std::string& id);
+
  private:
   // HTTP (chunkserver.cc)
   // The route table every request goes through (http/router.h).
@@ -134,6 +142,7 @@ class Chunkserver {
   std::atomic<bool> syncing_{true};
   std::optional<asio::steady_timer> heartbeat_wake_;  // the heartbeat loop's sleep (Start())
   std::atomic<bool> stopped_{false};
+  std::atomic<bool> serving_{false};  // Start() succeeded, Stop() not called
   std::atomic<uint64_t> busy_{0};
   std::string addr_;
   Logger log_;

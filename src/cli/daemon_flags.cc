@@ -191,6 +191,12 @@ void AddUpFlags(CLI::App& app, UpFlags* f) {
                  "time between the chunkservers' anti-entropy rounds (plain number: seconds)")
       ->capture_default_str()
       ->check(DurationIn(milliseconds(100), hours(24)));
+  app.add_option("--local-reads", f->local_reads,
+                 "on: the gateway reads chunks of the chunkservers in this process from their "
+                 "stores directly (verified, then sendfile), not over loopback HTTP; off: over "
+                 "HTTP, as a gateway of its own does")
+      ->capture_default_str()
+      ->check(OneOf({"on", "off"}));
   AddClusterKeyFlag(app, &o.cluster_key_file,
                     "the cluster's key file (default: DATA/cluster.key, created mode 0600 when "
                     "absent)");
@@ -210,6 +216,10 @@ Status FinishUpFlags(UpFlags* f) {
     return InvalidArgument("--repair-interval: not a duration >= 100ms: " + f->repair_interval);
   }
   f->o.repair_interval = *ri;
+  if (f->local_reads != "on" && f->local_reads != "off") {
+    return InvalidArgument("--local-reads: want on or off: " + f->local_reads);
+  }
+  f->o.local_reads = f->local_reads == "on";
   return Status::Ok();
 }
 

@@ -57,6 +57,7 @@ struct UpFlags {
   GatewayFlags gateway;  // every gateway flag (gateway_flags.h) but --master
   std::string reserve = "1GiB";
   std::string repair_interval = "30";
+  std::string local_reads = "on";
   LocalClusterOptions o;
 };
 void AddUpFlags(CLI::App& app, UpFlags* f);

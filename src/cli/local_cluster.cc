@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <future>
+#include <map>
 
 #include "chunkserver/chunkserver.h"
 #include "cli/gateway_flags.h"
@@ -40,6 +41,27 @@ void RunOn(asio::any_io_executor ex, F fn) {
   });
   done.get_future().wait();
 }
+
+// The cluster's chunkservers as the gateway's LocalMembers (cluster/local_read.h). The
+// chunkservers outlive the gateway (LocalCluster destroys it first).
+class InProcessMembers final : public LocalMembers {
+ public:
+  void Add(Chunkserver* cs) { members_.emplace(cs->id(), cs); }
+  bool Serves(std::string_view member_id) const override {
+    auto it = members_.find(member_id);
+    return it != members_.end() && it->second->serving();
+  }
+  Result<OpenChunk> Open(std::string_view member_id, const std::string& chunk_id) override {
+    auto it = members_.find(member_id);
+    if (it == members_.end()) {
+      return Err(Unavailable("member " + std::string(member_id) + " is not in this process"));
+    }
+    return it->second->OpenLocal(chunk_id);
+  }
+
+ private:
+  std::map<std::string, Chunkserver*, std::less<>> members_;  // fixed before the gateway starts
+};
 
 }  // namespace
 
@@ -151,6 +173,11 @@ Status LocalCluster::StartDaemons() {
 
   GatewayOptions go = GatewayOptionsFor(options_, master_->address());
   go.cluster_key = key_;
+  if (options_.local_reads) {
+    auto local = std::make_shared<InProcessMembers>();
+    for (auto& cs : chunkservers_) local->Add(cs.get());
+    go.local_members = std::move(local);
+  }
   go.on_fatal = [this](const Status& st) {
     gateway_fatal_ = st;
     gateway_->Stop();

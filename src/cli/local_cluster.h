@@ -52,6 +52,9 @@ struct LocalClusterOptions {
   // The cluster key file every daemon signs and verifies internal requests with; "" =
   // <data_dir>/cluster.key, created (random, mode 0600) when absent.
   std::string cluster_key_file;
+  // The gateway reads the chunkservers' chunks from their stores directly (short-circuit
+  // local reads, cluster/local_read.h) instead of over loopback HTTP. Writes go over HTTP.
+  bool local_reads = true;
   // Every option of the gateway, as `wharf gateway` takes them (cli/gateway_flags.h), except
   // what the cluster sets itself: masters (this cluster's master), chunk_size and
   // cluster_key. gateway.listen: port 0 = any free port; gateway.meta_url "" =

@@ -26,6 +26,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "chunkserver/chunk_client.h"
@@ -37,8 +38,38 @@
 
 namespace wharf {
 
-// Receives bytes of a chunk read, in order. An error stops the read.
-using ChunkSink = std::function<awaitable<Status>(std::string_view)>;
+// Receives the bytes of a chunk read, in order. An error stops the read.
+//
+// Always takes bytes in memory. A sink may also take them as a range of an open file
+// (`file`, set by ServeBlob: the answer's sendfile), which a reader whose copy is a verified
+// local chunk file (cluster/local_read.h) uses instead of copying the bytes through memory.
+// Constructible from any callable taking the bytes (a bytes-only sink).
+class ChunkSink {
+ public:
+  using Bytes = std::function<awaitable<Status>(std::string_view)>;
+  // Sends `len` bytes of `fd` from `offset`. The fd stays the caller's, open until the
+  // returned awaitable completes.
+  using File = std::function<awaitable<Status>(int fd, uint64_t offset, uint64_t len)>;
+
+  ChunkSink() = default;
+  template <typename F>
+  requires(!std::is_same_v<std::decay_t<F>, ChunkSink> && std::is_constructible_v<Bytes, F>)
+      ChunkSink(F bytes)
+      : bytes_(std::move(bytes)) {}  // NOLINT: implicit, as std::function
+  ChunkSink(Bytes bytes, File file) : bytes_(std::move(bytes)), file_(std::move(file)) {}
+
+  awaitable<Status> operator()(std::string_view piece) const { return bytes_(piece); }
+  explicit operator bool() const { return static_cast<bool>(bytes_); }
+  // True when SendFile may be called.
+  bool takes_files() const { return static_cast<bool>(file_); }
+  awaitable<Status> SendFile(int fd, uint64_t offset, uint64_t len) const {
+    return file_(fd, offset, len);
+  }
+
+ private:
+  Bytes bytes_;
+  File file_;
+};
 
 // The tail of every chunk copy that StreamChunk holds back until the copy is verified.
 inline constexpr uint64_t kVerifiedTailBytes = 1u << 20;

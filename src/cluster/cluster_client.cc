@@ -175,6 +175,20 @@ awaitable<Result<std::string>> ClusterClient::GetChunk(ChunkRef ref, uint64_t of
 awaitable<Status> ClusterClient::StreamChunk(ChunkRef ref, uint64_t offset, uint64_t len,
                                              ChunkSink sink, std::string_view request_id) {
   std::vector<MemberInfo> members = ReadMembers(ref);
+  if (LocalMembers* local = options_.local_members.get()) {
+    // Members in this process first (their copies cost no network), each in read order.
+    std::vector<MemberInfo> here, remote;
+    for (auto& m : members) (local->Serves(m.id) ? here : remote).push_back(std::move(m));
+    members = std::move(remote);
+    if (!here.empty()) {
+      LocalReadResult r = co_await StreamLocalCopies(std::move(here), ref, offset, len, local, sink,
+                                                     options_.read_buffers);
+      if (r.final || members.empty()) co_return r.status;
+      static auto& failovers = Metrics().Counter("wharf_gateway_read_failovers_total",
+                                                 "Chunk reads that had to try another member.");
+      failovers.Inc();  // from the last local member to the first remote one
+    }
+  }
   ChunkClient* chunks = &chunks_;
   const std::string id = ref.id;
   const std::string rid(request_id);

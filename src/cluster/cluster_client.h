@@ -21,6 +21,7 @@
 
 #include "chunkserver/chunk_client.h"
 #include "cluster/chunk_cluster.h"
+#include "cluster/local_read.h"
 #include "common/asio.h"
 #include "common/log.h"
 #include "common/log_throttle.h"
@@ -55,6 +56,10 @@ struct ClusterClientOptions {
   std::chrono::milliseconds suspect_for{30000};
   // Where streamed reads take their buffer (ReadPolicy::buffers; not owned); null: shared.
   BufferPool* read_buffers = nullptr;
+  // Set (`wharf up`): the chunkserver members living in this process, whose copies streamed
+  // reads take from their stores directly (cluster/local_read.h) before asking any member
+  // over HTTP. Null (a gateway process of its own): every read goes over HTTP.
+  std::shared_ptr<LocalMembers> local_members;
 };
 
 class ClusterClient final : public ChunkCluster {

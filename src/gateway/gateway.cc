@@ -91,6 +91,7 @@ Status Gateway::Start() {
   co.read_hedge = options_.read_hedge;
   BudgetedPools& memory = BudgetedPools::Get("gateway", options_.memory_budget);
   co.read_buffers = &memory.PoolFor(kVerifiedTailBytes);
+  co.local_members = options_.local_members;
   cluster_ = std::make_unique<ClusterClient>(ex_, co);
   GarbageCollectorOptions gco;
   gco.upload_expiry = options_.upload_expiry;

@@ -92,6 +92,9 @@ struct GatewayOptions {
   bool allow_foreign_layers = true;
   // Set: the gateway's requests to masters and chunkservers carry the cluster-key proof.
   std::shared_ptr<const ClusterKey> cluster_key;
+  // Set by `wharf up` only (no flag of `wharf gateway`): the chunkservers in this process,
+  // read from their stores directly (ClusterClientOptions::local_members).
+  std::shared_ptr<LocalMembers> local_members;
   // TLS (http/tls.h): PEM files; "" = plain HTTP. tls_client_ca: ask for and verify client
   // certificates (their subject lands in RequestContext::tls_client_subject).
   std::string tls_cert, tls_key, tls_client_ca;

@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "common/async.h"
+#include "common/buffer_pool.h"
 #include "common/checksum.h"
 #include "common/fs.h"
 #include "common/metrics.h"
@@ -562,10 +563,14 @@ awaitable<Status> Exchange::SendFile(int fd, uint64_t offset, uint64_t len) {
 
 awaitable<Status> Exchange::CopyFile(int fd, uint64_t offset, uint64_t len) {
   // sendfile(2) cannot encrypt: read the file in pieces off the event loop and write them.
+  // A pooled buffer (no allocation and zero-fill per call: local chunk reads of `wharf up`
+  // with TLS come here once per chunk), shared with the pool task that fills it.
   constexpr size_t kPiece = 256 * 1024;
-  auto buf = std::make_shared<std::vector<char>>(std::min<uint64_t>(len, kPiece));
+  PooledBuffer pooled = co_await SharedBufferPool(kPiece).Acquire();
+  if (!pooled) co_return Internal("no memory for a file read buffer");
+  auto buf = std::make_shared<PooledBuffer>(std::move(pooled));
   while (len > 0) {
-    const size_t want = static_cast<size_t>(std::min<uint64_t>(len, buf->size()));
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(len, kPiece));
     auto read = [fd, offset, want, buf]() -> ssize_t {
       for (;;) {
         ssize_t n = ::pread(fd, buf->data(), want, static_cast<off_t>(offset));

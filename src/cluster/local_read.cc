@@ -1,0 +1,162 @@
+#include "cluster/local_read.h"
+
+#include <algorithm>
+
+#include "common/async.h"
+#include "common/checksum.h"
+#include "common/log.h"
+#include "common/metrics.h"
+
+namespace wharf {
+namespace {
+
+CounterMetric& LocalReads(const char* outcome) {
+  return Metrics().Counter("wharf_gateway_local_reads_total",
+                           "Chunk copies read from a chunkserver member in this process (wharf "
+                           "up) instead of over HTTP, by outcome: served, missing (the member "
+                           "did not hold it), corrupt (it failed its checksum), error.",
+                           {{"outcome", outcome}});
+}
+// The same series as chunk_cluster.cc's: a local failover or bad copy is one like any other.
+CounterMetric& FailoverCounter() {
+  static auto& c = Metrics().Counter("wharf_gateway_read_failovers_total",
+                                     "Chunk reads that had to try another member.");
+  return c;
+}
+CounterMetric& CorruptCounter() {
+  static auto& c = Metrics().Counter("wharf_gateway_read_checksum_mismatch_total",
+                                     "Chunk copies that failed their checksum.");
+  return c;
+}
+
+// Verification reads this much at a time: small enough to stay in the CPU's cache between
+// the read and the hash.
+constexpr size_t kVerifyStep = 256u << 10;
+
+// Opens member `member`'s copy of `ref` and checks it whole against ref.checksum, reading it
+// through `buf` (`cap` bytes); when the chunk fits, `buf` then holds all of its data. Blocking.
+Result<OpenChunk> OpenVerified(LocalMembers* local, const std::string& member, const ChunkRef& ref,
+                               char* buf, size_t cap) {
+  WHARF_ASSIGN_OR_RETURN(OpenChunk chunk, local->Open(member, ref.id));
+  if (chunk.size() != ref.size || chunk.checksum() != ref.checksum) {
+    return Err(
+        Corruption(fmt::format("chunk {} on {}: the store holds {} bytes xxh3 {}, the blob "
+                               "names {} bytes xxh3 {}",
+                               ref.id, member, chunk.size(), FormatChecksum(chunk.checksum()),
+                               ref.size, FormatChecksum(ref.checksum))));
+  }
+  const bool keep = ref.size <= cap;
+  const size_t step = std::min(kVerifyStep, cap);
+  Checksummer sum;
+  for (uint64_t pos = 0; pos < ref.size;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(step, ref.size - pos));
+    char* dst = keep ? buf + pos : buf;
+    WHARF_RETURN_IF_ERROR(chunk.ReadInto(pos, dst, n));
+    sum.Update(dst, n);
+    pos += n;
+  }
+  if (sum.Value() != ref.checksum) {
+    return Err(
+        Corruption(fmt::format("chunk {} failed its checksum on {} (local read)", ref.id, member)));
+  }
+  return chunk;
+}
+
+// For a bytes-only sink and a chunk larger than the buffer: reads the verified copy again,
+// piece by piece, checking it again; the last kVerifiedTailBytes are handed on only once the
+// copy matched (StreamWithFailover's rule). Every error is final (bytes may have been handed).
+awaitable<Status> ResendChecked(const OpenChunk& chunk, ChunkRef ref, uint64_t offset, uint64_t len,
+                                const ChunkSink& sink, char* buf, size_t cap) {
+  static const Logger log = GetLogger("cluster");
+  const uint64_t tail_start = ref.size - std::min<uint64_t>(ref.size, kVerifiedTailBytes);
+  const uint64_t end = offset + len;
+  Checksummer sum;
+  for (uint64_t pos = 0; pos < ref.size;) {
+    const uint64_t stop = pos < tail_start ? tail_start : ref.size;
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(stop - pos, cap));
+    const OpenChunk* c = &chunk;
+    auto read = [c, pos, buf, n] { return c->ReadInto(pos, buf, n); };
+    Status st = co_await Offload(read);
+    if (!st.ok()) co_return st;
+    sum.Update(buf, n);
+    const uint64_t piece = pos;
+    pos += n;
+    if (pos == ref.size && sum.Value() != ref.checksum) {
+      CorruptCounter().Inc();
+      log->error("local chunk copy changed while it was read chunk={}", ref.id);
+      co_return Corruption("chunk " + ref.id + ": the local copy changed while it was read");
+    }
+    const uint64_t from = std::max(piece, offset), to = std::min(pos, end);
+    if (from < to) {
+      Status sent = co_await sink(std::string_view(buf + (from - piece), to - from));
+      if (!sent.ok()) co_return sent;
+    }
+  }
+  co_return Status::Ok();
+}
+
+}  // namespace
+
+awaitable<LocalReadResult> StreamLocalCopies(std::vector<MemberInfo> members, ChunkRef ref,
+                                             uint64_t offset, uint64_t len, LocalMembers* local,
+                                             ChunkSink sink, BufferPool* buffers) {
+  static const Logger log = GetLogger("cluster");
+  static auto& served = LocalReads("served");
+  static auto& missing = LocalReads("missing");
+  static auto& corrupt = LocalReads("corrupt");
+  static auto& failed = LocalReads("error");
+  if (offset > ref.size || len > ref.size - offset) {
+    co_return LocalReadResult{RangeInvalid("chunk range"), true};
+  }
+  BufferPool* pool = buffers ? buffers : &SharedBufferPool(kVerifiedTailBytes);
+  Status last = Unavailable("no local member could serve chunk " + ref.id);
+  bool all_corrupt = !members.empty();
+  for (size_t i = 0; i < members.size(); ++i) {
+    if (i > 0) FailoverCounter().Inc();
+    const MemberInfo& m = members[i];
+    PooledBuffer buf = co_await pool->Acquire();
+    if (!buf) co_return LocalReadResult{Internal("no memory for a chunk read buffer"), false};
+    char* data = buf.data();
+    const size_t cap = buf.capacity();
+    auto open = [local, member = m.id, ref, data, cap] {
+      return OpenVerified(local, member, ref, data, cap);
+    };
+    Result<OpenChunk> chunk = co_await Offload(open);
+    if (!chunk) {
+      last = chunk.error();
+      if (last.code() == Code::kCorruption) {
+        corrupt.Inc();
+        CorruptCounter().Inc();
+        log->error("local chunk copy is bad, trying the next member chunk={} member={} err={}",
+                   ref.id, m.id, last);
+        continue;
+      }
+      all_corrupt = false;
+      if (last.code() == Code::kNotFound) {
+        missing.Inc();
+      } else {
+        failed.Inc();
+        log->warn("local chunk read failed, trying the next member chunk={} member={} err={}",
+                  ref.id, m.id, last);
+      }
+      continue;
+    }
+    served.Inc();
+    if (len == 0) co_return LocalReadResult{Status::Ok(), true};
+    if (sink.takes_files()) {
+      buf.Release();  // not needed to send: memory is held only while verifying
+      Status st = co_await sink.SendFile(chunk->fd(), chunk->data_offset() + offset, len);
+      co_return LocalReadResult{st, true};
+    }
+    if (ref.size <= cap) {  // the verification left the whole chunk in the buffer
+      Status st = co_await sink(std::string_view(data + offset, len));
+      co_return LocalReadResult{st, true};
+    }
+    Status st = co_await ResendChecked(*chunk, ref, offset, len, sink, data, cap);
+    co_return LocalReadResult{st, true};
+  }
+  if (all_corrupt) last = Corruption("every local copy of chunk " + ref.id + " is corrupt");
+  co_return LocalReadResult{last, false};
+}
+
+}  // namespace wharf
