@@ -144,6 +144,51 @@ def start_reference(root: Path) -> Registry:
     return Registry("reference", p, c)
 
 
+class Registries:
+    """Several registries of one test: reference registries and `wharf up`s, each kind in its
+    own cluster (killed at close), for tests of wharf talking to other registries (replication,
+    the pull-through proxy). Use through `registries(...)`."""
+
+    def __init__(self, wharf_bin, tmp_path: Path):
+        if not os.access(REFERENCE_BIN, os.X_OK):
+            pytest.skip(f"the reference registry {REFERENCE_BIN} is not installed")
+        self.tmp = tmp_path
+        self.refs = RegistryCluster(REFERENCE_BIN, tmp_path / "ref")
+        self.c = RegistryCluster(wharf_bin, tmp_path / "wharf")
+
+    def reference(self, name: str, start: bool = True, proc_cls=None, **kw) -> Registry:
+        """A docker-registry; with start=False its port is chosen and nothing listens yet."""
+        p = (proc_cls or ReferenceRegistryProc)(self.refs, name, self.refs.root / name, **kw)
+        self.refs.gateways.append(p)
+        if start:
+            p.start()
+        return Registry("reference", p, self.refs)
+
+    def wharf(self, name: str, extra=()) -> Registry:
+        up = self.c.add_up(name=name, extra=list(extra))
+        wait_until(lambda: requests.get(f"http://{up.addr}/v2/", timeout=2).status_code == 200,
+                   30, f"{name} serving /v2/")
+        return Registry("wharf", up, self.c)
+
+    def close(self):
+        self.c.close()
+        self.refs.close()
+
+    def tails(self) -> str:
+        return self.c.log_tails() + "\n" + self.refs.log_tails()
+
+
+def registries(env: Registries):
+    """A fixture's body: yields `env`, prints its log tails when the test fails, closes it."""
+    try:
+        yield env
+    except BaseException:
+        sys.stderr.write("\n" + env.tails() + "\n")
+        raise
+    finally:
+        env.close()
+
+
 def close_registry(reg: Registry):
     reg.cluster.close()
     _remove_chunk_data(reg.cluster)

@@ -15,20 +15,18 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
 from cluster import free_port, metric, wait_until
-from registry_env import (OCI_MANIFEST, REFERENCE_BIN, ReferenceRegistryProc, Registry,
-                          RegistryCluster, assert_oci_error, push_image,
-                          push_image_two_step, sha256_digest)
+from registry_env import (OCI_MANIFEST, ReferenceRegistryProc, Registries, Registry,
+                          assert_oci_error, push_image, push_image_two_step, registries,
+                          sha256_digest)
 
 SKOPEO = shutil.which("skopeo")
 FETCHES = "wharf_site_upstream_fetches_total"
@@ -68,44 +66,9 @@ class AuthReferenceProc(ReferenceRegistryProc):
         wait_until(ok, timeout, f"{self.name} answering /v2/")
 
 
-class Env:
-    def __init__(self, wharf_bin, tmp_path):
-        if not os.access(REFERENCE_BIN, os.X_OK):
-            pytest.skip(f"the reference registry {REFERENCE_BIN} is not installed")
-        self.tmp = tmp_path
-        self.refs = RegistryCluster(REFERENCE_BIN, tmp_path / "ref")
-        self.c = RegistryCluster(wharf_bin, tmp_path / "wharf")
-
-    def reference(self, name: str, proc_cls=ReferenceRegistryProc, **kw) -> Registry:
-        p = proc_cls(self.refs, name, self.refs.root / name, **kw)
-        self.refs.gateways.append(p)
-        p.start()
-        return Registry("reference", p, self.refs)
-
-    def wharf(self, name: str, extra) -> Registry:
-        up = self.c.add_up(name=name, extra=list(extra))
-        wait_until(lambda: requests.get(f"http://{up.addr}/v2/", timeout=2).status_code == 200,
-                   30, f"{name} serving /v2/")
-        return Registry("wharf", up, self.c)
-
-    def close(self):
-        self.c.close()
-        self.refs.close()
-
-    def tails(self) -> str:
-        return self.c.log_tails() + "\n" + self.refs.log_tails()
-
-
 @pytest.fixture
 def env(wharf_bin, tmp_path):
-    e = Env(wharf_bin, tmp_path)
-    try:
-        yield e
-    except BaseException:
-        sys.stderr.write("\n" + e.tails() + "\n")
-        raise
-    finally:
-        e.close()
+    yield from registries(Registries(wharf_bin, tmp_path))
 
 
 def get_manifest(reg: Registry, repo: str, ref: str, auth=None) -> requests.Response:
@@ -220,7 +183,7 @@ def test_an_upstream_with_credentials(env, tmp_path):
     line = subprocess.run(["htpasswd", "-Bbn", "puller", "s3cret"], check=True,
                           capture_output=True, text=True).stdout.strip()
     htpasswd.write_text(line + "\n")
-    upstream = env.reference("upstream", AuthReferenceProc, htpasswd=htpasswd)
+    upstream = env.reference("upstream", proc_cls=AuthReferenceProc, htpasswd=htpasswd)
     layers = [layer(7, 300_000)]
     digest, body = push_image_two_step(upstream, "team/app", "v1", layers)
     # The same storage, now behind auth: anonymous pulls are refused.

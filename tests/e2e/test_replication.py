@@ -18,17 +18,15 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 import requests
 
 from cluster import free_port, metric, wait_until
-from registry_env import (OCI_MANIFEST, REFERENCE_BIN, ReferenceRegistryProc, Registry,
-                          RegistryCluster, push_image, push_image_two_step, sha256_digest)
+from registry_env import (OCI_MANIFEST, Registries, Registry, push_image, push_image_two_step,
+                          registries, sha256_digest)
 
 SKOPEO = shutil.which("skopeo")
 
@@ -38,50 +36,16 @@ def layer(seed: int, size: int) -> bytes:
     return (block * (size // len(block) + 1))[:size]
 
 
-class Env:
-    def __init__(self, wharf_bin, tmp_path):
-        if not os.access(REFERENCE_BIN, os.X_OK):
-            pytest.skip(f"the reference registry {REFERENCE_BIN} is not installed")
-        self.tmp = tmp_path
-        self.refs = RegistryCluster(REFERENCE_BIN, tmp_path / "ref")
-        self.c = RegistryCluster(wharf_bin, tmp_path / "wharf")
-
-    def reference(self, name: str, start: bool = True) -> Registry:
-        p = ReferenceRegistryProc(self.refs, name, self.refs.root / name)
-        self.refs.gateways.append(p)
-        if start:
-            p.start()
-        return Registry("reference", p, self.refs)
-
-    def wharf(self, name: str, extra=()) -> Registry:
-        up = self.c.add_up(name=name, extra=list(extra))
-        wait_until(lambda: requests.get(f"http://{up.addr}/v2/", timeout=2).status_code == 200,
-                   30, f"{name} serving /v2/")
-        return Registry("wharf", up, self.c)
-
+class Env(Registries):
     def rules(self, name: str, doc: dict) -> str:
         path = self.tmp / f"{name}.yaml"
         path.write_text(json.dumps(doc))  # JSON is YAML
         return str(path)
 
-    def close(self):
-        self.c.close()
-        self.refs.close()
-
-    def tails(self) -> str:
-        return self.c.log_tails() + "\n" + self.refs.log_tails()
-
 
 @pytest.fixture
 def env(wharf_bin, tmp_path):
-    e = Env(wharf_bin, tmp_path)
-    try:
-        yield e
-    except BaseException:
-        sys.stderr.write("\n" + e.tails() + "\n")
-        raise
-    finally:
-        e.close()
+    yield from registries(Env(wharf_bin, tmp_path))
 
 
 def manifest_of(reg: Registry, repo: str, ref: str) -> requests.Response:
