@@ -168,18 +168,12 @@ awaitable<Status> Replicator::ManifestStored(std::string repo, std::optional<std
     Status st = co_await inner_->ManifestStored(repo, tag, manifest);
     if (!st.ok()) co_return st;
   }
-  std::set<std::string> queued;
-  for (const ReplicationRule& rule : config_.rules) {
-    if (!RuleMatchesPush(rule, repo, tag)) continue;
-    for (const ReplicationTarget& t : rule.targets) {
-      if (!queued.insert(t.url).second) continue;
-      auto it = std::find_if(targets_.begin(), targets_.end(),
-                             [&t](const auto& x) { return x->target.url == t.url; });
-      if (it == targets_.end()) continue;
-      SiteQueue* queue = (*it)->queue.get();
-      Status st = co_await queue->EnqueueManifest(repo, tag, manifest);
-      if (!st.ok()) co_return st;
-    }
+  auto matches = [&repo, &tag](const ReplicationRule& rule) {
+    return RuleMatchesPush(rule, repo, tag);
+  };
+  for (Target* t : TargetsOf(matches)) {
+    Status st = co_await t->queue->EnqueueManifest(repo, tag, manifest);
+    if (!st.ok()) co_return st;
   }
   co_return Status::Ok();
 }
@@ -192,26 +186,36 @@ awaitable<Status> Replicator::ManifestDeleted(std::string repo, Reference ref) {
   const std::optional<std::string> tag =
       ref.is_digest() ? std::nullopt : std::optional<std::string>(ref.tag);
   const std::string digest = ref.is_digest() ? ref.digest.ToString() : "";
-  std::set<std::string> queued;
-  for (const ReplicationRule& rule : config_.rules) {
-    if (!RuleMatchesDelete(rule, repo, tag)) continue;
-    for (const ReplicationTarget& t : rule.targets) {
-      if (!queued.insert(t.url).second) continue;
-      auto it = std::find_if(targets_.begin(), targets_.end(),
-                             [&t](const auto& x) { return x->target.url == t.url; });
-      if (it == targets_.end()) continue;
-      SiteQueue* queue = (*it)->queue.get();
-      Status st = co_await queue->EnqueueDelete(repo, digest, ref.tag);
-      if (!st.ok()) {
-        log_->error(
-            "replication: deleted here, but queueing the deletion failed repo={} "
-            "reference={} target={} err={}",
-            repo, ref.ToString(), t.url, st);
-        co_return st;
-      }
+  auto matches = [&repo, &tag](const ReplicationRule& rule) {
+    return RuleMatchesDelete(rule, repo, tag);
+  };
+  for (Target* t : TargetsOf(matches)) {
+    Status st = co_await t->queue->EnqueueDelete(repo, digest, ref.tag);
+    if (!st.ok()) {
+      log_->error(
+          "replication: deleted here, but queueing the deletion failed repo={} "
+          "reference={} target={} err={}",
+          repo, ref.ToString(), t->target.url, st);
+      co_return st;
     }
   }
   co_return Status::Ok();
+}
+
+std::vector<Replicator::Target*> Replicator::TargetsOf(
+    const std::function<bool(const ReplicationRule&)>& matches) {
+  std::vector<Target*> out;
+  std::set<std::string> seen;
+  for (const ReplicationRule& rule : config_.rules) {
+    if (!matches(rule)) continue;
+    for (const ReplicationTarget& t : rule.targets) {
+      if (!seen.insert(t.url).second) continue;
+      auto it = std::find_if(targets_.begin(), targets_.end(),
+                             [&t](const auto& x) { return x->target.url == t.url; });
+      if (it != targets_.end()) out.push_back(it->get());
+    }
+  }
+  return out;
 }
 
 std::vector<std::pair<std::string, std::string>> Replicator::PushTargets() const {

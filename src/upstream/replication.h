@@ -37,6 +37,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -96,6 +97,8 @@ class Replicator final : public WriteThrough {
   struct Pull;
   Replicator(asio::any_io_executor ex, ReplicationConfig config, MetaStore* meta,
              std::string holder, WriteThrough* inner, Logger log);
+  // Every push target of the rules `matches` takes, each once, in rule order.
+  std::vector<Target*> TargetsOf(const std::function<bool(const ReplicationRule&)>& matches);
   awaitable<void> PullLoop(size_t index);
   awaitable<Status> PullOnce(Pull& p);
   awaitable<Result<bool>> CopyTag(Pull& p, const std::string& repo, const std::string& tag);

@@ -257,13 +257,17 @@ bool RuleMatchesTag(const ReplicationRule& rule, std::string_view tag) {
                      [tag](const std::string& g) { return auth::MatchGlob(g, tag); });
 }
 
+namespace {
+bool RepositoryMatches(const ReplicationRule& rule, std::string_view repo) {
+  return std::any_of(
+      rule.repositories.begin(), rule.repositories.end(),
+      [repo](const std::string& p) { return auth::MatchRepositoryPattern(p, repo); });
+}
+}  // namespace
+
 bool RuleMatchesPush(const ReplicationRule& rule, std::string_view repo,
                      const std::optional<std::string>& tag) {
-  if (rule.mode != ReplicationMode::kPush) return false;
-  const bool repo_ok =
-      std::any_of(rule.repositories.begin(), rule.repositories.end(),
-                  [repo](const std::string& p) { return auth::MatchRepositoryPattern(p, repo); });
-  if (!repo_ok) return false;
+  if (rule.mode != ReplicationMode::kPush || !RepositoryMatches(rule, repo)) return false;
   if (rule.tags.empty()) return true;
   return tag && RuleMatchesTag(rule, *tag);
 }
@@ -273,9 +277,7 @@ bool RuleMatchesDelete(const ReplicationRule& rule, std::string_view repo,
   if (!rule.replicate_deletes) return false;
   if (tag) return RuleMatchesPush(rule, repo, tag);
   // By digest: the manifest may have reached the targets under any matching tag.
-  return std::any_of(
-      rule.repositories.begin(), rule.repositories.end(),
-      [repo](const std::string& p) { return auth::MatchRepositoryPattern(p, repo); });
+  return RepositoryMatches(rule, repo);
 }
 
 std::string ReplicationQueueTarget(const std::string& url) { return "replicate " + url; }
