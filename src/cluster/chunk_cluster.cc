@@ -10,6 +10,17 @@
 
 namespace wharf {
 
+CounterMetric& ReadFailoverCounter() {
+  static auto& c = Metrics().Counter("wharf_gateway_read_failovers_total",
+                                     "Chunk reads that had to try another member.");
+  return c;
+}
+CounterMetric& ReadChecksumMismatchCounter() {
+  static auto& c = Metrics().Counter("wharf_gateway_read_checksum_mismatch_total",
+                                     "Chunk copies that failed their checksum.");
+  return c;
+}
+
 std::vector<MemberInfo> ReadOrder(const GroupInfo& group, uint64_t spread) {
   std::vector<MemberInfo> active, others;
   for (const auto& m : group.members) {
@@ -48,11 +59,6 @@ awaitable<Result<size_t>> ReadPiece(ClientCall& call, char* buf, size_t want,
   co_return filled;
 }
 
-CounterMetric& FailoverCounter() {
-  static auto& c = Metrics().Counter("wharf_gateway_read_failovers_total",
-                                     "Chunk reads that had to try another member.");
-  return c;
-}
 CounterMetric& HedgeCounter() {
   static auto& c = Metrics().Counter(
       "wharf_gateway_read_hedges_total",
@@ -67,11 +73,6 @@ CounterMetric& HedgedReadCounter(const char* outcome) {
                            "by outcome: hedge_won, first_won, failed.",
                            {{"outcome", outcome}});
 }
-CounterMetric& CorruptCounter() {
-  static auto& c = Metrics().Counter("wharf_gateway_read_checksum_mismatch_total",
-                                     "Chunk copies that failed their checksum.");
-  return c;
-}
 
 // One member's copy, read and checked: of the right length, and verified when whole.
 awaitable<Result<std::string>> ReadCopy(MemberRead read, MemberInfo m, ChunkRef ref,
@@ -83,7 +84,7 @@ awaitable<Result<std::string>> ReadCopy(MemberRead read, MemberInfo m, ChunkRef 
     co_return Err(Unavailable("member " + m.addr + " returned a short chunk"));
   }
   if (whole && ChecksumOf(*body) != ref.checksum) {
-    CorruptCounter().Inc();
+    ReadChecksumMismatchCounter().Inc();
     log->error("chunk copy failed its checksum chunk={} member={}", ref.id, m.id);
     co_return Err(Corruption("chunk " + ref.id + " failed its checksum on " + m.id));
   }
@@ -106,7 +107,7 @@ awaitable<Result<std::unique_ptr<ClientCall>>> OpenCopy(MemberOpen open, MemberI
 template <typename T>
 bool NoteRound(const HedgeOutcome<T>& h, const std::vector<MemberInfo>& members, size_t first,
                const ReadPolicy& policy) {
-  if (h.started > 1) FailoverCounter().Inc(h.started - 1);
+  if (h.started > 1) ReadFailoverCounter().Inc(h.started - 1);
   if (h.hedges > 0) {
     HedgeCounter().Inc(h.hedges);
     static auto& hedge_won = HedgedReadCounter("hedge_won");
@@ -164,7 +165,7 @@ awaitable<Status> StreamWithFailover(std::vector<MemberInfo> members, ChunkRef r
   bool all_corrupt = true;
   size_t next = 0;  // the first member not yet asked
   while (next < members.size()) {
-    if (next > 0) FailoverCounter().Inc();
+    if (next > 0) ReadFailoverCounter().Inc();
     const size_t first = next;
     std::function<awaitable<Result<std::unique_ptr<ClientCall>>>(size_t)> attempt =
         [&members, &open, first, size = ref.size](size_t i) {
@@ -200,13 +201,13 @@ awaitable<Status> StreamWithFailover(std::vector<MemberInfo> members, ChunkRef r
       const uint64_t piece_start = pos;
       pos += want;
       if (pos == ref.size && sum.Value() != ref.checksum) {
-        CorruptCounter().Inc();
+        ReadChecksumMismatchCounter().Inc();
         log->error("chunk copy failed its checksum chunk={} member={}", ref.id, m.id);
         st = Corruption("chunk " + ref.id + " failed its checksum on " + m.id);
         break;
       }
       if (handed_on && pos == prefix_end && sum.Value() != prefix_sum) {
-        CorruptCounter().Inc();
+        ReadChecksumMismatchCounter().Inc();
         log->error("chunk copies differ where a read resumed chunk={} member={}", ref.id, m.id);
         st = Corruption("chunk " + ref.id + ": the copy on " + m.id +
                         " differs from the bytes already sent");

@@ -71,6 +71,13 @@ class ChunkSink {
   File file_;
 };
 
+class CounterMetric;
+// The counters every chunk reader adds to (HTTP copies, local copies of `wharf up`):
+// wharf_gateway_read_failovers_total (reads that had to try another member) and
+// wharf_gateway_read_checksum_mismatch_total (copies that failed their checksum).
+CounterMetric& ReadFailoverCounter();
+CounterMetric& ReadChecksumMismatchCounter();
+
 // The tail of every chunk copy that StreamChunk holds back until the copy is verified.
 inline constexpr uint64_t kVerifiedTailBytes = 1u << 20;
 

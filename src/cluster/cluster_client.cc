@@ -184,9 +184,7 @@ awaitable<Status> ClusterClient::StreamChunk(ChunkRef ref, uint64_t offset, uint
       LocalReadResult r = co_await StreamLocalCopies(std::move(here), ref, offset, len, local, sink,
                                                      options_.read_buffers);
       if (r.final || members.empty()) co_return r.status;
-      static auto& failovers = Metrics().Counter("wharf_gateway_read_failovers_total",
-                                                 "Chunk reads that had to try another member.");
-      failovers.Inc();  // from the last local member to the first remote one
+      ReadFailoverCounter().Inc();  // from the last local member to the first remote one
     }
   }
   ChunkClient* chunks = &chunks_;

@@ -17,17 +17,6 @@ CounterMetric& LocalReads(const char* outcome) {
                            "did not hold it), corrupt (it failed its checksum), error.",
                            {{"outcome", outcome}});
 }
-// The same series as chunk_cluster.cc's: a local failover or bad copy is one like any other.
-CounterMetric& FailoverCounter() {
-  static auto& c = Metrics().Counter("wharf_gateway_read_failovers_total",
-                                     "Chunk reads that had to try another member.");
-  return c;
-}
-CounterMetric& CorruptCounter() {
-  static auto& c = Metrics().Counter("wharf_gateway_read_checksum_mismatch_total",
-                                     "Chunk copies that failed their checksum.");
-  return c;
-}
 
 // Verification reads this much at a time: small enough to stay in the CPU's cache between
 // the read and the hash.
@@ -82,7 +71,7 @@ awaitable<Status> ResendChecked(const OpenChunk& chunk, ChunkRef ref, uint64_t o
     const uint64_t piece = pos;
     pos += n;
     if (pos == ref.size && sum.Value() != ref.checksum) {
-      CorruptCounter().Inc();
+      ReadChecksumMismatchCounter().Inc();
       log->error("local chunk copy changed while it was read chunk={}", ref.id);
       co_return Corruption("chunk " + ref.id + ": the local copy changed while it was read");
     }
@@ -112,7 +101,7 @@ awaitable<LocalReadResult> StreamLocalCopies(std::vector<MemberInfo> members, Ch
   Status last = Unavailable("no local member could serve chunk " + ref.id);
   bool all_corrupt = !members.empty();
   for (size_t i = 0; i < members.size(); ++i) {
-    if (i > 0) FailoverCounter().Inc();
+    if (i > 0) ReadFailoverCounter().Inc();
     const MemberInfo& m = members[i];
     PooledBuffer buf = co_await pool->Acquire();
     if (!buf) co_return LocalReadResult{Internal("no memory for a chunk read buffer"), false};
@@ -126,7 +115,7 @@ awaitable<LocalReadResult> StreamLocalCopies(std::vector<MemberInfo> members, Ch
       last = chunk.error();
       if (last.code() == Code::kCorruption) {
         corrupt.Inc();
-        CorruptCounter().Inc();
+        ReadChecksumMismatchCounter().Inc();
         log->error("local chunk copy is bad, trying the next member chunk={} member={} err={}",
                    ref.id, m.id, last);
         continue;
