@@ -25,6 +25,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Optional
@@ -182,6 +183,18 @@ def metric(addr: str, name: str) -> float:
     r = http_get(addr, "/metrics")
     r.raise_for_status()
     return parse_metrics(r.text).get(name, 0.0)
+
+
+def closing(env):
+    """A fixture's body for anything with log_tails() and close() (a Cluster, registry_env's
+    Registries): yields `env`, prints its log tails when the test fails, closes it at the end."""
+    try:
+        yield env
+    except BaseException:
+        sys.stderr.write("\n" + env.log_tails() + "\n")
+        raise
+    finally:
+        env.close()
 
 
 # ---------------------------------------------------------------------- chunkserver client

@@ -147,7 +147,7 @@ def start_reference(root: Path) -> Registry:
 class Registries:
     """Several registries of one test: reference registries and `wharf up`s, each kind in its
     own cluster (killed at close), for tests of wharf talking to other registries (replication,
-    the pull-through proxy). Use through `registries(...)`."""
+    the pull-through proxy). A fixture yields one through `closing(...)` (cluster.py)."""
 
     def __init__(self, wharf_bin, tmp_path: Path):
         if not os.access(REFERENCE_BIN, os.X_OK):
@@ -174,19 +174,8 @@ class Registries:
         self.c.close()
         self.refs.close()
 
-    def tails(self) -> str:
+    def log_tails(self) -> str:
         return self.c.log_tails() + "\n" + self.refs.log_tails()
-
-
-def registries(env: Registries):
-    """A fixture's body: yields `env`, prints its log tails when the test fails, closes it."""
-    try:
-        yield env
-    except BaseException:
-        sys.stderr.write("\n" + env.tails() + "\n")
-        raise
-    finally:
-        env.close()
 
 
 def close_registry(reg: Registry):

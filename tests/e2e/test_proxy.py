@@ -23,10 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from cluster import free_port, metric, wait_until
+from cluster import closing, free_port, metric, wait_until
 from registry_env import (OCI_MANIFEST, ReferenceRegistryProc, Registries, Registry,
-                          assert_oci_error, push_image, push_image_two_step, registries,
-                          sha256_digest)
+                          assert_oci_error, push_image, push_image_two_step, sha256_digest)
 
 SKOPEO = shutil.which("skopeo")
 FETCHES = "wharf_site_upstream_fetches_total"
@@ -68,7 +67,7 @@ class AuthReferenceProc(ReferenceRegistryProc):
 
 @pytest.fixture
 def env(wharf_bin, tmp_path):
-    yield from registries(Registries(wharf_bin, tmp_path))
+    yield from closing(Registries(wharf_bin, tmp_path))
 
 
 def get_manifest(reg: Registry, repo: str, ref: str, auth=None) -> requests.Response:

@@ -24,9 +24,9 @@ import subprocess
 import pytest
 import requests
 
-from cluster import free_port, metric, wait_until
+from cluster import closing, free_port, metric, wait_until
 from registry_env import (OCI_MANIFEST, Registries, Registry, push_image, push_image_two_step,
-                          registries, sha256_digest)
+                          sha256_digest)
 
 SKOPEO = shutil.which("skopeo")
 
@@ -45,7 +45,7 @@ class Env(Registries):
 
 @pytest.fixture
 def env(wharf_bin, tmp_path):
-    yield from registries(Env(wharf_bin, tmp_path))
+    yield from closing(Env(wharf_bin, tmp_path))
 
 
 def manifest_of(reg: Registry, repo: str, ref: str) -> requests.Response:

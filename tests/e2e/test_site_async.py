@@ -13,14 +13,13 @@ shipped to the upstream through the durable queue in the site's metadata store.
 from __future__ import annotations
 
 import socket
-import sys
 import threading
 import time
 
 import pytest
 import requests
 
-from cluster import HOST, free_port, metric, wait_until
+from cluster import HOST, closing, free_port, metric, wait_until
 from registry_env import OCI_MANIFEST, RegistryCluster, Registry, push_image, sha256_digest
 from test_site import layer, pull_image, start_up
 
@@ -116,14 +115,7 @@ def assert_centre_holds(centre: Registry, repo: str, body: bytes, layers: list[b
 
 @pytest.fixture
 def cluster(wharf_bin, tmp_path):
-    c = RegistryCluster(wharf_bin, tmp_path)
-    try:
-        yield c
-    except BaseException:
-        sys.stderr.write("\n" + c.log_tails() + "\n")
-        raise
-    finally:
-        c.close()
+    yield from closing(RegistryCluster(wharf_bin, tmp_path))
 
 
 def test_async_push_with_the_centre_down_then_the_queue_drains(cluster):
