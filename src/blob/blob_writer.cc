@@ -393,6 +393,13 @@ awaitable<Status> ReadChunks(const BlobContext& ctx, const std::vector<ChunkRef>
   // held back until verified: ChunkCluster::StreamChunk), one chunk after the other. This
   // replaced whole-chunk store-and-forward with read-ahead: a 16 MiB buffer per chunk in
   // flight cost page faults and cache misses, and delayed the first byte by a whole chunk.
+  // For a sink that takes files, the next chunk is prepared (a local copy verified) while
+  // the current one is sent (ChunkCluster::PrepareRead).
+  struct Part {
+    const ChunkRef* ref;
+    uint64_t from, to;
+  };
+  std::vector<Part> parts;
   uint64_t pos = 0;
   const uint64_t end = offset + len;
   for (const ChunkRef& ref : chunks) {
@@ -401,9 +408,17 @@ awaitable<Status> ReadChunks(const BlobContext& ctx, const std::vector<ChunkRef>
     pos += ref.size;
     if (pos <= offset) continue;
     const uint64_t from = offset > start ? offset - start : 0;
-    const uint64_t to = std::min<uint64_t>(ref.size, end - start);
-    WHARF_CO_RETURN_IF_ERROR(
-        co_await ctx.cluster->StreamChunk(ref, from, to - from, sink, ctx.request_id));
+    parts.push_back(Part{&ref, from, std::min<uint64_t>(ref.size, end - start)});
+  }
+  std::shared_ptr<PreparedRead> next;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    std::shared_ptr<PreparedRead> prepared = std::move(next);
+    if (i + 1 < parts.size() && sink.takes_files()) {
+      next = ctx.cluster->PrepareRead(*parts[i + 1].ref);
+    }
+    const Part& p = parts[i];
+    WHARF_CO_RETURN_IF_ERROR(co_await ctx.cluster->StreamChunk(
+        *p.ref, p.from, p.to - p.from, sink, ctx.request_id, std::move(prepared)));
   }
   co_return Status::Ok();
 }

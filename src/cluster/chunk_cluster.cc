@@ -37,7 +37,9 @@ std::vector<MemberInfo> ReadOrder(const GroupInfo& group, uint64_t spread) {
 }
 
 awaitable<Status> ChunkCluster::StreamChunk(ChunkRef ref, uint64_t offset, uint64_t len,
-                                            ChunkSink sink, std::string_view request_id) {
+                                            ChunkSink sink, std::string_view request_id,
+                                            std::shared_ptr<PreparedRead> prepared) {
+  prepared.reset();  // the default prepares nothing
   if (offset > ref.size || len > ref.size - offset) co_return RangeInvalid("chunk range");
   auto data = co_await GetChunk(ref, 0, ref.size, request_id);  // whole, so verified
   if (!data) co_return data.error();

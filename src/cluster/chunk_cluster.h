@@ -78,6 +78,13 @@ class CounterMetric;
 CounterMetric& ReadFailoverCounter();
 CounterMetric& ReadChecksumMismatchCounter();
 
+// Work begun for a later StreamChunk of one chunk (ChunkCluster::PrepareRead), owned by the
+// reader that will stream it. Dropping it abandons the work.
+class PreparedRead {
+ public:
+  virtual ~PreparedRead() = default;
+};
+
 // The tail of every chunk copy that StreamChunk holds back until the copy is verified.
 inline constexpr uint64_t kVerifiedTailBytes = 1u << 20;
 
@@ -125,8 +132,19 @@ class ChunkCluster {
   // caller must then abort what it was sending (the bytes it passed on may be wrong).
   // A `sink` error stops the read and is returned. The default implementation reads the
   // whole chunk with GetChunk and hands it on (verify-then-send).
+  // `prepared`: what PrepareRead(ref) returned, if it was called (else null).
   virtual awaitable<Status> StreamChunk(ChunkRef ref, uint64_t offset, uint64_t len, ChunkSink sink,
-                                        std::string_view request_id = {});
+                                        std::string_view request_id = {},
+                                        std::shared_ptr<PreparedRead> prepared = nullptr);
+
+  // Lets the work of a later StreamChunk(ref, ...) to a sink that takes files begin now, so
+  // that it overlaps with sending the chunk before (ReadChunks prepares each next chunk while
+  // the current one is sent): a local copy's verification (cluster/local_read.h). Returns
+  // null when there is nothing to begin ahead (the default).
+  virtual std::shared_ptr<PreparedRead> PrepareRead(const ChunkRef& ref) {
+    (void)ref;
+    return nullptr;
+  }
 
   // Deletes a chunk from every member of its group. Ok only if every member confirmed (deleted,
   // or did not have it); kUnavailable if some member could not be reached or the group is not

@@ -172,8 +172,20 @@ awaitable<Result<std::string>> ClusterClient::GetChunk(ChunkRef ref, uint64_t of
                                       Policy());
 }
 
+std::shared_ptr<PreparedRead> ClusterClient::PrepareRead(const ChunkRef& ref) {
+  LocalMembers* local = options_.local_members.get();
+  if (local == nullptr) return nullptr;
+  std::vector<MemberInfo> here;
+  for (auto& m : ReadMembers(ref)) {
+    if (local->Serves(m.id)) here.push_back(std::move(m));
+  }
+  if (here.empty()) return nullptr;
+  return PrepareLocalCopy(ex_, here.front(), ref, options_.local_members, options_.read_buffers);
+}
+
 awaitable<Status> ClusterClient::StreamChunk(ChunkRef ref, uint64_t offset, uint64_t len,
-                                             ChunkSink sink, std::string_view request_id) {
+                                             ChunkSink sink, std::string_view request_id,
+                                             std::shared_ptr<PreparedRead> prepared) {
   std::vector<MemberInfo> members = ReadMembers(ref);
   if (LocalMembers* local = options_.local_members.get()) {
     // Members in this process first (their copies cost no network), each in read order.
@@ -182,7 +194,7 @@ awaitable<Status> ClusterClient::StreamChunk(ChunkRef ref, uint64_t offset, uint
     members = std::move(remote);
     if (!here.empty()) {
       LocalReadResult r = co_await StreamLocalCopies(std::move(here), ref, offset, len, local, sink,
-                                                     options_.read_buffers);
+                                                     options_.read_buffers, std::move(prepared));
       if (r.final || members.empty()) co_return r.status;
       ReadFailoverCounter().Inc();  // from the last local member to the first remote one
     }

@@ -82,7 +82,10 @@ class ClusterClient final : public ChunkCluster {
   awaitable<Result<std::string>> GetChunk(ChunkRef ref, uint64_t offset, uint64_t len,
                                           std::string_view request_id = {}) override;
   awaitable<Status> StreamChunk(ChunkRef ref, uint64_t offset, uint64_t len, ChunkSink sink,
-                                std::string_view request_id = {}) override;
+                                std::string_view request_id = {},
+                                std::shared_ptr<PreparedRead> prepared = nullptr) override;
+  // With local members (`wharf up`): begins verifying the first local copy of `ref`.
+  std::shared_ptr<PreparedRead> PrepareRead(const ChunkRef& ref) override;
   awaitable<Status> DeleteChunk(ChunkRef ref, std::string_view request_id = {}) override;
   awaitable<Result<InventoryPage>> ListMemberChunks(MemberInfo member, std::string after,
                                                     size_t limit,

@@ -84,11 +84,62 @@ awaitable<Status> ResendChecked(const OpenChunk& chunk, ChunkRef ref, uint64_t o
   co_return Status::Ok();
 }
 
+// A copy verified ahead (PrepareLocalCopy). Lives on the loop that prepared it; the task
+// verifying it holds it too, so dropping it while the check runs frees nothing under it.
+class LocalPrepared final : public PreparedRead {
+ public:
+  LocalPrepared(asio::any_io_executor ex, ChunkRef r, std::string m)
+      : ref(std::move(r)), member(std::move(m)), wake(ex) {}
+  const ChunkRef ref;
+  const std::string member;
+  std::optional<Result<OpenChunk>> result;  // set once the check is done
+  asio::steady_timer wake;                  // cancelled when it is
+
+  awaitable<Result<OpenChunk>> Take() {
+    while (!result) {
+      wake.expires_at(asio::steady_timer::time_point::max());
+      boost::system::error_code ec;
+      co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    Result<OpenChunk> r = std::move(*result);
+    co_return r;
+  }
+};
+
+awaitable<void> VerifyAhead(std::shared_ptr<LocalPrepared> p, std::shared_ptr<LocalMembers> local,
+                            BufferPool* pool) {
+  PooledBuffer buf = co_await pool->Acquire();
+  if (!buf) {
+    p->result = Result<OpenChunk>(Err(Internal("no memory for a chunk read buffer")));
+  } else {
+    LocalMembers* members = local.get();
+    char* data = buf.data();
+    const size_t cap = buf.capacity();
+    const ChunkRef ref = p->ref;
+    const std::string member = p->member;
+    auto open = [members, member, ref, data, cap] {
+      return OpenVerified(members, member, ref, data, cap);
+    };
+    p->result = co_await Offload(open);
+  }
+  p->wake.cancel();
+}
+
 }  // namespace
+
+std::shared_ptr<PreparedRead> PrepareLocalCopy(asio::any_io_executor ex, MemberInfo member,
+                                               ChunkRef ref, std::shared_ptr<LocalMembers> local,
+                                               BufferPool* buffers) {
+  auto p = std::make_shared<LocalPrepared>(ex, std::move(ref), std::move(member.id));
+  BufferPool* pool = buffers ? buffers : &SharedBufferPool(kVerifiedTailBytes);
+  asio::co_spawn(ex, VerifyAhead(p, std::move(local), pool), asio::detached);
+  return p;
+}
 
 awaitable<LocalReadResult> StreamLocalCopies(std::vector<MemberInfo> members, ChunkRef ref,
                                              uint64_t offset, uint64_t len, LocalMembers* local,
-                                             ChunkSink sink, BufferPool* buffers) {
+                                             ChunkSink sink, BufferPool* buffers,
+                                             std::shared_ptr<PreparedRead> prepared) {
   static const Logger log = GetLogger("cluster");
   static auto& served = LocalReads("served");
   static auto& missing = LocalReads("missing");
@@ -98,19 +149,44 @@ awaitable<LocalReadResult> StreamLocalCopies(std::vector<MemberInfo> members, Ch
     co_return LocalReadResult{RangeInvalid("chunk range"), true};
   }
   BufferPool* pool = buffers ? buffers : &SharedBufferPool(kVerifiedTailBytes);
+  // A copy verified ahead is used only for a file sink (it kept no bytes) and only if it is
+  // of this chunk and one of these members, which is then tried first.
+  auto* ahead = dynamic_cast<LocalPrepared*>(prepared.get());
+  if (ahead != nullptr && (!sink.takes_files() || ahead->ref.id != ref.id ||
+                           ahead->ref.checksum != ref.checksum || ahead->ref.size != ref.size)) {
+    ahead = nullptr;
+  }
+  if (ahead != nullptr) {
+    auto it = std::find_if(members.begin(), members.end(),
+                           [ahead](const MemberInfo& m) { return m.id == ahead->member; });
+    if (it == members.end()) {
+      ahead = nullptr;
+    } else {
+      std::rotate(members.begin(), it, it + 1);
+    }
+  }
   Status last = Unavailable("no local member could serve chunk " + ref.id);
   bool all_corrupt = !members.empty();
   for (size_t i = 0; i < members.size(); ++i) {
     if (i > 0) ReadFailoverCounter().Inc();
     const MemberInfo& m = members[i];
-    PooledBuffer buf = co_await pool->Acquire();
-    if (!buf) co_return LocalReadResult{Internal("no memory for a chunk read buffer"), false};
-    char* data = buf.data();
-    const size_t cap = buf.capacity();
-    auto open = [local, member = m.id, ref, data, cap] {
-      return OpenVerified(local, member, ref, data, cap);
-    };
-    Result<OpenChunk> chunk = co_await Offload(open);
+    PooledBuffer buf;
+    char* data = nullptr;
+    size_t cap = 0;
+    Result<OpenChunk> chunk = Err(Unavailable("not read"));
+    if (i == 0 && ahead != nullptr) {
+      chunk = co_await ahead->Take();
+      prepared.reset();
+    } else {
+      buf = co_await pool->Acquire();
+      if (!buf) co_return LocalReadResult{Internal("no memory for a chunk read buffer"), false};
+      data = buf.data();
+      cap = buf.capacity();
+      auto open = [local, member = m.id, ref, data, cap] {
+        return OpenVerified(local, member, ref, data, cap);
+      };
+      chunk = co_await Offload(open);
+    }
     if (!chunk) {
       last = chunk.error();
       if (last.code() == Code::kCorruption) {

@@ -31,6 +31,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -69,12 +71,25 @@ struct LocalReadResult {
   bool final = false;
 };
 
+// Begins opening and verifying `member`'s local copy of `ref` now, on `ex` (the caller's
+// loop) and the I/O pool, for a later StreamLocalCopies to a sink that takes files: a reader
+// prepares its next chunk while the current one is still being sent, so the client is never
+// left waiting while a chunk is checked. The verification buffer is given back as soon as
+// the check is done; what is kept until the read (or until the result is dropped) is the
+// open, verified fd.
+std::shared_ptr<PreparedRead> PrepareLocalCopy(asio::any_io_executor ex, MemberInfo member,
+                                               ChunkRef ref, std::shared_ptr<LocalMembers> local,
+                                               BufferPool* buffers);
+
 // Streams bytes [offset, offset+len) of chunk `ref` to `sink` from the first of `members`
 // (all of which `local` serves, in read order) whose local copy verifies, as the file comment
 // says. `buffers`: where the verification buffer comes from (null: SharedBufferPool of
-// kVerifiedTailBytes). kRangeInvalid (final) for a range outside the chunk.
+// kVerifiedTailBytes). kRangeInvalid (final) for a range outside the chunk. `prepared`: a
+// PrepareLocalCopy of `ref` (else null or another kind): when the sink takes files and its
+// member is one of `members`, that member is tried first and its check is not done again.
 awaitable<LocalReadResult> StreamLocalCopies(std::vector<MemberInfo> members, ChunkRef ref,
                                              uint64_t offset, uint64_t len, LocalMembers* local,
-                                             ChunkSink sink, BufferPool* buffers);
+                                             ChunkSink sink, BufferPool* buffers,
+                                             std::shared_ptr<PreparedRead> prepared = nullptr);
 
 }  // namespace wharf

@@ -267,6 +267,95 @@ TEST_F(LocalReadTest, ASinkErrorIsFinal) {
   EXPECT_EQ(members_->opens.load(), 1);  // not read again from b
 }
 
+// A copy prepared ahead (PrepareLocalCopy, as ReadChunks does for the next chunk) is checked
+// once, before the read asks for it; the read then sends it without checking it again.
+TEST_F(LocalReadTest, APreparedCopyIsCheckedAheadOnceAndThenSent) {
+  const std::string data = RandomBytes(3u << 20, 6);
+  const ChunkRef ref = Put("b", data);
+  std::shared_ptr<PreparedRead> prepared =
+      PrepareLocalCopy(io_.get_executor(), Member("b"), ref, members_, nullptr);
+  io_.run();  // the check runs to its end with no read waiting for it
+  io_.restart();
+  EXPECT_EQ(members_->opens.load(), 1);
+  const uint64_t served = Count("served");
+  Collected c;
+  std::vector<MemberInfo> members = {Member("a"), Member("b")};
+  LocalReadResult out;
+  asio::co_spawn(
+      io_,
+      [&]() -> awaitable<void> {
+        // "a" comes first in read order, but "b" was prepared: it is tried first.
+        out = co_await StreamLocalCopies(members, ref, 100, ref.size - 100, members_.get(),
+                                         FileSink(&c), nullptr, prepared);
+      },
+      asio::detached);
+  io_.run();
+  io_.restart();
+  EXPECT_TRUE(out.final && out.status.ok()) << out.status.ToString();
+  EXPECT_TRUE(c.bytes == data.substr(100));
+  EXPECT_EQ(c.file_calls, 1);
+  EXPECT_EQ(members_->opens.load(), 1);  // neither checked again nor "a" asked
+  EXPECT_EQ(Count("served"), served + 1);
+}
+
+// A prepared copy that is bad counts as that member's failure: the read goes on to the next
+// member. One prepared for another chunk, or used with a bytes-only sink, is ignored.
+TEST_F(LocalReadTest, APreparedBadCopyFailsOverAndAMismatchedOneIsIgnored) {
+  const std::string data = RandomBytes(2u << 20, 7);
+  const ChunkRef ref = Put("a", data, NewChunkId());
+  Put("b", data, ref.id);
+  FlipByte("a", ref, 99);
+  std::vector<MemberInfo> members = {Member("a"), Member("b")};
+  auto run = [&](std::shared_ptr<PreparedRead> prepared, ChunkSink sink) {
+    LocalReadResult out;
+    asio::co_spawn(
+        io_,
+        [&]() -> awaitable<void> {
+          out = co_await StreamLocalCopies(members, ref, 0, ref.size, members_.get(), sink, nullptr,
+                                           prepared);
+        },
+        asio::detached);
+    io_.run();
+    io_.restart();
+    return out;
+  };
+  const uint64_t corrupt = Count("corrupt");
+  Collected c;
+  LocalReadResult r =
+      run(PrepareLocalCopy(io_.get_executor(), Member("a"), ref, members_, nullptr), FileSink(&c));
+  EXPECT_TRUE(r.final && r.status.ok()) << r.status.ToString();
+  EXPECT_TRUE(c.bytes == data);
+  EXPECT_EQ(Count("corrupt"), corrupt + 1);
+  EXPECT_EQ(members_->opens.load(), 2);  // a (ahead, bad), then b
+
+  const ChunkRef other = Put("b", RandomBytes(1000, 8));
+  members_->opens = 0;
+  Collected d;
+  r = run(PrepareLocalCopy(io_.get_executor(), Member("b"), other, members_, nullptr),
+          FileSink(&d));
+  EXPECT_TRUE(r.final && r.status.ok());
+  EXPECT_TRUE(d.bytes == data);
+  EXPECT_EQ(members_->opens.load(), 3);  // the unused check of `other`, then a (bad), then b
+
+  members_->opens = 0;
+  Collected e;
+  r = run(PrepareLocalCopy(io_.get_executor(), Member("b"), ref, members_, nullptr), BytesSink(&e));
+  EXPECT_TRUE(r.final && r.status.ok());
+  EXPECT_TRUE(e.bytes == data);
+  EXPECT_EQ(members_->opens.load(), 3);  // the bytes sink checks again: a (bad), then b
+}
+
+// Dropped before its check is done (the client went away): the check finishes on its own and
+// frees everything (asan would see a use after free or a leak).
+TEST_F(LocalReadTest, APreparedReadDroppedWhileCheckingIsHarmless) {
+  const std::string data = RandomBytes(3u << 20, 9);
+  const ChunkRef ref = Put("a", data);
+  PrepareLocalCopy(io_.get_executor(), Member("a"), ref, members_, nullptr).reset();
+  io_.run();
+  io_.restart();
+  EXPECT_EQ(members_->opens.load(), 1);
+}
+
 // ---------------------------------------------------------------------------------------
 // The ClusterClient with local members: local copies first, HTTP for the rest.
 
