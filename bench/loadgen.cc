@@ -10,15 +10,22 @@
 //   wharf-loadgen files --target H:P [--count M] [--size S] [--conc C] [--seed X]
 //   wharf-loadgen gen-oci --dir D [--count M] [--size S] [--seed X]   (an OCI layout for skopeo)
 //   wharf-loadgen tcp-loop [--size S]                               (loopback TCP limit)
+//   wharf-loadgen disk-chunks --dir D [--count M] [--size S] [--conc C]
+//                       (disk limit of a chunkserver's write pattern: C threads each write new
+//                       files of S bytes in 4 MiB writes, fdatasync, rename into place and
+//                       fsync the directory, M files in all)
 //
 // Blob content is deterministic and cheap: a 1 MiB xorshift pattern, with (seed, index,
 // block) stamped into the first 24 bytes of every 1 MiB block so that blobs differ. Digests
 // are computed before the clock starts; pulls hash every byte and compare.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -98,7 +105,8 @@ struct Opts {
 
 Opts ParseOpts(int argc, char** argv) {
   Opts o;
-  if (argc < 2) Die("usage: wharf-loadgen push|pull|rps|files|gen-oci|tcp-loop [options]");
+  if (argc < 2)
+    Die("usage: wharf-loadgen push|pull|rps|files|gen-oci|tcp-loop|disk-chunks [options]");
   o.cmd = argv[1];
   std::map<std::string, std::string*> strs = {{"--target", &o.target}, {"--repo", &o.repo},
                                               {"--mode", &o.mode},     {"--kind", &o.kind},
@@ -602,6 +610,55 @@ void TcpLoop(const Opts& o) {
   Emit({{"workload", "tcp-loopback"}, {"bytes", total}, {"seconds", s}, {"MBps", total / s / 1e6}});
 }
 
+// A chunkserver's writes (chunkserver/local_chunk_store.cc), without the network: the disk's
+// rate for new fsynced chunk files written by several writers at once.
+void DiskChunks(const Opts& o) {
+  if (o.dir.empty()) Die("disk-chunks: --dir is required");
+  std::error_code ec;
+  std::filesystem::create_directories(o.dir, ec);
+  if (ec) Die("disk-chunks: cannot create " + o.dir + ": " + ec.message());
+  const size_t piece = std::min<uint64_t>(o.size, 4u << 20);
+  std::atomic<uint64_t> next{0};
+  std::atomic<bool> failed{false};
+  auto t0 = Clock::now();
+  std::vector<std::thread> writers;
+  for (uint64_t t = 0; t < o.conc; ++t) {
+    writers.emplace_back([&, t] {
+      std::vector<uint8_t> buf(piece);
+      Fill(o.seed, t, 0, buf.data(), buf.size());
+      for (uint64_t i; (i = next++) < o.count && !failed;) {
+        const std::string sub = o.dir + "/" + std::to_string(i % 16);
+        ::mkdir(sub.c_str(), 0755);
+        const std::string tmp = o.dir + "/tmp." + std::to_string(i);
+        const std::string dst = sub + "/" + std::to_string(i);
+        int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        bool ok = fd >= 0;
+        for (uint64_t off = 0; ok && off < o.size; off += piece) {
+          const size_t n = std::min<uint64_t>(piece, o.size - off);
+          ok = ::write(fd, buf.data(), n) == static_cast<ssize_t>(n);
+        }
+        ok = ok && ::fdatasync(fd) == 0;
+        if (fd >= 0) ::close(fd);
+        ok = ok && ::rename(tmp.c_str(), dst.c_str()) == 0;
+        int d = ok ? ::open(sub.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        ok = ok && d >= 0 && ::fsync(d) == 0;
+        if (d >= 0) ::close(d);
+        if (!ok) failed = true;
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+  double s = Secs(t0);
+  if (failed) Die("disk-chunks: a write failed in " + o.dir);
+  std::filesystem::remove_all(o.dir, ec);
+  const uint64_t total = o.count * o.size;
+  Emit({{"workload", "disk-chunks"},
+        {"conc", o.conc},
+        {"bytes", total},
+        {"seconds", s},
+        {"MBps", total / s / 1e6}});
+}
+
 }  // namespace
 }  // namespace wharf
 
@@ -614,6 +671,8 @@ int main(int argc, char** argv) {
     GenOci(o);
   } else if (o.cmd == "tcp-loop") {
     TcpLoop(o);
+  } else if (o.cmd == "disk-chunks") {
+    DiskChunks(o);
   } else if (o.cmd == "push" || o.cmd == "pull" || o.cmd == "files") {
     if (o.mode != "mono" && o.mode != "chunked" && o.mode != "oneshot") Die("bad --mode");
     asio::io_context io;

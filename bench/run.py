@@ -340,6 +340,12 @@ def limits(work):
     for i in range(2):
         if os.path.exists(f"{work}/dd.test{i}"):
             os.unlink(f"{work}/dd.test{i}")
+    # The pattern of the 8-concurrent push rows on this one disk: 16 writers (8 chunks x 2
+    # copies) of new 16 MiB files, each written, fdatasynced, renamed into place and its
+    # directory fsynced, as a chunkserver does; total / 2.
+    j = loadgen("disk-chunks", "--dir", f"{work}/disk-chunks", "--count", MANY * 2,
+                "--size", "16MiB", "--conc", 16)[0]
+    out["chunks16"] = j["MBps"] / 2
     return out
 
 
@@ -465,6 +471,14 @@ def table(results, cpu, mem, lim):
                  f"| | | | | |")
     lines.append(f"| limit: two concurrent writers, sync per 16 MiB, total ÷ 2 (MB/s) | "
                  f"{fmt(lim['disk2'])} | | | | | |")
+    lines.append(f"| limit: 16 writers of new 16 MiB chunk files (write, fdatasync, rename, "
+                 f"directory fsync), total ÷ 2 (MB/s) | {fmt(lim.get('chunks16'))} | | | | | |")
+    for bound, what in (("disk2", "two-writer"), ("chunks16", "16-writer chunk-file")):
+        if lim.get(bound):
+            fr = [f"{(med.get(('many/push-mono', sys_)) or 0) / lim[bound]:.0%}"
+                  for sys_ in SYSTEMS[:2]]
+            lines.append(f"| push {MANY} × 16 MiB as a fraction of the {what} bound | "
+                         f"{' | '.join(fr)} | | | | |")
     for key, what in (("big/push-mono", "monolithic"), ("chunked/push-chunked", "chunked")):
         if lim["sha256"]:
             fr = [f"{(med.get((key, sys_)) or 0) / lim['sha256']:.0%}" for sys_ in SYSTEMS]
