@@ -175,12 +175,13 @@ awaitable<Result<std::string>> ClusterClient::GetChunk(ChunkRef ref, uint64_t of
 std::shared_ptr<PreparedRead> ClusterClient::PrepareRead(const ChunkRef& ref) {
   LocalMembers* local = options_.local_members.get();
   if (local == nullptr) return nullptr;
-  std::vector<MemberInfo> here;
-  for (auto& m : ReadMembers(ref)) {
-    if (local->Serves(m.id)) here.push_back(std::move(m));
+  for (auto& m : ReadMembers(ref)) {  // the first local member in read order
+    if (local->Serves(m.id)) {
+      return PrepareLocalCopy(ex_, std::move(m), ref, options_.local_members,
+                              options_.read_buffers);
+    }
   }
-  if (here.empty()) return nullptr;
-  return PrepareLocalCopy(ex_, here.front(), ref, options_.local_members, options_.read_buffers);
+  return nullptr;
 }
 
 awaitable<Status> ClusterClient::StreamChunk(ChunkRef ref, uint64_t offset, uint64_t len,

@@ -84,6 +84,22 @@ awaitable<Status> ResendChecked(const OpenChunk& chunk, ChunkRef ref, uint64_t o
   co_return Status::Ok();
 }
 
+// Takes a verification buffer from `pool` into *buf (empty when none could be had: the
+// error says so) and checks `member`'s copy of `ref` through it on the I/O pool
+// (OpenVerified); *buf then holds the chunk's data when it fits.
+awaitable<Result<OpenChunk>> CheckCopy(LocalMembers* local, std::string member, ChunkRef ref,
+                                       BufferPool* pool, PooledBuffer* buf) {
+  *buf = co_await pool->Acquire();
+  if (!*buf) co_return Err(Internal("no memory for a chunk read buffer"));
+  char* data = buf->data();
+  const size_t cap = buf->capacity();
+  auto open = [local, member, ref, data, cap] {
+    return OpenVerified(local, member, ref, data, cap);
+  };
+  Result<OpenChunk> r = co_await Offload(open);
+  co_return r;
+}
+
 // A copy verified ahead (PrepareLocalCopy). Lives on the loop that prepared it; the task
 // verifying it holds it too, so dropping it while the check runs frees nothing under it.
 class LocalPrepared final : public PreparedRead {
@@ -108,20 +124,8 @@ class LocalPrepared final : public PreparedRead {
 
 awaitable<void> VerifyAhead(std::shared_ptr<LocalPrepared> p, std::shared_ptr<LocalMembers> local,
                             BufferPool* pool) {
-  PooledBuffer buf = co_await pool->Acquire();
-  if (!buf) {
-    p->result = Result<OpenChunk>(Err(Internal("no memory for a chunk read buffer")));
-  } else {
-    LocalMembers* members = local.get();
-    char* data = buf.data();
-    const size_t cap = buf.capacity();
-    const ChunkRef ref = p->ref;
-    const std::string member = p->member;
-    auto open = [members, member, ref, data, cap] {
-      return OpenVerified(members, member, ref, data, cap);
-    };
-    p->result = co_await Offload(open);
-  }
+  PooledBuffer buf;  // given back when the check is done: a file sink needs no bytes
+  p->result = co_await CheckCopy(local.get(), p->member, p->ref, pool, &buf);
   p->wake.cancel();
 }
 
@@ -171,22 +175,16 @@ awaitable<LocalReadResult> StreamLocalCopies(std::vector<MemberInfo> members, Ch
     if (i > 0) ReadFailoverCounter().Inc();
     const MemberInfo& m = members[i];
     PooledBuffer buf;
-    char* data = nullptr;
-    size_t cap = 0;
     Result<OpenChunk> chunk = Err(Unavailable("not read"));
     if (i == 0 && ahead != nullptr) {
       chunk = co_await ahead->Take();
       prepared.reset();
     } else {
-      buf = co_await pool->Acquire();
-      if (!buf) co_return LocalReadResult{Internal("no memory for a chunk read buffer"), false};
-      data = buf.data();
-      cap = buf.capacity();
-      auto open = [local, member = m.id, ref, data, cap] {
-        return OpenVerified(local, member, ref, data, cap);
-      };
-      chunk = co_await Offload(open);
+      chunk = co_await CheckCopy(local, m.id, ref, pool, &buf);
+      if (!buf) co_return LocalReadResult{chunk.error(), false};
     }
+    char* data = buf.data();
+    const size_t cap = buf ? buf.capacity() : 0;
     if (!chunk) {
       last = chunk.error();
       if (last.code() == Code::kCorruption) {
