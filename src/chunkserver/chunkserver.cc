@@ -105,6 +105,7 @@ Status Chunkserver::Start() {
   so.dirs = options_.dirs;
   so.reserve = options_.reserve;
   so.max_chunk_bytes = options_.max_chunk_bytes;
+  so.sync = options_.sync;
   so.metric_labels = {{"member", options_.id}};
   counters_ = std::make_unique<Counters>(so.metric_labels);
   Metrics()

@@ -30,6 +30,7 @@
 
 #include "chunkserver/anti_entropy.h"
 #include "chunkserver/chunk_store.h"
+#include "chunkserver/local_chunk_store.h"
 #include "chunkserver/member_roster.h"
 #include "common/asio.h"
 #include "common/units.h"
@@ -52,6 +53,8 @@ struct ChunkserverOptions {
   std::chrono::milliseconds scrub_interval{std::chrono::hours(1)};
   uint64_t scrub_rate = 64u << 20;  // bytes per second the scrubber may read
   uint64_t max_chunk_bytes = 1u << 30;
+  // How commits are made durable (LocalChunkStore::Options::sync).
+  LocalChunkStore::Options::Sync sync = LocalChunkStore::Options::Sync::kGroup;
   // Anti-entropy: every interval, compare the inventory with every peer's and pull what is
   // missing (at most repair_rate bytes per second), leaving chunks younger than repair_grace
   // on the peer alone (they may still be in flight from a gateway).

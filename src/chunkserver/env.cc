@@ -126,6 +126,16 @@ class PosixEnv : public Env {
 
   Status SyncDir(const std::string& dir) override { return FsyncDir(dir); }
 
+  Status SyncFileSystem(const std::string& dir) override {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return PathError("open", dir, errno);
+    int rc = ::syncfs(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) return ErrnoError("syncfs " + dir, err);
+    return Status::Ok();
+  }
+
   Status CreateDirs(const std::string& dir) override { return MakeDirs(dir); }
 
   Result<std::vector<std::string>> ListDir(const std::string& dir) override {

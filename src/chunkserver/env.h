@@ -70,6 +70,10 @@ class Env {
   virtual Status Remove(const std::string& path) = 0;
   // fsync of a directory, making renames/creates/unlinks in it durable.
   virtual Status SyncDir(const std::string& dir) = 0;
+  // syncfs(2) of the file system holding `dir`: every file's data and metadata written
+  // before the call, and every rename, reach stable storage. kIOError (also when writeback
+  // of any file of that file system failed since the last call).
+  virtual Status SyncFileSystem(const std::string& dir) = 0;
   // mkdir -p. Ok if it exists.
   virtual Status CreateDirs(const std::string& dir) = 0;
   // Names in `dir`, without "." and "..", unsorted. kNotFound.

@@ -71,8 +71,16 @@ struct LocalChunkStore::Counters {
         write_faults(Metrics().Gauge(
             "wharf_chunkserver_store_write_fault",
             "1 while chunk writes fail (until a write probe succeeds): reported read-only.", l)),
-        fsync_seconds(Metrics().Histogram("wharf_chunkserver_fsync_seconds",
-                                          "Latency of chunk and directory fsyncs.", l)),
+        fsync_seconds(Metrics().Histogram(
+            "wharf_chunkserver_fsync_seconds",
+            "Latency of chunk and directory fsyncs (with --sync group: of the wait for the "
+            "shared syncfs).",
+            l)),
+        group_syncs(Metrics().Counter(
+            "wharf_chunkserver_group_syncs_total",
+            "syncfs calls made for commits with --sync group (each covers every commit "
+            "waiting when it began).",
+            l)),
         digest_ranges(Metrics().Counter(
             "wharf_chunkserver_digest_ranges_computed_total",
             "Inventory ranges whose digest was recomputed (the cache holds the others).", l)) {}
@@ -87,6 +95,7 @@ struct LocalChunkStore::Counters {
   GaugeMetric& failed;
   GaugeMetric& write_faults;
   HistogramMetric& fsync_seconds;
+  CounterMetric& group_syncs;
   CounterMetric& digest_ranges;
 };
 
@@ -131,7 +140,7 @@ class LocalChunkWriter : public ChunkWriter {
                                                FormatChecksum(header_.checksum))));
     }
     if (Status st = store_->CheckSticky(); !st.ok()) return Finish(st);
-    Status st = Timed(store_->counters_->fsync_seconds, [&] { return file_->Sync(); });
+    Status st = store_->SyncChunkData(dir_, header_.size, file_.get());
     if (!st.ok()) return Finish(store_->SetSticky(st));
     if (st = file_->Close(); !st.ok()) return Finish(st);
     file_.reset();
@@ -209,6 +218,10 @@ Result<std::unique_ptr<LocalChunkStore>> LocalChunkStore::Open(Options options) 
     Status st = store->OpenDir(i);
     if (st.ok()) st = store->ScanDir(i, &index);
     if (!st.ok()) return Err(st);
+    // Directories on one file system share one group, across the stores of this process.
+    auto space = store->DirSpace(i);
+    if (!space) return Err(space.error());
+    store->sync_groups_.push_back(SyncGroup::For(store->env_.get(), space->device));
   }
   store->index_ = std::move(index);
   store->digests_stale_.set();
@@ -490,7 +503,7 @@ Status LocalChunkStore::Publish(const std::string& id, size_t dir, const std::st
     }
   }
   lock.unlock();
-  st = st.ok() ? RenameIntoPlace(id, dir, tmp_path) : st;
+  st = st.ok() ? RenameIntoPlace(id, dir, header.size, tmp_path) : st;
   if (!st.ok()) env_->Remove(tmp_path).IgnoreError();  // kNotFound once renamed
   if (st.ok()) {
     std::lock_guard relock(mu_);
@@ -502,13 +515,12 @@ Status LocalChunkStore::Publish(const std::string& id, size_t dir, const std::st
 }
 
 // Called with `id` marked as mutating (so no other commit/delete of it runs), mu_ unlocked.
-Status LocalChunkStore::RenameIntoPlace(const std::string& id, size_t dir,
+Status LocalChunkStore::RenameIntoPlace(const std::string& id, size_t dir, uint64_t chunk_bytes,
                                         const std::string& tmp_path) {
   if (Status st = EnsureSubdir(dir, id); !st.ok()) return NoteWriteFault(st);
   std::string path = ChunkPath(dir, id);
   if (Status st = env_->Rename(tmp_path, path); !st.ok()) return NoteWriteFault(st);
-  std::string parent = ChunkDir(dir, id);
-  Status st = Timed(counters_->fsync_seconds, [&] { return env_->SyncDir(parent); });
+  Status st = SyncChunkRename(dir, chunk_bytes, ChunkDir(dir, id));
   if (!st.ok()) {
     // The rename may or may not survive a crash: do not serve it now; a restart's scan will
     // find the complete, synced file if it did survive.
@@ -516,6 +528,32 @@ Status LocalChunkStore::RenameIntoPlace(const std::string& id, size_t dir,
     return SetSticky(st);
   }
   return Status::Ok();
+}
+
+Status LocalChunkStore::GroupSync(size_t dir) {
+  return sync_groups_[dir]->Sync([&] {
+    counters_->group_syncs.Inc();
+    return env_->SyncFileSystem(dirs_[dir]);
+  });
+}
+
+bool LocalChunkStore::GroupSyncs(uint64_t chunk_bytes) const {
+  return options_.sync == Options::Sync::kGroup && chunk_bytes >= options_.group_sync_min_bytes;
+}
+
+Status LocalChunkStore::SyncChunkData(size_t dir, uint64_t chunk_bytes, WritableFile* file) {
+  if (GroupSyncs(chunk_bytes)) {
+    return Timed(counters_->fsync_seconds, [&] { return GroupSync(dir); });
+  }
+  return Timed(counters_->fsync_seconds, [&] { return file->Sync(); });
+}
+
+Status LocalChunkStore::SyncChunkRename(size_t dir, uint64_t chunk_bytes,
+                                        const std::string& parent) {
+  if (GroupSyncs(chunk_bytes)) {
+    return Timed(counters_->fsync_seconds, [&] { return GroupSync(dir); });
+  }
+  return Timed(counters_->fsync_seconds, [&] { return env_->SyncDir(parent); });
 }
 
 // Creates <dir>/chunks/<id[0:2]> durably the first time a chunk needs it.

@@ -41,6 +41,7 @@
 #include "chunkserver/chunk_file.h"
 #include "chunkserver/chunk_store.h"
 #include "chunkserver/env.h"
+#include "chunkserver/sync_group.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/units.h"
@@ -60,6 +61,16 @@ class LocalChunkStore : public ChunkStore {
     std::shared_ptr<Env> env;
     // Labels added to this store's metrics (several chunkservers may share one process).
     Labels metric_labels;
+    // How a commit is made durable. kPerFile: fdatasync of the chunk file, then fsync of its
+    // directory after the rename. kGroup: for chunks of 1 MiB or more, a syncfs(2) of the
+    // data directory's file system before the rename and another after it, each shared by
+    // every commit waiting at that moment in this process (group commit: fewer journal
+    // commits and cache flushes under concurrent writes; it also flushes other dirty files
+    // of that file system); smaller chunks as kPerFile.
+    enum class Sync { kPerFile, kGroup };
+    Sync sync = Sync::kPerFile;
+    // With kGroup, chunks smaller than this still commit as kPerFile (tests set 0).
+    uint64_t group_sync_min_bytes = 1u << 20;
     // Test hook: when set, replaces the real space of each data directory (a fake disk).
     std::function<FsSpace(const std::string& dir)> space_for_test;
   };
@@ -121,8 +132,19 @@ class LocalChunkStore : public ChunkStore {
   // Publishes a synced temp file as chunk `id` (rename + directory fsync, index update).
   Status Publish(const std::string& id, size_t dir, const std::string& tmp_path,
                  const ChunkHeader& header);
-  Status RenameIntoPlace(const std::string& id, size_t dir, const std::string& tmp_path);
+  Status RenameIntoPlace(const std::string& id, size_t dir, uint64_t chunk_bytes,
+                         const std::string& tmp_path);
   Status EnsureSubdir(size_t dir, const std::string& id);
+  // Options::sync: makes a chunk file's written data durable (before the rename), then the
+  // rename (after it). Record the latency; the caller makes a failure sticky.
+  Status SyncChunkData(size_t dir, uint64_t chunk_bytes, WritableFile* file);
+  Status SyncChunkRename(size_t dir, uint64_t chunk_bytes, const std::string& parent);
+  // Whether a chunk of this size commits through the shared syncfs: with Sync::kGroup, chunks
+  // of at least Options::group_sync_min_bytes. A small chunk's fdatasync is one cheap journal
+  // commit, cheaper than waiting for a syncfs that writes back everything dirty (measured: 300 x 4
+  // KiB pushes were slower through the group, 16 MiB ones faster).
+  bool GroupSyncs(uint64_t chunk_bytes) const;
+  Status GroupSync(size_t dir);  // one shared syncfs of dirs_[dir]'s file system
   // Records an fsync failure: from now on every mutation fails.
   Status SetSticky(const Status& st);
   Status CheckSticky();
@@ -146,6 +168,7 @@ class LocalChunkStore : public ChunkStore {
   std::vector<std::unique_ptr<FileLock>> locks_;  // one per data directory
   Logger log_;
   std::unique_ptr<Counters> counters_;
+  std::vector<std::shared_ptr<SyncGroup>> sync_groups_;  // per data directory (Sync::kGroup)
 
   std::atomic<bool> failed_{false};  // fast path for the sticky error
   std::mutex mu_;

@@ -14,6 +14,18 @@ constexpr const char* kDaemonKeyHelp =
     "file of the cluster's shared secret (mode 0600, >= 32 bytes): internal requests are "
     "signed and verified with it (default: none, the cluster is open)";
 
+// --sync of a chunkserver and of `wharf up`.
+Status ParseSyncFlag(const std::string& v, LocalChunkStore::Options::Sync* out) {
+  if (v == "group") {
+    *out = LocalChunkStore::Options::Sync::kGroup;
+  } else if (v == "file") {
+    *out = LocalChunkStore::Options::Sync::kPerFile;
+  } else {
+    return InvalidArgument("--sync: want group or file: " + v);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 void AddMasterFlags(CLI::App& app, MasterFlags* f) {
@@ -90,6 +102,15 @@ void AddChunkserverFlags(CLI::App& app, ChunkserverFlags* f) {
   app.add_option("--scrub-rate", f->scrub_rate, "bytes per second the scrubber reads (0: no limit)")
       ->capture_default_str()
       ->check(SizeIn(0, 1ull << 40));
+  app.add_option(
+         "--sync", f->sync,
+         "how a chunk write is made durable before it is acknowledged. group: one syncfs of "
+         "the data directory's file system before the rename and one after, each shared "
+         "by every write committing at that moment (group commit; it also flushes "
+         "other files of that file system, so give chunk data a file system of its "
+         "own); file: fdatasync of each chunk file and fsync of its directory")
+      ->capture_default_str()
+      ->check(OneOf({"group", "file"}));
   app.add_option("--max-chunk", f->max_chunk, "largest chunk accepted")
       ->capture_default_str()
       ->check(SizeIn(1, 1ull << 40));
@@ -119,6 +140,7 @@ Status FinishChunkserverFlags(ChunkserverFlags* f) {
   auto r = ParseReserve(f->reserve);
   if (!r) return InvalidArgument("--reserve: " + r.error().message());
   o.reserve = *r;
+  WHARF_RETURN_IF_ERROR(ParseSyncFlag(f->sync, &o.sync));
   auto hb = ParseDuration(f->heartbeat);
   if (!hb || hb->count() < 10) {
     return InvalidArgument("--heartbeat: not a duration >= 10ms: " + f->heartbeat);
@@ -191,6 +213,15 @@ void AddUpFlags(CLI::App& app, UpFlags* f) {
                  "time between the chunkservers' anti-entropy rounds (plain number: seconds)")
       ->capture_default_str()
       ->check(DurationIn(milliseconds(100), hours(24)));
+  app.add_option("--sync", f->sync,
+                 "how a chunkserver's chunk write is made durable before it is acknowledged. "
+                 "group: one syncfs of "
+                 "the data directory's file system before the rename and one after, each shared "
+                 "by every write committing at that moment (group commit; it also flushes "
+                 "other files of that file system, so give chunk data a file system of its "
+                 "own); file: fdatasync of each chunk file and fsync of its directory")
+      ->capture_default_str()
+      ->check(OneOf({"group", "file"}));
   app.add_option("--local-reads", f->local_reads,
                  "on: the gateway reads chunks of the chunkservers in this process from their "
                  "stores directly (verified, then sendfile), not over loopback HTTP; off: over "
@@ -211,6 +242,7 @@ Status FinishUpFlags(UpFlags* f) {
   auto res = ParseReserve(f->reserve);
   if (!res) return InvalidArgument("--reserve: " + res.error().message());
   f->o.reserve = *res;
+  WHARF_RETURN_IF_ERROR(ParseSyncFlag(f->sync, &f->o.sync));
   auto ri = ParseDuration(f->repair_interval);
   if (!ri || ri->count() < 100) {
     return InvalidArgument("--repair-interval: not a duration >= 100ms: " + f->repair_interval);

@@ -33,6 +33,7 @@ struct ChunkserverFlags {
   std::string scrub_interval = "3600";
   std::string scrub_rate = "64MiB";
   std::string max_chunk = "1GiB";
+  std::string sync = "group";
   std::string repair_interval = "30";
   std::string repair_grace = "60";
   std::string tombstone_ttl = "24h";
@@ -58,6 +59,7 @@ struct UpFlags {
   std::string reserve = "1GiB";
   std::string repair_interval = "30";
   std::string local_reads = "on";
+  std::string sync = "group";
   LocalClusterOptions o;
 };
 void AddUpFlags(CLI::App& app, UpFlags* f);

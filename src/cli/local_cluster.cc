@@ -159,6 +159,7 @@ Status LocalCluster::StartDaemons() {
       co.dirs = {data + "/" + co.id};
       co.masters = {master_->address()};
       co.reserve = options_.reserve;
+      co.sync = options_.sync;
       co.heartbeat = options_.heartbeat;
       co.repair_interval = options_.repair_interval;
       co.max_chunk_bytes = std::max<uint64_t>(options_.chunk_size, 1u << 20);

@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "chunkserver/local_chunk_store.h"
 #include "common/asio.h"
 #include "common/status.h"
 #include "common/units.h"
@@ -44,6 +45,8 @@ struct LocalClusterOptions {
   int base_port = 7700;
   // Free space each chunkserver keeps.
   Reserve reserve{.percent = false, .value = 0, .bytes = 1ull << 30};
+  // How each chunkserver makes a write durable (LocalChunkStore::Options::sync).
+  LocalChunkStore::Options::Sync sync = LocalChunkStore::Options::Sync::kGroup;
   // The master's and the gateway's (gateway.chunk_size is overridden with it).
   uint64_t chunk_size = 16u << 20;
   std::chrono::milliseconds heartbeat{1000};

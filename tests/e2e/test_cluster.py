@@ -560,6 +560,7 @@ def test_8a_bad_flags_one_line_error(make_cluster, tmp_path):
         ("chunkserver", ["chunkserver", *cs_ok[:2], "--listen", "nope", *cs_ok[4:]]),
         ("chunkserver", ["chunkserver", *cs_ok, "--heartbeat", "banana"]),
         ("chunkserver", ["chunkserver", *cs_ok, "--max-chunk", "4KB"]),
+        ("chunkserver", ["chunkserver", *cs_ok, "--sync", "never"]),
         ("chunkserver", ["chunkserver", *cs_ok, "--config", str(bad_yaml)]),
         ("chunkserver", ["chunkserver", *cs_ok, "--config", str(tmp_path / "missing.yaml")]),
         ("status", ["status", "--bogus-flag"]),

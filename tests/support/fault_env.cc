@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 
@@ -39,6 +40,8 @@ std::string_view OpName(FaultInjectingEnv::Op op) {
       return "pread";
     case FaultInjectingEnv::Op::kLock:
       return "flock";
+    case FaultInjectingEnv::Op::kSyncFs:
+      return "syncfs";
     case FaultInjectingEnv::Op::kNumOps:
       break;
   }
@@ -215,6 +218,28 @@ Status FaultInjectingEnv::SyncDir(const std::string& dir) {
   for (auto it = unsynced_entries_.begin(); it != unsynced_entries_.end();) {
     it = DirOf(*it) == norm ? unsynced_entries_.erase(it) : std::next(it);
   }
+  return Status::Ok();
+}
+
+Status FaultInjectingEnv::SyncFileSystem(const std::string& dir) {
+  WHARF_RETURN_IF_ERROR(MaybeFail(Op::kSyncFs));
+  // Everything written before the call becomes durable: take the lengths first, so bytes
+  // appended while the base sync runs stay unsynced, as they might on a real disk.
+  std::map<std::string, uint64_t> lens;
+  std::set<std::string> entries;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [path, st] : files_) lens[path] = st.len;
+    entries = unsynced_entries_;
+  }
+  WHARF_RETURN_IF_ERROR(base_->SyncFileSystem(dir));
+  std::lock_guard lock(mu_);
+  for (const auto& [path, len] : lens) {
+    if (auto it = files_.find(path); it != files_.end()) {
+      it->second.synced_len = std::max(it->second.synced_len, len);
+    }
+  }
+  for (const auto& e : entries) unsynced_entries_.erase(e);
   return Status::Ok();
 }
 

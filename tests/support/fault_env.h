@@ -33,6 +33,7 @@ class FaultInjectingEnv : public Env {
     kOpen,
     kRead,
     kLock,
+    kSyncFs,
     kNumOps
   };
 
@@ -47,8 +48,9 @@ class FaultInjectingEnv : public Env {
   int CallCount(Op op) const;
 
   // Simulates a crash: every file written through this env is truncated to the length it
-  // had at its last Sync(), and every file whose directory entry was created or renamed
-  // since the last SyncDir() of its directory is removed. Forgets all tracking afterwards.
+  // had at its last Sync() (or SyncFileSystem()), and every file whose directory entry was
+  // created or renamed since the last SyncDir() of its directory (or SyncFileSystem()) is
+  // removed. All files count as one file system. Forgets all tracking afterwards.
   Status DropUnsyncedData();
 
   // Flips all bits of the byte at `offset` of `path` (bypasses fault injection).
@@ -63,6 +65,7 @@ class FaultInjectingEnv : public Env {
   Status Rename(const std::string& from, const std::string& to) override;
   Status Remove(const std::string& path) override;
   Status SyncDir(const std::string& dir) override;
+  Status SyncFileSystem(const std::string& dir) override;
   Status CreateDirs(const std::string& dir) override;
   Result<std::vector<std::string>> ListDir(const std::string& dir) override;
   Result<FsSpace> GetSpace(const std::string& dir) override;

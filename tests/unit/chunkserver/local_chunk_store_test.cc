@@ -85,8 +85,31 @@ ChunkStoreCase ValidatingLocalCase() {
           }};
 }
 
+// Every commit through the shared syncfs (Options::Sync::kGroup, no size floor).
+ChunkStoreCase GroupSyncCase() {
+  return {"LocalGroupSync",
+          [](const std::string& root,
+             std::optional<FakeDisk> disk) -> Result<std::unique_ptr<ChunkStore>> {
+            LocalChunkStore::Options o;
+            o.dirs = {root + "/data"};
+            o.reserve = Reserve{true, 10};
+            o.env = std::make_shared<FaultInjectingEnv>();
+            o.sync = LocalChunkStore::Options::Sync::kGroup;
+            o.group_sync_min_bytes = 0;
+            if (disk) {
+              o.space_for_test = [d = *disk](const std::string&) {
+                return FsSpace{d.capacity, d.free, 0};
+              };
+            }
+            WHARF_ASSIGN_OR_RETURN(auto store, LocalChunkStore::Open(std::move(o)));
+            return std::unique_ptr<ChunkStore>(std::move(store));
+          },
+          CorruptLocal};
+}
+
 INSTANTIATE_TEST_SUITE_P(Local, ChunkStoreSuite,
-                         ::testing::Values(LocalCase(), FaultEnvCase(), ValidatingLocalCase()),
+                         ::testing::Values(LocalCase(), FaultEnvCase(), ValidatingLocalCase(),
+                                           GroupSyncCase()),
                          ChunkStoreCaseName);
 
 // ---------------------------------------------------------------------------------------
@@ -462,6 +485,66 @@ TEST_F(LocalChunkStoreFaultTest, CrashKeepsCommittedChunksAndDropsTheRest) {
   EXPECT_TRUE(store_->Verify(committed).has_value());
   EXPECT_EQ(store_->Stat(in_flight).error().code(), Code::kNotFound);
   EXPECT_EQ(FilesIn(root_ + "/d0/tmp"), 0u);
+}
+
+// --sync group: commits share syncfs calls; a crash keeps what was acknowledged, a failed
+// syncfs before or after the rename leaves nothing and turns the store read-only.
+class LocalChunkStoreGroupSyncTest : public LocalChunkStoreFaultTest {
+ protected:
+  void SetUp() override {
+    LocalChunkStoreFaultTest::SetUp();
+    OpenStore(GroupOpts());
+  }
+  LocalChunkStore::Options GroupOpts() {
+    auto o = Opts(env_);
+    o.sync = LocalChunkStore::Options::Sync::kGroup;
+    o.group_sync_min_bytes = 1000;
+    return o;
+  }
+};
+
+TEST_F(LocalChunkStoreGroupSyncTest, BigChunksCommitThroughSyncfsSmallOnesPerFile) {
+  int fsyncs = env_->CallCount(Op::kSync), syncfs = env_->CallCount(Op::kSyncFs);
+  ASSERT_TRUE(Put(NewChunkId(), std::string(5000, 'b')).ok());
+  EXPECT_EQ(env_->CallCount(Op::kSync), fsyncs) << "no fdatasync of the chunk file";
+  EXPECT_EQ(env_->CallCount(Op::kSyncFs), syncfs + 2) << "one before the rename, one after";
+  EXPECT_EQ(Counter("wharf_chunkserver_group_syncs_total"), 2u);
+  ASSERT_TRUE(Put(NewChunkId(), "small").ok());
+  EXPECT_EQ(env_->CallCount(Op::kSync), fsyncs + 1) << "under the floor: fdatasync";
+  EXPECT_EQ(env_->CallCount(Op::kSyncFs), syncfs + 2);
+}
+
+TEST_F(LocalChunkStoreGroupSyncTest, CrashKeepsAcknowledgedChunksAndDropsTheRest) {
+  std::string committed = NewChunkId(), in_flight = NewChunkId(), data(70'000, 'g');
+  ASSERT_TRUE(Put(committed, data).ok());
+  auto w = store_->BeginWrite(in_flight, data.size(), ChecksumOf(data));
+  ASSERT_TRUE(w.has_value());
+  ASSERT_TRUE((*w)->Append(data).ok());
+  ASSERT_TRUE(env_->DropUnsyncedData().ok());  // power loss before the second commit
+  w->reset();
+  store_.reset();
+  OpenStore(GroupOpts());
+  EXPECT_EQ(store_->Count(), 1u);
+  EXPECT_TRUE(store_->Verify(committed).has_value()) << "data and rename were both durable";
+  EXPECT_EQ(store_->Stat(in_flight).error().code(), Code::kNotFound);
+}
+
+TEST_F(LocalChunkStoreGroupSyncTest, FailedSyncfsBeforeOrAfterTheRenameIsStickyAndLeavesNothing) {
+  for (int nth : {1, 2}) {
+    SCOPED_TRACE(nth);
+    OpenStore(GroupOpts());
+    std::string id = NewChunkId();
+    env_->FailNth(Op::kSyncFs, nth);
+    EXPECT_EQ(Put(id, std::string(5000, 'x')).code(), Code::kIOError);
+    EXPECT_EQ(store_->Stat(id).error().code(), Code::kNotFound);
+    EXPECT_EQ(FilesIn(root_ + "/d0/tmp"), 0u);
+    EXPECT_EQ(FilesIn(root_ + "/d0/chunks"), 0u);
+    EXPECT_EQ(store_->Health().code(), Code::kIOError);
+    env_->ClearFaults();
+    EXPECT_EQ(Put(NewChunkId(), std::string(5000, 'y')).code(), Code::kIOError)
+        << "the store does not trust the disk again";
+    EXPECT_EQ(Put(NewChunkId(), "small").code(), Code::kIOError);
+  }
 }
 
 TEST_F(LocalChunkStoreFaultTest, CorruptionIsCountedAndQuarantined) {
