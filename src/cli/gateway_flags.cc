@@ -144,12 +144,16 @@ void AddGatewayFlags(CLI::App& app, GatewayFlagsFor who, GatewayFlags* f, Gatewa
                  "fails over only once the member timed out")
       ->capture_default_str()
       ->check(DurationIn(milliseconds(0), std::chrono::minutes(10)) | CLI::IsMember({"off"}));
+  if (up) f->memory_budget = "auto";
   app.add_option("--memory-budget", f->memory_budget,
                  "bound on the memory of all in-flight buffers of the gateway (upload chunks, "
                  "reads, request bodies, manifests); when spent, requests wait for memory "
-                 "instead of the gateway growing. At least 2 x --chunk-size + 2MiB")
+                 "instead of the gateway growing. At least 2 x --chunk-size + 2MiB; auto: 5 x "
+                 "--chunk-size, at least 16MiB (the default of wharf up, whose two groups share "
+                 "one disk: more "
+                 "chunks in flight only make more concurrent fsynced writers of it)")
       ->capture_default_str()
-      ->check(SizeIn(16u << 20, 1ull << 40));
+      ->check(SizeIn(16u << 20, 1ull << 40) | CLI::IsMember({"auto"}));
   app.add_option("--min-body-rate", f->min_body_rate,
                  "slowest request body accepted, bytes per second averaged over "
                  "--min-body-rate-window (slower: the connection is closed); 0: no minimum")
@@ -365,9 +369,14 @@ Status FinishGatewayFlags(const GatewayFlags& f, GatewayOptions* o) {
     }
     o->read_hedge = *rh;
   }
-  auto mb = ParseBytes(f.memory_budget);
-  if (!mb) return InvalidArgument("--memory-budget: " + mb.error().message());
-  o->memory_budget = *mb;
+  if (f.memory_budget == "auto") {
+    o->memory_budget =
+        std::max<uint64_t>({5 * o->chunk_size, 2 * o->chunk_size + (2u << 20), uint64_t{16} << 20});
+  } else {
+    auto mb = ParseBytes(f.memory_budget);
+    if (!mb) return InvalidArgument("--memory-budget: " + mb.error().message());
+    o->memory_budget = *mb;
+  }
   WHARF_RETURN_IF_ERROR(CheckMemoryBudget(o->memory_budget, o->chunk_size));
   auto mr = ParseBytes(f.min_body_rate);
   if (!mr) return InvalidArgument("--min-body-rate: " + mr.error().message());

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -216,14 +217,31 @@ TEST(DaemonFlagsTest, EveryGatewayFlagHasASample) {
   }
 }
 
-// What `wharf up` makes of the gateway settings `gateway` describes: the same, but for the one
-// default that differs by design (its gateway is its store's only writer: tags are cached).
+// What `wharf up` makes of the gateway settings `gateway` describes: the same, but for the
+// defaults that differ by design (its gateway is its store's only writer: tags are cached; its
+// memory budget is 5 chunks, its groups sharing one disk).
 std::string AsUp(std::string gateway) {
   const std::string off = "lookup_cache_tags=false\n";
   if (auto at = gateway.find(off); at != std::string::npos) {
     gateway.replace(at, off.size(), "lookup_cache_tags=true\n");
   }
+  const std::string budget = "memory_budget=536870912\n";
+  if (auto at = gateway.find(budget); at != std::string::npos) {
+    auto cs = gateway.find("chunk_size=");
+    uint64_t chunk = std::stoull(gateway.substr(cs + 11));
+    uint64_t up = std::max<uint64_t>({5 * chunk, 2 * chunk + (2u << 20), uint64_t{16} << 20});
+    gateway.replace(at, budget.size(), "memory_budget=" + std::to_string(up) + "\n");
+  }
   return gateway;
+}
+
+TEST(DaemonFlagsTest, UpsMemoryBudgetIsFiveChunksUnlessGiven) {
+  EXPECT_EQ(GatewayFrom({"--meta=sqlite:/srv/m.db"}).memory_budget, 512u << 20);
+  EXPECT_EQ(UpGatewayFrom({}).memory_budget, 80u << 20);
+  EXPECT_EQ(UpGatewayFrom({"--chunk-size=1MiB"}).memory_budget, 16u << 20);
+  EXPECT_EQ(UpGatewayFrom({"--memory-budget=200MiB"}).memory_budget, 200u << 20);
+  EXPECT_EQ(GatewayFrom({"--meta=sqlite:/srv/m.db", "--memory-budget=auto"}).memory_budget,
+            80u << 20);
 }
 
 TEST(DaemonFlagsTest, UpCachesTagsByDefaultAndTakesTheFlag) {
