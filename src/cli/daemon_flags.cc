@@ -14,6 +14,20 @@ constexpr const char* kDaemonKeyHelp =
     "file of the cluster's shared secret (mode 0600, >= 32 bytes): internal requests are "
     "signed and verified with it (default: none, the cluster is open)";
 
+// --sync of a chunkserver and of `wharf up`; `what` names the write it governs.
+void AddSyncFlag(CLI::App& app, std::string* sync, const std::string& what) {
+  app.add_option("--sync", *sync,
+                 "how " + what +
+                     " is made durable before it is acknowledged. group: for a chunk of 1MiB or "
+                     "more, one syncfs of the data directory's file system before the rename "
+                     "and one after, each shared by every write committing at that moment "
+                     "(group commit; it also flushes other files of that file system, so give "
+                     "chunk data a file system of its own), smaller chunks as file; file: "
+                     "fdatasync of each chunk file and fsync of its directory")
+      ->capture_default_str()
+      ->check(OneOf({"group", "file"}));
+}
+
 // --sync of a chunkserver and of `wharf up`.
 Status ParseSyncFlag(const std::string& v, LocalChunkStore::Options::Sync* out) {
   if (v == "group") {
@@ -102,15 +116,7 @@ void AddChunkserverFlags(CLI::App& app, ChunkserverFlags* f) {
   app.add_option("--scrub-rate", f->scrub_rate, "bytes per second the scrubber reads (0: no limit)")
       ->capture_default_str()
       ->check(SizeIn(0, 1ull << 40));
-  app.add_option(
-         "--sync", f->sync,
-         "how a chunk write is made durable before it is acknowledged. group: one syncfs of "
-         "the data directory's file system before the rename and one after, each shared "
-         "by every write committing at that moment (group commit; it also flushes "
-         "other files of that file system, so give chunk data a file system of its "
-         "own); file: fdatasync of each chunk file and fsync of its directory")
-      ->capture_default_str()
-      ->check(OneOf({"group", "file"}));
+  AddSyncFlag(app, &f->sync, "a chunk write");
   app.add_option("--max-chunk", f->max_chunk, "largest chunk accepted")
       ->capture_default_str()
       ->check(SizeIn(1, 1ull << 40));
@@ -213,15 +219,7 @@ void AddUpFlags(CLI::App& app, UpFlags* f) {
                  "time between the chunkservers' anti-entropy rounds (plain number: seconds)")
       ->capture_default_str()
       ->check(DurationIn(milliseconds(100), hours(24)));
-  app.add_option("--sync", f->sync,
-                 "how a chunkserver's chunk write is made durable before it is acknowledged. "
-                 "group: one syncfs of "
-                 "the data directory's file system before the rename and one after, each shared "
-                 "by every write committing at that moment (group commit; it also flushes "
-                 "other files of that file system, so give chunk data a file system of its "
-                 "own); file: fdatasync of each chunk file and fsync of its directory")
-      ->capture_default_str()
-      ->check(OneOf({"group", "file"}));
+  AddSyncFlag(app, &f->sync, "a chunkserver's chunk write");
   app.add_option("--local-reads", f->local_reads,
                  "on: the gateway reads chunks of the chunkservers in this process from their "
                  "stores directly (verified, then sendfile), not over loopback HTTP; off: over "

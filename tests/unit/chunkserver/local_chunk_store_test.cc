@@ -24,8 +24,9 @@ using Op = FaultInjectingEnv::Op;
 // ---------------------------------------------------------------------------------------
 // The conformance suite, on the real file system and on a fault-free FaultInjectingEnv.
 
-Result<std::unique_ptr<ChunkStore>> OpenLocal(const std::string& root, std::optional<FakeDisk> disk,
-                                              std::shared_ptr<Env> env) {
+// The conformance cases' options: one data directory under `root`, a 10% reserve, `disk`.
+LocalChunkStore::Options CaseOptions(const std::string& root, std::optional<FakeDisk> disk,
+                                     std::shared_ptr<Env> env) {
   LocalChunkStore::Options o;
   o.dirs = {root + "/data"};
   o.reserve = Reserve{true, 10};
@@ -33,8 +34,17 @@ Result<std::unique_ptr<ChunkStore>> OpenLocal(const std::string& root, std::opti
   if (disk) {
     o.space_for_test = [d = *disk](const std::string&) { return FsSpace{d.capacity, d.free, 0}; };
   }
+  return o;
+}
+
+Result<std::unique_ptr<ChunkStore>> OpenLocal(LocalChunkStore::Options o) {
   WHARF_ASSIGN_OR_RETURN(auto store, LocalChunkStore::Open(std::move(o)));
   return std::unique_ptr<ChunkStore>(std::move(store));
+}
+
+Result<std::unique_ptr<ChunkStore>> OpenLocal(const std::string& root, std::optional<FakeDisk> disk,
+                                              std::shared_ptr<Env> env) {
+  return OpenLocal(CaseOptions(root, disk, std::move(env)));
 }
 
 Status CorruptLocal(ChunkStore& store, const std::string& id, uint64_t offset) {
@@ -64,15 +74,8 @@ ChunkStoreCase ValidatingLocalCase() {
   return {"ValidatingLocal",
           [](const std::string& root,
              std::optional<FakeDisk> disk) -> Result<std::unique_ptr<ChunkStore>> {
-            LocalChunkStore::Options o;
-            o.dirs = {root + "/data"};
-            o.reserve = Reserve{true, 10};
-            if (disk) {
-              o.space_for_test = [d = *disk](const std::string&) {
-                return FsSpace{d.capacity, d.free, 0};
-              };
-            }
-            WHARF_ASSIGN_OR_RETURN(auto local, LocalChunkStore::Open(std::move(o)));
+            WHARF_ASSIGN_OR_RETURN(auto local,
+                                   LocalChunkStore::Open(CaseOptions(root, disk, nullptr)));
             return std::unique_ptr<ChunkStore>(
                 std::make_unique<ValidatingChunkStore>(std::move(local)));
           },
@@ -88,21 +91,11 @@ ChunkStoreCase ValidatingLocalCase() {
 // Every commit through the shared syncfs (Options::Sync::kGroup, no size floor).
 ChunkStoreCase GroupSyncCase() {
   return {"LocalGroupSync",
-          [](const std::string& root,
-             std::optional<FakeDisk> disk) -> Result<std::unique_ptr<ChunkStore>> {
-            LocalChunkStore::Options o;
-            o.dirs = {root + "/data"};
-            o.reserve = Reserve{true, 10};
-            o.env = std::make_shared<FaultInjectingEnv>();
+          [](const std::string& root, std::optional<FakeDisk> disk) {
+            auto o = CaseOptions(root, disk, std::make_shared<FaultInjectingEnv>());
             o.sync = LocalChunkStore::Options::Sync::kGroup;
             o.group_sync_min_bytes = 0;
-            if (disk) {
-              o.space_for_test = [d = *disk](const std::string&) {
-                return FsSpace{d.capacity, d.free, 0};
-              };
-            }
-            WHARF_ASSIGN_OR_RETURN(auto store, LocalChunkStore::Open(std::move(o)));
-            return std::unique_ptr<ChunkStore>(std::move(store));
+            return OpenLocal(std::move(o));
           },
           CorruptLocal};
 }
