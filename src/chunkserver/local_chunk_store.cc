@@ -542,18 +542,14 @@ bool LocalChunkStore::GroupSyncs(uint64_t chunk_bytes) const {
 }
 
 Status LocalChunkStore::SyncChunkData(size_t dir, uint64_t chunk_bytes, WritableFile* file) {
-  if (GroupSyncs(chunk_bytes)) {
-    return Timed(counters_->fsync_seconds, [&] { return GroupSync(dir); });
-  }
-  return Timed(counters_->fsync_seconds, [&] { return file->Sync(); });
+  return Timed(counters_->fsync_seconds,
+               [&] { return GroupSyncs(chunk_bytes) ? GroupSync(dir) : file->Sync(); });
 }
 
 Status LocalChunkStore::SyncChunkRename(size_t dir, uint64_t chunk_bytes,
                                         const std::string& parent) {
-  if (GroupSyncs(chunk_bytes)) {
-    return Timed(counters_->fsync_seconds, [&] { return GroupSync(dir); });
-  }
-  return Timed(counters_->fsync_seconds, [&] { return env_->SyncDir(parent); });
+  return Timed(counters_->fsync_seconds,
+               [&] { return GroupSyncs(chunk_bytes) ? GroupSync(dir) : env_->SyncDir(parent); });
 }
 
 // Creates <dir>/chunks/<id[0:2]> durably the first time a chunk needs it.

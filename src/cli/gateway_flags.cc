@@ -149,9 +149,8 @@ void AddGatewayFlags(CLI::App& app, GatewayFlagsFor who, GatewayFlags* f, Gatewa
                  "bound on the memory of all in-flight buffers of the gateway (upload chunks, "
                  "reads, request bodies, manifests); when spent, requests wait for memory "
                  "instead of the gateway growing. At least 2 x --chunk-size + 2MiB; auto: 5 x "
-                 "--chunk-size, at least 16MiB (the default of wharf up, whose two groups share "
-                 "one disk: more "
-                 "chunks in flight only make more concurrent fsynced writers of it)")
+                 "--chunk-size, at least 16MiB (the default of wharf up: its two groups share one "
+                 "disk, and fewer chunks in flight halve its peak memory)")
       ->capture_default_str()
       ->check(SizeIn(16u << 20, 1ull << 40) | CLI::IsMember({"auto"}));
   app.add_option("--min-body-rate", f->min_body_rate,
