@@ -172,7 +172,7 @@ def start_auth_gateways(work, master):
     namespace, and its masters refuse a gateway on another store."""
     d = auth_rows.make_material(f"{work}/auth")
     targets = {}
-    for variant in auth_rows.VARIANTS:
+    for variant in auth_rows.GATEWAYS:
         addr = f"127.0.0.1:{free_port()}"
         name = f"gw-{variant}"
         p = start(name, [WHARF, "gateway", "--listen", addr, "--master", master, "--meta",
@@ -192,6 +192,7 @@ def start_auth_gateways(work, master):
                 if time.time() > deadline:
                     raise SystemExit(f"auth gateway {t.variant} did not come up: {e}")
                 time.sleep(0.3)
+    targets["header"] = auth_rows.header_target(targets, d)
     return targets
 
 

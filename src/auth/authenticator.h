@@ -65,16 +65,20 @@ struct AuthRequest {
   // The Bearer challenge's realm for this request when AuthenticatorParts::token_realm is
   // empty (a gateway issuing its own tokens names its /v2/token by the request's Host).
   std::string_view token_realm;
+  // False: leave Decision::challenge empty; the caller builds it with Challenge() only when it
+  // refuses (the scopes and the realm cost allocations on every request otherwise).
+  bool challenge = true;
 };
 
 struct Decision {
   Verdict verdict = Verdict::kDenied;
   Caller caller;
-  std::string challenge;       // the WWW-Authenticate value, for kUnauthorized
-  std::string failure;         // a metric label when credentials were refused: bad_password,
-                               // unknown_user, malformed, bad_token, unsupported_scheme,
-                               // throttled; "" otherwise
-  std::string failure_detail;  // a log line's detail for a failure
+  std::string challenge;         // the WWW-Authenticate value, for kUnauthorized
+  std::string failure;           // a metric label when credentials were refused: bad_password,
+                                 // unknown_user, malformed, bad_token, unsupported_scheme,
+                                 // throttled; "" otherwise
+  std::string failure_detail;    // a log line's detail for a failure
+  std::string_view token_error;  // the Bearer challenge's error ("invalid_token" or ""); static
   std::chrono::seconds retry_after{0};  // for kThrottled
 };
 
@@ -101,8 +105,9 @@ class Authenticator {
   // Whether the caller may pull some repository (any name a rule or its token grants pull on):
   // who may see the status page's repository section at all.
   bool MayPullSomewhere(const Caller& caller) const;
-  // The WWW-Authenticate value that asks for credentials for `request` (its scopes).
-  std::string ChallengeFor(const AuthRequest& request) const { return Challenge(request, ""); }
+  // The WWW-Authenticate value that asks for credentials for `request` (its scopes), naming
+  // `token_error` (a Decision's) in a Bearer challenge when not empty.
+  std::string Challenge(const AuthRequest& request, std::string_view token_error = "") const;
   // True when nothing is configured: the gateway is open (it logs so at start).
   bool open() const { return !parts_.htpasswd && !parts_.tokens && !parts_.policy; }
   const AuthenticatorParts& parts() const { return parts_; }
@@ -112,7 +117,6 @@ class Authenticator {
                   std::string_view token_error) const;
   Decision FromBasic(const AuthRequest& request) const;
   Decision FromBearer(const AuthRequest& request) const;
-  std::string Challenge(const AuthRequest& request, std::string_view token_error) const;
 
   const AuthenticatorParts parts_;
 };

@@ -84,14 +84,21 @@ std::string FormatBasicAuthorization(std::string_view user, std::string_view pas
   return "Basic " + Base64Encode(plain);
 }
 
-Result<std::string_view> ParseBearerAuthorization(std::string_view header_value) {
+Result<std::string_view> BearerTokenOf(std::string_view header_value) {
   if (header_value.size() > kMaxAuthorizationBytes) {
     return Err(TooLarge("Authorization header too long"));
   }
   auto [scheme, rest] = SplitScheme(header_value);
   if (!IEquals(scheme, "Bearer")) return Err(InvalidArgument("not a Bearer token"));
-  if (!IsToken68(rest)) return Err(InvalidArgument("Bearer token malformed"));
   return rest;
+}
+
+bool IsBearerToken68(std::string_view token) { return IsToken68(token); }
+
+Result<std::string_view> ParseBearerAuthorization(std::string_view header_value) {
+  WHARF_ASSIGN_OR_RETURN(std::string_view token, BearerTokenOf(header_value));
+  if (!IsToken68(token)) return Err(InvalidArgument("Bearer token malformed"));
+  return token;
 }
 
 }  // namespace wharf::auth

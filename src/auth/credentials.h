@@ -32,4 +32,11 @@ std::string FormatBasicAuthorization(std::string_view user, std::string_view pas
 // "Bearer <token>": the token (token68 characters only), or an error.
 Result<std::string_view> ParseBearerAuthorization(std::string_view header_value);
 
+// ParseBearerAuthorization in two steps, for the request path: the token of a "Bearer <token>"
+// header, unchecked, or an error (not Bearer, too long); and whether a token is made of token68
+// characters only. A token the verifier accepts is a JWS compact serialization (base64url and
+// dots), so the character check need only run to name why a refused token was refused.
+Result<std::string_view> BearerTokenOf(std::string_view header_value);
+bool IsBearerToken68(std::string_view token);
+
 }  // namespace wharf::auth

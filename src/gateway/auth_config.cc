@@ -128,20 +128,11 @@ void GatewayAuth::ReloadChangedFiles() {
 }
 
 std::shared_ptr<const auth::Caller> GatewayAuth::CallerOf(const Exchange& ex) const {
-  std::lock_guard lock(mutex_);
-  auto it = callers_.find(&ex);
-  return it == callers_.end() ? nullptr : it->second;
+  return std::static_pointer_cast<const auth::Caller>(ex.context().auth_caller);
 }
 
 void GatewayAuth::Remember(Exchange& ex, auth::Caller caller) {
-  {
-    std::lock_guard lock(mutex_);
-    callers_[&ex] = std::make_shared<const auth::Caller>(std::move(caller));
-  }
-  ex.AtEnd([this](const Exchange& e) {
-    std::lock_guard lock(mutex_);
-    callers_.erase(&e);
-  });
+  ex.context().auth_caller = std::make_shared<const auth::Caller>(std::move(caller));
 }
 
 }  // namespace wharf

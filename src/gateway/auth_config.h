@@ -11,9 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "auth/authenticator.h"
@@ -68,7 +66,8 @@ class GatewayAuth {
   // filter did not run for it, e.g. on an open gateway). Handlers that filter what they show
   // (the catalog, a mount) ask for it.
   std::shared_ptr<const auth::Caller> CallerOf(const Exchange& ex) const;
-  // Registers the caller of `ex` until the exchange ends (the filter calls it).
+  // Records the caller of `ex` in its context, for as long as the exchange lives (the filter
+  // calls it).
   void Remember(Exchange& ex, auth::Caller caller);
 
  private:
@@ -79,8 +78,6 @@ class GatewayAuth {
   std::shared_ptr<auth::AccessPolicyFile> policy_;
   std::unique_ptr<auth::TokenIssuer> issuer_;
   std::unique_ptr<auth::Authenticator> authenticator_;
-  mutable std::mutex mutex_;
-  std::unordered_map<const Exchange*, std::shared_ptr<const auth::Caller>> callers_;
 };
 
 }  // namespace wharf

@@ -30,11 +30,10 @@ Scope RepositoryScope(const std::string& name, Action action) {
   return s;
 }
 
-RequiredAccess Repository(std::string name, Action action) {
+RequiredAccess Repository(std::string_view name, Action action) {
   RequiredAccess need;
   need.kind = RequiredAccess::Kind::kRepository;
-  need.scopes = {RepositoryScope(name, action)};
-  need.repository = std::move(name);
+  need.repository = std::string(name);
   need.action = action;
   return need;
 }
@@ -50,7 +49,7 @@ Action ContentAction(http::verb method) {
 }
 
 RequiredAccess ForRegistry(http::verb method, std::string_view path, std::string_view from) {
-  auto route = ParseRoute(path);
+  auto route = ParseRouteView(path);
   if (!route) return {};  // the handler answers 404 / NAME_INVALID: nothing to protect
   RequiredAccess need;
   switch (route->kind) {
@@ -59,22 +58,21 @@ RequiredAccess ForRegistry(http::verb method, std::string_view path, std::string
       return need;
     case RouteKind::kCatalog:
       need.kind = RequiredAccess::Kind::kCatalog;
-      need.scopes = {Scope{"registry", "", "catalog", {"*"}}};
       return need;
     case RouteKind::kTagsList:
     case RouteKind::kReferrers:
-      return Repository(std::move(route->name), Action::kPull);
+      return Repository(route->name, Action::kPull);
     case RouteKind::kManifest:
     case RouteKind::kBlob:
-      return Repository(std::move(route->name), ContentAction(method));
+      return Repository(route->name, ContentAction(method));
     case RouteKind::kUploadStart:
-      need = Repository(std::move(route->name), Action::kPush);
+      need = Repository(route->name, Action::kPush);
       if (!from.empty() && ValidRepositoryName(from) && from != need.repository) {
-        need.scopes.push_back(RepositoryScope(std::string(from), Action::kPull));
+        need.mount_from = std::string(from);
       }
       return need;
     case RouteKind::kUpload:
-      return Repository(std::move(route->name), Action::kPush);
+      return Repository(route->name, Action::kPush);
   }
   return need;
 }
@@ -112,7 +110,6 @@ RequiredAccess RequiredAccessFor(std::string_view route, http::verb method, std:
   if (route == "ui") {
     RequiredAccess need;
     need.kind = RequiredAccess::Kind::kStatusPage;
-    need.scopes = {Scope{"registry", "", "catalog", {"*"}}};
     return need;
   }
   if (route == "admin") {
@@ -122,6 +119,23 @@ RequiredAccess RequiredAccessFor(std::string_view route, http::verb method, std:
     return need;
   }
   return {};
+}
+
+std::vector<Scope> ChallengeScopes(const RequiredAccess& need) {
+  switch (need.kind) {
+    case RequiredAccess::Kind::kCatalog:
+    case RequiredAccess::Kind::kStatusPage:
+      return {Scope{"registry", "", "catalog", {"*"}}};
+    case RequiredAccess::Kind::kRepository: {
+      std::vector<Scope> scopes{RepositoryScope(need.repository, need.action)};
+      if (!need.mount_from.empty()) {
+        scopes.push_back(RepositoryScope(need.mount_from, Action::kPull));
+      }
+      return scopes;
+    }
+    default:
+      return {};
+  }
 }
 
 std::string_view RemoteAddress(std::string_view remote) {
@@ -136,27 +150,33 @@ std::string_view RemoteAddress(std::string_view remote) {
 AuthAnswer DecideAccess(const auth::Authenticator& auth, const RequiredAccess& need,
                         std::string_view authorization, std::string_view remote,
                         std::string_view base_url, std::string_view cert_subject) {
+  return DecideAccess(
+      auth, need, authorization, remote, [base_url] { return std::string(base_url); },
+      cert_subject);
+}
+
+AuthAnswer DecideAccess(const auth::Authenticator& auth, const RequiredAccess& need,
+                        std::string_view authorization, std::string_view remote,
+                        const std::function<std::string()>& base_url,
+                        std::string_view cert_subject) {
   AuthAnswer a;
   if (need.kind == RequiredAccess::Kind::kNone) {
     a.proceed = true;
     a.decision.verdict = Verdict::kAllow;
     return a;
   }
-  std::string realm = std::string(base_url) + "/v2/token";
   auth::AuthRequest r;
   r.authorization = authorization;
   r.remote = remote;
   r.cert_subject = cert_subject;
   r.repository = need.repository;
   r.action = need.action;
-  r.scopes = need.scopes;
-  r.token_realm = realm;
+  r.challenge = false;  // built below, only for a refusal
   switch (need.kind) {
     case RequiredAccess::Kind::kIdentity:
       a.decision = auth.Identify(r);
       if (a.decision.verdict == Verdict::kAllow && a.decision.caller.principal.anonymous()) {
         a.decision.verdict = Verdict::kUnauthorized;
-        a.decision.challenge = auth.ChallengeFor(r);
       }
       break;
     case RequiredAccess::Kind::kCatalog:
@@ -167,12 +187,17 @@ AuthAnswer DecideAccess(const auth::Authenticator& auth, const RequiredAccess& n
       if (a.decision.verdict == Verdict::kAllow && a.decision.caller.principal.anonymous() &&
           !auth.MayPullSomewhere(a.decision.caller)) {
         a.decision.verdict = Verdict::kUnauthorized;
-        a.decision.challenge = auth.ChallengeFor(r);
       }
       break;
     default:
       a.decision = auth.Authorize(r);
       break;
+  }
+  if (a.decision.verdict == Verdict::kUnauthorized) {
+    std::string realm = base_url() + "/v2/token";
+    r.scopes = ChallengeScopes(need);
+    r.token_realm = realm;
+    a.decision.challenge = auth.Challenge(r, a.decision.token_error);
   }
   switch (a.decision.verdict) {
     case Verdict::kAllow:
@@ -229,8 +254,9 @@ awaitable<Filter::Result> AuthFilter::OnRequest(Exchange& ex) {
   RequiredAccess need = RequiredAccessFor(route, ex.method(), ex.path(), from);
   if (need.kind == RequiredAccess::Kind::kNone) co_return Result::kContinue;
   std::string_view remote = RemoteAddress(ex.remote());
+  auto base_url = [this, &ex] { return urls_->BaseFor(ex); };
   AuthAnswer a = DecideAccess(auth_->authenticator(), need, ex.header(http::field::authorization),
-                              remote, urls_->BaseFor(ex), ex.context().tls_client_subject);
+                              remote, base_url, ex.context().tls_client_subject);
   const auth::Decision& d = a.decision;
   if (!d.failure.empty()) {
     AuthFailureCounter(d.failure).Inc();
@@ -251,18 +277,9 @@ awaitable<Filter::Result> AuthFilter::OnRequest(Exchange& ex) {
               d.caller.principal.name, auth::ActionName(need.action), need.repository,
               ex.request_id());
   }
-  if (!d.caller.principal.anonymous()) {
-    Principal p;
-    p.subject = d.caller.principal.name;
-    if (d.caller.token) {
-      for (const auth::AccessEntry& e : d.caller.token->access) {
-        p.scopes.push_back(auth::FormatScope(Scope{e.type, "", e.name, e.actions}));
-      }
-    }
-    ex.context().principal = std::move(p);
-  }
+  if (!d.caller.principal.anonymous()) ex.context().principal = Principal{d.caller.principal.name};
   if (a.proceed) {
-    auth_->Remember(ex, d.caller);
+    auth_->Remember(ex, std::move(a.decision.caller));
     co_return Result::kContinue;
   }
   if (route == "registry") ex.AddHeader("Docker-Distribution-API-Version", "registry/2.0");

@@ -20,6 +20,7 @@
 //   /admin/...                         admin
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -48,9 +49,14 @@ struct RequiredAccess {
   Kind kind = Kind::kNone;
   std::string repository;
   auth::Action action = auth::Action::kPull;
-  std::vector<auth::Scope> scopes;  // what a Bearer challenge asks for
+  std::string mount_from;  // a mount's valid `from` (not the target): pull on it, in the challenge
   bool operator==(const RequiredAccess&) const = default;
 };
+
+// What a Bearer challenge for `need` asks for: the repository's scope (pull, or pull and push
+// before a push, as clients ask), a mount's pull on `from`, or the catalog. Built only when a
+// request is refused.
+std::vector<auth::Scope> ChallengeScopes(const RequiredAccess& need);
 
 // The access a request needs (the table above). `route` is the router's route name
 // ("registry", "files", "token", "healthz", ...); `from` the query's `from` of a mount
@@ -79,6 +85,11 @@ struct AuthAnswer {
 AuthAnswer DecideAccess(const auth::Authenticator& auth, const RequiredAccess& need,
                         std::string_view authorization, std::string_view remote,
                         std::string_view base_url, std::string_view cert_subject = {});
+// The same with the base URL computed only when a challenge names it (the filter's form).
+AuthAnswer DecideAccess(const auth::Authenticator& auth, const RequiredAccess& need,
+                        std::string_view authorization, std::string_view remote,
+                        const std::function<std::string()>& base_url,
+                        std::string_view cert_subject);
 
 // wharf_gateway_auth_failures_total{reason}.
 CounterMetric& AuthFailureCounter(const std::string& reason);

@@ -95,8 +95,7 @@ awaitable<void> HandleToken(const GatewayAuth& auth, Exchange& ex) {
     co_return;
   }
   issued.Inc();
-  if (!d.caller.principal.anonymous())
-    ex.context().principal = Principal{d.caller.principal.name, {}};
+  if (!d.caller.principal.anonymous()) ex.context().principal = Principal{d.caller.principal.name};
   (void)co_await ex.Respond(http::status::ok, token->ResponseJson());
 }
 

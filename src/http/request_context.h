@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,10 +14,9 @@
 
 namespace wharf {
 
-// The authenticated identity of a request. No filter fills it yet: authentication will.
+// The authenticated identity of a request (the access log's user).
 struct Principal {
-  std::string subject;              // user or service name
-  std::vector<std::string> scopes;  // what it was granted, as the issuer spelled it
+  std::string subject;  // user or service name
 };
 
 struct RequestContext {
@@ -27,6 +27,10 @@ struct RequestContext {
   // Name of the route that matched (used in logs and metrics); "" when none did.
   std::string route;
   std::optional<Principal> principal;
+  // What the authentication filter knows of the caller beyond its name (the gateway keeps an
+  // auth::Caller here: its token's grants), for handlers that filter what they show. Opaque to
+  // the HTTP layer; null when no such filter ran.
+  std::shared_ptr<const void> auth_caller;
   // Over TLS with client certificates (--tls-client-ca): the verified certificate's subject,
   // RFC 2253 ("CN=ci-bot,O=team"), an identity the access policy can name. "" otherwise.
   std::string tls_client_subject;

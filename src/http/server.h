@@ -80,7 +80,7 @@ class Exchange {
   // The first value of a query parameter, percent-decoded.
   std::optional<std::string> query(std::string_view key) const;
   const http::fields& headers() const { return head_; }
-  // The header's value, or "" if absent.
+  // The header's value (the first, when it is repeated), or "" if absent.
   std::string_view header(http::field f) const;
   std::string_view header(std::string_view name) const;
   // Content-Length of the request, if it was given.

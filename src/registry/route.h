@@ -41,11 +41,18 @@ struct Route {
   friend bool operator==(const Route&, const Route&) = default;
 };
 
+// The same with views into the path (no allocation), for callers that only look.
+struct RouteView {
+  RouteKind kind = RouteKind::kBase;
+  std::string_view name, reference, upload_id;
+};
+
 // Parses the path of a request target. Anything from the first '?' or '#' on is ignored.
 // kNotFound: the path names no endpoint (the caller answers 404 with no OCI code, or
 // NAME_UNKNOWN as it sees fit); kInvalidArgument: the path has the shape of an endpoint but
 // its name fails ValidRepositoryName (the caller answers NAME_INVALID).
 Result<Route> ParseRoute(std::string_view path);
+Result<RouteView> ParseRouteView(std::string_view path);
 
 // Upload session ids wharf issues: 32 to 128 lowercase hex digits.
 bool ValidUploadId(std::string_view id);

@@ -153,6 +153,12 @@ TEST_F(AuthenticatorTest, BearerCallersGetWhatTheirTokenGrants) {
                                 "Bearer " + std::string(70000, 'a'), "Bearer !!"}) {
     EXPECT_EQ(auth.Authorize(Req(hostile, "a/x", Action::kPull)).verdict, Verdict::kUnauthorized);
   }
+  // A token with characters outside token68 is named malformed (the check runs after the
+  // verifier refused it), a well-formed stranger a bad token; neither is ever a cache hit.
+  EXPECT_EQ(auth.Authorize(Req("Bearer !!", "a/x", Action::kPull)).failure, "malformed");
+  EXPECT_EQ(auth.Authorize(Req(bearer + "!", "a/x", Action::kPull)).failure, "malformed");
+  EXPECT_EQ(auth.Authorize(Req("Bearer a.b", "a/x", Action::kPull)).failure, "bad_token");
+  EXPECT_EQ(auth.Authorize(Req(bearer, "a/x", Action::kPull)).verdict, Verdict::kAllow);
 }
 
 TEST_F(AuthenticatorTest, FailuresAreThrottledPerAddress) {

@@ -86,22 +86,24 @@ TEST(RequiredAccessTest, RegistryRoutesNeedTheSpecsActions) {
 }
 
 TEST(RequiredAccessTest, ChallengeScopesAreWhatClientsAskFor) {
-  RequiredAccess pull = RequiredAccessFor("registry", http::verb::get, "/v2/team/app/tags/list");
-  EXPECT_EQ(pull.scopes, (std::vector<Scope>{Repo("team/app", {"pull"})}));
-  RequiredAccess push =
-      RequiredAccessFor("registry", http::verb::post, "/v2/team/app/blobs/uploads/");
-  EXPECT_EQ(push.scopes, (std::vector<Scope>{Repo("team/app", {"pull", "push"})}));
-  RequiredAccess mount =
-      RequiredAccessFor("registry", http::verb::post, "/v2/team/app/blobs/uploads/", "lib/base");
-  EXPECT_EQ(mount.scopes,
+  auto scopes = [](http::verb method, std::string_view path, std::string_view from = {}) {
+    return ChallengeScopes(RequiredAccessFor("registry", method, path, from));
+  };
+  EXPECT_EQ(scopes(http::verb::get, "/v2/team/app/tags/list"),
+            (std::vector<Scope>{Repo("team/app", {"pull"})}));
+  EXPECT_EQ(scopes(http::verb::post, "/v2/team/app/blobs/uploads/"),
+            (std::vector<Scope>{Repo("team/app", {"pull", "push"})}));
+  EXPECT_EQ(scopes(http::verb::delete_, "/v2/team/app/manifests/v1"),
+            (std::vector<Scope>{Repo("team/app", {"delete"})}));
+  EXPECT_EQ(scopes(http::verb::post, "/v2/team/app/blobs/uploads/", "lib/base"),
             (std::vector<Scope>{Repo("team/app", {"pull", "push"}), Repo("lib/base", {"pull"})}));
-  // A `from` outside the name grammar adds nothing to the challenge.
-  RequiredAccess bad =
-      RequiredAccessFor("registry", http::verb::post, "/v2/a/blobs/uploads/", "Bad\",scope=\"x");
-  EXPECT_EQ(bad.scopes.size(), 1u);
-  RequiredAccess catalog = RequiredAccessFor("registry", http::verb::get, "/v2/_catalog");
-  std::vector<Scope> want{Scope{"registry", "", "catalog", {"*"}}};
-  EXPECT_EQ(catalog.scopes, want);
+  // A `from` outside the name grammar, or the target itself, adds nothing to the challenge.
+  EXPECT_EQ(scopes(http::verb::post, "/v2/a/blobs/uploads/", "Bad\",scope=\"x").size(), 1u);
+  EXPECT_EQ(scopes(http::verb::post, "/v2/a/blobs/uploads/", "a").size(), 1u);
+  std::vector<Scope> catalog{Scope{"registry", "", "catalog", {"*"}}};
+  EXPECT_EQ(scopes(http::verb::get, "/v2/_catalog"), catalog);
+  EXPECT_EQ(ChallengeScopes(RequiredAccessFor("ui", http::verb::get, "/ui/")), catalog);
+  EXPECT_TRUE(ChallengeScopes(RequiredAccessFor("files", http::verb::get, "/files")).empty());
 }
 
 TEST(RequiredAccessTest, FilesOpsAndUnknownPaths) {

@@ -296,5 +296,25 @@ TEST_F(RouterTest, AccessLogWritesOneLinePerRequestToAFile) {
   std::filesystem::remove(path + ".1");
 }
 
+TEST_F(RouterTest, HeaderByFieldIsTheFirstOfItsNameInAnyCase) {
+  Router r({.component = "rt5"});
+  r.Add({"echo", {V::get}, PathMatch::Exact("/echo"), [](Exchange& ex) -> awaitable<void> {
+           std::string seen = std::string(ex.header(http::field::authorization)) + "|" +
+                              std::string(ex.header(http::field::accept)) + "|" +
+                              std::string(ex.header(http::field::unknown));
+           (void)co_await ex.Respond(http::status::ok, seen, "text/plain");
+         }});
+  Start(r);
+  Run([&]() -> awaitable<void> {
+    HttpClient client(io_.get_executor());
+    HeaderList h;
+    h.emplace_back("X-Other", "x");
+    h.emplace_back("authorization", "Bearer first");
+    h.emplace_back("AUTHORIZATION", "Bearer second");
+    auto got = co_await client.Request(addr_, V::get, "/echo", std::string_view(), h);
+    EXPECT_TRUE(got && got->status == 200u && got->body == "Bearer first||") << got->body;
+  });
+}
+
 }  // namespace
 }  // namespace wharf

@@ -164,5 +164,19 @@ TEST(UploadIdTest, NewIdsAreValidAndDistinct) {
   EXPECT_NE(a, b);
 }
 
+TEST(ParseRouteTest, ViewPointsIntoThePath) {
+  std::string path = "/v2/a/blobs/b/blobs/uploads/0123?x=/manifests/y#z";
+  auto v = ParseRouteView(path);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->kind, RouteKind::kUpload);
+  EXPECT_EQ(v->name, "a/blobs/b");
+  EXPECT_EQ(v->upload_id, "0123");
+  EXPECT_TRUE(v->reference.empty());
+  EXPECT_EQ(v->name.data(), path.data() + 4);
+  EXPECT_FALSE(ParseRouteView(""));
+  EXPECT_FALSE(ParseRouteView("/v2/x/y"));
+  EXPECT_FALSE(ParseRouteView("/v2//blobs"));
+}
+
 }  // namespace
 }  // namespace wharf
