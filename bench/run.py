@@ -468,6 +468,15 @@ def table(results, cpu, mem, lim):
                  f"{fmt(mib(mem.get('master')))} MiB) | | | | | | |")
     lines.append(f"| limit: SHA-256, one core, 16 KiB blocks (MB/s) | {fmt(lim['sha256'])} | | | | | |")
     lines.append(f"| limit: loopback TCP, one stream (MB/s) | {fmt(lim['tcp'])} | | | | | |")
+    if lim["sha256"] and lim["tcp"]:
+        # The client receives and hashes on one thread, in turn: a pull of one blob cannot beat
+        # the time to do both to every byte, whatever the server does.
+        serial = 1 / (1 / lim["sha256"] + 1 / lim["tcp"])
+        lines.append(f"| limit: one client stream that receives and SHA-256s every byte in turn, "
+                     f"1 ÷ (1/SHA-256 + 1/TCP) (MB/s) | {fmt(serial)} | | | | | |")
+        fr = [f"{(med.get(('big/pull', sys_)) or 0) / serial:.0%}" for sys_ in SYSTEMS]
+        lines.append(f"| pull 1 × {BIG} as a fraction of the one-stream client bound | "
+                     f"{' | '.join(fr)} | | | |")
     lines.append(f"| limit: sequential disk write, sync per 16 MiB (MB/s) | {fmt(lim['disk'])} "
                  f"| | | | | |")
     lines.append(f"| limit: two concurrent writers, sync per 16 MiB, total ÷ 2 (MB/s) | "
