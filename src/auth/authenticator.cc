@@ -68,8 +68,9 @@ Decision Authenticator::FromBearer(const AuthRequest& request) const {
   // The verifier (a hash lookup for a token seen before) runs before the character check: a
   // token it accepts is a JWS (base64url and dots), and checking several hundred characters on
   // every request cost more than the lookup. The check only names why a token was refused.
-  Result<std::shared_ptr<const TokenClaims>> claims = Err(InvalidArgument("tokens not accepted"));
-  if (parts_.tokens) claims = parts_.tokens->Verify(*token);
+  using Claims = Result<std::shared_ptr<const TokenClaims>>;
+  Claims claims = parts_.tokens ? parts_.tokens->Verify(*token)
+                                : Claims(Err(InvalidArgument("tokens not accepted")));
   if (!claims) {
     if (!IsBearerToken68(*token)) {
       return Refuse(request, "malformed", "Bearer token malformed", "invalid_token");

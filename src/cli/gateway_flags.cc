@@ -370,7 +370,7 @@ Status FinishGatewayFlags(const GatewayFlags& f, GatewayOptions* o) {
   }
   if (f.memory_budget == "auto") {
     o->memory_budget =
-        std::max<uint64_t>({5 * o->chunk_size, 2 * o->chunk_size + (2u << 20), uint64_t{16} << 20});
+        std::max<uint64_t>({5 * o->chunk_size, MinMemoryBudget(o->chunk_size), uint64_t{16} << 20});
   } else {
     auto mb = ParseBytes(f.memory_budget);
     if (!mb) return InvalidArgument("--memory-budget: " + mb.error().message());

@@ -21,8 +21,10 @@
 
 namespace wharf {
 
+uint64_t MinMemoryBudget(uint64_t chunk_size) { return 2 * chunk_size + 2 * kVerifiedTailBytes; }
+
 Status CheckMemoryBudget(uint64_t budget, uint64_t chunk_size) {
-  const uint64_t least = 2 * chunk_size + 2 * kVerifiedTailBytes;
+  const uint64_t least = MinMemoryBudget(chunk_size);
   if (budget < least) {
     return InvalidArgument(fmt::format(
         "--memory-budget {} is too small for --chunk-size {}: an upload needs room for two "

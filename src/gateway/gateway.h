@@ -153,8 +153,9 @@ struct GatewayContext {
   const GatewayStats* stats = nullptr;
 };
 
-// kInvalidArgument (naming the flags) when `budget` cannot hold what one upload and one pull
-// need with `chunk_size` chunks.
+// The least memory budget that holds what one upload and one pull need with `chunk_size`
+// chunks; kInvalidArgument (naming the flags) from CheckMemoryBudget for a smaller one.
+uint64_t MinMemoryBudget(uint64_t chunk_size);
 Status CheckMemoryBudget(uint64_t budget, uint64_t chunk_size);
 
 // "<hostname>:<port of bound_address>": a gateway's default name in the lease.
