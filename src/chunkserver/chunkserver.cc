@@ -106,6 +106,7 @@ Status Chunkserver::Start() {
   so.reserve = options_.reserve;
   so.max_chunk_bytes = options_.max_chunk_bytes;
   so.sync = options_.sync;
+  if (!options_.direct_io) so.direct_io_min_bytes = 0;
   so.metric_labels = {{"member", options_.id}};
   counters_ = std::make_unique<Counters>(so.metric_labels);
   Metrics()

@@ -55,6 +55,9 @@ struct ChunkserverOptions {
   uint64_t max_chunk_bytes = 1u << 30;
   // How commits are made durable (LocalChunkStore::Options::sync).
   LocalChunkStore::Options::Sync sync = LocalChunkStore::Options::Sync::kGroup;
+  // Chunks of 1 MiB or more are written with O_DIRECT (LocalChunkStore::Options::
+  // direct_io_min_bytes); off: through the page cache.
+  bool direct_io = true;
   // Anti-entropy: every interval, compare the inventory with every peer's and pull what is
   // missing (at most repair_rate bytes per second), leaving chunks younger than repair_grace
   // on the peer alone (they may still be in flight from a gateway).

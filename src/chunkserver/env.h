@@ -24,7 +24,10 @@ class WritableFile {
   virtual ~WritableFile() = default;
   // Appends all `n` bytes (retrying short writes). kIOError.
   virtual Status Append(const void* data, size_t n) = 0;
-  // fsync(): data and metadata reach stable storage. kIOError.
+  // Writes out what Append has staged in memory (a direct-I/O file holds up to one staging
+  // buffer), so that a syncfs(2) of the file system covers every appended byte. kIOError.
+  virtual Status Flush() = 0;
+  // Flush(), then fdatasync(): data and metadata reach stable storage. kIOError.
   virtual Status Sync() = 0;
   // Closes the fd. kIOError. Further calls are no-ops.
   virtual Status Close() = 0;
@@ -49,11 +52,19 @@ struct FsSpace {
   uint64_t device = 0;  // st_dev: directories on one file system share it
 };
 
+// How a new file is written. kDirect: O_DIRECT through a reused, aligned staging buffer, so
+// the bytes go from it to the device without a copy into the page cache (for large chunk
+// files, which are read back rarely and would otherwise push other data out of the cache and
+// cost a page-cache copy plus fresh page faults per byte). Falls back to buffered writes where
+// the file system refuses O_DIRECT or no staging buffer is free.
+enum class WriteMode { kBuffered, kDirect };
+
 class Env {
  public:
   virtual ~Env() = default;
   // Creates `path` for writing; fails (kIOError) if it already exists.
-  virtual Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) = 0;
+  virtual Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path,
+                                                                WriteMode mode) = 0;
   // Opens `path` read-only; the caller owns the returned fd. kNotFound.
   virtual Result<int> OpenReadOnly(const std::string& path) = 0;
   // pread(2) into `buf`: reads `n` bytes at `offset` of `fd`, fewer only when the file ends

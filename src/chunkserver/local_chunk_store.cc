@@ -140,6 +140,7 @@ class LocalChunkWriter : public ChunkWriter {
                                                FormatChecksum(header_.checksum))));
     }
     if (Status st = store_->CheckSticky(); !st.ok()) return Finish(st);
+    if (Status st = file_->Flush(); !st.ok()) return Finish(store_->NoteWriteFault(st));
     Status st = store_->SyncChunkData(dir_, header_.size, file_.get());
     if (!st.ok()) return Finish(store_->SetSticky(st));
     if (st = file_->Close(); !st.ok()) return Finish(st);
@@ -415,7 +416,7 @@ Status LocalChunkStore::ProbeWrite() {
   Status st;
   for (size_t d = 0; d < dirs_.size() && st.ok(); ++d) {
     const std::string path = TmpDir(d) + "/.write-probe-" + RandomHex(8);
-    auto file = env_->NewWritableFile(path);
+    auto file = env_->NewWritableFile(path, WriteMode::kBuffered);
     if (!file) {
       st = file.error();
       break;
@@ -467,7 +468,8 @@ Result<std::unique_ptr<ChunkWriter>> LocalChunkStore::BeginWrite(const std::stri
   WHARF_ASSIGN_OR_RETURN(size_t dir, ReserveSpace(file_bytes));
   ChunkHeader header{size, checksum};
   std::string tmp = TmpDir(dir) + "/" + id + "." + RandomHex(8);
-  auto file = env_->NewWritableFile(tmp);
+  const bool direct = options_.direct_io_min_bytes > 0 && size >= options_.direct_io_min_bytes;
+  auto file = env_->NewWritableFile(tmp, direct ? WriteMode::kDirect : WriteMode::kBuffered);
   Status st = file ? Status::Ok() : file.error();
   if (st.ok()) {
     auto buf = EncodeChunkHeader(header);

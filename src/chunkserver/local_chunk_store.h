@@ -71,6 +71,9 @@ class LocalChunkStore : public ChunkStore {
     Sync sync = Sync::kPerFile;
     // With kGroup, chunks smaller than this still commit as kPerFile (tests set 0).
     uint64_t group_sync_min_bytes = 1u << 20;
+    // Chunks of at least this many bytes are written with O_DIRECT (WriteMode::kDirect): no
+    // page-cache copy and no fresh page per byte. 0 = never.
+    uint64_t direct_io_min_bytes = 1u << 20;
     // Test hook: when set, replaces the real space of each data directory (a fake disk).
     std::function<FsSpace(const std::string& dir)> space_for_test;
   };

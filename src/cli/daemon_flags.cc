@@ -28,6 +28,24 @@ void AddSyncFlag(CLI::App& app, std::string* sync, const std::string& what) {
       ->check(OneOf({"group", "file"}));
 }
 
+// --direct-io of a chunkserver and of `wharf up`.
+void AddDirectIoFlag(CLI::App& app, std::string* direct_io) {
+  app.add_option("--direct-io", *direct_io,
+                 "on: chunks of 1MiB or more are written with O_DIRECT, from a reused staging "
+                 "buffer straight to the disk (no page-cache copy; reads of a chunk just "
+                 "written then come from the disk); off: through the page cache (for a file "
+                 "system where O_DIRECT is slow; one without it, such as tmpfs, falls back by "
+                 "itself)")
+      ->capture_default_str()
+      ->check(OneOf({"on", "off"}));
+}
+
+Status ParseOnOff(const std::string& flag, const std::string& v, bool* out) {
+  if (v != "on" && v != "off") return InvalidArgument(flag + ": want on or off: " + v);
+  *out = v == "on";
+  return Status::Ok();
+}
+
 // --sync of a chunkserver and of `wharf up`.
 Status ParseSyncFlag(const std::string& v, LocalChunkStore::Options::Sync* out) {
   if (v == "group") {
@@ -117,6 +135,7 @@ void AddChunkserverFlags(CLI::App& app, ChunkserverFlags* f) {
       ->capture_default_str()
       ->check(SizeIn(0, 1ull << 40));
   AddSyncFlag(app, &f->sync, "a chunk write");
+  AddDirectIoFlag(app, &f->direct_io);
   app.add_option("--max-chunk", f->max_chunk, "largest chunk accepted")
       ->capture_default_str()
       ->check(SizeIn(1, 1ull << 40));
@@ -147,6 +166,7 @@ Status FinishChunkserverFlags(ChunkserverFlags* f) {
   if (!r) return InvalidArgument("--reserve: " + r.error().message());
   o.reserve = *r;
   WHARF_RETURN_IF_ERROR(ParseSyncFlag(f->sync, &o.sync));
+  WHARF_RETURN_IF_ERROR(ParseOnOff("--direct-io", f->direct_io, &o.direct_io));
   auto hb = ParseDuration(f->heartbeat);
   if (!hb || hb->count() < 10) {
     return InvalidArgument("--heartbeat: not a duration >= 10ms: " + f->heartbeat);
@@ -220,6 +240,7 @@ void AddUpFlags(CLI::App& app, UpFlags* f) {
       ->capture_default_str()
       ->check(DurationIn(milliseconds(100), hours(24)));
   AddSyncFlag(app, &f->sync, "a chunkserver's chunk write");
+  AddDirectIoFlag(app, &f->direct_io);
   app.add_option("--local-reads", f->local_reads,
                  "on: the gateway reads chunks of the chunkservers in this process from their "
                  "stores directly (verified, then sendfile), not over loopback HTTP; off: over "
@@ -246,10 +267,8 @@ Status FinishUpFlags(UpFlags* f) {
     return InvalidArgument("--repair-interval: not a duration >= 100ms: " + f->repair_interval);
   }
   f->o.repair_interval = *ri;
-  if (f->local_reads != "on" && f->local_reads != "off") {
-    return InvalidArgument("--local-reads: want on or off: " + f->local_reads);
-  }
-  f->o.local_reads = f->local_reads == "on";
+  WHARF_RETURN_IF_ERROR(ParseOnOff("--local-reads", f->local_reads, &f->o.local_reads));
+  WHARF_RETURN_IF_ERROR(ParseOnOff("--direct-io", f->direct_io, &f->o.direct_io));
   return Status::Ok();
 }
 

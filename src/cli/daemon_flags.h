@@ -34,6 +34,7 @@ struct ChunkserverFlags {
   std::string scrub_rate = "64MiB";
   std::string max_chunk = "1GiB";
   std::string sync = "group";
+  std::string direct_io = "on";
   std::string repair_interval = "30";
   std::string repair_grace = "60";
   std::string tombstone_ttl = "24h";
@@ -60,6 +61,7 @@ struct UpFlags {
   std::string repair_interval = "30";
   std::string local_reads = "on";
   std::string sync = "group";
+  std::string direct_io = "on";
   LocalClusterOptions o;
 };
 void AddUpFlags(CLI::App& app, UpFlags* f);

@@ -160,6 +160,7 @@ Status LocalCluster::StartDaemons() {
       co.masters = {master_->address()};
       co.reserve = options_.reserve;
       co.sync = options_.sync;
+      co.direct_io = options_.direct_io;
       co.heartbeat = options_.heartbeat;
       co.repair_interval = options_.repair_interval;
       co.max_chunk_bytes = std::max<uint64_t>(options_.chunk_size, 1u << 20);

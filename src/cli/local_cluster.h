@@ -47,6 +47,8 @@ struct LocalClusterOptions {
   Reserve reserve{.percent = false, .value = 0, .bytes = 1ull << 30};
   // How each chunkserver makes a write durable (LocalChunkStore::Options::sync).
   LocalChunkStore::Options::Sync sync = LocalChunkStore::Options::Sync::kGroup;
+  // Each chunkserver writes large chunks with O_DIRECT (ChunkserverOptions::direct_io).
+  bool direct_io = true;
   // The master's and the gateway's (gateway.chunk_size is overridden with it).
   uint64_t chunk_size = 16u << 20;
   std::chrono::milliseconds heartbeat{1000};

@@ -63,6 +63,11 @@ class FaultWritableFile : public WritableFile {
     return Status::Ok();
   }
 
+  Status Flush() override {
+    WHARF_RETURN_IF_ERROR(env_->MaybeFail(FaultInjectingEnv::Op::kWrite));
+    return base_->Flush();
+  }
+
   Status Sync() override {
     WHARF_RETURN_IF_ERROR(env_->MaybeFail(FaultInjectingEnv::Op::kSync));
     WHARF_RETURN_IF_ERROR(base_->Sync());
@@ -157,9 +162,10 @@ Status FaultInjectingEnv::FlipByte(const std::string& path, uint64_t offset) {
   return st;
 }
 
-Result<std::unique_ptr<WritableFile>> FaultInjectingEnv::NewWritableFile(const std::string& path) {
+Result<std::unique_ptr<WritableFile>> FaultInjectingEnv::NewWritableFile(const std::string& path,
+                                                                         WriteMode mode) {
   if (Status st = MaybeFail(Op::kCreate); !st.ok()) return Err(st);
-  WHARF_ASSIGN_OR_RETURN(auto file, base_->NewWritableFile(path));
+  WHARF_ASSIGN_OR_RETURN(auto file, base_->NewWritableFile(path, mode));
   {
     std::lock_guard lock(mu_);
     files_[path] = FileState{};

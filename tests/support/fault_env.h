@@ -57,7 +57,8 @@ class FaultInjectingEnv : public Env {
   static Status FlipByte(const std::string& path, uint64_t offset);
 
   // Env.
-  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override;
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path,
+                                                        WriteMode mode) override;
   Result<int> OpenReadOnly(const std::string& path) override;
   Result<size_t> ReadAt(int fd, uint64_t offset, void* buf, size_t n) override;
   Result<FileInfo> StatFile(int fd) override;

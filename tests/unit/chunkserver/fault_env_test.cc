@@ -18,7 +18,7 @@ class FaultEnvTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   void WriteFile(const std::string& path, std::string_view a, bool sync_a, std::string_view b) {
-    auto f = env_.NewWritableFile(path);
+    auto f = env_.NewWritableFile(path, WriteMode::kBuffered);
     ASSERT_TRUE(f.has_value());
     ASSERT_TRUE((*f)->Append(a.data(), a.size()).ok());
     if (sync_a) {
